@@ -1,0 +1,31 @@
+//! Regenerates include/suz_auth.h from src/ffi with cbindgen. The header is checked in; CI fails
+//! when regenerating it changes a byte.
+
+use std::path::Path;
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=Cargo.toml");
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let version = std::env::var("CARGO_PKG_VERSION").expect("CARGO_PKG_VERSION");
+    let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor, patch) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    let mut config = cbindgen::Config::from_file(Path::new(&crate_dir).join("cbindgen.toml"))
+        .expect("cbindgen.toml is valid");
+    config.after_includes = Some(format!(
+        "\n#define SUZ_AUTH_VERSION \"{version}\"\n#define SUZ_AUTH_VERSION_MAJOR {major}\n#define SUZ_AUTH_VERSION_MINOR {minor}\n#define SUZ_AUTH_VERSION_PATCH {patch}"
+    ));
+    let bindings = cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+        .expect("cbindgen could not generate include/suz_auth.h");
+    let target = Path::new(&crate_dir).join("include").join("suz_auth.h");
+    // write_to_file leaves the file untouched when the content is the same.
+    bindings.write_to_file(target);
+}

@@ -1,0 +1,42 @@
+//! The client handle.
+
+use std::ffi::c_char;
+
+use super::{guard, out_arg, str_arg, SuzResult};
+use crate::client::Client;
+
+/// A configured client: one pooled HTTP connection set and the configuration.
+///
+/// Thread safety: a `SuzClient` may be used from any number of threads at once; every function
+/// takes it as `const`. Free it once, after every call that uses it has returned.
+pub struct SuzClient {
+    pub(crate) inner: Client,
+}
+
+/// Creates a client from a JSON configuration document (see the README's config reference).
+///
+/// An unknown or mistyped key fails with `SUZ_RESULT_CONFIG` and a message that names the key.
+/// On success `*client_out` receives a client to free with `suz_client_free`.
+#[no_mangle]
+pub unsafe extern "C" fn suz_client_new(
+    config_json: *const c_char,
+    client_out: *mut *mut SuzClient,
+) -> SuzResult {
+    guard(|| {
+        let json = str_arg(config_json, "config_json")?;
+        let out = out_arg(client_out, "client_out")?;
+        let inner = Client::from_json(json)?;
+        *out = Box::into_raw(Box::new(SuzClient { inner }));
+        Ok(())
+    })
+}
+
+/// Frees a client. NULL does nothing. No call may be using the client at the same time.
+#[no_mangle]
+pub unsafe extern "C" fn suz_client_free(client: *mut SuzClient) {
+    if !client.is_null() {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(Box::from_raw(client));
+        }));
+    }
+}
