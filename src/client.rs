@@ -1,7 +1,8 @@
 //! The client: configuration, one pooled transport, and the default signer.
 
 use std::fmt;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use crate::config::{Config, Service};
@@ -9,6 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::flows::PendingSignature;
 use crate::http::Transport;
 use crate::signer::{CommandSigner, Signer};
+use crate::token::manager::TokenManager;
 
 /// A configured client. Cheap to share: it is `Send + Sync`, and every call may run on any
 /// thread at the same time as others. Keep-alive connections are pooled per client.
@@ -16,6 +18,10 @@ pub struct Client {
     pub(crate) config: Config,
     pub(crate) transport: Transport,
     default_signer: Option<Arc<dyn Signer>>,
+    /// Signers registered at run time, by profile name ("" for the default).
+    pub(crate) signers: RwLock<HashMap<String, Arc<dyn Signer>>>,
+    /// The token cache, opened on first use (so clients that never cache touch no disk).
+    tokens: OnceLock<std::result::Result<TokenManager, Error>>,
 }
 
 impl fmt::Debug for Client {
@@ -42,6 +48,8 @@ impl Client {
             config,
             transport,
             default_signer,
+            signers: RwLock::new(HashMap::new()),
+            tokens: OnceLock::new(),
         })
     }
 
@@ -54,12 +62,23 @@ impl Client {
         self.default_signer.as_ref()
     }
 
+    /// The token cache of this client.
+    pub fn tokens(&self) -> Result<&TokenManager> {
+        self.tokens
+            .get_or_init(|| TokenManager::new(&self.config.cache, self.config.redis.as_ref()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     pub(crate) fn url(&self, service: Service, path: &str) -> Result<String> {
         Ok(format!("{}{path}", self.config.url(service)?))
     }
 
     /// The given signer, or the configured one, or an error that says how to provide one.
-    pub(crate) fn pick_signer<'a>(&'a self, signer: Option<&'a dyn Signer>) -> Result<&'a dyn Signer> {
+    pub(crate) fn pick_signer<'a>(
+        &'a self,
+        signer: Option<&'a dyn Signer>,
+    ) -> Result<&'a dyn Signer> {
         signer
             .or(self.default_signer.as_deref())
             .ok_or_else(|| {

@@ -39,6 +39,9 @@ pub enum ErrorKind {
     SignerFailed,
     /// A panic was caught at the C boundary (a bug; please report it).
     Panic,
+    /// The token store could not be used: a lock file that cannot be opened, Redis down (with
+    /// `redis.on_unavailable: "error"`).
+    Store,
 }
 
 /// An error with everything a caller may want to log or act on. Never contains a secret.

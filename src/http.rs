@@ -108,7 +108,9 @@ impl Response {
     pub fn json(&self, what: &str) -> Result<Value> {
         match serde_json::from_slice::<Value>(&self.body) {
             Ok(v @ Value::Object(_)) => Ok(v),
-            Ok(_) => Err(self.protocol_error(format!("{what}: the answer is JSON but not an object"))),
+            Ok(_) => {
+                Err(self.protocol_error(format!("{what}: the answer is JSON but not an object")))
+            }
             Err(_) => Err(self.protocol_error(format!(
                 "{what}: the answer is not JSON ({})",
                 describe_body(&self.body, self.header("content-type"))
@@ -167,7 +169,10 @@ impl Transport {
                     TrustRoots::Platform => {
                         let native = rustls_native_certs::load_native_certs();
                         certs.extend(
-                            native.certs.iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()),
+                            native
+                                .certs
+                                .iter()
+                                .map(|c| Certificate::from_der(c.as_ref()).to_owned()),
                         );
                     }
                     TrustRoots::WebPki => certs.extend(
@@ -220,13 +225,11 @@ impl Transport {
             let result = self.send_once(request, deadline);
             let retry_in = match &result {
                 _ if !request.repeatable || attempt >= self.retry.max_attempts => None,
-                Ok(r) if matches!(r.status, 429 | 502 | 503 | 504) => {
-                    match retry_after(r) {
-                        Some(after) if after > self.retry.max_retry_after => None,
-                        Some(after) => Some(after),
-                        None => Some(pause),
-                    }
-                }
+                Ok(r) if matches!(r.status, 429 | 502 | 503 | 504) => match retry_after(r) {
+                    Some(after) if after > self.retry.max_retry_after => None,
+                    Some(after) => Some(after),
+                    None => Some(pause),
+                },
                 Err(e) if e.kind == ErrorKind::Connect => Some(pause),
                 _ => None,
             };
@@ -291,7 +294,12 @@ impl Transport {
         let headers = response
             .headers()
             .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let mut body = Vec::new();
         response
@@ -319,7 +327,8 @@ impl Transport {
 }
 
 fn ureq_error_in(e: &std::io::Error) -> Option<&ureq::Error> {
-    e.get_ref().and_then(|inner| inner.downcast_ref::<ureq::Error>())
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
 }
 
 fn strip_query(url: &str) -> &str {
@@ -435,7 +444,11 @@ pub fn server_error_fields(v: &Value) -> (Option<String>, Option<String>) {
         let message = text(first.get("error")).or_else(|| text(first.get("message")));
         return (text(first.get("errorCode")), message);
     }
-    if let Some(first) = v.get("errors").and_then(Value::as_array).and_then(|a| a.first()) {
+    if let Some(first) = v
+        .get("errors")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
         return (
             text(first.get("key")).or_else(|| text(v.get("code"))),
             text(first.get("message")),
@@ -460,8 +473,8 @@ fn describe_body(body: &[u8], content_type: Option<&str>) -> String {
         return "empty body".to_owned();
     }
     let text = String::from_utf8_lossy(body);
-    let looks_html = content_type.is_some_and(|c| c.contains("html"))
-        || text.trim_start().starts_with('<');
+    let looks_html =
+        content_type.is_some_and(|c| c.contains("html")) || text.trim_start().starts_with('<');
     if looks_html {
         return format!(
             "an HTML page of {} bytes, likely from a proxy or gateway",
@@ -480,11 +493,31 @@ mod tests {
     #[test]
     fn every_error_shape_is_read() {
         let cases = [
-            (json!({"code":"4","error_message":"bad","description":"signature"}), "4", "bad: signature"),
-            (json!({"error_code":"7","error_description":"no such code"}), "7", "no such code"),
-            (json!({"globalErrors":[{"error":"revoked","errorCode":401}]}), "401", "revoked"),
-            (json!({"code":"SCOPE_DATA_FORMAT_INVALID","message":"scope"}), "SCOPE_DATA_FORMAT_INVALID", "scope"),
-            (json!({"code":401,"errors":[{"key":"UNAUTHORIZED","message":"exp"}]}), "UNAUTHORIZED", "exp"),
+            (
+                json!({"code":"4","error_message":"bad","description":"signature"}),
+                "4",
+                "bad: signature",
+            ),
+            (
+                json!({"error_code":"7","error_description":"no such code"}),
+                "7",
+                "no such code",
+            ),
+            (
+                json!({"globalErrors":[{"error":"revoked","errorCode":401}]}),
+                "401",
+                "revoked",
+            ),
+            (
+                json!({"code":"SCOPE_DATA_FORMAT_INVALID","message":"scope"}),
+                "SCOPE_DATA_FORMAT_INVALID",
+                "scope",
+            ),
+            (
+                json!({"code":401,"errors":[{"key":"UNAUTHORIZED","message":"exp"}]}),
+                "UNAUTHORIZED",
+                "exp",
+            ),
         ];
         for (body, code, message) in cases {
             let (c, m) = server_error_fields(&body);

@@ -16,6 +16,8 @@ pub mod error;
 pub mod ffi;
 pub mod flows;
 pub mod http;
+pub mod log;
+mod requests;
 pub mod signer;
 pub mod token;
 
@@ -24,4 +26,6 @@ pub use config::{Config, Service};
 pub use error::{Error, ErrorKind, Result};
 pub use flows::{MdlpCredentials, PendingSignature};
 pub use signer::{normalize_signature, CommandSigner, SignatureKind, Signer};
+pub use http::Response;
+pub use log::{set_logger, Level, Logger};
 pub use token::{Flow, Token};

@@ -103,7 +103,9 @@ fn looks_like_cms(b: &[u8]) -> bool {
         if n == 0 || n > 4 || b.len() < 2 + n {
             return false;
         }
-        let len = b[2..2 + n].iter().fold(0usize, |acc, x| (acc << 8) | *x as usize);
+        let len = b[2..2 + n]
+            .iter()
+            .fold(0usize, |acc, x| (acc << 8) | *x as usize);
         (len, 2 + n)
     };
     header + len == b.len()
@@ -195,7 +197,11 @@ impl Signer for CommandSigner {
         });
         let mut child = Command::new(program)
             .args(args)
-            .stdin(if uses_in { Stdio::null() } else { Stdio::piped() })
+            .stdin(if uses_in {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -255,12 +261,18 @@ impl Signer for CommandSigner {
                 .join(" | ");
             return Err(Error::signer(format!(
                 "signer command {program:?} failed ({status}){}",
-                if detail.is_empty() { String::new() } else { format!(": {detail}") }
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                }
             )));
         }
         if uses_out {
             std::fs::read(&output.0).map_err(|e| {
-                Error::signer(format!("signer command {program:?} wrote no {{out}} file: {e}"))
+                Error::signer(format!(
+                    "signer command {program:?} wrote no {{out}} file: {e}"
+                ))
             })
         } else {
             Ok(stdout)
@@ -292,12 +304,21 @@ mod tests {
         assert_eq!(normalize_signature(&der).unwrap(), b64);
         assert_eq!(normalize_signature(broken.as_bytes()).unwrap(), b64);
         assert_eq!(normalize_signature(pem.as_bytes()).unwrap(), b64);
-        assert_eq!(normalize_signature(format!(" {b64} \n").as_bytes()).unwrap(), b64);
+        assert_eq!(
+            normalize_signature(format!(" {b64} \n").as_bytes()).unwrap(),
+            b64
+        );
     }
 
     #[test]
     fn garbage_is_a_signer_error() {
-        for bad in [&b""[..], b"hello world", b"\xff\xfe\x00", b"aGVsbG8=", b"\x30\x05ab"] {
+        for bad in [
+            &b""[..],
+            b"hello world",
+            b"\xff\xfe\x00",
+            b"aGVsbG8=",
+            b"\x30\x05ab",
+        ] {
             let e = normalize_signature(bad).unwrap_err();
             assert_eq!(e.kind, crate::ErrorKind::SignerFailed, "{bad:?}");
         }

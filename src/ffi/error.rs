@@ -49,6 +49,9 @@ pub enum SuzResult {
     SignerFailed = 15,
     /// A panic inside the library was caught (a bug; please report the message).
     Panic = 16,
+    /// The token store could not be used (a lock file that cannot be opened, the cache
+    /// directory not writable, Redis unavailable with `redis.on_unavailable: "error"`).
+    Store = 17,
 }
 
 impl From<ErrorKind> for SuzResult {
@@ -70,11 +73,12 @@ impl From<ErrorKind> for SuzResult {
             ErrorKind::RegistrationRejected => SuzResult::RegistrationRejected,
             ErrorKind::SignerFailed => SuzResult::SignerFailed,
             ErrorKind::Panic => SuzResult::Panic,
+            ErrorKind::Store => SuzResult::Store,
         }
     }
 }
 
-const RESULT_NAMES: [&str; 17] = [
+const RESULT_NAMES: [&str; 18] = [
     "SUZ_RESULT_OK\0",
     "SUZ_RESULT_NULL_ARGUMENT\0",
     "SUZ_RESULT_INVALID_UTF8\0",
@@ -92,6 +96,7 @@ const RESULT_NAMES: [&str; 17] = [
     "SUZ_RESULT_REGISTRATION_REJECTED\0",
     "SUZ_RESULT_SIGNER_FAILED\0",
     "SUZ_RESULT_PANIC\0",
+    "SUZ_RESULT_STORE\0",
 ];
 
 struct LastError {

@@ -409,7 +409,10 @@ pub unsafe extern "C" fn suz_token_flow(token: *const SuzToken) -> u32 {
 /// When the token was obtained, Unix time in milliseconds; 0 if `token` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn suz_token_obtained_at_ms(token: *const SuzToken) -> i64 {
-    token.as_ref().map(|t| t.token.obtained_at_ms()).unwrap_or(0)
+    token
+        .as_ref()
+        .map(|t| t.token.obtained_at_ms())
+        .unwrap_or(0)
 }
 
 /// When the token expires, Unix time in milliseconds; 0 if `token` is NULL.

@@ -88,9 +88,8 @@ pub(crate) fn owned_c_string(s: &str) -> *mut c_char {
 
 /// A C string from any Rust string: an interior NUL (never expected) becomes U+FFFD.
 pub(crate) fn lossless_c_string(s: &str) -> CString {
-    CString::new(s).unwrap_or_else(|_| {
-        CString::new(s.replace('\0', "\u{fffd}")).unwrap_or_default()
-    })
+    CString::new(s)
+        .unwrap_or_else(|_| CString::new(s.replace('\0', "\u{fffd}")).unwrap_or_default())
 }
 
 /// Frees a string returned by this library. NULL does nothing. Never pass a string that the

@@ -138,9 +138,8 @@ pub unsafe extern "C" fn suz_signer_new_callback(
 ) -> SuzResult {
     guard(|| {
         let out = out_arg(signer_out, "signer_out")?;
-        let callback = callback.ok_or_else(|| {
-            Error::new(ErrorKind::NullArgument, "argument `callback` is NULL")
-        })?;
+        let callback = callback
+            .ok_or_else(|| Error::new(ErrorKind::NullArgument, "argument `callback` is NULL"))?;
         let signer = CallbackSigner {
             callback,
             userdata,

@@ -18,9 +18,16 @@ use crate::token::{now_ms, Flow, Token};
 const CHALLENGE_TOKEN_LIFETIME_MS: i64 = 10 * 60 * 60 * 1000;
 
 impl Client {
-    fn challenge_paths(flow: Flow, oms_connection: &str) -> Result<(Service, &'static str, String)> {
+    fn challenge_paths(
+        flow: Flow,
+        oms_connection: &str,
+    ) -> Result<(Service, &'static str, String)> {
         match flow {
-            Flow::Gismt => Ok((Service::Gismt, "/auth/cert/key", format!("/auth/cert/{oms_connection}"))),
+            Flow::Gismt => Ok((
+                Service::Gismt,
+                "/auth/cert/key",
+                format!("/auth/cert/{oms_connection}"),
+            )),
             Flow::TrueApi => Ok((
                 Service::TrueApi,
                 "/auth/key",
@@ -40,7 +47,9 @@ impl Client {
         require_uuid(oms_connection, "omsConnection")?;
         if let Some(inn) = inn {
             let digits = inn.trim();
-            if !(digits.len() == 10 || digits.len() == 12) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            if !(digits.len() == 10 || digits.len() == 12)
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
                 return Err(Error::invalid_argument(format!(
                     "inn must be 10 or 12 digits, got {inn:?}"
                 )));
@@ -96,8 +105,17 @@ impl Client {
     }
 
     /// Phase one of True API; `inn` selects the organisation when the certificate covers several.
-    pub fn trueapi_begin(&self, oms_connection: &str, inn: Option<&str>) -> Result<PendingSignature> {
-        self.challenge_begin(Flow::TrueApi, oms_connection, inn, self.transport.deadline())
+    pub fn trueapi_begin(
+        &self,
+        oms_connection: &str,
+        inn: Option<&str>,
+    ) -> Result<PendingSignature> {
+        self.challenge_begin(
+            Flow::TrueApi,
+            oms_connection,
+            inn,
+            self.transport.deadline(),
+        )
     }
 
     /// GIS MT token in one call.
@@ -136,6 +154,9 @@ fn jwt_expiry_ms(token: &str) -> Option<i64> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    let exp = serde_json::from_slice::<Value>(&bytes).ok()?.get("exp")?.as_i64()?;
+    let exp = serde_json::from_slice::<Value>(&bytes)
+        .ok()?
+        .get("exp")?
+        .as_i64()?;
     (exp > 1_000_000_000).then_some(exp * 1000)
 }

@@ -74,9 +74,17 @@ impl Client {
     }
 
     /// Phase one of MDLP `SIGNED_CODE`: asks for a code; the host signs it (detached).
-    pub fn mdlp_begin(&self, oms_connection: &str, creds: &MdlpCredentials) -> Result<PendingSignature> {
-        let (code, url) =
-            self.mdlp_code(oms_connection, creds, "SIGNED_CODE", self.transport.deadline())?;
+    pub fn mdlp_begin(
+        &self,
+        oms_connection: &str,
+        creds: &MdlpCredentials,
+    ) -> Result<PendingSignature> {
+        let (code, url) = self.mdlp_code(
+            oms_connection,
+            creds,
+            "SIGNED_CODE",
+            self.transport.deadline(),
+        )?;
         Ok(PendingSignature {
             data: code.clone().into_bytes(),
             kind: SignatureKind::Detached,
@@ -145,6 +153,11 @@ impl Client {
                 response.protocol_error(format!("{what}: the answer has no valid `life_time`"))
             })?;
         let now = now_ms();
-        Ok(Token::new(token, Flow::Mdlp, now, now + (minutes * 60_000.0) as i64))
+        Ok(Token::new(
+            token,
+            Flow::Mdlp,
+            now,
+            now + (minutes * 60_000.0) as i64,
+        ))
     }
 }

@@ -11,11 +11,12 @@ use std::time::Instant;
 use serde_json::Value;
 
 pub use mdlp::MdlpCredentials;
+pub use smartmarket::DEFAULT_SCOPE;
 
+use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::http::Response;
 use crate::signer::SignatureKind;
-use crate::client::Client;
 use crate::token::{Flow, Token};
 
 /// The state between the two phases of a signed flow: what the host must sign, and what the
@@ -83,7 +84,12 @@ pub(crate) fn require_text(value: &str, what: &str) -> Result<()> {
 }
 
 /// A required non-empty string field of a JSON answer.
-pub(crate) fn string_field(v: &Value, field: &str, response: &Response, what: &str) -> Result<String> {
+pub(crate) fn string_field(
+    v: &Value,
+    field: &str,
+    response: &Response,
+    what: &str,
+) -> Result<String> {
     match v.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         _ => {

@@ -90,8 +90,8 @@ impl Client {
                 "this pending operation is not a registration",
             ));
         };
-        let mut request =
-            Request::new(Method::Post, url.clone()).header("X-RegistrationKey", registration_key.clone());
+        let mut request = Request::new(Method::Post, url.clone())
+            .header("X-RegistrationKey", registration_key.clone());
         if let Some(signature) = signature {
             request = request.header("X-Signature", signature);
         }

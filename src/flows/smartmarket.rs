@@ -38,12 +38,16 @@ impl Client {
         }
         let basic = Zeroizing::new(format!(
             "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{client_secret}"))
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{client_id}:{client_secret}"))
         ));
         let form = format!("scope={}", form_encode(scope));
-        let mut request = Request::new(Method::Post, self.url(Service::SmartMarket, "/api/v2/oauth")?)
-            .header("Authorization", basic.as_str())
-            .rquid(new_rquid());
+        let mut request = Request::new(
+            Method::Post,
+            self.url(Service::SmartMarket, "/api/v2/oauth")?,
+        )
+        .header("Authorization", basic.as_str())
+        .rquid(new_rquid());
         request.body = Some(("application/x-www-form-urlencoded", form.as_bytes()));
         // A second OAuth call only mints another token; the first one stays valid.
         request.repeatable = true;
@@ -52,7 +56,8 @@ impl Client {
         let what = "SmartMarket OAuth";
         let rquid = request.rquid.as_deref();
         let v = response.json(what).map_err(|e| e.with_rquid(rquid))?;
-        let token = string_field(&v, "access_token", &response, what).map_err(|e| e.with_rquid(rquid))?;
+        let token =
+            string_field(&v, "access_token", &response, what).map_err(|e| e.with_rquid(rquid))?;
         let now = now_ms();
         let expires = super::number_field(&v, "expires_at")
             .and_then(|raw| expires_at_ms(raw, now))
@@ -84,7 +89,9 @@ impl Client {
         .rquid(new_rquid())
         .json(body_json.as_bytes());
         let rquid = request.rquid.clone();
-        let response = self.transport.send_ok(&request, self.transport.deadline())?;
+        let response = self
+            .transport
+            .send_ok(&request, self.transport.deadline())?;
         let v = response
             .json("SmartPush")
             .map_err(|e| e.with_rquid(rquid.as_deref()))?;
@@ -127,7 +134,9 @@ fn form_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }

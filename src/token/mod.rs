@@ -1,4 +1,9 @@
-//! The token object every flow returns.
+//! The token object every flow returns, and the layer that keeps tokens: the cache with
+//! single flight ([`manager`]), the file store ([`store`]) and the Redis store ([`redis`]).
+
+pub mod manager;
+pub mod redis;
+pub mod store;
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -88,7 +93,11 @@ impl fmt::Debug for Token {
 /// Masks a secret for logs and messages: at most four leading characters survive.
 pub fn mask(secret: &str) -> String {
     let count = secret.chars().count();
-    let shown: String = if count >= 16 { secret.chars().take(4).collect() } else { String::new() };
+    let shown: String = if count >= 16 {
+        secret.chars().take(4).collect()
+    } else {
+        String::new()
+    };
     format!("{shown}…({count} chars)")
 }
 
@@ -106,7 +115,12 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_value() {
-        let t = Token::new("58f908f1-832a-4ad0-93f4-bdafbf8eb55a".into(), Flow::Gismt, 1, 2);
+        let t = Token::new(
+            "58f908f1-832a-4ad0-93f4-bdafbf8eb55a".into(),
+            Flow::Gismt,
+            1,
+            2,
+        );
         let shown = format!("{t:?}");
         assert!(!shown.contains("832a"), "{shown}");
         assert!(shown.contains("58f9…(36 chars)"), "{shown}");
