@@ -37,12 +37,12 @@ impl From<Flow> for SuzFlow {
 ///
 /// Immutable: may be read from several threads at once. Free with `suz_token_free`.
 pub struct SuzToken {
-    token: Token,
+    pub(crate) token: Token,
     value: CString,
 }
 
 impl SuzToken {
-    fn boxed(token: Token) -> *mut SuzToken {
+    pub(crate) fn boxed(token: Token) -> *mut SuzToken {
         let value = super::lossless_c_string(token.value());
         Box::into_raw(Box::new(SuzToken { token, value }))
     }

@@ -13,6 +13,7 @@
 mod client;
 mod error;
 mod flows;
+mod lifecycle;
 mod signer;
 
 use std::ffi::{c_char, CStr, CString};
@@ -20,6 +21,7 @@ use std::ffi::{c_char, CStr, CString};
 pub use client::*;
 pub use error::*;
 pub use flows::*;
+pub use lifecycle::*;
 pub use signer::*;
 
 use crate::error::{Error, ErrorKind, Result};

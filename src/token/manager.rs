@@ -145,7 +145,13 @@ impl TokenManager {
                         profile.name
                     );
                 }
-                if let Some(t) = files.read(&key.hash).filter(|t| self.is_fresh(profile, t)) {
+                if files.fetch_interrupted(&key.hash) {
+                    log_at!(
+                        Level::Warn,
+                        "{}: a previous fetch was interrupted; the stored token may have been revoked, fetching anew",
+                        profile.name
+                    );
+                } else if let Some(t) = files.read(&key.hash).filter(|t| self.is_fresh(profile, t)) {
                     log_at!(Level::Debug, "{}: token from the file store", profile.name);
                     self.remember(key, &t);
                     return Ok(t);
@@ -179,14 +185,33 @@ impl TokenManager {
 
         let previous = self.best_valid(key);
         log_at!(Level::Info, "{}: fetching a new token", profile.name);
-        match fetch() {
+        if let Some(files) = &self.files {
+            files.begin_fetch(&key.hash)?;
+        }
+        let outcome = fetch();
+        if let Some(files) = &self.files {
+            match &outcome {
+                Ok(token) => {
+                    // Store first, then clear the marker: a death in between is still seen.
+                    if let Err(e) = files.write(&key.hash, &key.label, token) {
+                        log_at!(Level::Error, "{e}");
+                    }
+                    files.end_fetch(&key.hash);
+                }
+                // A refusal means no token was issued; anything else (timeout, cut connection,
+                // 5xx) may have issued one, so the marker stays and the next caller fetches.
+                Err(e) if !outcome_is_ambiguous(e) => files.end_fetch(&key.hash),
+                Err(_) => {}
+            }
+        }
+        match outcome {
             Ok(token) => {
                 if let Some(guard) = &_redis_lock {
                     if let Err(e) = guard.store(&token) {
                         log_at!(Level::Error, "{}: cannot write the token to Redis: {e}", profile.name);
                     }
                 }
-                self.save_local(key, &token);
+                self.remember(key, &token);
                 log_at!(
                     Level::Info,
                     "{}: new token {} expires at {}",
@@ -222,6 +247,7 @@ impl TokenManager {
             .max_by_key(|t| t.obtained_at_ms())
     }
 
+    /// Stores a token that came from Redis in the file store and memory.
     fn save_local(&self, key: &TokenKey, token: &Token) {
         if let Some(files) = &self.files {
             // The caller holds the key's file lock, so this write races with no other writer.
@@ -271,6 +297,14 @@ impl TokenManager {
         );
         Ok(dropped)
     }
+}
+
+/// Whether a failed fetch may still have made the server issue (and so revoke) a token.
+fn outcome_is_ambiguous(e: &Error) -> bool {
+    matches!(
+        e.kind,
+        ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Protocol | ErrorKind::HttpServerError | ErrorKind::Panic
+    )
 }
 
 /// A lock wait that ran out.

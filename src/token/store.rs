@@ -85,6 +85,37 @@ impl FileStore {
         self.dir.join(format!("{hash}.lock"))
     }
 
+    fn marker_path(&self, hash: &str) -> PathBuf {
+        self.dir.join(format!("{hash}.fetching"))
+    }
+
+    /// Records, before a fetch, that one is under way. If the process dies before
+    /// [`FileStore::end_fetch`], the server may have issued a token (revoking the stored one)
+    /// that nobody stored: the next lock holder sees the marker and fetches anew instead of
+    /// handing out a possibly revoked token.
+    pub fn begin_fetch(&self, hash: &str) -> Result<()> {
+        let path = self.marker_path(hash);
+        let result = private_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .and_then(|f| f.sync_all())
+            .and_then(|_| sync_dir(&self.dir));
+        result.map_err(|e| store_error(&path, "cannot write the fetch marker", e))
+    }
+
+    /// Clears the marker after the fetch's outcome is known.
+    pub fn end_fetch(&self, hash: &str) {
+        let _ = fs::remove_file(self.marker_path(hash));
+        let _ = sync_dir(&self.dir);
+    }
+
+    /// Whether a previous lock holder died during a fetch.
+    pub fn fetch_interrupted(&self, hash: &str) -> bool {
+        self.marker_path(hash).exists()
+    }
+
     /// Takes the key's lock, waiting at most `timeout` for another process to release it.
     /// Returns whether it had to wait, for the log.
     pub fn lock(&self, hash: &str, timeout: Duration) -> Result<(FileLock, bool)> {
@@ -217,7 +248,7 @@ impl FileStore {
         for entry in dir.flatten() {
             let path = entry.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.ends_with(".token") || name.ends_with(".tmp") {
+            if name.ends_with(".token") || name.ends_with(".tmp") || name.ends_with(".fetching") {
                 fs::remove_file(&path).map_err(|e| store_error(&path, "cannot remove", e))?;
                 removed += 1;
             }
