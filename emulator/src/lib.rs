@@ -1,1 +1,199 @@
-pub fn placeholder() {}
+//! suz-emulator: a local server that speaks every endpoint suz-auth uses — SUZ installation
+//! registration and a protected SUZ call, MDLP, GIS MT and True API authentication, Sber
+//! SmartMarket OAuth and SmartPush — with the state the real services keep: known registration
+//! keys and omsIds, one live token per omsConnection (a new one revokes the old), challenges
+//! and codes that are single-use and expire. Signatures are verified with OpenSSL (GOST R
+//! 34.10-2012 through the GOST engine). An admin API injects faults and reports counters.
+//!
+//! Run it as `suz-emulator --port 0`, or start it in-process with [`Emulator::start`].
+
+mod cms;
+mod routes;
+mod server;
+mod state;
+
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+pub use cms::gost_available;
+use state::State;
+
+/// The public demo registration key of the CRPT instruction; needs `X-Signature`.
+pub const DEMO_REGISTRATION_KEY: &str = "4344d884-7f21-456c-981e-cd68e92391e8";
+/// A registration key of the pharma group: no `X-Signature` needed.
+pub const PHARMA_REGISTRATION_KEY: &str = "a1f3c2d4-0b5e-4c6f-8d7a-9e0b1c2d3e4f";
+/// The SUZ instance the emulator knows.
+pub const DEFAULT_OMS_ID: &str = "cdf12109-10d3-11e6-8b6f-0050569977a1";
+/// A pre-registered installation.
+pub const DEFAULT_OMS_CONNECTION: &str = "11b1abc9-f4ee-47db-8a20-f80ac83504e8";
+/// MDLP accounting-system credentials (from the instruction's examples).
+pub const MDLP_CLIENT_ID: &str = "7df0d06f-6510-44fe-a378-76cb53e2605f";
+pub const MDLP_CLIENT_SECRET: &str = "49781b3a-19d5-4ad7-b1b6-abb57e598d41";
+/// The MDLP user for `auth_type: PASSWORD`.
+pub const MDLP_PASSWORD_USER: &str = "user@example.org";
+pub const MDLP_PASSWORD: &str = "password123";
+/// SmartMarket client credentials.
+pub const SMARTMARKET_CLIENT_ID: &str = "e5623627-bb8c-412c-94b7-1a6998e8ef3a";
+pub const SMARTMARKET_CLIENT_SECRET: &str = "887d15a2-cb4f-4998-9591-5b26d62d3751";
+
+/// How the emulator behaves.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// 0 = any free port.
+    pub port: u16,
+    /// Serve HTTPS with a certificate from a CA generated at start ([`Emulator::ca_pem`]).
+    pub tls: bool,
+    /// Refuse to start without the GOST engine, and refuse non-GOST signatures.
+    pub require_gost: bool,
+    pub challenge_ttl_ms: u64,
+    pub gismt_token_ttl_ms: u64,
+    pub trueapi_token_ttl_ms: u64,
+    /// Sent as `life_time` (minutes); fractions allowed for tests.
+    pub mdlp_life_time_minutes: f64,
+    pub smartmarket_token_ttl_ms: u64,
+    /// `expires_at` in seconds instead of the milliseconds the real service sends.
+    pub smartmarket_expires_in_seconds: bool,
+    pub registration_keys: Vec<String>,
+    pub pharma_registration_keys: Vec<String>,
+    pub oms_ids: Vec<String>,
+    pub oms_connections: Vec<String>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            port: 0,
+            tls: false,
+            require_gost: false,
+            challenge_ttl_ms: 5 * 60 * 1000,
+            gismt_token_ttl_ms: 10 * 60 * 60 * 1000,
+            trueapi_token_ttl_ms: 10 * 60 * 60 * 1000,
+            mdlp_life_time_minutes: 30.0,
+            smartmarket_token_ttl_ms: 30 * 60 * 1000,
+            smartmarket_expires_in_seconds: false,
+            registration_keys: vec![DEMO_REGISTRATION_KEY.to_owned()],
+            pharma_registration_keys: vec![PHARMA_REGISTRATION_KEY.to_owned()],
+            oms_ids: vec![DEFAULT_OMS_ID.to_owned()],
+            oms_connections: vec![DEFAULT_OMS_CONNECTION.to_owned()],
+        }
+    }
+}
+
+/// A running emulator; stops when dropped.
+pub struct Emulator {
+    port: u16,
+    tls: bool,
+    ca_pem: Option<String>,
+    state: Arc<State>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Binds 127.0.0.1 and serves on background threads.
+    pub fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        if config.require_gost && !gost_available() {
+            return Err(std::io::Error::other(
+                "--require-gost: OpenSSL's GOST engine is not available (install libengine-gost-openssl)",
+            ));
+        }
+        let listener = TcpListener::bind(("127.0.0.1", config.port))?;
+        let port = listener.local_addr()?.port();
+        let (tls_config, ca_pem) = if config.tls {
+            let (server, ca) = make_tls().map_err(std::io::Error::other)?;
+            (Some(server), Some(ca))
+        } else {
+            (None, None)
+        };
+        let state = Arc::new(State::new(config.clone()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler = routes::handler(state.clone());
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || server::serve(listener, tls_config, handler, stop))
+        };
+        Ok(Emulator {
+            port,
+            tls: config.tls,
+            ca_pem,
+            state,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`, or https with TLS.
+    pub fn base_url(&self) -> String {
+        format!(
+            "{}://127.0.0.1:{}",
+            if self.tls { "https" } else { "http" },
+            self.port
+        )
+    }
+
+    /// The generated CA certificate (PEM) when serving TLS.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    /// The counters, as `GET /admin/stats` reports them.
+    pub fn stats(&self) -> serde_json::Value {
+        self.state.stats()
+    }
+
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1 and localhost, signed by it.
+fn make_tls() -> Result<(Arc<rustls::ServerConfig>, String), String> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let e = |x: rcgen::Error| x.to_string();
+    let ca_key = KeyPair::generate().map_err(e)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "suz-emulator test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(e)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().map_err(e)?;
+    let mut server_params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).map_err(e)?;
+    server_params
+        .distinguished_name
+        .push(DnType::CommonName, "suz-emulator");
+    let server_cert = server_params.signed_by(&server_key, &issuer).map_err(e)?;
+    let key = rustls_pki_types::PrivateKeyDer::try_from(server_key.serialize_der())
+        .map_err(|x| x.to_string())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|x| x.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(vec![server_cert.der().clone(), ca_cert.der().clone()], key)
+        .map_err(|x| x.to_string())?;
+    Ok((Arc::new(config), ca_cert.pem()))
+}

@@ -1,0 +1,190 @@
+//! What the emulated services remember, behind one mutex.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::EmulatorConfig;
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub struct Challenge {
+    pub data: String,
+    pub expires_at_ms: u64,
+}
+
+pub struct MdlpCode {
+    pub auth_type: String,
+    pub user_id: String,
+    pub expires_at_ms: u64,
+}
+
+pub struct LiveToken {
+    pub value: String,
+    pub expires_at_ms: u64,
+}
+
+/// One queued fault for an endpoint.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub endpoint: String,
+    pub kind: String,
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub content_type: Option<String>,
+    pub retry_after: Option<u64>,
+    pub delay_ms: u64,
+    /// Remaining uses; 0 = until cleared.
+    pub times: u64,
+}
+
+#[derive(Default)]
+pub struct Counters {
+    pub requests: BTreeMap<String, u64>,
+    pub tokens_issued: BTreeMap<String, u64>,
+    pub smartmarket_tokens_issued: u64,
+    pub signatures_verified: u64,
+    pub gost_signatures_verified: u64,
+    pub signatures_refused: u64,
+    pub last_inn: Option<String>,
+}
+
+pub struct Inner {
+    pub config: EmulatorConfig,
+    pub connections: HashSet<String>,
+    pub live: HashMap<String, LiveToken>,
+    /// Values of tokens that were replaced or revoked, to tell "revoked" from "unknown".
+    pub revoked: HashSet<String>,
+    pub challenges: HashMap<String, Challenge>,
+    pub mdlp_codes: HashMap<String, MdlpCode>,
+    pub smartmarket_tokens: HashMap<String, u64>,
+    pub faults: Vec<Fault>,
+    pub counters: Counters,
+}
+
+pub struct State {
+    inner: Mutex<Inner>,
+}
+
+impl State {
+    pub fn new(config: EmulatorConfig) -> State {
+        let connections = config
+            .oms_connections
+            .iter()
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        State {
+            inner: Mutex::new(Inner {
+                config,
+                connections,
+                live: HashMap::new(),
+                revoked: HashSet::new(),
+                challenges: HashMap::new(),
+                mdlp_codes: HashMap::new(),
+                smartmarket_tokens: HashMap::new(),
+                faults: Vec::new(),
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// The state; a panic in another request thread does not make it unusable.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn stats(&self) -> Value {
+        let s = self.lock();
+        let live: BTreeMap<&String, String> = s
+            .live
+            .iter()
+            .map(|(c, t)| (c, format!("{}…", t.value.chars().take(4).collect::<String>())))
+            .collect();
+        json!({
+            "tokens_issued": s.counters.tokens_issued,
+            "tokens_issued_total": s.counters.tokens_issued.values().sum::<u64>(),
+            "smartmarket_tokens_issued": s.counters.smartmarket_tokens_issued,
+            "requests": s.counters.requests,
+            "signatures_verified": s.counters.signatures_verified,
+            "gost_signatures_verified": s.counters.gost_signatures_verified,
+            "signatures_refused": s.counters.signatures_refused,
+            "live_tokens": live,
+            "last_inn": s.counters.last_inn,
+        })
+    }
+}
+
+impl Inner {
+    /// Issues a SUZ token for a connection, revoking the previous one.
+    pub fn issue_token(&mut self, connection: &str, ttl_ms: u64) -> String {
+        let value = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let connection = connection.to_ascii_lowercase();
+        if let Some(old) = self.live.insert(
+            connection.clone(),
+            LiveToken {
+                value: value.clone(),
+                expires_at_ms: now_ms() + ttl_ms,
+            },
+        ) {
+            self.revoked.insert(old.value);
+        }
+        *self.counters.tokens_issued.entry(connection).or_default() += 1;
+        value
+    }
+
+    pub fn revoke(&mut self, connection: Option<&str>) -> usize {
+        let keys: Vec<String> = match connection {
+            Some(c) => vec![c.to_ascii_lowercase()],
+            None => self.live.keys().cloned().collect(),
+        };
+        let mut n = 0;
+        for k in keys {
+            if let Some(old) = self.live.remove(&k) {
+                self.revoked.insert(old.value);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Takes the next fault queued for `endpoint`, if any.
+    pub fn take_fault(&mut self, endpoint: &str) -> Option<Fault> {
+        let index = self.faults.iter().position(|f| f.endpoint == endpoint)?;
+        let fault = self.faults[index].clone();
+        match fault.times {
+            0 => {}
+            1 => {
+                self.faults.remove(index);
+            }
+            _ => self.faults[index].times -= 1,
+        }
+        Some(fault)
+    }
+
+    pub fn reset(&mut self) {
+        self.live.clear();
+        self.revoked.clear();
+        self.challenges.clear();
+        self.mdlp_codes.clear();
+        self.smartmarket_tokens.clear();
+        self.faults.clear();
+        self.counters = Counters::default();
+        self.connections = self
+            .config
+            .oms_connections
+            .iter()
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+    }
+}
