@@ -72,12 +72,34 @@ enum SuzResult
   SUZ_RESULT_SIGNER_FAILED = 15,
   // A panic inside the library was caught (a bug; please report the message).
   SUZ_RESULT_PANIC = 16,
+  // The token store could not be used (a lock file that cannot be opened, the cache
+  // directory not writable, Redis unavailable with `redis.on_unavailable: "error"`).
+  SUZ_RESULT_STORE = 17,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
 typedef enum SuzResult SuzResult;
 #else
 typedef uint32_t SuzResult;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Log severities.
+enum SuzLogLevel
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  SUZ_LOG_LEVEL_ERROR = 1,
+  SUZ_LOG_LEVEL_WARN = 2,
+  SUZ_LOG_LEVEL_INFO = 3,
+  SUZ_LOG_LEVEL_DEBUG = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum SuzLogLevel SuzLogLevel;
+#else
+typedef uint32_t SuzLogLevel;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -134,6 +156,9 @@ typedef struct SuzClient SuzClient;
 // finish. Not for concurrent use from several threads. Free with `suz_pending_free`.
 typedef struct SuzPending SuzPending;
 
+// An HTTP answer: status, headers, body. Immutable; free with `suz_response_free`.
+typedef struct SuzResponse SuzResponse;
+
 // Where a signing callback writes its signature; owned by the library, valid only during the
 // callback.
 typedef struct SuzSignatureSink SuzSignatureSink;
@@ -148,6 +173,12 @@ typedef struct SuzSigner SuzSigner;
 //
 // Immutable: may be read from several threads at once. Free with `suz_token_free`.
 typedef struct SuzToken SuzToken;
+
+// Receives the library's log messages: what it did (cache hit, fetch, waiting on another
+// process's lock, a failed refresh). `message` is valid only during the call and never holds
+// a secret or a whole token. Called on whichever thread the library is working on, possibly
+// from several threads at once; it must not call back into the library.
+typedef void (*SuzLogCallback)(void *userdata, SuzLogLevel level, const char *message);
 
 // The signing callback.
 //
@@ -361,6 +392,78 @@ int64_t suz_token_expires_at_ms(const struct SuzToken *token);
 
 // Frees a token and wipes its value from memory. NULL does nothing.
 void suz_token_free(struct SuzToken *token);
+
+// Sends the library's log, up to `max_level`, to `callback` (process-wide; replaces any
+// earlier callback). A NULL callback switches logging off. `userdata` is passed back
+// untouched and must stay valid until the callback is replaced.
+SuzResult suz_set_log_callback(SuzLogCallback callback, void *userdata, SuzLogLevel max_level);
+
+// Sets the signer used by a profile's flow (`profile` NULL: the default for every profile
+// without its own `signer.command`). The client keeps its own reference: the signer may be
+// freed by the caller afterwards.
+SuzResult suz_client_set_signer(const struct SuzClient *client,
+                                const char *profile,
+                                const struct SuzSigner *signer);
+
+// The profile's token: the cached one while it has more than the refresh margin left,
+// otherwise a new one. At most one fetch per installation is in flight on this machine:
+// other threads wait for it, other processes wait on the store's file lock and then read the
+// token the first one stored (and across machines with the Redis store). If a refresh fails
+// while the cached token is still valid, that token is returned and the failure logged.
+//
+// On success `*token_out` receives a token to free with `suz_token_free`.
+SuzResult suz_token_get(const struct SuzClient *client,
+                        const char *profile,
+                        struct SuzToken **token_out);
+
+// Compare-and-invalidate: drops the profile's cached token (memory, file store, Redis) only if
+// it is still `token`, the one the caller saw refused. A late 401 with an old token so cannot
+// throw away a newer token another thread or process fetched. `*dropped_out` (may be NULL)
+// says whether anything was dropped.
+SuzResult suz_token_invalidate(const struct SuzClient *client,
+                               const char *profile,
+                               const struct SuzToken *token,
+                               bool *dropped_out);
+
+// An authorized call with the profile's token: `clientToken` for SUZ profiles, `Authorization:
+// Bearer` plus a fresh `RqUID` for SmartMarket. `path` is relative to the API's base URL (e.g.
+// `/api/v2/pharma/ping`); a SUZ profile's `oms_id` is added as `omsId` when the path has
+// none. `body` (may be NULL) is sent as JSON. On 401 the token is invalidated
+// (compare-and-invalidate), a new one obtained, and the call made once more.
+//
+// Any HTTP answer, whatever its status, is `SUZ_RESULT_OK` with `*response_out` set; failures
+// are those of the transport and of getting a token.
+SuzResult suz_request(const struct SuzClient *client,
+                      const char *profile,
+                      const char *method,
+                      const char *path,
+                      const char *body,
+                      struct SuzResponse **response_out);
+
+// The HTTP status; 0 if `response` is NULL.
+uint16_t suz_response_status(const struct SuzResponse *response);
+
+// The body: `*body_out` points at `*len_out` bytes, valid until the response is freed. Not
+// NUL-terminated.
+SuzResult suz_response_body(const struct SuzResponse *response,
+                            const uint8_t **body_out,
+                            size_t *len_out);
+
+// The first header called `name` (case-insensitive), valid until the response is freed; NULL
+// if there is none or an argument is NULL.
+const char *suz_response_header(const struct SuzResponse *response, const char *name);
+
+// The number of headers; 0 if `response` is NULL.
+size_t suz_response_header_count(const struct SuzResponse *response);
+
+// Header number `index` (from 0): name and value, valid until the response is freed.
+SuzResult suz_response_header_at(const struct SuzResponse *response,
+                                 size_t index,
+                                 const char **name_out,
+                                 const char **value_out);
+
+// Frees a response. NULL does nothing.
+void suz_response_free(struct SuzResponse *response);
 
 // Creates a signer over a host callback. `userdata` is passed back to `callback` untouched;
 // `userdata_free` (may be NULL) is called with it once, when the signer is freed. If this

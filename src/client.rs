@@ -1,7 +1,7 @@
 //! The client: configuration, one pooled transport, and the default signer.
 
-use std::fmt;
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 

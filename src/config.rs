@@ -258,10 +258,25 @@ impl fmt::Debug for Secret {
 #[derive(Clone, Debug)]
 pub enum ProfileFlow {
     Gismt,
-    TrueApi { inn: Option<String> },
-    MdlpSigned { client_id: String, client_secret: Secret, user_id: String },
-    MdlpPassword { client_id: String, client_secret: Secret, user_id: String, password: Secret },
-    SmartMarket { client_id: String, client_secret: Secret, scope: Option<String> },
+    TrueApi {
+        inn: Option<String>,
+    },
+    MdlpSigned {
+        client_id: String,
+        client_secret: Secret,
+        user_id: String,
+    },
+    MdlpPassword {
+        client_id: String,
+        client_secret: Secret,
+        user_id: String,
+        password: Secret,
+    },
+    SmartMarket {
+        client_id: String,
+        client_secret: Secret,
+        scope: Option<String>,
+    },
 }
 
 /// A named profile: which flow mints its token and with what, and which API it is for.
@@ -399,9 +414,11 @@ impl Config {
         let trust_roots = match raw.tls.roots.as_deref() {
             None | Some("platform") => TrustRoots::Platform,
             Some("webpki") => TrustRoots::WebPki,
-            Some(other) => return Err(Error::config(format!(
+            Some(other) => {
+                return Err(Error::config(format!(
                 "config key `tls.roots`: unknown value {other:?} (use \"platform\" or \"webpki\")"
-            ))),
+            )))
+            }
         };
         let retry = RetryPolicy {
             max_attempts: raw.retry.max_attempts.unwrap_or(3).max(1),
@@ -461,7 +478,9 @@ fn default_cache_dir() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("suz-auth")))
         .or_else(|| std::env::var_os("LOCALAPPDATA").map(|d| PathBuf::from(d).join("suz-auth")))
-        .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache").join("suz-auth")));
+        .or_else(|| {
+            std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache").join("suz-auth"))
+        });
     base.unwrap_or_else(|| std::env::temp_dir().join("suz-auth"))
 }
 
@@ -507,9 +526,12 @@ fn parse_profile(name: &str, raw: RawProfile) -> Result<Profile> {
         }
     };
     let uuid_field = |value: &str, field: &str| -> Result<()> {
-        uuid::Uuid::try_parse(value)
-            .map(|_| ())
-            .map_err(|_| Error::config(format!("config key `{}`: {value:?} is not a UUID", key(field))))
+        uuid::Uuid::try_parse(value).map(|_| ()).map_err(|_| {
+            Error::config(format!(
+                "config key `{}`: {value:?} is not a UUID",
+                key(field)
+            ))
+        })
     };
     let flow = match raw.flow.as_str() {
         "gismt" | "trueapi" => {
@@ -522,7 +544,9 @@ fn parse_profile(name: &str, raw: RawProfile) -> Result<Profile> {
                 forbid(raw.inn.is_some(), "inn")?;
                 ProfileFlow::Gismt
             } else {
-                ProfileFlow::TrueApi { inn: raw.inn.clone() }
+                ProfileFlow::TrueApi {
+                    inn: raw.inn.clone(),
+                }
             }
         }
         "mdlp" => {
@@ -539,7 +563,11 @@ fn parse_profile(name: &str, raw: RawProfile) -> Result<Profile> {
                     user_id,
                     password: Secret::new(p),
                 },
-                None => ProfileFlow::MdlpSigned { client_id, client_secret, user_id },
+                None => ProfileFlow::MdlpSigned {
+                    client_id,
+                    client_secret,
+                    user_id,
+                },
             }
         }
         "smartmarket" => {
@@ -584,14 +612,24 @@ fn parse_profile(name: &str, raw: RawProfile) -> Result<Profile> {
 }
 
 fn parse_redis(raw: RawRedis) -> Result<RedisConfig> {
-    let bad = |why: &str| Error::config(format!("config key `redis.url`: {why} (expected redis://[:password@]host:port[/db])"));
-    let rest = raw.url.strip_prefix("redis://").ok_or_else(|| bad("not a redis:// URL"))?;
+    let bad = |why: &str| {
+        Error::config(format!(
+            "config key `redis.url`: {why} (expected redis://[:password@]host:port[/db])"
+        ))
+    };
+    let rest = raw
+        .url
+        .strip_prefix("redis://")
+        .ok_or_else(|| bad("not a redis:// URL"))?;
     let (auth, hostpart) = match rest.rsplit_once('@') {
         Some((a, h)) => (Some(a), h),
         None => (None, rest),
     };
     let (hostport, db) = match hostpart.split_once('/') {
-        Some((hp, db)) if !db.is_empty() => (hp, db.parse::<u32>().map_err(|_| bad("bad database number"))?),
+        Some((hp, db)) if !db.is_empty() => (
+            hp,
+            db.parse::<u32>().map_err(|_| bad("bad database number"))?,
+        ),
         Some((hp, _)) => (hp, 0),
         None => (hostpart, 0),
     };

@@ -25,7 +25,7 @@ pub use client::Client;
 pub use config::{Config, Service};
 pub use error::{Error, ErrorKind, Result};
 pub use flows::{MdlpCredentials, PendingSignature};
-pub use signer::{normalize_signature, CommandSigner, SignatureKind, Signer};
 pub use http::Response;
 pub use log::{set_logger, Level, Logger};
+pub use signer::{normalize_signature, CommandSigner, SignatureKind, Signer};
 pub use token::{Flow, Token};

@@ -20,7 +20,11 @@ impl Client {
             let known: Vec<&str> = self.config.profiles.keys().map(String::as_str).collect();
             Error::invalid_argument(format!(
                 "unknown profile {name:?} (configured: {})",
-                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
             ))
         })
     }
@@ -104,7 +108,8 @@ impl Client {
     pub fn token_get(&self, profile: &str) -> Result<Token> {
         let profile = self.profile(profile)?;
         let key = self.token_key(profile);
-        self.tokens()?.get(profile, &key, &|| self.fetch_token(profile))
+        self.tokens()?
+            .get(profile, &key, &|| self.fetch_token(profile))
     }
 
     /// Drops the cached token only if it is still `value` (the one the caller saw fail).
@@ -120,7 +125,13 @@ impl Client {
     /// invalidated (compare-and-invalidate), a new one obtained, and the call made once more.
     /// Any answer is returned as a [`Response`], whatever its status; errors are transport
     /// failures and token failures.
-    pub fn request(&self, profile: &str, method: &str, path: &str, body: Option<&[u8]>) -> Result<Response> {
+    pub fn request(
+        &self,
+        profile: &str,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Response> {
         let method = Method::parse(method)?;
         let profile = self.profile(profile)?;
         if !path.starts_with('/') {
@@ -169,7 +180,13 @@ impl Client {
     }
 
     /// Like [`Client::request`], but a non-2xx answer is an error with the server's fields.
-    pub fn request_ok(&self, profile: &str, method: &str, path: &str, body: Option<&[u8]>) -> Result<Response> {
+    pub fn request_ok(
+        &self,
+        profile: &str,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Response> {
         let response = self.request(profile, method, path, body)?;
         if (200..300).contains(&response.status) {
             Ok(response)

@@ -5,8 +5,8 @@ mod common;
 
 use std::collections::HashSet;
 use std::ffi::c_char;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::ptr;
 use std::time::{Duration, Instant};
@@ -18,7 +18,8 @@ use suz_emulator::Emulator;
 const SUZ_CLI: &str = env!("CARGO_BIN_EXE_suz");
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("suz-life-{tag}-{}", uuid::Uuid::new_v4().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("suz-life-{tag}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -36,7 +37,11 @@ fn signer_json(delay: u32) -> String {
         );
         serde_json::to_string(&["sh", "-c", &script]).unwrap()
     };
-    format!(r#"{{"command":{{"attached":{},"detached":{}}}}}"#, cmd(true), cmd(false))
+    format!(
+        r#"{{"command":{{"attached":{},"detached":{}}}}}"#,
+        cmd(true),
+        cmd(false)
+    )
 }
 
 struct Setup {
@@ -91,7 +96,12 @@ fn outputs(children: Vec<Child>) -> Vec<String> {
             "suz failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        lines.extend(String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned));
+        lines.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(str::to_owned),
+        );
     }
     lines
 }
@@ -116,7 +126,11 @@ fn eight_processes_of_sixteen_threads_get_one_token() {
     assert_eq!(lines.len(), 128);
     let distinct: HashSet<&String> = lines.iter().collect();
     assert_eq!(distinct.len(), 1, "every caller got the same token");
-    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1, "exactly one token issued");
+    assert_eq!(
+        tokens_issued(&emu, DEFAULT_OMS_CONNECTION),
+        1,
+        "exactly one token issued"
+    );
     assert_eq!(ping(&emu, &lines[0]), 200);
 }
 
@@ -130,15 +144,23 @@ fn a_process_killed_while_holding_the_lock_does_not_block_the_others() {
     // The holder has the lock once it asked for a challenge; its signer now sleeps.
     let started = Instant::now();
     while stats(&emu)["requests"]["gismt.key"].as_u64().unwrap_or(0) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(20), "the holder never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the holder never started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let waiters: Vec<Child> = (0..4).map(|_| spawn_cli(&fast.config, &["token", "line", "--threads", "4"])).collect();
+    let waiters: Vec<Child> = (0..4)
+        .map(|_| spawn_cli(&fast.config, &["token", "line", "--threads", "4"]))
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     kill_group(&mut holder);
     let killed_at = Instant::now();
     let lines = outputs(waiters);
-    assert!(killed_at.elapsed() < Duration::from_secs(10), "waiters proceeded within a bounded time");
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(10),
+        "waiters proceeded within a bounded time"
+    );
     assert_eq!(lines.len(), 16);
     assert_eq!(lines.iter().collect::<HashSet<_>>().len(), 1);
     assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
@@ -151,7 +173,10 @@ fn processes_killed_while_writing_never_leave_a_broken_or_revoked_token() {
     let dir = temp_dir("kill-loop");
     // Every call refreshes (the margin exceeds the lifetime), so every process writes.
     let s = setup(&emu, &dir, 0, "");
-    let json = s.json.replace(r#""lock_timeout_ms": 60000"#, r#""lock_timeout_ms": 60000, "refresh_margin_ms": 86400000"#);
+    let json = s.json.replace(
+        r#""lock_timeout_ms": 60000"#,
+        r#""lock_timeout_ms": 60000, "refresh_margin_ms": 86400000"#,
+    );
     std::fs::write(&s.config, &json).unwrap();
     let reader = setup(&emu, &dir, 0, "");
     let store = suz_auth::token::store::FileStore::open(&dir).unwrap();
@@ -171,19 +196,38 @@ fn processes_killed_while_writing_never_leave_a_broken_or_revoked_token() {
         // The store is always readable: a token file is whole or absent.
         let path = dir.join(format!("{}.token", key.hash));
         if path.exists() {
-            assert!(store.read(&key.hash).is_some(), "iteration {i}: unreadable store file");
+            assert!(
+                store.read(&key.hash).is_some(),
+                "iteration {i}: unreadable store file"
+            );
         }
         if i % 20 == 19 {
             // What the store hands out now has not been revoked.
-            let out = Command::new(SUZ_CLI).arg("--config").arg(&reader.config).args(["token", "line"]).output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new(SUZ_CLI)
+                .arg("--config")
+                .arg(&reader.config)
+                .args(["token", "line"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-            assert_eq!(ping(&emu, &token), 200, "iteration {i}: the store handed out a revoked token");
+            assert_eq!(
+                ping(&emu, &token),
+                200,
+                "iteration {i}: the store handed out a revoked token"
+            );
             checks += 1;
         }
     }
     assert_eq!(checks, iterations / 20);
-    assert!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION) > 10, "the loop really fetched and wrote");
+    assert!(
+        tokens_issued(&emu, DEFAULT_OMS_CONNECTION) > 10,
+        "the loop really fetched and wrote"
+    );
 }
 
 fn token_get(client: &TestClient, profile: &str) -> Result<OwnedToken, SuzResult> {
@@ -211,7 +255,10 @@ fn a_late_401_does_not_discard_a_newer_token() {
     let dir = temp_dir("cas");
     let client = profile_client(&emu, &dir);
     let old = token_get(&client, "line").expect(&last_message());
-    assert!(invalidate(&client, "line", &old), "the current token is dropped");
+    assert!(
+        invalidate(&client, "line", &old),
+        "the current token is dropped"
+    );
     let new = token_get(&client, "line").expect(&last_message());
     assert_ne!(old.value(), new.value());
     // A 401 seen late, with the old token: the newer one stays.
@@ -254,10 +301,16 @@ fn threads_in_one_process_share_one_fetch_and_cache_hits_do_not_fetch() {
 fn a_failed_refresh_returns_the_still_valid_token() {
     let emu = emulator();
     let dir = temp_dir("refresh-fail");
-    let json = setup(&emu, &dir, 0, "").json.replace(r#""lock_timeout_ms": 60000"#, r#""lock_timeout_ms": 60000, "refresh_margin_ms": 86400000"#);
+    let json = setup(&emu, &dir, 0, "").json.replace(
+        r#""lock_timeout_ms": 60000"#,
+        r#""lock_timeout_ms": 60000, "refresh_margin_ms": 86400000"#,
+    );
     let client = TestClient::new(&json);
     let first = token_get(&client, "line").expect(&last_message());
-    fault(&emu, r#"{"endpoint":"gismt.key","kind":"status","status":503,"times":0}"#);
+    fault(
+        &emu,
+        r#"{"endpoint":"gismt.key","kind":"status","status":503,"times":0}"#,
+    );
     let again = token_get(&client, "line").expect("the valid token is returned");
     assert_eq!(again.value(), first.value());
 }
@@ -270,12 +323,22 @@ fn suz_request_recovers_after_the_token_is_revoked() {
     let call = |path: &str| -> (u16, String) {
         let (p, m, path) = (c("line"), c("GET"), c(path));
         let mut response = ptr::null_mut();
-        let rc = unsafe { suz_request(client.0, p.as_ptr(), m.as_ptr(), path.as_ptr(), ptr::null(), &mut response) };
+        let rc = unsafe {
+            suz_request(
+                client.0,
+                p.as_ptr(),
+                m.as_ptr(),
+                path.as_ptr(),
+                ptr::null(),
+                &mut response,
+            )
+        };
         assert_eq!(rc, SuzResult::Ok, "{}", last_message());
         let status = unsafe { suz_response_status(response) };
         let (mut body, mut len) = (ptr::null(), 0usize);
         unsafe { suz_response_body(response, &mut body, &mut len) };
-        let text = String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(body, len) }).into_owned();
+        let text =
+            String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(body, len) }).into_owned();
         let ct = text_of(unsafe { suz_response_header(response, c("content-type").as_ptr()) });
         assert!(ct.contains("json"), "{ct}");
         unsafe { suz_response_free(response) };
@@ -283,16 +346,36 @@ fn suz_request_recovers_after_the_token_is_revoked() {
     };
     let (status, body) = call("/api/v2/pharma/ping");
     assert_eq!(status, 200, "{body}");
-    let (status, body) = http(&emu, "POST", "/admin/revoke", &[], &format!(r#"{{"omsConnection":"{DEFAULT_OMS_CONNECTION}"}}"#));
+    let (status, body) = http(
+        &emu,
+        "POST",
+        "/admin/revoke",
+        &[],
+        &format!(r#"{{"omsConnection":"{DEFAULT_OMS_CONNECTION}"}}"#),
+    );
     assert!((200..300).contains(&status), "{body}");
     let (status, body) = call("/api/v2/pharma/ping");
     assert_eq!(status, 200, "recovered transparently: {body}");
     assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
 
     // SmartPush through a profile: Bearer and RqUID added.
-    let (p, m, path, body) = (c("push"), c("POST"), c("/api/v2/smartpush/apprequest"), c(r#"{"requestPayload":{"a":1}}"#));
+    let (p, m, path, body) = (
+        c("push"),
+        c("POST"),
+        c("/api/v2/smartpush/apprequest"),
+        c(r#"{"requestPayload":{"a":1}}"#),
+    );
     let mut response = ptr::null_mut();
-    let rc = unsafe { suz_request(client.0, p.as_ptr(), m.as_ptr(), path.as_ptr(), body.as_ptr(), &mut response) };
+    let rc = unsafe {
+        suz_request(
+            client.0,
+            p.as_ptr(),
+            m.as_ptr(),
+            path.as_ptr(),
+            body.as_ptr(),
+            &mut response,
+        )
+    };
     assert_eq!(rc, SuzResult::Ok, "{}", last_message());
     assert_eq!(unsafe { suz_response_status(response) }, 200);
     unsafe { suz_response_free(response) };
@@ -307,17 +390,37 @@ fn unknown_profile_and_store_errors() {
     let emu = emulator();
     let dir = temp_dir("errors");
     let client = profile_client(&emu, &dir);
-    assert_eq!(token_get(&client, "nope").unwrap_err(), SuzResult::InvalidArgument);
-    assert!(last_message().contains("line"), "lists the known profiles: {}", last_message());
+    assert_eq!(
+        token_get(&client, "nope").unwrap_err(),
+        SuzResult::InvalidArgument
+    );
+    assert!(
+        last_message().contains("line"),
+        "lists the known profiles: {}",
+        last_message()
+    );
     // Redis configured, unreachable, and "error" chosen: a store error, never a second token.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let json = setup(&emu, &temp_dir("errors2"), 0, &format!(r#", "redis": {{"url": "redis://127.0.0.1:{port}", "on_unavailable": "error"}}"#)).json;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let json = setup(
+        &emu,
+        &temp_dir("errors2"),
+        0,
+        &format!(r#", "redis": {{"url": "redis://127.0.0.1:{port}", "on_unavailable": "error"}}"#),
+    )
+    .json;
     let client = TestClient::new(&json);
     assert_eq!(token_get(&client, "line").unwrap_err(), SuzResult::Store);
     assert!(last_message().contains("Redis"), "{}", last_message());
     assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 0);
     // With "local", it falls back to this machine's store and logs.
-    let json = json.replace(r#""on_unavailable": "error""#, r#""on_unavailable": "local""#);
+    let json = json.replace(
+        r#""on_unavailable": "error""#,
+        r#""on_unavailable": "local""#,
+    );
     let client = TestClient::new(&json);
     token_get(&client, "line").expect(&last_message());
 }
@@ -329,15 +432,31 @@ struct RedisServer {
 
 impl RedisServer {
     fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is installed (the README's test command installs it)");
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         RedisServer { child, port }
@@ -355,14 +474,23 @@ impl Drop for RedisServer {
 fn two_machines_sharing_redis_get_one_token() {
     let redis = RedisServer::start();
     let emu = emulator();
-    let extra = format!(r#", "redis": {{"url": "redis://127.0.0.1:{}"}}"#, redis.port);
+    let extra = format!(
+        r#", "redis": {{"url": "redis://127.0.0.1:{}"}}"#,
+        redis.port
+    );
     // Two "machines": separate file stores, one Redis.
     let machine_a = setup(&emu, &temp_dir("redis-a"), 0, &extra);
     let machine_b = setup(&emu, &temp_dir("redis-b"), 0, &extra);
     let mut children = Vec::new();
     for _ in 0..4 {
-        children.push(spawn_cli(&machine_a.config, &["token", "line", "--threads", "8"]));
-        children.push(spawn_cli(&machine_b.config, &["token", "line", "--threads", "8"]));
+        children.push(spawn_cli(
+            &machine_a.config,
+            &["token", "line", "--threads", "8"],
+        ));
+        children.push(spawn_cli(
+            &machine_b.config,
+            &["token", "line", "--threads", "8"],
+        ));
     }
     let lines = outputs(children);
     assert_eq!(lines.len(), 64);
@@ -378,12 +506,22 @@ fn cli_inspect_masks_and_purge_clears() {
     let s = setup(&emu, &dir, 0, "");
     let token = outputs(vec![spawn_cli(&s.config, &["token", "line"])]).remove(0);
     let inspect = outputs(vec![spawn_cli(&s.config, &["--json", "inspect"])]).join("\n");
-    assert!(!inspect.contains(&token), "inspect never prints a whole token");
+    assert!(
+        !inspect.contains(&token),
+        "inspect never prints a whole token"
+    );
     let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
-    assert_eq!(v["tokens"][0]["label"], format!("suz:{DEFAULT_OMS_CONNECTION}"));
+    assert_eq!(
+        v["tokens"][0]["label"],
+        format!("suz:{DEFAULT_OMS_CONNECTION}")
+    );
     let purge = outputs(vec![spawn_cli(&s.config, &["purge"])]).join("\n");
     assert!(purge.contains("removed 1"), "{purge}");
-    let request = outputs(vec![spawn_cli(&s.config, &["--json", "request", "line", "GET", "/api/v2/pharma/ping"])]).join("\n");
+    let request = outputs(vec![spawn_cli(
+        &s.config,
+        &["--json", "request", "line", "GET", "/api/v2/pharma/ping"],
+    )])
+    .join("\n");
     let v: serde_json::Value = serde_json::from_str(&request).unwrap();
     assert_eq!(v["status"], 200);
 }

@@ -71,7 +71,12 @@ pub struct Verified {
 
 /// Verifies base64 `signature` over `expected`: attached (the CMS must contain exactly
 /// `expected`) or detached (the CMS must carry no content and verify over `expected`).
-pub fn verify(signature_b64: &str, expected: &[u8], attached: bool, require_gost: bool) -> Result<Verified, Refusal> {
+pub fn verify(
+    signature_b64: &str,
+    expected: &[u8],
+    attached: bool,
+    require_gost: bool,
+) -> Result<Verified, Refusal> {
     let der = base64::engine::general_purpose::STANDARD
         .decode(signature_b64.as_bytes())
         .map_err(|_| refuse(400, "the signature is not valid base64"))?;
@@ -100,7 +105,10 @@ pub fn verify(signature_b64: &str, expected: &[u8], attached: bool, require_gost
         }
         let content = std::fs::read(&content_out.0).unwrap_or_default();
         if content != expected {
-            return Err(refuse(401, "the signature covers other content than the challenge"));
+            return Err(refuse(
+                401,
+                "the signature covers other content than the challenge",
+            ));
         }
     } else if stderr.contains("no content") {
         if attached {
@@ -122,7 +130,10 @@ pub fn verify(signature_b64: &str, expected: &[u8], attached: bool, require_gost
         ])
         .map_err(|e| refuse(500, format!("cannot run openssl: {e}")))?;
         if !detached.status.success() {
-            return Err(refuse(401, "the signature does not verify over the signed data"));
+            return Err(refuse(
+                401,
+                "the signature does not verify over the signed data",
+            ));
         }
     } else if stderr.contains("verification failure") || stderr.contains("verify error") {
         return Err(refuse(401, "the signature does not verify"));

@@ -30,7 +30,10 @@ fn parse() -> Result<(EmulatorConfig, Option<String>), String> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        let number = |v: String, name: &str| v.parse::<u64>().map_err(|_| format!("{name}: not a number: {v}"));
+        let number = |v: String, name: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{name}: not a number: {v}"))
+        };
         match arg.as_str() {
             "--port" => {
                 let v = value("--port")?;
@@ -47,7 +50,8 @@ fn parse() -> Result<(EmulatorConfig, Option<String>), String> {
             }
             "--mdlp-life-time-minutes" => {
                 let v = value(&arg)?;
-                config.mdlp_life_time_minutes = v.parse().map_err(|_| format!("{arg}: not a number: {v}"))?;
+                config.mdlp_life_time_minutes =
+                    v.parse().map_err(|_| format!("{arg}: not a number: {v}"))?;
             }
             "--smartmarket-ttl-ms" => config.smartmarket_token_ttl_ms = number(value(&arg)?, &arg)?,
             "--smartmarket-expires-seconds" => config.smartmarket_expires_in_seconds = true,

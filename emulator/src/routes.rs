@@ -57,7 +57,10 @@ fn suz_error(status: u16, code: i64, text: &str) -> Reply {
 
 /// `{"error_code","error_description"}` (MDLP).
 fn mdlp_error(status: u16, code: &str, text: &str) -> Reply {
-    json_reply(status, json!({"error_code": code, "error_description": text}))
+    json_reply(
+        status,
+        json!({"error_code": code, "error_description": text}),
+    )
 }
 
 /// `{"code","error_message","description"}` (GIS MT, True API).
@@ -116,7 +119,9 @@ fn body_json(req: &Request) -> Option<Value> {
 }
 
 fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.get(name).and_then(Value::as_str).filter(|s| !s.is_empty())
+    v.get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// Which endpoint a request is for (the name used by counters and faults).
@@ -239,26 +244,50 @@ fn check_signature(
 
 fn register(state: &State, req: &Request) -> Reply {
     let oms_id = req.query("omsId").unwrap_or("");
-    let key = req.header("X-RegistrationKey").unwrap_or("").to_ascii_lowercase();
+    let key = req
+        .header("X-RegistrationKey")
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let mut s = state.lock();
-    if !s.config.oms_ids.iter().any(|o| o.eq_ignore_ascii_case(oms_id)) {
+    if !s
+        .config
+        .oms_ids
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(oms_id))
+    {
         return suz_error(400, 400, &format!("unknown omsId {oms_id:?}"));
     }
     let Some(body) = body_json(req) else {
         return suz_error(400, 400, "the body must be a JSON object");
     };
-    let pharma = s.config.pharma_registration_keys.iter().any(|k| k.eq_ignore_ascii_case(&key));
-    let known = pharma || s.config.registration_keys.iter().any(|k| k.eq_ignore_ascii_case(&key));
+    let pharma = s
+        .config
+        .pharma_registration_keys
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(&key));
+    let known = pharma
+        || s.config
+            .registration_keys
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&key));
     if !known {
-        return json_reply(200, json!({"status": "REJECTED", "rejectionReason": "Unknown registration key"}));
+        return json_reply(
+            200,
+            json!({"status": "REJECTED", "rejectionReason": "Unknown registration key"}),
+        );
     }
     let Some(_address) = str_field(&body, "address").filter(|a| !a.trim().is_empty()) else {
-        return json_reply(200, json!({"status": "REJECTED", "rejectionReason": "The installation address is empty"}));
+        return json_reply(
+            200,
+            json!({"status": "REJECTED", "rejectionReason": "The installation address is empty"}),
+        );
     };
     match req.header("X-Signature") {
         Some(sig) => {
             let body_bytes = req.body.clone();
-            if let Err(reply) = check_signature(&mut s, sig, &body_bytes, false, |st, m| suz_error(st, st as i64, m)) {
+            if let Err(reply) = check_signature(&mut s, sig, &body_bytes, false, |st, m| {
+                suz_error(st, st as i64, m)
+            }) {
                 return reply;
             }
         }
@@ -267,13 +296,21 @@ fn register(state: &State, req: &Request) -> Reply {
     }
     let connection = uuid::Uuid::new_v4().to_string().to_ascii_uppercase();
     s.connections.insert(connection.to_ascii_lowercase());
-    json_reply(200, json!({"status": "SUCCESS", "omsConnection": connection}))
+    json_reply(
+        200,
+        json!({"status": "SUCCESS", "omsConnection": connection}),
+    )
 }
 
 fn ping(state: &State, req: &Request) -> Reply {
     let oms_id = req.query("omsId").unwrap_or("");
     let s = state.lock();
-    if !s.config.oms_ids.iter().any(|o| o.eq_ignore_ascii_case(oms_id)) {
+    if !s
+        .config
+        .oms_ids
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(oms_id))
+    {
         return suz_error(400, 400, &format!("unknown omsId {oms_id:?}"));
     }
     let Some(token) = req.header("clientToken") else {
@@ -286,7 +323,9 @@ fn ping(state: &State, req: &Request) -> Reply {
             json!({"omsId": oms_id, "apiVersion": "2.0.0", "omsVersion": "suz-emulator"}),
         ),
         Some(_) => suz_error(401, 401, "the clientToken has expired"),
-        None if s.revoked.contains(token) => suz_error(401, 401, "the clientToken was revoked by a newer token"),
+        None if s.revoked.contains(token) => {
+            suz_error(401, 401, "the clientToken was revoked by a newer token")
+        }
         None => suz_error(401, 401, "unknown clientToken"),
     }
 }
@@ -301,7 +340,11 @@ fn mdlp_auth(state: &State, req: &Request) -> Reply {
         str_field(&body, "user_id"),
         str_field(&body, "auth_type"),
     ) else {
-        return mdlp_error(400, "1", "client_id, client_secret, user_id and auth_type are required");
+        return mdlp_error(
+            400,
+            "1",
+            "client_id, client_secret, user_id and auth_type are required",
+        );
     };
     if auth_type != "SIGNED_CODE" && auth_type != "PASSWORD" {
         return mdlp_error(400, "1", "auth_type must be SIGNED_CODE or PASSWORD");
@@ -344,7 +387,9 @@ fn mdlp_token(state: &State, req: &Request, connection: &str) -> Reply {
         return mdlp_error(401, "4", "the code has expired");
     }
     if entry.auth_type == "PASSWORD" {
-        if entry.user_id != MDLP_PASSWORD_USER || str_field(&body, "password") != Some(MDLP_PASSWORD) {
+        if entry.user_id != MDLP_PASSWORD_USER
+            || str_field(&body, "password") != Some(MDLP_PASSWORD)
+        {
             return mdlp_error(401, "6", "wrong password");
         }
     } else {
@@ -390,7 +435,12 @@ fn sign_in(state: &State, req: &Request, connection: &str, trueapi: bool) -> Rep
     }
     // Spent by the first attempt that names it, whatever the outcome.
     let Some(challenge) = s.challenges.remove(uuid) else {
-        return crpt_error(401, "401", "Authorization failed", "challenge unknown or already used");
+        return crpt_error(
+            401,
+            "401",
+            "Authorization failed",
+            "challenge unknown or already used",
+        );
     };
     if challenge.expires_at_ms <= now_ms() {
         return crpt_error(401, "401", "Authorization failed", "challenge expired");
@@ -398,7 +448,11 @@ fn sign_in(state: &State, req: &Request, connection: &str, trueapi: bool) -> Rep
     let inn = match body.get("inn") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_str() {
-            Some(i) if trueapi && (i.len() == 10 || i.len() == 12) && i.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(i)
+                if trueapi
+                    && (i.len() == 10 || i.len() == 12)
+                    && i.bytes().all(|b| b.is_ascii_digit()) =>
+            {
                 Some(i.to_owned())
             }
             _ => return crpt_error(400, "400", "Bad request", "inn must be 10 or 12 digits"),
@@ -434,21 +488,37 @@ fn oauth(state: &State, req: &Request) -> Reply {
     let credentials = req
         .header("Authorization")
         .and_then(|a| a.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok());
     let expected = format!("{SMARTMARKET_CLIENT_ID}:{SMARTMARKET_CLIENT_SECRET}");
     if credentials.as_deref() != Some(expected.as_str()) {
-        return with_header(sber_error(401, "UNAUTHORIZED", "wrong client credentials"), "RqUID", &rquid);
+        return with_header(
+            sber_error(401, "UNAUTHORIZED", "wrong client credentials"),
+            "RqUID",
+            &rquid,
+        );
     }
     let form = parse_form(&String::from_utf8_lossy(&req.body));
-    let scope = form.iter().find(|(k, _)| k == "scope").map(|(_, v)| v.as_str()).unwrap_or("");
+    let scope = form
+        .iter()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
     let scope_ok = !scope.is_empty()
-        && scope
-            .split(' ')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'));
+        && scope.split(' ').all(|part| {
+            !part.is_empty() && part.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+        });
     if !scope_ok {
         return with_header(
-            sber_error(400, "SCOPE_DATA_FORMAT_INVALID", &format!("{scope} data format invalid")),
+            sber_error(
+                400,
+                "SCOPE_DATA_FORMAT_INVALID",
+                &format!("{scope} data format invalid"),
+            ),
             "RqUID",
             &rquid,
         );
@@ -469,7 +539,10 @@ fn oauth(state: &State, req: &Request) -> Reply {
         expires_ms
     };
     with_header(
-        json_reply(200, json!({"access_token": token, "expires_at": expires_at})),
+        json_reply(
+            200,
+            json!({"access_token": token, "expires_at": expires_at}),
+        ),
         "RqUID",
         &rquid,
     )
@@ -484,17 +557,29 @@ fn smartpush(state: &State, req: &Request) -> Reply {
                    "timestamp": timestamp(), "code": status, "errors": [{"key": key, "message": message}]}),
         )
     };
-    let bearer = req.header("Authorization").and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("");
+    let bearer = req
+        .header("Authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or("");
     let expires = state.lock().smartmarket_tokens.get(bearer).copied();
     match expires {
         Some(e) if e > now_ms() => {}
-        Some(_) => return failure(401, "UNAUTHORIZED", "Invalid JWE claim: 'exp', token expired."),
+        Some(_) => {
+            return failure(
+                401,
+                "UNAUTHORIZED",
+                "Invalid JWE claim: 'exp', token expired.",
+            )
+        }
         None => return failure(401, "UNAUTHORIZED", "Invalid JWE: unknown token."),
     }
     if !valid_rquid(&rquid) {
         return failure(400, "BAD_REQUEST", "RqUID must be 32 hexadecimal digits");
     }
-    let Some(payload) = body_json(req).and_then(|b| b.get("requestPayload").cloned()).filter(Value::is_object) else {
+    let Some(payload) = body_json(req)
+        .and_then(|b| b.get("requestPayload").cloned())
+        .filter(Value::is_object)
+    else {
         return failure(400, "BAD_REQUEST", "requestPayload is required");
     };
     json_reply(
@@ -514,7 +599,10 @@ fn admin(state: &State, req: &Request) -> Reply {
             };
             let kind = str_field(&body, "kind").unwrap_or("status");
             if !["status", "html", "truncated", "cut", "empty", "delay"].contains(&kind) {
-                return json_reply(400, json!({"error": format!("unknown fault kind {kind:?}")}));
+                return json_reply(
+                    400,
+                    json!({"error": format!("unknown fault kind {kind:?}")}),
+                );
             }
             let fault = Fault {
                 endpoint: endpoint.to_owned(),
@@ -563,7 +651,10 @@ fn admin(state: &State, req: &Request) -> Reply {
             if let Some(v) = body.get("mdlp_life_time_minutes").and_then(Value::as_f64) {
                 c.mdlp_life_time_minutes = v;
             }
-            if let Some(v) = body.get("smartmarket_expires_in_seconds").and_then(Value::as_bool) {
+            if let Some(v) = body
+                .get("smartmarket_expires_in_seconds")
+                .and_then(Value::as_bool)
+            {
                 c.smartmarket_expires_in_seconds = v;
             }
             json_reply(200, json!({"updated": true}))

@@ -93,7 +93,8 @@ pub fn serve(
             continue;
         }
         active.fetch_add(1, Ordering::SeqCst);
-        let (handler, tls, active, stop) = (handler.clone(), tls.clone(), active.clone(), stop.clone());
+        let (handler, tls, active, stop) =
+            (handler.clone(), tls.clone(), active.clone(), stop.clone());
         std::thread::spawn(move || {
             let _ = connection(stream, tls, &handler, &stop);
             active.fetch_sub(1, Ordering::SeqCst);
@@ -207,9 +208,15 @@ impl From<io::Error> for RequestError {
     }
 }
 
-fn read_line(reader: &mut impl BufRead, budget: &mut usize) -> Result<Option<String>, RequestError> {
+fn read_line(
+    reader: &mut impl BufRead,
+    budget: &mut usize,
+) -> Result<Option<String>, RequestError> {
     let mut line = Vec::new();
-    let n = reader.by_ref().take(*budget as u64 + 1).read_until(b'\n', &mut line)?;
+    let n = reader
+        .by_ref()
+        .take(*budget as u64 + 1)
+        .read_until(b'\n', &mut line)?;
     if n == 0 {
         return Ok(None);
     }
@@ -231,7 +238,8 @@ fn read_request(reader: &mut impl BufRead) -> Result<Option<Request>, RequestErr
         return Ok(None);
     };
     let mut parts = first.split_whitespace();
-    let (Some(method), Some(target), Some(_version)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(method), Some(target), Some(_version)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(RequestError::Bad("malformed request line"));
     };
     let mut request = Request {
@@ -308,7 +316,10 @@ pub fn parse_form(text: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")))
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
         })
         .collect()
 }

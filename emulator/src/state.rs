@@ -105,7 +105,12 @@ impl State {
         let live: BTreeMap<&String, String> = s
             .live
             .iter()
-            .map(|(c, t)| (c, format!("{}…", t.value.chars().take(4).collect::<String>())))
+            .map(|(c, t)| {
+                (
+                    c,
+                    format!("{}…", t.value.chars().take(4).collect::<String>()),
+                )
+            })
             .collect();
         json!({
             "tokens_issued": s.counters.tokens_issued,

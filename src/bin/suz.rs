@@ -79,10 +79,9 @@ fn token_json(profile: &str, t: &Token) -> serde_json::Value {
 }
 
 fn run(options: &Options) -> Result<ExitCode, Error> {
-    let path = options
-        .config
-        .as_deref()
-        .ok_or_else(|| Error::config("no configuration: pass --config FILE or set SUZ_AUTH_CONFIG"))?;
+    let path = options.config.as_deref().ok_or_else(|| {
+        Error::config("no configuration: pass --config FILE or set SUZ_AUTH_CONFIG")
+    })?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::config(format!("cannot read {path}: {e}")))?;
     let client = Arc::new(Client::from_json(&text)?);
@@ -139,7 +138,10 @@ fn run(options: &Options) -> Result<ExitCode, Error> {
         }
         ["inspect"] => {
             let Some(store) = client.tokens()?.file_store() else {
-                let _ = writeln!(out, "persistence is off (cache.persist = false): nothing stored");
+                let _ = writeln!(
+                    out,
+                    "persistence is off (cache.persist = false): nothing stored"
+                );
                 return Ok(ExitCode::SUCCESS);
             };
             let now = now_ms();
@@ -158,8 +160,16 @@ fn run(options: &Options) -> Result<ExitCode, Error> {
                 let _ = writeln!(out, "store: {}", store.dir().display());
                 for e in &entries {
                     let left = (e.expires_at_ms - now) / 1000;
-                    let state = if left > 0 { format!("expires in {left} s") } else { "expired".into() };
-                    let _ = writeln!(out, "{:<52} {:<12} {:<20} {state}", e.label, e.flow, e.masked_value);
+                    let state = if left > 0 {
+                        format!("expires in {left} s")
+                    } else {
+                        "expired".into()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{:<52} {:<12} {:<20} {state}",
+                        e.label, e.flow, e.masked_value
+                    );
                 }
                 if entries.is_empty() {
                     let _ = writeln!(out, "(no cached tokens)");

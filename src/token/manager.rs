@@ -151,7 +151,8 @@ impl TokenManager {
                         "{}: a previous fetch was interrupted; the stored token may have been revoked, fetching anew",
                         profile.name
                     );
-                } else if let Some(t) = files.read(&key.hash).filter(|t| self.is_fresh(profile, t)) {
+                } else if let Some(t) = files.read(&key.hash).filter(|t| self.is_fresh(profile, t))
+                {
                     log_at!(Level::Debug, "{}: token from the file store", profile.name);
                     self.remember(key, &t);
                     return Ok(t);
@@ -162,24 +163,26 @@ impl TokenManager {
         };
 
         let _redis_lock = match &self.redis {
-            Some((redis, fallback)) => match redis.lock_and_read(key, &|t| self.is_fresh(profile, t)) {
-                Ok((guard, Some(t))) => {
-                    drop(guard);
-                    log_at!(Level::Debug, "{}: token from Redis", profile.name);
-                    self.save_local(key, &t);
-                    return Ok(t);
+            Some((redis, fallback)) => {
+                match redis.lock_and_read(key, &|t| self.is_fresh(profile, t)) {
+                    Ok((guard, Some(t))) => {
+                        drop(guard);
+                        log_at!(Level::Debug, "{}: token from Redis", profile.name);
+                        self.save_local(key, &t);
+                        return Ok(t);
+                    }
+                    Ok((guard, None)) => Some(guard),
+                    Err(e) if *fallback == RedisFallback::Local => {
+                        log_at!(
+                            Level::Error,
+                            "{}: Redis unavailable, coordinating through this machine only: {e}",
+                            profile.name
+                        );
+                        None
+                    }
+                    Err(e) => return Err(e),
                 }
-                Ok((guard, None)) => Some(guard),
-                Err(e) if *fallback == RedisFallback::Local => {
-                    log_at!(
-                        Level::Error,
-                        "{}: Redis unavailable, coordinating through this machine only: {e}",
-                        profile.name
-                    );
-                    None
-                }
-                Err(e) => return Err(e),
-            },
+            }
             None => None,
         };
 
@@ -208,7 +211,11 @@ impl TokenManager {
             Ok(token) => {
                 if let Some(guard) = &_redis_lock {
                     if let Err(e) = guard.store(&token) {
-                        log_at!(Level::Error, "{}: cannot write the token to Redis: {e}", profile.name);
+                        log_at!(
+                            Level::Error,
+                            "{}: cannot write the token to Redis: {e}",
+                            profile.name
+                        );
                     }
                 }
                 self.remember(key, &token);
@@ -283,7 +290,11 @@ impl TokenManager {
             match redis.remove_if(key, value) {
                 Ok(d) => dropped |= d,
                 Err(e) if *fallback == RedisFallback::Local => {
-                    log_at!(Level::Error, "{}: Redis unavailable for invalidate: {e}", profile.name)
+                    log_at!(
+                        Level::Error,
+                        "{}: Redis unavailable for invalidate: {e}",
+                        profile.name
+                    )
                 }
                 Err(e) => return Err(e),
             }
@@ -293,7 +304,11 @@ impl TokenManager {
             "{}: invalidate {}: {}",
             profile.name,
             mask(value),
-            if dropped { "dropped" } else { "not the current token, kept" }
+            if dropped {
+                "dropped"
+            } else {
+                "not the current token, kept"
+            }
         );
         Ok(dropped)
     }
@@ -303,7 +318,11 @@ impl TokenManager {
 fn outcome_is_ambiguous(e: &Error) -> bool {
     matches!(
         e.kind,
-        ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Protocol | ErrorKind::HttpServerError | ErrorKind::Panic
+        ErrorKind::Timeout
+            | ErrorKind::Connect
+            | ErrorKind::Protocol
+            | ErrorKind::HttpServerError
+            | ErrorKind::Panic
     )
 }
 

@@ -116,10 +116,7 @@ impl Conn {
         };
         match kind {
             "+" => Ok(Reply::Simple(rest.to_owned())),
-            "-" => Err(Error::new(
-                ErrorKind::Store,
-                format!("Redis error: {rest}"),
-            )),
+            "-" => Err(Error::new(ErrorKind::Store, format!("Redis error: {rest}"))),
             ":" => Ok(Reply::Int(number(rest)?)),
             "$" => {
                 let len = number(rest)?;
@@ -239,7 +236,10 @@ impl RedisStore {
             owner,
         };
         loop {
-            if let Some(t) = self.read(&mut conn, &guard.token_key)?.filter(|t| is_fresh(t)) {
+            if let Some(t) = self
+                .read(&mut conn, &guard.token_key)?
+                .filter(|t| is_fresh(t))
+            {
                 return Ok((guard, Some(t)));
             }
             let ttl = self.config.lock_ttl.as_millis().to_string();
@@ -256,7 +256,9 @@ impl RedisStore {
             )?;
             if matches!(reply, Reply::Simple(ref s) if s == "OK") {
                 // Re-read: the previous holder may have stored a token just before releasing.
-                let fresh = self.read(&mut conn, &guard.token_key)?.filter(|t| is_fresh(t));
+                let fresh = self
+                    .read(&mut conn, &guard.token_key)?
+                    .filter(|t| is_fresh(t));
                 guard.conn = Some(conn);
                 return Ok((guard, fresh));
             }
@@ -293,7 +295,10 @@ impl RedisStore {
         let mut conn = Conn::open(&self.config)?;
         match conn.call(&self.config, &[b"PING"])? {
             Reply::Simple(_) | Reply::Bulk(_) => Ok(()),
-            other => Err(unavailable(&self.config, format!("unexpected reply {other:?}"))),
+            other => Err(unavailable(
+                &self.config,
+                format!("unexpected reply {other:?}"),
+            )),
         }
     }
 }

@@ -312,7 +312,10 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
     }
     #[cfg(not(unix))]
     {
@@ -351,7 +354,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(store.token_path("k")).unwrap().permissions().mode();
+            let mode = fs::metadata(store.token_path("k"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }
@@ -365,7 +371,9 @@ mod tests {
         for bad in [
             full[..full.len() / 2].to_vec(),
             b"\0\0\0".to_vec(),
-            String::from_utf8_lossy(&full).replace("\"version\":1", "\"version\":99").into_bytes(),
+            String::from_utf8_lossy(&full)
+                .replace("\"version\":1", "\"version\":99")
+                .into_bytes(),
             Vec::new(),
         ] {
             fs::write(store.token_path("k"), bad).unwrap();
@@ -376,7 +384,9 @@ mod tests {
     #[test]
     fn compare_and_remove() {
         let store = temp_store();
-        store.write("k", "l", &Token::new("new".into(), Flow::Mdlp, 1, 2)).unwrap();
+        store
+            .write("k", "l", &Token::new("new".into(), Flow::Mdlp, 1, 2))
+            .unwrap();
         assert!(!store.remove_if("k", "old").unwrap());
         assert!(store.read("k").is_some());
         assert!(store.remove_if("k", "new").unwrap());

@@ -257,7 +257,12 @@ impl OwnedToken {
 
 impl std::fmt::Debug for OwnedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "OwnedToken(flow {}, expires {})", self.flow(), self.expires_at_ms())
+        write!(
+            f,
+            "OwnedToken(flow {}, expires {})",
+            self.flow(),
+            self.expires_at_ms()
+        )
     }
 }
 

@@ -1,0 +1,41 @@
+# Shared by the scripts: start the emulator binary, make a GOST key pair. Sourced, not run.
+
+# make_gost_cert DIR -> DIR/cert.pem, DIR/key.pem (GOST R 34.10-2012, 256 bit)
+make_gost_cert() {
+    openssl req -x509 -engine gost -newkey gost2012_256 -pkeyopt paramset:A -nodes -days 30 \
+        -subj "/CN=suz-auth demo/O=Demo LLC" -keyout "$1/key.pem" -out "$1/cert.pem" 2>/dev/null
+}
+
+# start_emulator BINARY LOGFILE [ARGS...] -> sets EMULATOR_PID and EMULATOR_URL
+start_emulator() {
+    local bin=$1 log=$2
+    shift 2
+    "$bin" --port 0 --require-gost "$@" >"$log" 2>&1 &
+    EMULATOR_PID=$!
+    for _ in $(seq 1 100); do
+        EMULATOR_URL=$(sed -n 's/^suz-emulator listening on \(http[s]*:\/\/[0-9.:]*\).*/\1/p' "$log" | head -1)
+        [ -n "$EMULATOR_URL" ] && return 0
+        kill -0 "$EMULATOR_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "the emulator did not start:" >&2
+    cat "$log" >&2
+    return 1
+}
+
+# ensure_packages PKG... : installs missing Debian packages when run as root.
+ensure_packages() {
+    local missing=()
+    for p in "$@"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" = 0 ]; then
+        echo "installing: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+        return 1
+    fi
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Every test, on a fresh machine: installs what is missing, then format, lints, header check,
+# Rust tests (which run the emulator in-process), the C tests (plain, ASan+UBSan, valgrind)
+# and the export check.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+. scripts/lib.sh
+
+ensure_packages libengine-gost-openssl valgrind gcc python3 python3-venv binutils redis-server
+command -v cargo-clippy >/dev/null || rustup component add clippy
+command -v rustfmt >/dev/null || rustup component add rustfmt
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== build (regenerates include/suz_auth.h)"
+cargo build --workspace --all-targets
+if git rev-parse --git-dir >/dev/null 2>&1; then
+    git diff --exit-code -- include/ || { echo "include/suz_auth.h is stale: commit the regenerated header" >&2; exit 1; }
+fi
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== exports"
+scripts/check-exports.sh target/debug/libsuz_auth.so
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+echo "== cargo test"
+cargo test --workspace 2>&1 | tee "$log"
+echo "== C tests"
+tests/c/run.sh 2>&1 | tee -a "$log"
+echo "== Python tests"
+venv=${CARGO_TARGET_DIR:-$root/target}/python-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check pytest setuptools wheel
+(cd bindings/python && PYTHON="$venv/bin/python" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests) 2>&1 | tee -a "$log"
+
+passed=$(grep -Eo '([0-9]+) passed' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '([0-9]+) failed' "$log" | awk '{s+=$1} END {print s+0}')
+echo "total: $passed passed, $failed failed"
+[ "$failed" = 0 ]
