@@ -176,7 +176,8 @@ fn cut_connection_is_a_connect_error_and_truncated_body_a_protocol_error() {
         SuzResult::Protocol
     );
     // The next call goes through.
-    smartmarket(&client, SMARTMARKET_CLIENT_SECRET, None).expect(&last_message());
+    smartmarket(&client, SMARTMARKET_CLIENT_SECRET, None)
+        .unwrap_or_else(|_| panic!("{}", last_message()));
 }
 
 #[test]
@@ -344,7 +345,8 @@ fn retries_honour_retry_after_for_repeatable_requests() {
         r#"{"endpoint":"gismt.key","kind":"status","status":503,"retry_after":1}"#,
     );
     let started = Instant::now();
-    gismt(&client, DEFAULT_OMS_CONNECTION, signer.0).expect(&last_message());
+    gismt(&client, DEFAULT_OMS_CONNECTION, signer.0)
+        .unwrap_or_else(|_| panic!("{}", last_message()));
     assert!(
         started.elapsed() >= Duration::from_millis(900),
         "waited for Retry-After"
@@ -445,7 +447,8 @@ fn a_panic_in_a_callback_is_caught_at_the_boundary() {
     assert!(last_message().contains("panicked"), "{}", last_message());
     // The client still works afterwards.
     let signer = TestSigner::new(SignMode::Correct);
-    gismt(&client, DEFAULT_OMS_CONNECTION, signer.0).expect(&last_message());
+    gismt(&client, DEFAULT_OMS_CONNECTION, signer.0)
+        .unwrap_or_else(|_| panic!("{}", last_message()));
 }
 
 #[test]

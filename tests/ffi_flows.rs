@@ -21,7 +21,8 @@ fn gismt_token_is_accepted_by_the_protected_endpoint() {
     let emu = emulator();
     let client = TestClient::for_emulator(&emu);
     let signer = TestSigner::new(SignMode::Correct);
-    let token = gismt(&client, DEFAULT_OMS_CONNECTION, signer.0).expect(&last_message());
+    let token = gismt(&client, DEFAULT_OMS_CONNECTION, signer.0)
+        .unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(token.flow(), SuzFlow::Gismt as u32);
     let lifetime = token.expires_at_ms() - token.obtained_at_ms();
     assert_eq!(lifetime, 10 * 3600 * 1000, "GIS MT tokens live 10 hours");
@@ -35,7 +36,8 @@ fn trueapi_token_with_and_without_inn() {
     let emu = emulator();
     let client = TestClient::for_emulator(&emu);
     let signer = TestSigner::new(SignMode::Base64Lines);
-    let plain = trueapi(&client, DEFAULT_OMS_CONNECTION, None, signer.0).expect(&last_message());
+    let plain = trueapi(&client, DEFAULT_OMS_CONNECTION, None, signer.0)
+        .unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(plain.flow(), SuzFlow::TrueApi as u32);
     let with_inn = trueapi(
         &client,
@@ -43,7 +45,7 @@ fn trueapi_token_with_and_without_inn() {
         Some("7707083893"),
         signer.0,
     )
-    .expect(&last_message());
+    .unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(stats(&emu)["last_inn"], "7707083893");
     assert_eq!(ping(&emu, &with_inn.value()), 200);
     assert_eq!(
@@ -66,7 +68,7 @@ fn mdlp_signed_code_and_password() {
         None,
         signer.0,
     )
-    .expect(&last_message());
+    .unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(signed.flow(), SuzFlow::Mdlp as u32);
     assert_eq!(
         signed.expires_at_ms() - signed.obtained_at_ms(),
@@ -84,7 +86,7 @@ fn mdlp_signed_code_and_password() {
         Some(MDLP_PASSWORD),
         ptr::null(),
     )
-    .expect(&last_message());
+    .unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(
         by_password.expires_at_ms() - by_password.obtained_at_ms(),
         30_000
@@ -97,7 +99,8 @@ fn mdlp_signed_code_and_password() {
 fn smartmarket_token_and_smartpush_call() {
     let emu = emulator();
     let client = TestClient::for_emulator(&emu);
-    let token = smartmarket(&client, SMARTMARKET_CLIENT_SECRET, None).expect(&last_message());
+    let token = smartmarket(&client, SMARTMARKET_CLIENT_SECRET, None)
+        .unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(token.flow(), SuzFlow::SmartMarket as u32);
     let lifetime = token.expires_at_ms() - token.obtained_at_ms();
     assert!(
@@ -122,7 +125,7 @@ fn smartmarket_token_and_smartpush_call() {
     // Any scope is accepted, and expires_at in seconds is read as well as milliseconds.
     settings(&emu, r#"{"smartmarket_expires_in_seconds": true}"#);
     let other = smartmarket(&client, SMARTMARKET_CLIENT_SECRET, Some("SMART_SPEECH"))
-        .expect(&last_message());
+        .unwrap_or_else(|_| panic!("{}", last_message()));
     let lifetime = other.expires_at_ms() - other.obtained_at_ms();
     assert!(
         (29 * 60_000..=30 * 60_000 + 1000).contains(&lifetime),
@@ -142,10 +145,11 @@ fn registration_signed_pharma_and_rejected() {
         false,
         signer.0,
     )
-    .expect(&last_message());
+    .unwrap_or_else(|_| panic!("{}", last_message()));
     assert!(uuid::Uuid::parse_str(&connection).is_ok(), "{connection}");
     // The new installation can get a token.
-    let token = gismt(&client, &connection, signer.0).expect(&last_message());
+    let token =
+        gismt(&client, &connection, signer.0).unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(ping(&emu, &token.value()), 200);
 
     let pharma = register(
@@ -155,7 +159,7 @@ fn registration_signed_pharma_and_rejected() {
         true,
         ptr::null(),
     )
-    .expect(&last_message());
+    .unwrap_or_else(|_| panic!("{}", last_message()));
     assert!(uuid::Uuid::parse_str(&pharma).is_ok());
 
     let unknown_key = "00000000-0000-4000-8000-000000000000";
@@ -207,7 +211,7 @@ fn two_phase_flows() {
         unsafe { suz_pending_kind(pending) },
         SuzSignatureKind::Attached as u32
     );
-    let token = two_phase_token(&client, pending).expect(&last_message());
+    let token = two_phase_token(&client, pending).unwrap_or_else(|_| panic!("{}", last_message()));
     unsafe { suz_pending_free(pending) };
     assert_eq!(token.flow(), SuzFlow::Gismt as u32);
 
@@ -217,7 +221,7 @@ fn two_phase_flows() {
         unsafe { suz_trueapi_begin(client.0, conn.as_ptr(), inn.as_ptr(), &mut pending) },
         SuzResult::Ok
     );
-    let token = two_phase_token(&client, pending).expect(&last_message());
+    let token = two_phase_token(&client, pending).unwrap_or_else(|_| panic!("{}", last_message()));
     unsafe { suz_pending_free(pending) };
     assert_eq!(token.flow(), SuzFlow::TrueApi as u32);
 
@@ -238,7 +242,7 @@ fn two_phase_flows() {
         unsafe { suz_pending_kind(pending) },
         SuzSignatureKind::Detached as u32
     );
-    let token = two_phase_token(&client, pending).expect(&last_message());
+    let token = two_phase_token(&client, pending).unwrap_or_else(|_| panic!("{}", last_message()));
     unsafe { suz_pending_free(pending) };
     assert_eq!(token.flow(), SuzFlow::Mdlp as u32);
     assert_eq!(ping(&emu, &token.value()), 200);
@@ -322,7 +326,8 @@ fn command_signer_from_config_and_from_json() {
     );
     // Configured in the client: NULL signer uses it.
     let client = TestClient::with_extra(&emu, &format!(r#","signer":{{"command":{command}}}"#));
-    let token = gismt(&client, DEFAULT_OMS_CONNECTION, ptr::null()).expect(&last_message());
+    let token = gismt(&client, DEFAULT_OMS_CONNECTION, ptr::null())
+        .unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(ping(&emu, &token.value()), 200);
     let token = mdlp(
         &client,
@@ -332,7 +337,7 @@ fn command_signer_from_config_and_from_json() {
         None,
         ptr::null(),
     )
-    .expect(&last_message());
+    .unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(ping(&emu, &token.value()), 200);
 
     // Made on its own and passed in.
@@ -343,7 +348,8 @@ fn command_signer_from_config_and_from_json() {
         SuzResult::Ok
     );
     let plain = TestClient::for_emulator(&emu);
-    let token = trueapi(&plain, DEFAULT_OMS_CONNECTION, None, signer).expect(&last_message());
+    let token = trueapi(&plain, DEFAULT_OMS_CONNECTION, None, signer)
+        .unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(ping(&emu, &token.value()), 200);
     unsafe { suz_signer_free(signer) };
 
@@ -424,7 +430,7 @@ fn emulator_refuses_a_reused_and_an_expired_challenge() {
         unsafe { suz_gismt_begin(client.0, conn.as_ptr(), &mut pending) },
         SuzResult::Ok
     );
-    let first = two_phase_token(&client, pending).expect(&last_message());
+    let first = two_phase_token(&client, pending).unwrap_or_else(|_| panic!("{}", last_message()));
     let again = two_phase_token(&client, pending).unwrap_err();
     assert_eq!(again, SuzResult::Unauthorized);
     assert!(
@@ -460,9 +466,11 @@ fn protected_endpoint_refuses_a_revoked_token() {
     let emu = emulator();
     let client = TestClient::for_emulator(&emu);
     let signer = TestSigner::new(SignMode::Correct);
-    let old = gismt(&client, DEFAULT_OMS_CONNECTION, signer.0).expect(&last_message());
+    let old = gismt(&client, DEFAULT_OMS_CONNECTION, signer.0)
+        .unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(ping(&emu, &old.value()), 200);
-    let new = trueapi(&client, DEFAULT_OMS_CONNECTION, None, signer.0).expect(&last_message());
+    let new = trueapi(&client, DEFAULT_OMS_CONNECTION, None, signer.0)
+        .unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(
         ping(&emu, &old.value()),
         401,
@@ -497,5 +505,6 @@ fn tls_with_extra_trusted_root() {
         &emu,
         &format!(r#","tls":{{"extra_roots_pem":"{}"}}"#, ca.display()),
     );
-    smartmarket(&trusted, SMARTMARKET_CLIENT_SECRET, None).expect(&last_message());
+    smartmarket(&trusted, SMARTMARKET_CLIENT_SECRET, None)
+        .unwrap_or_else(|_| panic!("{}", last_message()));
 }

@@ -254,16 +254,16 @@ fn a_late_401_does_not_discard_a_newer_token() {
     let emu = emulator();
     let dir = temp_dir("cas");
     let client = profile_client(&emu, &dir);
-    let old = token_get(&client, "line").expect(&last_message());
+    let old = token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
     assert!(
         invalidate(&client, "line", &old),
         "the current token is dropped"
     );
-    let new = token_get(&client, "line").expect(&last_message());
+    let new = token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
     assert_ne!(old.value(), new.value());
     // A 401 seen late, with the old token: the newer one stays.
     assert!(!invalidate(&client, "line", &old));
-    let again = token_get(&client, "line").expect(&last_message());
+    let again = token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
     assert_eq!(again.value(), new.value());
     assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
     // Another client on the same store sees the same.
@@ -277,15 +277,10 @@ fn threads_in_one_process_share_one_fetch_and_cache_hits_do_not_fetch() {
     let emu = emulator();
     let dir = temp_dir("threads");
     let client = std::sync::Arc::new(profile_client(&emu, &dir));
-    struct Shared(std::sync::Arc<TestClient>);
-    unsafe impl Send for Shared {}
     let handles: Vec<_> = (0..32)
         .map(|_| {
-            let shared = Shared(client.clone());
-            std::thread::spawn(move || {
-                let shared = shared;
-                token_get(&shared.0, "line").map(|t| t.value()).unwrap()
-            })
+            let client = client.clone();
+            std::thread::spawn(move || token_get(&client, "line").map(|t| t.value()).unwrap())
         })
         .collect();
     let values: HashSet<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
@@ -306,7 +301,7 @@ fn a_failed_refresh_returns_the_still_valid_token() {
         r#""lock_timeout_ms": 60000, "refresh_margin_ms": 86400000"#,
     );
     let client = TestClient::new(&json);
-    let first = token_get(&client, "line").expect(&last_message());
+    let first = token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
     fault(
         &emu,
         r#"{"endpoint":"gismt.key","kind":"status","status":503,"times":0}"#,
@@ -422,7 +417,7 @@ fn unknown_profile_and_store_errors() {
         r#""on_unavailable": "local""#,
     );
     let client = TestClient::new(&json);
-    token_get(&client, "line").expect(&last_message());
+    token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
 }
 
 struct RedisServer {

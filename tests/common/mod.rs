@@ -216,6 +216,10 @@ impl TestClient {
     }
 }
 
+// The library documents SuzClient as safe to use from many threads at once.
+unsafe impl Send for TestClient {}
+unsafe impl Sync for TestClient {}
+
 impl Drop for TestClient {
     fn drop(&mut self) {
         unsafe { suz_client_free(self.0) };
