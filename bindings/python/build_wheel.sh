@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds the platform wheel with the native library inside:
+#   bindings/python/build_wheel.sh [LIBRARY] [OUT_DIR]
+# LIBRARY defaults to target/release/libsuz_auth.so (built if missing); OUT_DIR to dist/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+lib=${1:-}
+out=${2:-$here/dist}
+if [ -z "$lib" ]; then
+    (cd "$root" && cargo build --release -p suz-auth)
+    lib=${CARGO_TARGET_DIR:-$root/target}/release/libsuz_auth.so
+fi
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+cp -r "$here/pyproject.toml" "$here/setup.py" "$here/README.md" "$here/suz_auth" "$stage/"
+rm -rf "$stage/suz_auth/__pycache__"
+cp "$lib" "$stage/suz_auth/"
+"${PYTHON:-python3}" -m pip wheel --no-deps --no-build-isolation --quiet -w "$out" "$stage"
+ls "$out"/suz_auth-*.whl

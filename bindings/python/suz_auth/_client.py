@@ -1,0 +1,547 @@
+"""The Python face of the library: clients, tokens, signers, two-phase operations."""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as _dt
+import enum
+import itertools
+import json
+import logging
+import threading
+from ctypes import POINTER, c_bool, c_char_p, c_size_t, c_uint8, c_void_p
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
+
+from ._errors import SuzError, last_error
+from ._ffi import LOG_CALLBACK, SIGN_CALLBACK, USERDATA_FREE, encode, lib, take_string
+
+
+class SignatureKind(enum.IntEnum):
+    """Which CMS structure a signer must produce."""
+
+    ATTACHED = 1
+    """The CMS contains the signed bytes (GIS MT and True API challenges)."""
+    DETACHED = 2
+    """The CMS carries no content (registration body, MDLP code)."""
+
+
+class Flow(enum.IntEnum):
+    """The flow that minted a token."""
+
+    MDLP = 1
+    GISMT = 2
+    TRUE_API = 3
+    SMART_MARKET = 4
+
+
+SignFunction = Callable[[bytes, SignatureKind], Union[bytes, str]]
+"""A signer: takes the exact bytes and the kind, returns the signature as DER bytes or base64
+text (line breaks allowed)."""
+
+
+# --- callbacks -------------------------------------------------------------------------------
+#
+# One module-level trampoline per callback type, never garbage-collected. Python callables live
+# in a registry keyed by the integer passed as userdata; the native side frees the entry (via
+# USERDATA_FREE) when it drops its last reference to the signer, so a callable stays alive for
+# as long as native code can call it, whatever the Python side does.
+
+_registry: Dict[int, SignFunction] = {}
+_registry_lock = threading.Lock()
+_ids = itertools.count(1)
+_pending = threading.local()  # the exception a callback raised on this thread
+
+
+def _register(fn: SignFunction) -> int:
+    with _registry_lock:
+        key = next(_ids)
+        _registry[key] = fn
+        return key
+
+
+@USERDATA_FREE
+def _release(userdata: Optional[int]) -> None:
+    with _registry_lock:
+        _registry.pop(userdata or 0, None)
+
+
+@SIGN_CALLBACK
+def _sign_trampoline(userdata, data, length, kind, sink) -> int:
+    try:
+        with _registry_lock:
+            fn = _registry[userdata or 0]
+        payload = ctypes.string_at(data, length) if length else b""
+        result = fn(payload, SignatureKind(kind))
+        if isinstance(result, str):
+            result = result.encode("ascii")
+        if not isinstance(result, (bytes, bytearray, memoryview)):
+            raise TypeError(f"a signer must return bytes or str, not {type(result).__name__}")
+        raw = bytes(result)
+        buffer = (c_uint8 * len(raw)).from_buffer_copy(raw) if raw else None
+        if lib.suz_signature_sink_write(sink, buffer, len(raw)) != 0:
+            lib.suz_signature_sink_fail(sink, b"the signature was rejected by the sink")
+            return 1
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - carried across the C call and re-raised
+        _pending.exception = exc
+        try:
+            lib.suz_signature_sink_fail(sink, f"{type(exc).__name__}: {exc}".encode("utf-8", "replace"))
+        except BaseException:  # noqa: BLE001
+            pass
+        return 1
+
+
+def _check(code: int) -> None:
+    """Raises for a non-zero result; an exception from a Python signer wins, unchanged."""
+    exc = getattr(_pending, "exception", None)
+    _pending.exception = None
+    if code == 0:
+        return
+    if exc is not None:
+        raise exc
+    raise last_error(code)
+
+
+_log_handler: Optional[Callable[[int, str], None]] = None
+_LOG_LEVELS = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG}
+
+
+@LOG_CALLBACK
+def _log_trampoline(_userdata, level, message) -> None:
+    handler = _log_handler
+    if handler is None:
+        return
+    try:
+        handler(_LOG_LEVELS.get(level, logging.DEBUG), (message or b"").decode("utf-8", "replace"))
+    except BaseException:  # noqa: BLE001 - a logging failure must not break a token fetch
+        pass
+
+
+def set_log_handler(handler: Optional[Callable[[int, str], None]] = None, level: int = logging.INFO) -> None:
+    """Receives the library's log: ``handler(logging_level, message)``; messages never hold
+    secrets. With no handler, messages go to the ``suz_auth`` logger. ``level`` is a
+    :mod:`logging` level. Process-wide."""
+    global _log_handler
+    if handler is None:
+        logger = logging.getLogger("suz_auth")
+        handler = logger.log
+    _log_handler = handler
+    native = 4 if level <= logging.DEBUG else 3 if level <= logging.INFO else 2 if level <= logging.WARNING else 1
+    _check(lib.suz_set_log_callback(_log_trampoline, None, native))
+
+
+def disable_logging() -> None:
+    """Stops the library's log."""
+    global _log_handler
+    _log_handler = None
+    _check(lib.suz_set_log_callback(LOG_CALLBACK(), None, 1))
+
+
+# --- native objects --------------------------------------------------------------------------
+
+
+class _Native:
+    """An owned native handle: close() frees it once; use after close raises."""
+
+    _free: Callable[[c_void_p], None]
+    _what = "object"
+
+    def __init__(self, handle: c_void_p) -> None:
+        self._handle: Optional[c_void_p] = handle
+        self._lock = threading.Lock()
+
+    @property
+    def _ptr(self) -> c_void_p:
+        handle = self._handle
+        if handle is None:
+            raise ValueError(f"this {self._what} is closed")
+        return handle
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def close(self) -> None:
+        """Frees the native object. Closing twice is harmless."""
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle is not None:
+            type(self)._free(handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+class Token(_Native):
+    """A token: value, flow, when it was obtained and when it expires. The value is a secret:
+    ``repr`` shows it masked."""
+
+    _free = staticmethod(lib.suz_token_free)
+    _what = "token"
+
+    @property
+    def value(self) -> str:
+        return lib.suz_token_value(self._ptr).decode("utf-8")
+
+    @property
+    def flow(self) -> Flow:
+        return Flow(lib.suz_token_flow(self._ptr))
+
+    @property
+    def obtained_at_ms(self) -> int:
+        return lib.suz_token_obtained_at_ms(self._ptr)
+
+    @property
+    def expires_at_ms(self) -> int:
+        return lib.suz_token_expires_at_ms(self._ptr)
+
+    @property
+    def obtained_at(self) -> _dt.datetime:
+        return _dt.datetime.fromtimestamp(self.obtained_at_ms / 1000, _dt.timezone.utc)
+
+    @property
+    def expires_at(self) -> _dt.datetime:
+        return _dt.datetime.fromtimestamp(self.expires_at_ms / 1000, _dt.timezone.utc)
+
+    def masked(self) -> str:
+        value = self.value
+        return f"{value[:4] if len(value) >= 16 else ''}…({len(value)} chars)"
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<Token closed>"
+        return f"<Token {self.flow.name} {self.masked()} expires {self.expires_at.isoformat()}>"
+
+
+class Signer(_Native):
+    """A native signer: from a Python callable, or an external command.
+
+    A callable receives ``(data: bytes, kind: SignatureKind)`` and returns the signature (DER
+    bytes, or base64 text with or without line breaks). An exception it raises comes out of the
+    call that needed the signature, with its type and traceback.
+    """
+
+    _free = staticmethod(lib.suz_signer_free)
+    _what = "signer"
+
+    def __init__(self, function: SignFunction) -> None:
+        if not callable(function):
+            raise TypeError("a signer must be callable")
+        key = _register(function)
+        out = c_void_p()
+        code = lib.suz_signer_new_callback(_sign_trampoline, c_void_p(key), _release, ctypes.byref(out))
+        if code != 0:
+            with _registry_lock:
+                _registry.pop(key, None)
+            _check(code)
+        super().__init__(out)
+
+    @classmethod
+    def command(cls, attached: Sequence[str], detached: Sequence[str], timeout_ms: int = 60000) -> "Signer":
+        """Runs an external command per signature: data on stdin (or an ``{in}`` argument's
+        file), signature on stdout (or ``{out}``)."""
+        spec = json.dumps({"attached": list(attached), "detached": list(detached), "timeout_ms": timeout_ms})
+        out = c_void_p()
+        _check(lib.suz_signer_new_command(spec.encode(), ctypes.byref(out)))
+        signer = cls.__new__(cls)
+        _Native.__init__(signer, out)
+        return signer
+
+
+SignerLike = Union[Signer, SignFunction, None]
+
+
+def _signer_handle(signer: SignerLike, keep: list) -> Optional[c_void_p]:
+    """A native handle for a Signer or a callable (wrapped for the duration of one call)."""
+    if signer is None:
+        return None
+    if isinstance(signer, Signer):
+        return signer._ptr
+    wrapped = Signer(signer)
+    keep.append(wrapped)
+    return wrapped._ptr
+
+
+def _bytes_arg(data: Union[bytes, str]):
+    raw = data.encode("ascii") if isinstance(data, str) else bytes(data)
+    return ((c_uint8 * len(raw)).from_buffer_copy(raw) if raw else None), len(raw)
+
+
+class Pending(_Native):
+    """A signed flow between its two phases (the way 1C works): sign :attr:`data` with
+    :attr:`kind`, then call :meth:`finish_token` (or :meth:`finish_registration`)."""
+
+    _free = staticmethod(lib.suz_pending_free)
+    _what = "pending operation"
+
+    def __init__(self, handle: c_void_p, client: "Client") -> None:
+        super().__init__(handle)
+        self._client = client
+
+    @property
+    def data(self) -> bytes:
+        """The exact bytes to sign."""
+        ptr = POINTER(c_uint8)()
+        length = c_size_t()
+        _check(lib.suz_pending_data(self._ptr, ctypes.byref(ptr), ctypes.byref(length)))
+        return ctypes.string_at(ptr, length.value) if length.value else b""
+
+    @property
+    def kind(self) -> SignatureKind:
+        return SignatureKind(lib.suz_pending_kind(self._ptr))
+
+    def finish_token(self, signature: Union[bytes, str]) -> Token:
+        buffer, length = _bytes_arg(signature)
+        out = c_void_p()
+        _check(lib.suz_pending_finish_token(self._client._ptr, self._ptr, buffer, length, ctypes.byref(out)))
+        return Token(out)
+
+    def finish_registration(self, signature: Union[bytes, str]) -> str:
+        """Sends the signed registration; returns the new omsConnection."""
+        buffer, length = _bytes_arg(signature)
+        out = c_void_p()
+        _check(lib.suz_pending_finish_registration(self._client._ptr, self._ptr, buffer, length, ctypes.byref(out)))
+        return take_string(out)
+
+
+class Response:
+    """An HTTP answer from :meth:`Client.request`."""
+
+    def __init__(self, status: int, headers: Dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {len(self.body)} bytes>"
+
+
+ConfigLike = Union[str, Mapping[str, Any]]
+
+
+class Client(_Native):
+    """A configured client (see the README's config reference for the keys).
+
+    Safe to share between threads. Use it as a context manager, or call :meth:`close`.
+    """
+
+    _free = staticmethod(lib.suz_client_free)
+    _what = "client"
+
+    def __init__(self, config: ConfigLike) -> None:
+        text = config if isinstance(config, str) else json.dumps(config)
+        out = c_void_p()
+        _check(lib.suz_client_new(encode(text, "config"), ctypes.byref(out)))
+        super().__init__(out)
+        self._signers: list = []  # signers set with set_signer stay referenced here too
+
+    def _token_call(self, fn, *args) -> Token:
+        out = c_void_p()
+        _check(fn(self._ptr, *args, ctypes.byref(out)))
+        return Token(out)
+
+    # -- installation registration
+    def register_connection(
+        self, oms_id: str, registration_key: str, address: str, signer: SignerLike = None, *, pharma: bool = False
+    ) -> str:
+        """Registers an installation; returns its omsConnection. ``pharma=True`` sends no
+        signature (the pharma group needs none). Raises RegistrationRejectedError with the
+        reason in ``server_message`` when the SUZ rejects it."""
+        keep: list = []
+        out = c_void_p()
+        _check(
+            lib.suz_register_connection(
+                self._ptr,
+                encode(oms_id, "oms_id"),
+                encode(registration_key, "registration_key"),
+                encode(address, "address"),
+                c_bool(pharma),
+                _signer_handle(signer, keep),
+                ctypes.byref(out),
+            )
+        )
+        return take_string(out)
+
+    # -- token flows
+    def get_token_mdlp(
+        self,
+        oms_connection: str,
+        client_id: str,
+        client_secret: str,
+        user_id: str,
+        *,
+        password: Optional[str] = None,
+        signer: SignerLike = None,
+    ) -> Token:
+        """A SUZ clientToken through MDLP: with ``password`` (PASSWORD) or a signer
+        (SIGNED_CODE, detached signature of the code)."""
+        keep: list = []
+        return self._token_call(
+            lib.suz_get_token_mdlp,
+            encode(oms_connection, "oms_connection"),
+            encode(client_id, "client_id"),
+            encode(client_secret, "client_secret"),
+            encode(user_id, "user_id"),
+            encode(password, "password"),
+            _signer_handle(signer, keep),
+        )
+
+    def get_token_gismt(self, oms_connection: str, signer: SignerLike = None) -> Token:
+        """A SUZ clientToken through GIS MT (attached signature of a challenge)."""
+        keep: list = []
+        return self._token_call(
+            lib.suz_get_token_gismt, encode(oms_connection, "oms_connection"), _signer_handle(signer, keep)
+        )
+
+    def get_token_trueapi(self, oms_connection: str, inn: Optional[str] = None, signer: SignerLike = None) -> Token:
+        """A SUZ clientToken through True API; ``inn`` picks the organisation."""
+        keep: list = []
+        return self._token_call(
+            lib.suz_get_token_trueapi,
+            encode(oms_connection, "oms_connection"),
+            encode(inn, "inn"),
+            _signer_handle(signer, keep),
+        )
+
+    def get_token_smartmarket(self, client_id: str, client_secret: str, scope: Optional[str] = None) -> Token:
+        """A SmartMarket OAuth access_token (scope SMART_PUSH unless given)."""
+        return self._token_call(
+            lib.suz_get_token_smartmarket,
+            encode(client_id, "client_id"),
+            encode(client_secret, "client_secret"),
+            encode(scope, "scope"),
+        )
+
+    def smartpush_request(self, access_token: Union[str, Token], body: Union[str, Mapping[str, Any]]) -> Any:
+        """The SmartPush apprequest call; ``body`` is the whole JSON body
+        (``{"requestPayload": {...}}``). Returns the parsed answer."""
+        token = access_token.value if isinstance(access_token, Token) else access_token
+        text = body if isinstance(body, str) else json.dumps(body)
+        out = c_void_p()
+        _check(lib.suz_smartpush_request(self._ptr, encode(token, "access_token"), encode(text, "body"), ctypes.byref(out)))
+        return json.loads(take_string(out))
+
+    # -- two-phase
+    def _pending_call(self, fn, *args) -> Pending:
+        out = c_void_p()
+        _check(fn(self._ptr, *args, ctypes.byref(out)))
+        return Pending(out, self)
+
+    def begin_registration(self, oms_id: str, registration_key: str, address: str) -> Pending:
+        return self._pending_call(
+            lib.suz_register_begin,
+            encode(oms_id, "oms_id"),
+            encode(registration_key, "registration_key"),
+            encode(address, "address"),
+        )
+
+    def begin_mdlp(self, oms_connection: str, client_id: str, client_secret: str, user_id: str) -> Pending:
+        return self._pending_call(
+            lib.suz_mdlp_begin,
+            encode(oms_connection, "oms_connection"),
+            encode(client_id, "client_id"),
+            encode(client_secret, "client_secret"),
+            encode(user_id, "user_id"),
+        )
+
+    def begin_gismt(self, oms_connection: str) -> Pending:
+        return self._pending_call(lib.suz_gismt_begin, encode(oms_connection, "oms_connection"))
+
+    def begin_trueapi(self, oms_connection: str, inn: Optional[str] = None) -> Pending:
+        return self._pending_call(lib.suz_trueapi_begin, encode(oms_connection, "oms_connection"), encode(inn, "inn"))
+
+    # -- profiles
+    def set_signer(self, signer: Union[Signer, SignFunction], profile: Optional[str] = None) -> None:
+        """The signer of one profile, or (no profile) of every profile without its own."""
+        keep: list = []
+        handle = _signer_handle(signer, keep)
+        _check(lib.suz_client_set_signer(self._ptr, encode(profile, "profile"), handle))
+        self._signers.extend(keep)
+
+    def token_get(self, profile: str) -> Token:
+        """The profile's token: cached while fresh, otherwise fetched once for every thread and
+        process on this machine."""
+        return self._token_call(lib.suz_token_get, encode(profile, "profile"))
+
+    def token_invalidate(self, profile: str, token: Token) -> bool:
+        """Drops the cached token only if it is still ``token``; returns whether it did."""
+        dropped = c_bool(False)
+        _check(lib.suz_token_invalidate(self._ptr, encode(profile, "profile"), token._ptr, ctypes.byref(dropped)))
+        return bool(dropped.value)
+
+    def request(
+        self, profile: str, method: str, path: str, body: Union[None, str, Mapping[str, Any]] = None
+    ) -> Response:
+        """An authorized call with the profile's token; retried once with a new token on 401."""
+        text = None if body is None else body if isinstance(body, str) else json.dumps(body)
+        out = c_void_p()
+        _check(
+            lib.suz_request(
+                self._ptr,
+                encode(profile, "profile"),
+                encode(method, "method"),
+                encode(path, "path"),
+                encode(text, "body"),
+                ctypes.byref(out),
+            )
+        )
+        try:
+            status = lib.suz_response_status(out)
+            ptr = POINTER(c_uint8)()
+            length = c_size_t()
+            _check(lib.suz_response_body(out, ctypes.byref(ptr), ctypes.byref(length)))
+            body_bytes = ctypes.string_at(ptr, length.value) if length.value else b""
+            headers: Dict[str, str] = {}
+            for i in range(lib.suz_response_header_count(out)):
+                name, value = c_char_p(), c_char_p()
+                _check(lib.suz_response_header_at(out, i, ctypes.byref(name), ctypes.byref(value)))
+                headers[(name.value or b"").decode()] = (value.value or b"").decode("utf-8", "replace")
+            return Response(status, headers, body_bytes)
+        finally:
+            lib.suz_response_free(out)
+
+    def close(self) -> None:
+        super().close()
+        for signer in self._signers:
+            signer.close()
+        self._signers = []
+
+
+def version() -> str:
+    """The native library's version."""
+    return lib.suz_version().decode()
+
+
+__all__ = [
+    "Client",
+    "Flow",
+    "Pending",
+    "Response",
+    "SignatureKind",
+    "Signer",
+    "SuzError",
+    "Token",
+    "disable_logging",
+    "set_log_handler",
+    "version",
+]

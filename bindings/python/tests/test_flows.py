@@ -1,0 +1,119 @@
+"""Every flow with real GOST signatures, two-phase, and object lifetimes."""
+
+from __future__ import annotations
+
+import base64
+import gc
+
+import pytest
+
+import suz_auth
+from conftest import (
+    CONNECTION,
+    MDLP_CLIENT_ID,
+    MDLP_CLIENT_SECRET,
+    OMS_ID,
+    PHARMA_KEY,
+    REGISTRATION_KEY,
+    SM_CLIENT_ID,
+    SM_CLIENT_SECRET,
+    openssl_sign,
+)
+
+
+def test_every_flow(emulator, signer):
+    with suz_auth.Client(emulator.config()) as client:
+        connection = client.register_connection(OMS_ID, REGISTRATION_KEY, "Цех 1", signer)
+        assert len(connection) == 36
+        assert len(client.register_connection(OMS_ID, PHARMA_KEY, "Склад", pharma=True)) == 36
+
+        with client.get_token_mdlp(connection, MDLP_CLIENT_ID, MDLP_CLIENT_SECRET, "1865725612", signer=signer) as t:
+            assert t.flow is suz_auth.Flow.MDLP
+            assert t.expires_at_ms - t.obtained_at_ms == 30 * 60 * 1000
+            assert emulator.ping(t.value) == 200
+        with client.get_token_mdlp(
+            connection, MDLP_CLIENT_ID, MDLP_CLIENT_SECRET, "user@example.org", password="password123"
+        ) as t:
+            assert emulator.ping(t.value) == 200
+        with client.get_token_gismt(connection, signer) as t:
+            assert t.flow is suz_auth.Flow.GISMT
+            assert t.expires_at_ms - t.obtained_at_ms == 10 * 3600 * 1000
+            assert t.value not in repr(t)
+        with client.get_token_trueapi(connection, "7707083893", signer) as t:
+            assert t.flow is suz_auth.Flow.TRUE_API
+            assert emulator.ping(t.value) == 200
+        with client.get_token_smartmarket(SM_CLIENT_ID, SM_CLIENT_SECRET) as t:
+            assert t.flow is suz_auth.Flow.SMART_MARKET
+            answer = client.smartpush_request(t, {"requestPayload": {"text": "привет"}})
+            assert answer["payload"]["echo"]["text"] == "привет"
+    assert emulator.stats()["gost_signatures_verified"] >= 4
+
+
+def test_two_phase_like_1c(emulator, gost_keys):
+    cert, key = gost_keys
+    with suz_auth.Client(emulator.config()) as client:
+        with client.begin_gismt(CONNECTION) as pending:
+            assert pending.kind is suz_auth.SignatureKind.ATTACHED
+            der = openssl_sign(cert, key, pending.data, attached=True)
+            # 1C hands back base64 with line breaks.
+            text = base64.encodebytes(der).decode().replace("\n", "\r\n")
+            with pending.finish_token(text) as token:
+                assert emulator.ping(token.value) == 200
+            with pytest.raises(suz_auth.UnauthorizedError) as reused:
+                pending.finish_token(der)
+            assert "used" in (reused.value.server_message or "")
+        with client.begin_registration(OMS_ID, REGISTRATION_KEY, "Цех 2") as pending:
+            assert pending.kind is suz_auth.SignatureKind.DETACHED
+            der = openssl_sign(cert, key, pending.data, attached=False)
+            assert len(pending.finish_registration(der)) == 36
+        with client.begin_mdlp(CONNECTION, MDLP_CLIENT_ID, MDLP_CLIENT_SECRET, "1865725612") as pending:
+            with pending.finish_token(openssl_sign(cert, key, pending.data, attached=False)) as token:
+                assert token.flow is suz_auth.Flow.MDLP
+
+
+def test_command_signer(emulator, gost_keys):
+    cert, key = gost_keys
+    base = ["openssl", "cms", "-sign", "-engine", "gost", "-binary", "-outform", "PEM", "-signer", cert, "-inkey", key]
+    with suz_auth.Signer.command(base + ["-nodetach"], base) as command, suz_auth.Client(emulator.config()) as client:
+        with client.get_token_gismt(CONNECTION, command) as token:
+            assert emulator.ping(token.value) == 200
+
+
+def test_close_twice_and_use_after_close(emulator, signer):
+    client = suz_auth.Client(emulator.config())
+    token = client.get_token_gismt(CONNECTION, signer)
+    token.close()
+    token.close()
+    with pytest.raises(ValueError, match="closed"):
+        token.value
+    client.close()
+    client.close()
+    with pytest.raises(ValueError, match="closed"):
+        client.get_token_gismt(CONNECTION, signer)
+
+
+def test_gc_while_native_code_holds_the_callback(emulator, gost_keys):
+    cert, key = gost_keys
+    calls = []
+
+    def make_signer():
+        def sign(data: bytes, kind: suz_auth.SignatureKind) -> bytes:
+            calls.append(kind)
+            gc.collect()  # forced while native code is inside the call
+            return openssl_sign(cert, key, data, kind == suz_auth.SignatureKind.ATTACHED)
+
+        return sign
+
+    with suz_auth.Client(emulator.config()) as client:
+        # The only reference to the function is the one given to the native client.
+        client.set_signer(make_signer())
+        profile_config = emulator.config(
+            profiles={"line": {"flow": "gismt", "oms_connection": CONNECTION}},
+            cache={"persist": False},
+        )
+        with suz_auth.Client(profile_config) as profiled:
+            profiled.set_signer(make_signer())
+            gc.collect()
+            with profiled.token_get("line") as token:
+                assert emulator.ping(token.value) == 200
+    assert calls == [suz_auth.SignatureKind.ATTACHED]

@@ -1,0 +1,90 @@
+"""One token per installation from threads and processes; request; logging."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+
+import suz_auth
+from conftest import CONNECTION, OMS_ID, openssl_sign
+
+
+def profile_config(emulator, cache_dir, cert, key) -> dict:
+    def argv(attached):
+        base = ["openssl", "cms", "-sign", "-engine", "gost", "-binary", "-outform", "DER", "-signer", cert, "-inkey", key]
+        return base + (["-nodetach"] if attached else [])
+
+    return emulator.config(
+        cache={"dir": str(cache_dir)},
+        profiles={
+            "line": {
+                "flow": "gismt",
+                "oms_connection": CONNECTION,
+                "oms_id": OMS_ID,
+                "signer": {"command": {"attached": argv(True), "detached": argv(False)}},
+            }
+        },
+    )
+
+
+def _worker(config: dict, barrier, queue) -> None:
+    with suz_auth.Client(config) as client:
+        barrier.wait()
+        with client.token_get("line") as token:
+            queue.put(token.value)
+
+
+def test_32_threads_and_4_processes_get_one_token(emulator, gost_keys, tmp_path):
+    config = profile_config(emulator, tmp_path, *gost_keys)
+    values = []
+    with suz_auth.Client(config) as client:
+        barrier = threading.Barrier(32)
+
+        def get():
+            barrier.wait()
+            with client.token_get("line") as token:
+                values.append(token.value)
+
+        threads = [threading.Thread(target=get) for _ in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(values) == 32 and len(set(values)) == 1
+    assert emulator.tokens_issued() == 1
+
+    # Cold start for the processes: a new store directory and a revoked token.
+    config = profile_config(emulator, tmp_path / "procs", *gost_keys)
+    emulator.admin("POST", "/admin/revoke", {"all": True})
+    ctx = multiprocessing.get_context("spawn")
+    barrier, queue = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(config, barrier, queue)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    got = {queue.get(timeout=5) for _ in range(4)}
+    assert len(got) == 1
+    assert emulator.tokens_issued() == 2
+    assert emulator.ping(got.pop()) == 200
+
+
+def test_request_recovers_and_logs(emulator, gost_keys, tmp_path):
+    records = []
+    suz_auth.set_log_handler(lambda level, message: records.append((level, message)), logging.DEBUG)
+    try:
+        with suz_auth.Client(profile_config(emulator, tmp_path, *gost_keys)) as client:
+            assert client.request("line", "GET", "/api/v2/pharma/ping").status == 200
+            emulator.admin("POST", "/admin/revoke", {"omsConnection": CONNECTION})
+            response = client.request("line", "GET", "/api/v2/pharma/ping")
+            assert response.ok and response.json()["omsId"] == OMS_ID
+            old = client.token_get("line")
+            assert client.token_invalidate("line", old)
+            assert not client.token_invalidate("line", old)
+    finally:
+        suz_auth.disable_logging()
+    messages = " ".join(m for _, m in records)
+    assert "fetching a new token" in messages and "401" in messages
+    assert emulator.tokens_issued() == 2
