@@ -64,6 +64,28 @@ fn openssl(args: &[&std::ffi::OsStr]) -> std::io::Result<std::process::Output> {
     cmd.output()
 }
 
+/// `openssl cms -verify` of `sig` (no chain check: test certificates are self-signed), over
+/// `content` for a detached signature; the embedded content, if any, goes to `out`.
+fn verify_with(
+    sig: &std::path::Path,
+    content: Option<&std::path::Path>,
+    out: &std::path::Path,
+) -> Result<std::process::Output, Refusal> {
+    let mut args: Vec<&std::ffi::OsStr> =
+        ["-verify", "-inform", "DER", "-noverify", "-binary", "-in"]
+            .iter()
+            .map(|a| a.as_ref())
+            .collect();
+    args.push(sig.as_os_str());
+    if let Some(content) = content {
+        args.push("-content".as_ref());
+        args.push(content.as_os_str());
+    }
+    args.push("-out".as_ref());
+    args.push(out.as_os_str());
+    openssl(&args).map_err(|e| refuse(500, format!("cannot run openssl: {e}")))
+}
+
 /// A verified signature: whether it was GOST R 34.10-2012.
 pub struct Verified {
     pub gost: bool,
@@ -85,18 +107,7 @@ pub fn verify(
     }
     let sig = Temp::with(&der, "p7s").map_err(|e| refuse(500, e.to_string()))?;
     let content_out = Temp(sig.0.with_extension("out"));
-    let verify_embedded = openssl(&[
-        "-verify".as_ref(),
-        "-inform".as_ref(),
-        "DER".as_ref(),
-        "-noverify".as_ref(),
-        "-binary".as_ref(),
-        "-in".as_ref(),
-        sig.0.as_os_str(),
-        "-out".as_ref(),
-        content_out.0.as_os_str(),
-    ])
-    .map_err(|e| refuse(500, format!("cannot run openssl: {e}")))?;
+    let verify_embedded = verify_with(&sig.0, None, &content_out.0)?;
     let stderr = String::from_utf8_lossy(&verify_embedded.stderr).to_string();
     if verify_embedded.status.success() {
         // The CMS carries its content: an attached signature.
@@ -115,20 +126,7 @@ pub fn verify(
             return Err(refuse(401, "detached signature where attached is required"));
         }
         let data = Temp::with(expected, "dat").map_err(|e| refuse(500, e.to_string()))?;
-        let detached = openssl(&[
-            "-verify".as_ref(),
-            "-inform".as_ref(),
-            "DER".as_ref(),
-            "-noverify".as_ref(),
-            "-binary".as_ref(),
-            "-in".as_ref(),
-            sig.0.as_os_str(),
-            "-content".as_ref(),
-            data.0.as_os_str(),
-            "-out".as_ref(),
-            content_out.0.as_os_str(),
-        ])
-        .map_err(|e| refuse(500, format!("cannot run openssl: {e}")))?;
+        let detached = verify_with(&sig.0, Some(&data.0), &content_out.0)?;
         if !detached.status.success() {
             return Err(refuse(
                 401,

@@ -242,6 +242,16 @@ fn check_signature(
     }
 }
 
+/// The SUZ's answer to an omsId it does not know, if it does not.
+fn unknown_oms_id(s: &Inner, oms_id: &str) -> Option<Reply> {
+    let known = s
+        .config
+        .oms_ids
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(oms_id));
+    (!known).then(|| suz_error(400, 400, &format!("unknown omsId {oms_id:?}")))
+}
+
 fn register(state: &State, req: &Request) -> Reply {
     let oms_id = req.query("omsId").unwrap_or("");
     let key = req
@@ -249,13 +259,8 @@ fn register(state: &State, req: &Request) -> Reply {
         .unwrap_or("")
         .to_ascii_lowercase();
     let mut s = state.lock();
-    if !s
-        .config
-        .oms_ids
-        .iter()
-        .any(|o| o.eq_ignore_ascii_case(oms_id))
-    {
-        return suz_error(400, 400, &format!("unknown omsId {oms_id:?}"));
+    if let Some(reply) = unknown_oms_id(&s, oms_id) {
+        return reply;
     }
     let Some(body) = body_json(req) else {
         return suz_error(400, 400, "the body must be a JSON object");
@@ -305,13 +310,8 @@ fn register(state: &State, req: &Request) -> Reply {
 fn ping(state: &State, req: &Request) -> Reply {
     let oms_id = req.query("omsId").unwrap_or("");
     let s = state.lock();
-    if !s
-        .config
-        .oms_ids
-        .iter()
-        .any(|o| o.eq_ignore_ascii_case(oms_id))
-    {
-        return suz_error(400, 400, &format!("unknown omsId {oms_id:?}"));
+    if let Some(reply) = unknown_oms_id(&s, oms_id) {
+        return reply;
     }
     let Some(token) = req.header("clientToken") else {
         return suz_error(401, 401, "clientToken is missing");

@@ -34,9 +34,5 @@ pub unsafe extern "C" fn suz_client_new(
 /// Frees a client. NULL does nothing. No call may be using the client at the same time.
 #[no_mangle]
 pub unsafe extern "C" fn suz_client_free(client: *mut SuzClient) {
-    if !client.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(client));
-        }));
-    }
+    super::free_box(client)
 }

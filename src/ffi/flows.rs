@@ -380,11 +380,7 @@ pub unsafe extern "C" fn suz_pending_finish_registration(
 /// Frees a pending operation. NULL does nothing.
 #[no_mangle]
 pub unsafe extern "C" fn suz_pending_free(pending: *mut SuzPending) {
-    if !pending.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(pending));
-        }));
-    }
+    super::free_box(pending)
 }
 
 /// The token's value (NUL-terminated), valid until the token is freed; NULL if `token` is NULL.
@@ -424,9 +420,5 @@ pub unsafe extern "C" fn suz_token_expires_at_ms(token: *const SuzToken) -> i64 
 /// Frees a token and wipes its value from memory. NULL does nothing.
 #[no_mangle]
 pub unsafe extern "C" fn suz_token_free(token: *mut SuzToken) {
-    if !token.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(token));
-        }));
-    }
+    super::free_box(token)
 }

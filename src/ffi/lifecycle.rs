@@ -268,9 +268,5 @@ pub unsafe extern "C" fn suz_response_header_at(
 /// Frees a response. NULL does nothing.
 #[no_mangle]
 pub unsafe extern "C" fn suz_response_free(response: *mut SuzResponse) {
-    if !response.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(response));
-        }));
-    }
+    super::free_box(response)
 }

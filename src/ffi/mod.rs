@@ -83,6 +83,16 @@ pub(crate) unsafe fn bytes_arg<'a>(p: *const u8, len: usize, name: &str) -> Resu
     Ok(std::slice::from_raw_parts(p, len))
 }
 
+/// Drops a boxed object handed out by this library; NULL does nothing, and a panic in a
+/// destructor stays on this side.
+pub(crate) unsafe fn free_box<T>(p: *mut T) {
+    if !p.is_null() {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(Box::from_raw(p));
+        }));
+    }
+}
+
 /// A C string for the caller to own (freed with `suz_string_free`).
 pub(crate) fn owned_c_string(s: &str) -> *mut c_char {
     lossless_c_string(s).into_raw()

@@ -176,11 +176,7 @@ pub unsafe extern "C" fn suz_signer_new_command(
 /// Frees a signer (and calls its `userdata_free`). NULL does nothing.
 #[no_mangle]
 pub unsafe extern "C" fn suz_signer_free(signer: *mut SuzSigner) {
-    if !signer.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(signer));
-        }));
-    }
+    super::free_box(signer)
 }
 
 /// Appends signature bytes to the sink; may be called several times in one callback. Only valid
