@@ -708,6 +708,30 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_holds_no_secret() {
+        let c = Config::from_json(
+            r#"{"stand":"demo","cache":{"persist":false},
+                "redis":{"url":"redis://:redis-pass-123@127.0.0.1:6379/2"},
+                "profiles":{
+                  "a":{"flow":"mdlp","oms_connection":"11b1abc9-f4ee-47db-8a20-f80ac83504e8",
+                       "client_id":"7df0d06f-6510-44fe-a378-76cb53e2605f","client_secret":"mdlp-secret-456",
+                       "user_id":"u","password":"mdlp-password-789"},
+                  "b":{"flow":"smartmarket","client_id":"id","client_secret":"sber-secret-000"}}}"#,
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in [
+            "redis-pass-123",
+            "mdlp-secret-456",
+            "mdlp-password-789",
+            "sber-secret-000",
+        ] {
+            assert!(!shown.contains(secret), "{secret} leaked into Debug");
+        }
+        assert_eq!(c.redis.as_ref().unwrap().db, 2);
+    }
+
+    #[test]
     fn stands_and_overrides() {
         let c = Config::from_json(r#"{"stand":"demo","urls":{"trueapi":"production-tobacco"}}"#)
             .unwrap();
