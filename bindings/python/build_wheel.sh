@@ -16,5 +16,10 @@ trap 'rm -rf "$stage"' EXIT
 cp -r "$here/pyproject.toml" "$here/setup.py" "$here/README.md" "$here/suz_auth" "$stage/"
 rm -rf "$stage/suz_auth/__pycache__"
 cp "$lib" "$stage/suz_auth/"
-"${PYTHON:-python3}" -m pip wheel --no-deps --no-build-isolation --quiet -w "$out" "$stage"
+python=${PYTHON:-python3}
+# Build offline with the installed setuptools and wheel when present; otherwise let pip fetch
+# them into an isolated build environment.
+isolation=()
+"$python" -c "import setuptools, wheel" 2>/dev/null && isolation=(--no-build-isolation)
+"$python" -m pip wheel --no-deps "${isolation[@]}" --quiet -w "$out" "$stage"
 ls "$out"/suz_auth-*.whl
