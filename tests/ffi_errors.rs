@@ -256,24 +256,16 @@ fn http_status_families_carry_the_server_fields() {
     assert_eq!(text(suz_last_server_code()), "SCOPE_DATA_FORMAT_INVALID");
 
     // 400 with the SUZ {globalErrors} shape: an unknown omsId.
-    let (oms, key, address) = (
-        c("99999999-9999-4999-8999-999999999999"),
-        c(DEMO_REGISTRATION_KEY),
-        c("x"),
+    let unknown_oms = "99999999-9999-4999-8999-999999999999";
+    let rc = register_in(
+        &client,
+        unknown_oms,
+        DEMO_REGISTRATION_KEY,
+        "x",
+        false,
+        signer.0,
     );
-    let mut out: *mut c_char = ptr::null_mut();
-    let rc = unsafe {
-        suz_register_connection(
-            client.0,
-            oms.as_ptr(),
-            key.as_ptr(),
-            address.as_ptr(),
-            false,
-            signer.0,
-            &mut out,
-        )
-    };
-    assert_eq!(rc, SuzResult::HttpClientError);
+    assert_eq!(rc.unwrap_err(), SuzResult::HttpClientError);
     assert!(
         !text(suz_last_server_message()).is_empty(),
         "{}",
@@ -290,6 +282,7 @@ fn http_status_families_carry_the_server_fields() {
 
     // SmartPush's {errors:[{key,message}]} shape.
     let (token, body) = (c("expired-or-unknown"), c(r#"{"requestPayload":{}}"#));
+    let mut out: *mut c_char = ptr::null_mut();
     let rc = unsafe { suz_smartpush_request(client.0, token.as_ptr(), body.as_ptr(), &mut out) };
     assert_eq!(rc, SuzResult::Unauthorized);
     assert_eq!(text(suz_last_server_code()), "UNAUTHORIZED");

@@ -106,6 +106,19 @@ fn outputs(children: Vec<Child>) -> Vec<String> {
     lines
 }
 
+/// Every caller got the same token, the emulator issued exactly one, and it works.
+fn assert_one_token(emu: &Emulator, lines: &[String], callers: usize) {
+    assert_eq!(lines.len(), callers);
+    let distinct: HashSet<&String> = lines.iter().collect();
+    assert_eq!(distinct.len(), 1, "every caller got the same token");
+    assert_eq!(
+        tokens_issued(emu, DEFAULT_OMS_CONNECTION),
+        1,
+        "exactly one token issued"
+    );
+    assert_eq!(ping(emu, &lines[0]), 200);
+}
+
 fn kill_group(child: &mut Child) {
     // The whole group (the CLI and its signer command): the child leads its own group.
     let pgid = child.id() as i32;
@@ -123,15 +136,7 @@ fn eight_processes_of_sixteen_threads_get_one_token() {
         .map(|_| spawn_cli(&s.config, &["token", "line", "--threads", "16"]))
         .collect();
     let lines = outputs(children);
-    assert_eq!(lines.len(), 128);
-    let distinct: HashSet<&String> = lines.iter().collect();
-    assert_eq!(distinct.len(), 1, "every caller got the same token");
-    assert_eq!(
-        tokens_issued(&emu, DEFAULT_OMS_CONNECTION),
-        1,
-        "exactly one token issued"
-    );
-    assert_eq!(ping(&emu, &lines[0]), 200);
+    assert_one_token(&emu, &lines, 128);
 }
 
 #[test]
@@ -161,10 +166,7 @@ fn a_process_killed_while_holding_the_lock_does_not_block_the_others() {
         killed_at.elapsed() < Duration::from_secs(10),
         "waiters proceeded within a bounded time"
     );
-    assert_eq!(lines.len(), 16);
-    assert_eq!(lines.iter().collect::<HashSet<_>>().len(), 1);
-    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
-    assert_eq!(ping(&emu, &lines[0]), 200);
+    assert_one_token(&emu, &lines, 16);
 }
 
 #[test]
@@ -488,10 +490,7 @@ fn two_machines_sharing_redis_get_one_token() {
         ));
     }
     let lines = outputs(children);
-    assert_eq!(lines.len(), 64);
-    assert_eq!(lines.iter().collect::<HashSet<_>>().len(), 1);
-    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
-    assert_eq!(ping(&emu, &lines[0]), 200);
+    assert_one_token(&emu, &lines, 64);
 }
 
 #[test]

@@ -371,7 +371,19 @@ pub fn register(
     pharma: bool,
     signer: *const SuzSigner,
 ) -> Result<String, SuzResult> {
-    let (oms, key, address) = (c(DEFAULT_OMS_ID), c(key), c(address));
+    register_in(client, DEFAULT_OMS_ID, key, address, pharma, signer)
+}
+
+/// `suz_register_connection` for any omsId; the new omsConnection, or the result code.
+pub fn register_in(
+    client: &TestClient,
+    oms_id: &str,
+    key: &str,
+    address: &str,
+    pharma: bool,
+    signer: *const SuzSigner,
+) -> Result<String, SuzResult> {
+    let (oms, key, address) = (c(oms_id), c(key), c(address));
     let mut out: *mut c_char = ptr::null_mut();
     let rc = unsafe {
         suz_register_connection(
