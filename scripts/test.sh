@@ -18,8 +18,9 @@ cargo build --workspace --all-targets
 if git rev-parse --git-dir >/dev/null 2>&1; then
     git diff --exit-code -- include/ || { echo "include/suz_auth.h is stale: commit the regenerated header" >&2; exit 1; }
 fi
-echo "== cargo clippy -D warnings"
+echo "== cargo clippy -D warnings (default features, and without the redis feature)"
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p suz-auth --lib --no-default-features -- -D warnings
 echo "== exports"
 scripts/check-exports.sh target/debug/libsuz_auth.so
 

@@ -8,14 +8,16 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "redis")]
 use super::redis::RedisStore;
 use super::store::FileStore;
 use super::{mask, now_ms, Token};
-use crate::config::{CacheConfig, Profile, ProfileFlow, RedisConfig, RedisFallback};
+#[cfg(feature = "redis")]
+use crate::config::RedisFallback;
+use crate::config::{CacheConfig, Profile, ProfileFlow, RedisConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{log_at, Level};
 
@@ -62,6 +64,7 @@ pub struct TokenManager {
     memory: Mutex<HashMap<String, Token>>,
     gates: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     files: Option<FileStore>,
+    #[cfg(feature = "redis")]
     redis: Option<(RedisStore, RedisFallback)>,
     config: CacheConfig,
 }
@@ -73,11 +76,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl TokenManager {
     pub fn new(config: &CacheConfig, redis: Option<&RedisConfig>) -> Result<TokenManager> {
+        #[cfg(not(feature = "redis"))]
+        if redis.is_some() {
+            return Err(Error::config(
+                "config key `redis`: this build of suz-auth has no Redis support (cargo feature `redis`)",
+            ));
+        }
         let files = config.dir.as_deref().map(FileStore::open).transpose()?;
         Ok(TokenManager {
             memory: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
             files,
+            #[cfg(feature = "redis")]
             redis: redis.map(|r| (RedisStore::new(r.clone()), r.on_unavailable)),
             config: config.clone(),
         })
@@ -162,7 +172,8 @@ impl TokenManager {
             None => None,
         };
 
-        let _redis_lock = match &self.redis {
+        #[cfg(feature = "redis")]
+        let redis_lock = match &self.redis {
             Some((redis, fallback)) => {
                 match redis.lock_and_read(key, &|t| self.is_fresh(profile, t)) {
                     Ok((guard, Some(t))) => {
@@ -209,7 +220,8 @@ impl TokenManager {
         }
         match outcome {
             Ok(token) => {
-                if let Some(guard) = &_redis_lock {
+                #[cfg(feature = "redis")]
+                if let Some(guard) = &redis_lock {
                     if let Err(e) = guard.store(&token) {
                         log_at!(
                             Level::Error,
@@ -255,6 +267,7 @@ impl TokenManager {
     }
 
     /// Stores a token that came from Redis in the file store and memory.
+    #[cfg(feature = "redis")]
     fn save_local(&self, key: &TokenKey, token: &Token) {
         if let Some(files) = &self.files {
             // The caller holds the key's file lock, so this write races with no other writer.
@@ -286,6 +299,7 @@ impl TokenManager {
             let (_guard, _) = files.lock(&key.hash, self.config.lock_timeout)?;
             dropped |= files.remove_if(&key.hash, value)?;
         }
+        #[cfg(feature = "redis")]
         if let Some((redis, fallback)) = &self.redis {
             match redis.remove_if(key, value) {
                 Ok(d) => dropped |= d,
@@ -327,7 +341,8 @@ fn outcome_is_ambiguous(e: &Error) -> bool {
 }
 
 /// A lock wait that ran out.
-pub(crate) fn lock_timeout(what: &str, waited: Duration) -> Error {
+#[cfg(feature = "redis")]
+pub(crate) fn lock_timeout(what: &str, waited: std::time::Duration) -> Error {
     Error::new(
         ErrorKind::Timeout,
         format!("waited {} ms for {what}", waited.as_millis()),

@@ -2,6 +2,7 @@
 //! single flight ([`manager`]), the file store ([`store`]) and the Redis store ([`redis`]).
 
 pub mod manager;
+#[cfg(feature = "redis")]
 pub mod redis;
 pub mod store;
 
