@@ -9,11 +9,13 @@ if [ -n "$unprefixed" ]; then
     echo "$unprefixed" >&2
     exit 1
 fi
-required="suz_version suz_client_new suz_client_free suz_register_connection suz_get_token_mdlp
-suz_get_token_gismt suz_get_token_trueapi suz_get_token_smartmarket suz_smartpush_request
-suz_register_begin suz_mdlp_begin suz_gismt_begin suz_trueapi_begin suz_pending_data
-suz_pending_kind suz_pending_finish_token suz_pending_finish_registration suz_pending_free"
+# Every function the header declares is exported (the Python agreement test checks the rest).
+header=$(dirname "$0")/../include/suz_auth.h
+required=$(grep -oE '\bsuz_[a-z0-9_]+\(' "$header" | tr -d '(' | sort -u)
+[ -n "$required" ] || { echo "no function found in $header" >&2; exit 1; }
 for s in $required; do
     echo "$symbols" | grep -qx "$s" || { echo "missing export: $s" >&2; exit 1; }
 done
-echo "exports: $(echo "$symbols" | wc -l) suz_* symbols, none unprefixed"
+soname=$(readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+[ "$soname" = "libsuz_auth.so.0" ] || { echo "SONAME of $lib is '$soname', not libsuz_auth.so.0" >&2; exit 1; }
+echo "exports: $(echo "$symbols" | wc -l) suz_* symbols, none unprefixed; SONAME $soname"

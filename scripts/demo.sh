@@ -9,6 +9,7 @@ cd "$root"
 ensure_packages libengine-gost-openssl gcc python3
 cargo build -q -p suz-auth -p suz-emulator
 lib_dir=${CARGO_TARGET_DIR:-$root/target}/debug
+link_soname "$lib_dir"
 work=$(mktemp -d)
 trap 'kill ${EMULATOR_PID:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 

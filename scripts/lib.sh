@@ -39,3 +39,9 @@ ensure_packages() {
         return 1
     fi
 }
+
+# link_soname DIR: the library carries the SONAME libsuz_auth.so.0, so programs linked against
+# it look for that name at run time; an install makes it a link to the library, as here.
+link_soname() {
+    ln -sf libsuz_auth.so "$1/libsuz_auth.so.0"
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, on a fresh machine: installs what is missing, then format, lints, header check,
-# Rust tests (which run the emulator in-process), the C tests (plain, ASan+UBSan, valgrind)
-# and the export check.
+# Rust tests (which run the emulator in-process), the C tests (plain, ASan+UBSan, valgrind),
+# the export check and the Python tests. Tests that need the GOST engine or redis-server are
+# required here (SUZ_AUTH_REQUIRE_ALL=1); a bare `cargo test` skips them with a reason.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -10,6 +11,8 @@ cd "$root"
 ensure_packages libengine-gost-openssl valgrind gcc python3 python3-venv binutils redis-server
 command -v cargo-clippy >/dev/null || rustup component add clippy
 command -v rustfmt >/dev/null || rustup component add rustfmt
+
+export SUZ_AUTH_REQUIRE_ALL=1
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -20,7 +23,7 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 fi
 echo "== cargo clippy -D warnings (default features, and without the redis feature)"
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy -p suz-auth --lib --no-default-features -- -D warnings
+cargo clippy -p suz-auth-core -p suz-auth -p suz --no-default-features -- -D warnings
 echo "== exports"
 scripts/check-exports.sh target/debug/libsuz_auth.so
 
@@ -34,6 +37,8 @@ echo "== Python tests"
 venv=${CARGO_TARGET_DIR:-$root/target}/python-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check pytest setuptools wheel
+# The library just built and tested, never a stale one from another profile.
+export SUZ_AUTH_LIBRARY=${CARGO_TARGET_DIR:-$root/target}/debug/libsuz_auth.so
 (cd bindings/python && PYTHON="$venv/bin/python" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests) 2>&1 | tee -a "$log"
 
 passed=$(grep -Eo '([0-9]+) passed' "$log" | awk '{s+=$1} END {print s+0}')

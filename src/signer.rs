@@ -1,326 +1,229 @@
-//! Signing: the host's GOST CAdES crypto, reached three ways (a callback, an external command,
-//! or the host itself between the two phases of a flow). All three end in
-//! [`normalize_signature`], so every flow sends the same clean base64 whatever the signer gave.
+//! Signers for the C ABI: a host callback, or an external command.
 
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use base64::engine::DecodePaddingMode;
-use base64::Engine;
+use suz_auth_core::{CommandSigner, Error, ErrorKind, Result, SignatureKind, Signer};
 
-use crate::config::CommandConfig;
-use crate::error::{Error, Result};
+use crate::boundary;
+use crate::result::SuzResult;
 
-/// Which CMS structure a flow needs.
+/// Which CMS structure to produce.
+#[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SignatureKind {
-    /// The signed bytes are inside the CMS (GIS MT and True API challenges).
-    Attached,
+pub enum SuzSignatureKind {
+    /// The CMS contains the signed bytes (GIS MT and True API challenges).
+    Attached = 1,
     /// The CMS carries no content (registration body, MDLP code).
-    Detached,
+    Detached = 2,
 }
 
-impl SignatureKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            SignatureKind::Attached => "attached",
-            SignatureKind::Detached => "detached",
+impl From<SignatureKind> for SuzSignatureKind {
+    fn from(k: SignatureKind) -> Self {
+        match k {
+            SignatureKind::Attached => SuzSignatureKind::Attached,
+            _ => SuzSignatureKind::Detached,
         }
     }
 }
 
-/// Something that makes GOST CAdES signatures. It returns whatever it has — DER, base64 with
-/// line breaks, PEM — and the library normalises it.
-pub trait Signer: Send + Sync {
-    fn sign(&self, data: &[u8], kind: SignatureKind) -> Result<Vec<u8>>;
+/// Where a signing callback writes its signature; owned by the library, valid only during the
+/// callback.
+pub struct SuzSignatureSink {
+    bytes: Vec<u8>,
+    failure: Option<String>,
 }
 
-impl<F> Signer for F
-where
-    F: Fn(&[u8], SignatureKind) -> Result<Vec<u8>> + Send + Sync,
-{
-    fn sign(&self, data: &[u8], kind: SignatureKind) -> Result<Vec<u8>> {
-        self(data, kind)
-    }
-}
+/// Largest signature a sink accepts (a CAdES-BES with a certificate is a few KiB).
+const MAX_SIGNATURE: usize = 1024 * 1024;
 
-/// Turns a signer's output into canonical base64 of a DER/BER CMS structure.
+/// The signing callback.
 ///
-/// Accepted: raw DER (or BER with indefinite length, as some CSPs write), base64 with any
-/// whitespace or CR/LF (CryptoPro, 1C's `Base64Строка`), PEM with `-----BEGIN ...-----` lines.
-/// Anything else is a [`crate::ErrorKind::SignerFailed`], so garbage never reaches a server.
-pub fn normalize_signature(raw: &[u8]) -> Result<String> {
-    if raw.is_empty() {
-        return Err(Error::signer("the signer returned an empty signature"));
-    }
-    if looks_like_cms(raw) {
-        return Ok(STANDARD.encode(raw));
-    }
-    let text = std::str::from_utf8(raw).map_err(|_| {
-        Error::signer("the signer returned neither a DER signature nor base64 text")
-    })?;
-    let text = text.trim_start_matches('\u{feff}');
-    let cleaned: String = text
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("-----"))
-        .flat_map(str::chars)
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    if cleaned.is_empty() {
-        return Err(Error::signer("the signer returned an empty signature"));
-    }
-    const LENIENT: GeneralPurpose = GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    );
-    let der = LENIENT
-        .decode(cleaned.as_bytes())
-        .map_err(|_| Error::signer("the signer's output is not valid base64 or DER"))?;
-    if !looks_like_cms(&der) {
-        return Err(Error::signer(
-            "the signer's output decodes from base64 but is not a CMS (DER) structure",
-        ));
-    }
-    Ok(STANDARD.encode(der))
+/// Called with `userdata` as registered, the exact bytes to sign (`data`, `len`; valid only
+/// during the call), the signature kind, and a sink. The host signs with its crypto (GOST
+/// R 34.10-2012 CAdES) and writes the result with `suz_signature_sink_write` — DER, or base64
+/// with or without line breaks — then returns 0. Any other return value means failure; the host
+/// may say why with `suz_signature_sink_fail` first. Nothing the host allocates crosses the
+/// boundary.
+///
+/// Threads: the callback runs on the thread that called the flow function, synchronously.
+/// Calls overlap when several threads use the same signer at once.
+///
+/// The callback must not unwind or throw: a C++ exception or a panic leaving it aborts the
+/// process. Catch everything inside and report it with `suz_signature_sink_fail`.
+pub type SuzSignCallback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        data: *const u8,
+        len: usize,
+        kind: SuzSignatureKind,
+        sink: *mut SuzSignatureSink,
+    ) -> i32,
+>;
+
+/// Called once with `userdata` when the signer is freed (optional).
+pub type SuzUserdataFree = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
+
+/// A signer: a host callback or an external command.
+///
+/// Thread safety: may be used by several threads at once (a callback signer then runs its
+/// callback concurrently). Freed with `suz_signer_free` after the last call using it returned.
+pub struct SuzSigner {
+    pub(crate) inner: Arc<dyn Signer>,
 }
 
-/// A DER SEQUENCE whose length covers exactly the input, or a BER indefinite-length one.
-fn looks_like_cms(b: &[u8]) -> bool {
-    if b.len() < 4 || b[0] != 0x30 {
-        return false;
-    }
-    let first = b[1] as usize;
-    if first == 0x80 {
-        return b.ends_with(&[0, 0]);
-    }
-    let (len, header) = if first < 0x80 {
-        (first, 2)
-    } else {
-        let n = first & 0x7f;
-        if n == 0 || n > 4 || b.len() < 2 + n {
-            return false;
+struct CallbackSigner {
+    callback: unsafe extern "C" fn(
+        *mut c_void,
+        *const u8,
+        usize,
+        SuzSignatureKind,
+        *mut SuzSignatureSink,
+    ) -> i32,
+    userdata: *mut c_void,
+    userdata_free: SuzUserdataFree,
+}
+
+// The host promises, by registering the callback, that it may be called from the threads it
+// calls the library from, with this userdata.
+unsafe impl Send for CallbackSigner {}
+unsafe impl Sync for CallbackSigner {}
+
+impl Signer for CallbackSigner {
+    fn sign(&self, data: &[u8], kind: SignatureKind) -> Result<Vec<u8>> {
+        let mut sink = SuzSignatureSink {
+            bytes: Vec::new(),
+            failure: None,
+        };
+        let status = unsafe {
+            (self.callback)(
+                self.userdata,
+                data.as_ptr(),
+                data.len(),
+                kind.into(),
+                &mut sink,
+            )
+        };
+        if status != 0 {
+            return Err(Error::signer(match sink.failure {
+                Some(why) => format!("the signing callback failed (status {status}): {why}"),
+                None => format!("the signing callback failed (status {status})"),
+            }));
         }
-        let len = b[2..2 + n]
-            .iter()
-            .fold(0usize, |acc, x| (acc << 8) | *x as usize);
-        (len, 2 + n)
-    };
-    header + len == b.len()
-}
-
-/// Runs a command per signature. Data goes to stdin, or to a temporary file named by an `{in}`
-/// argument; the signature is read from stdout, or from a file named by an `{out}` argument
-/// (for tools such as CryptoPro's `cryptcp` that only work with files).
-#[derive(Clone, Debug)]
-pub struct CommandSigner {
-    config: CommandConfig,
-}
-
-impl CommandSigner {
-    pub fn new(config: CommandConfig) -> Self {
-        CommandSigner { config }
-    }
-
-    pub fn from_json(json: &str) -> Result<Self> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Raw {
-            attached: Vec<String>,
-            detached: Vec<String>,
-            timeout_ms: Option<u64>,
+        if let Some(why) = sink.failure {
+            return Err(Error::signer(format!("the signing callback failed: {why}")));
         }
-        let de = &mut serde_json::Deserializer::from_str(json);
-        let raw: Raw = serde_path_to_error::deserialize(de).map_err(|e| {
-            Error::config(format!("signer command key `{}`: {}", e.path(), e.inner()))
-        })?;
-        if raw.attached.is_empty() || raw.detached.is_empty() {
-            return Err(Error::config(
-                "signer command: `attached` and `detached` must each be a non-empty argv array",
+        if sink.bytes.is_empty() {
+            return Err(Error::signer(
+                "the signing callback returned success but wrote no signature",
             ));
         }
-        Ok(CommandSigner::new(CommandConfig {
-            attached: raw.attached,
-            detached: raw.detached,
-            timeout: Duration::from_millis(raw.timeout_ms.unwrap_or(60_000)),
-        }))
+        Ok(sink.bytes)
     }
 }
 
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str) -> TempFile {
-        TempFile(std::env::temp_dir().join(format!(
-            "suz-auth-{}-{}.{tag}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        )))
-    }
-
-    fn write_private(&self, data: &[u8]) -> std::io::Result<()> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(&self.0)?.write_all(data)
-    }
-}
-
-impl Drop for TempFile {
+impl Drop for CallbackSigner {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if let Some(free) = self.userdata_free {
+            unsafe { free(self.userdata) };
+        }
     }
 }
 
-impl Signer for CommandSigner {
-    fn sign(&self, data: &[u8], kind: SignatureKind) -> Result<Vec<u8>> {
-        let argv = match kind {
-            SignatureKind::Attached => &self.config.attached,
-            SignatureKind::Detached => &self.config.detached,
+/// Creates a signer over a host callback. `userdata` is passed back to `callback` untouched;
+/// `userdata_free` (may be NULL) is called with it once, when the signer is freed. If this
+/// function fails, nothing is kept and `userdata_free` is not called.
+#[no_mangle]
+pub unsafe extern "C" fn suz_signer_new_callback(
+    callback: SuzSignCallback,
+    userdata: *mut c_void,
+    userdata_free: SuzUserdataFree,
+    signer_out: *mut *mut SuzSigner,
+) -> SuzResult {
+    boundary::call(|| {
+        let out = out_arg!(signer_out)?;
+        let callback = callback
+            .ok_or_else(|| Error::new(ErrorKind::NullArgument, "argument `callback` is NULL"))?;
+        let signer = CallbackSigner {
+            callback,
+            userdata,
+            userdata_free,
         };
-        let program = &argv[0];
-        let input = TempFile::new("in");
-        let output = TempFile::new("out");
-        let uses_in = argv.iter().any(|a| a.contains("{in}"));
-        let uses_out = argv.iter().any(|a| a.contains("{out}"));
-        if uses_in {
-            input
-                .write_private(data)
-                .map_err(|e| Error::signer(format!("cannot write the data to sign: {e}")))?;
-        }
-        let args = argv[1..].iter().map(|a| {
-            a.replace("{in}", &input.0.to_string_lossy())
-                .replace("{out}", &output.0.to_string_lossy())
-        });
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(if uses_in {
-                Stdio::null()
-            } else {
-                Stdio::piped()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::signer(format!("cannot start signer command {program:?}: {e}")))?;
+        *out = Box::into_raw(Box::new(SuzSigner {
+            inner: Arc::new(signer),
+        }));
+        Ok(())
+    })
+}
 
-        // Feed stdin and drain both pipes on their own threads so a chatty or slow command
-        // cannot deadlock us; the timeout below still bounds the whole run.
-        let feeder = child.stdin.take().map(|mut stdin| {
-            let data = data.to_vec();
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(&data);
-            })
-        });
-        let mut stdout = child.stdout.take();
-        let mut stderr = child.stderr.take();
-        let out_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(s) = stdout.as_mut() {
-                let _ = s.read_to_end(&mut buf);
-            }
-            buf
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(s) = stderr.as_mut() {
-                let _ = s.take(64 * 1024).read_to_end(&mut buf);
-            }
-            buf
-        });
-        let started = Instant::now();
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if started.elapsed() >= self.config.timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(Error::signer(format!(
-                        "signer command {program:?} did not finish within {} ms",
-                        self.config.timeout.as_millis()
-                    )));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => return Err(Error::signer(format!("signer command {program:?}: {e}"))),
-            }
-        };
-        if let Some(f) = feeder {
-            let _ = f.join();
-        }
-        let stdout = out_reader.join().unwrap_or_default();
-        let stderr = err_reader.join().unwrap_or_default();
-        if !status.success() {
-            let detail: String = String::from_utf8_lossy(&stderr)
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" | ");
-            return Err(Error::signer(format!(
-                "signer command {program:?} failed ({status}){}",
-                if detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {detail}")
-                }
+/// Creates a signer that runs an external command, configured in JSON:
+/// `{"attached": [argv...], "detached": [argv...], "timeout_ms": 60000}`. The data to sign
+/// goes to the command's stdin and the signature is read from its stdout; an argument
+/// containing `{in}` or `{out}` is replaced by the path of a temporary file holding the data
+/// or receiving the signature (for tools that only work with files, such as `cryptcp`).
+#[no_mangle]
+pub unsafe extern "C" fn suz_signer_new_command(
+    command_json: *const c_char,
+    signer_out: *mut *mut SuzSigner,
+) -> SuzResult {
+    boundary::call(|| {
+        let json = str_arg!(command_json)?;
+        let out = out_arg!(signer_out)?;
+        let signer = CommandSigner::from_json(json)?;
+        *out = Box::into_raw(Box::new(SuzSigner {
+            inner: Arc::new(signer),
+        }));
+        Ok(())
+    })
+}
+
+/// Frees a signer (and calls its `userdata_free`). NULL does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn suz_signer_free(signer: *mut SuzSigner) {
+    boundary::free_box(signer)
+}
+
+/// Appends signature bytes to the sink; may be called several times in one callback. Only valid
+/// inside a signing callback, with the sink it was given.
+#[no_mangle]
+pub unsafe extern "C" fn suz_signature_sink_write(
+    sink: *mut SuzSignatureSink,
+    bytes: *const u8,
+    len: usize,
+) -> SuzResult {
+    boundary::call(|| {
+        let sink = out_arg!(sink)?;
+        let bytes = bytes_arg!(bytes, len)?;
+        if sink.bytes.len() + bytes.len() > MAX_SIGNATURE {
+            return Err(Error::invalid_argument(format!(
+                "a signature larger than {MAX_SIGNATURE} bytes is not accepted"
             )));
         }
-        if uses_out {
-            std::fs::read(&output.0).map_err(|e| {
-                Error::signer(format!(
-                    "signer command {program:?} wrote no {{out}} file: {e}"
-                ))
-            })
-        } else {
-            Ok(stdout)
-        }
-    }
+        sink.bytes.extend_from_slice(bytes);
+        Ok(())
+    })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Records why signing failed; the flow then fails with `SUZ_RESULT_SIGNER_FAILED` and this
+/// text in its message. Only valid inside a signing callback.
+#[no_mangle]
+pub unsafe extern "C" fn suz_signature_sink_fail(
+    sink: *mut SuzSignatureSink,
+    message: *const c_char,
+) -> SuzResult {
+    boundary::call(|| {
+        let sink = out_arg!(sink)?;
+        let message = str_arg!(message)?;
+        sink.failure = Some(message.chars().take(1000).collect());
+        Ok(())
+    })
+}
 
-    fn fake_cms() -> Vec<u8> {
-        let mut v = vec![0x30, 0x82, 0x01, 0x00];
-        v.extend(std::iter::repeat_n(0xAB, 0x100));
-        v
-    }
-
-    #[test]
-    fn der_base64_with_breaks_and_pem_all_normalise_the_same() {
-        let der = fake_cms();
-        let b64 = STANDARD.encode(&der);
-        let broken: String = b64
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect::<Vec<_>>()
-            .join("\r\n");
-        let pem = format!("-----BEGIN CMS-----\n{broken}\n-----END CMS-----\n");
-        assert_eq!(normalize_signature(&der).unwrap(), b64);
-        assert_eq!(normalize_signature(broken.as_bytes()).unwrap(), b64);
-        assert_eq!(normalize_signature(pem.as_bytes()).unwrap(), b64);
-        assert_eq!(
-            normalize_signature(format!(" {b64} \n").as_bytes()).unwrap(),
-            b64
-        );
-    }
-
-    #[test]
-    fn garbage_is_a_signer_error() {
-        for bad in [
-            &b""[..],
-            b"hello world",
-            b"\xff\xfe\x00",
-            b"aGVsbG8=",
-            b"\x30\x05ab",
-        ] {
-            let e = normalize_signature(bad).unwrap_err();
-            assert_eq!(e.kind, crate::ErrorKind::SignerFailed, "{bad:?}");
-        }
+/// The signer to use: the one passed, else the client's configured `signer.command`.
+pub(crate) unsafe fn signer_arg<'a>(signer: *const SuzSigner) -> Result<Option<&'a dyn Signer>> {
+    if signer.is_null() {
+        Ok(None)
+    } else {
+        Ok(Some(arg!(signer)?.inner.as_ref()))
     }
 }

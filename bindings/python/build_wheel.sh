@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Builds the platform wheel with the native library inside:
 #   bindings/python/build_wheel.sh [LIBRARY] [OUT_DIR]
-# LIBRARY defaults to target/release/libsuz_auth.so (built if missing); OUT_DIR to dist/.
+# LIBRARY defaults to the shipped build, target/dist/libsuz_auth.so (cargo's `dist` profile:
+# LTO, stripped); OUT_DIR to dist/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 lib=${1:-}
 out=${2:-$here/dist}
 if [ -z "$lib" ]; then
-    (cd "$root" && cargo build --release -p suz-auth)
-    lib=${CARGO_TARGET_DIR:-$root/target}/release/libsuz_auth.so
+    (cd "$root" && cargo build --profile dist -p suz-auth)
+    lib=${CARGO_TARGET_DIR:-$root/target}/dist/libsuz_auth.so
 fi
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT

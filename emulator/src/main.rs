@@ -1,82 +1,91 @@
 //! `suz-emulator`: run the emulator from the command line.
 
 use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Parser;
 
 use suz_emulator::{Emulator, EmulatorConfig};
 
-const USAGE: &str = "\
-usage: suz-emulator [options]
+/// Emulates the Chestny ZNAK auth endpoints (SUZ registration, MDLP, GIS MT, True API) and Sber
+/// SmartMarket OAuth + SmartPush on 127.0.0.1, with the state the real services keep.
+///
+/// The first line printed is `suz-emulator listening on http://127.0.0.1:PORT`.
+#[derive(Parser, Debug)]
+#[command(name = "suz-emulator", version, about, long_about)]
+struct Args {
+    /// Listen on 127.0.0.1:PORT (0 = any free port).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Serve HTTPS with a certificate from a CA generated at start.
+    #[arg(long)]
+    tls: bool,
+    /// Write that CA certificate (PEM) to FILE.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca_out: Option<PathBuf>,
+    /// Refuse to start without OpenSSL's GOST engine, and refuse signatures that are not GOST
+    /// R 34.10-2012.
+    #[arg(long)]
+    require_gost: bool,
+    /// Challenges and MDLP codes expire after N ms.
+    #[arg(long, value_name = "N", default_value_t = 300_000)]
+    challenge_ttl_ms: u64,
+    /// GIS MT and True API token lifetime in ms (default 10 hours).
+    #[arg(long, value_name = "N", default_value_t = 36_000_000)]
+    token_ttl_ms: u64,
+    /// MDLP token `life_time` in minutes (fractions allowed).
+    #[arg(long, value_name = "F", default_value_t = 30.0)]
+    mdlp_life_time_minutes: f64,
+    /// SmartMarket token lifetime in ms.
+    #[arg(long, value_name = "N", default_value_t = 1_800_000)]
+    smartmarket_ttl_ms: u64,
+    /// Send SmartMarket `expires_at` in seconds instead of milliseconds.
+    #[arg(long)]
+    smartmarket_expires_seconds: bool,
+    /// Accept this registration key too (repeatable).
+    #[arg(long = "registration-key", value_name = "UUID")]
+    registration_keys: Vec<String>,
+    /// Know this omsId too (repeatable).
+    #[arg(long = "oms-id", value_name = "UUID")]
+    oms_ids: Vec<String>,
+    /// Pre-register this installation too (repeatable).
+    #[arg(long = "oms-connection", value_name = "UUID")]
+    oms_connections: Vec<String>,
+}
 
-  --port N                        listen on 127.0.0.1:N (0 = any free port; default 8080)
-  --tls                           serve HTTPS with a certificate from a generated CA
-  --ca-out FILE                   write that CA certificate (PEM) to FILE
-  --require-gost                  refuse to start without OpenSSL's GOST engine, and refuse
-                                  signatures that are not GOST R 34.10-2012
-  --challenge-ttl-ms N            challenges and MDLP codes expire after N ms (default 300000)
-  --token-ttl-ms N                GIS MT and True API token lifetime (default 10 hours)
-  --mdlp-life-time-minutes F      MDLP life_time (default 30)
-  --smartmarket-ttl-ms N          SmartMarket token lifetime (default 30 minutes)
-  --smartmarket-expires-seconds   send expires_at in seconds instead of milliseconds
-  --registration-key UUID         accept this registration key too (repeatable)
-  --oms-id UUID                   know this omsId too (repeatable)
-  --oms-connection UUID           pre-register this installation too (repeatable)";
-
-fn parse() -> Result<(EmulatorConfig, Option<String>), String> {
-    let mut config = EmulatorConfig {
-        port: 8080,
-        ..Default::default()
-    };
-    let mut ca_out = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        let number = |v: String, name: &str| {
-            v.parse::<u64>()
-                .map_err(|_| format!("{name}: not a number: {v}"))
+impl Args {
+    fn config(&self) -> EmulatorConfig {
+        let mut config = EmulatorConfig {
+            port: self.port,
+            tls: self.tls,
+            require_gost: self.require_gost,
+            challenge_ttl_ms: self.challenge_ttl_ms,
+            gismt_token_ttl_ms: self.token_ttl_ms,
+            trueapi_token_ttl_ms: self.token_ttl_ms,
+            mdlp_life_time_minutes: self.mdlp_life_time_minutes,
+            smartmarket_token_ttl_ms: self.smartmarket_ttl_ms,
+            smartmarket_expires_in_seconds: self.smartmarket_expires_seconds,
+            ..Default::default()
         };
-        match arg.as_str() {
-            "--port" => {
-                let v = value("--port")?;
-                config.port = v.parse().map_err(|_| format!("--port: not a port: {v}"))?;
-            }
-            "--tls" => config.tls = true,
-            "--ca-out" => ca_out = Some(value("--ca-out")?),
-            "--require-gost" => config.require_gost = true,
-            "--challenge-ttl-ms" => config.challenge_ttl_ms = number(value(&arg)?, &arg)?,
-            "--token-ttl-ms" => {
-                let v = number(value(&arg)?, &arg)?;
-                config.gismt_token_ttl_ms = v;
-                config.trueapi_token_ttl_ms = v;
-            }
-            "--mdlp-life-time-minutes" => {
-                let v = value(&arg)?;
-                config.mdlp_life_time_minutes =
-                    v.parse().map_err(|_| format!("{arg}: not a number: {v}"))?;
-            }
-            "--smartmarket-ttl-ms" => config.smartmarket_token_ttl_ms = number(value(&arg)?, &arg)?,
-            "--smartmarket-expires-seconds" => config.smartmarket_expires_in_seconds = true,
-            "--registration-key" => config.registration_keys.push(value(&arg)?),
-            "--oms-id" => config.oms_ids.push(value(&arg)?),
-            "--oms-connection" => config.oms_connections.push(value(&arg)?),
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown option {other}")),
-        }
+        config
+            .registration_keys
+            .extend(self.registration_keys.iter().cloned());
+        config.oms_ids.extend(self.oms_ids.iter().cloned());
+        config
+            .oms_connections
+            .extend(self.oms_connections.iter().cloned());
+        config
     }
-    Ok((config, ca_out))
 }
 
 fn main() {
-    let (config, ca_out) = match parse() {
-        Ok(c) => c,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("suz-emulator: {message}");
-            }
-            eprintln!("{USAGE}");
-            std::process::exit(2);
-        }
-    };
-    let emulator = match Emulator::start(config.clone()) {
+    let args = Args::parse();
+    let ca_out = args.ca_out.clone();
+    if !(args.mdlp_life_time_minutes.is_finite() && args.mdlp_life_time_minutes > 0.0) {
+        eprintln!("suz-emulator: --mdlp-life-time-minutes must be a positive number");
+        std::process::exit(2);
+    }
+    let emulator = match Emulator::start(args.config()) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("suz-emulator: {e}");
@@ -85,7 +94,7 @@ fn main() {
     };
     if let (Some(path), Some(pem)) = (&ca_out, emulator.ca_pem()) {
         if let Err(e) = std::fs::write(path, pem) {
-            eprintln!("suz-emulator: cannot write {path}: {e}");
+            eprintln!("suz-emulator: cannot write {}: {e}", path.display());
             std::process::exit(1);
         }
     }

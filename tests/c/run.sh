@@ -9,6 +9,7 @@ cd "$root"
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 cargo build -p suz-auth -p suz-emulator
 lib_dir=$target_dir/debug
+link_soname "$lib_dir"
 work=$(mktemp -d)
 trap 'kill ${EMULATOR_PID:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 

@@ -158,6 +158,7 @@ _declare("suz_request", R, Handle, c_char_p, c_char_p, c_char_p, c_char_p, POINT
 _declare("suz_response_status", c_uint16, Handle)
 _declare("suz_response_body", R, Handle, POINTER(POINTER(c_uint8)), POINTER(c_size_t))
 _declare("suz_response_header_count", c_size_t, Handle)
+_declare("suz_response_header", c_char_p, Handle, c_char_p)
 _declare("suz_response_header_at", R, Handle, c_size_t, POINTER(c_char_p), POINTER(c_char_p))
 _declare("suz_response_free", None, Handle)
 

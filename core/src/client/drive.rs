@@ -1,0 +1,221 @@
+//! The driver: runs each flow's steps over the transport under one deadline per call. The
+//! protocol itself (what to send, what an answer means) is in [`crate::flows`].
+
+use std::time::Instant;
+
+use super::Client;
+use crate::config::Service;
+use crate::error::Result;
+use crate::flows::challenge::ChallengeInputs;
+use crate::flows::mdlp::{self, AuthType};
+use crate::flows::{registration, smartmarket, MdlpCredentials, PendingSignature};
+use crate::signer::Signer;
+use crate::token::{now_ms, Flow, Token};
+
+impl Client {
+    /// Phase one of a registration: builds the body; no network. The host signs
+    /// [`PendingSignature::data`] (detached) and calls [`Client::register_finish`].
+    pub fn register_begin(
+        &self,
+        oms_id: &str,
+        registration_key: &str,
+        address: &str,
+    ) -> Result<PendingSignature> {
+        registration::begin(
+            self.base_url(Service::Suz)?,
+            oms_id,
+            registration_key,
+            address,
+        )
+    }
+
+    /// Phase two: sends the body that was signed with its signature; returns `omsConnection`.
+    pub fn register_finish(&self, pending: &PendingSignature, signature: &[u8]) -> Result<String> {
+        let request = pending.registration_request(Some(signature))?;
+        self.exchange(&request, self.deadline(), registration::parse)
+    }
+
+    /// Registers an installation in one call and returns its `omsConnection`. With `pharma`
+    /// no `X-Signature` is sent (only the pharma group may do so) and no signer is used;
+    /// otherwise the body is signed (detached) by `signer`, or the configured
+    /// `signer.command` when `signer` is `None`.
+    pub fn register_connection(
+        &self,
+        oms_id: &str,
+        registration_key: &str,
+        address: &str,
+        pharma: bool,
+        signer: Option<&dyn Signer>,
+    ) -> Result<String> {
+        let deadline = self.deadline();
+        let pending = self.register_begin(oms_id, registration_key, address)?;
+        let signature = if pharma {
+            None
+        } else {
+            let signer = self.pick_signer(signer)?;
+            Some(self.sign(pending.data(), pending.kind(), signer, deadline)?)
+        };
+        let request = pending.registration_request(signature.as_deref())?;
+        self.exchange(&request, deadline, registration::parse)
+    }
+
+    fn mdlp_code(
+        &self,
+        oms_connection: &str,
+        creds: &MdlpCredentials,
+        auth: AuthType,
+        deadline: Instant,
+    ) -> Result<String> {
+        let request =
+            mdlp::code_request(self.base_url(Service::Mdlp)?, oms_connection, creds, auth)?;
+        self.exchange(&request, deadline, mdlp::parse_code)
+    }
+
+    /// Phase one of MDLP `SIGNED_CODE`: asks for a code; the host signs it (detached).
+    pub fn mdlp_begin(
+        &self,
+        oms_connection: &str,
+        creds: &MdlpCredentials,
+    ) -> Result<PendingSignature> {
+        let code = self.mdlp_code(oms_connection, creds, AuthType::SignedCode, self.deadline())?;
+        Ok(mdlp::pending(
+            self.base_url(Service::Mdlp)?,
+            oms_connection,
+            code,
+        ))
+    }
+
+    /// A SUZ `clientToken` through MDLP in one call. With a `password`: `PASSWORD`
+    /// authentication (non-residents), no signer used. Without: `SIGNED_CODE`, the code
+    /// signed (detached) by `signer` or the configured `signer.command`.
+    pub fn token_mdlp(
+        &self,
+        oms_connection: &str,
+        creds: &MdlpCredentials,
+        password: Option<&str>,
+        signer: Option<&dyn Signer>,
+    ) -> Result<Token> {
+        let deadline = self.deadline();
+        let Some(password) = password else {
+            let signer = self.pick_signer(signer)?;
+            let code = self.mdlp_code(oms_connection, creds, AuthType::SignedCode, deadline)?;
+            let pending = mdlp::pending(self.base_url(Service::Mdlp)?, oms_connection, code);
+            return self.sign_and_finish(&pending, signer, deadline);
+        };
+        let code = self.mdlp_code(oms_connection, creds, AuthType::Password, deadline)?;
+        let request = mdlp::password_request(
+            self.base_url(Service::Mdlp)?,
+            oms_connection,
+            &code,
+            password,
+        )?;
+        self.exchange(&request, deadline, |r| mdlp::parse_token(r, now_ms()))
+    }
+
+    fn challenge_begin(
+        &self,
+        flow: Flow,
+        oms_connection: &str,
+        inn: Option<&str>,
+        deadline: Instant,
+    ) -> Result<PendingSignature> {
+        let service = if flow == Flow::TrueApi {
+            Service::TrueApi
+        } else {
+            Service::Gismt
+        };
+        let inputs = ChallengeInputs::new(flow, self.base_url(service)?, oms_connection, inn)?;
+        self.exchange(&inputs.key_request(), deadline, |r| inputs.parse_key(r))
+    }
+
+    /// Phase one of GIS MT: fetches a challenge; the host signs it (attached).
+    pub fn gismt_begin(&self, oms_connection: &str) -> Result<PendingSignature> {
+        self.challenge_begin(Flow::Gismt, oms_connection, None, self.deadline())
+    }
+
+    /// Phase one of True API; `inn` selects the organisation when the certificate covers several.
+    pub fn trueapi_begin(
+        &self,
+        oms_connection: &str,
+        inn: Option<&str>,
+    ) -> Result<PendingSignature> {
+        self.challenge_begin(Flow::TrueApi, oms_connection, inn, self.deadline())
+    }
+
+    /// GIS MT token in one call.
+    pub fn token_gismt(&self, oms_connection: &str, signer: Option<&dyn Signer>) -> Result<Token> {
+        let signer = self.pick_signer(signer)?;
+        let deadline = self.deadline();
+        let pending = self.challenge_begin(Flow::Gismt, oms_connection, None, deadline)?;
+        self.sign_and_finish(&pending, signer, deadline)
+    }
+
+    /// True API token in one call.
+    pub fn token_trueapi(
+        &self,
+        oms_connection: &str,
+        inn: Option<&str>,
+        signer: Option<&dyn Signer>,
+    ) -> Result<Token> {
+        let signer = self.pick_signer(signer)?;
+        let deadline = self.deadline();
+        let pending = self.challenge_begin(Flow::TrueApi, oms_connection, inn, deadline)?;
+        self.sign_and_finish(&pending, signer, deadline)
+    }
+
+    /// Phase two of any signed token flow (MDLP code, GIS MT or True API challenge).
+    pub fn finish_token(&self, pending: &PendingSignature, signature: &[u8]) -> Result<Token> {
+        self.finish_token_by(pending, signature, self.deadline())
+    }
+
+    fn finish_token_by(
+        &self,
+        pending: &PendingSignature,
+        signature: &[u8],
+        deadline: Instant,
+    ) -> Result<Token> {
+        let request = pending.token_request(signature)?;
+        self.exchange(&request, deadline, |r| pending.parse_token(r, now_ms()))
+    }
+
+    fn sign_and_finish(
+        &self,
+        pending: &PendingSignature,
+        signer: &dyn Signer,
+        deadline: Instant,
+    ) -> Result<Token> {
+        let signature = self.sign(pending.data(), pending.kind(), signer, deadline)?;
+        self.finish_token_by(pending, &signature, deadline)
+    }
+
+    /// A SmartMarket OAuth `access_token` for `scope` (default `SMART_PUSH`).
+    pub fn token_smartmarket(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        scope: Option<&str>,
+    ) -> Result<Token> {
+        let request = smartmarket::token_request(
+            self.base_url(Service::SmartMarket)?,
+            client_id,
+            client_secret,
+            scope,
+            smartmarket::new_rquid(),
+        )?;
+        self.exchange(&request, self.deadline(), |r| {
+            smartmarket::parse_token(r, now_ms())
+        })
+    }
+
+    /// The SmartPush `apprequest` call: `body_json` is the whole request body
+    /// (`{"requestPayload": {...}}`); returns the answer's JSON text.
+    pub fn smartpush_request(&self, access_token: &str, body_json: &str) -> Result<String> {
+        let request = smartmarket::smartpush_request(
+            self.base_url(Service::SmartMarket)?,
+            access_token,
+            body_json,
+            smartmarket::new_rquid(),
+        )?;
+        self.exchange(&request, self.deadline(), smartmarket::parse_smartpush)
+    }
+}

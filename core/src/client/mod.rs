@@ -1,0 +1,129 @@
+//! The client: configuration, one pooled transport, the signers, and the token cache. What a
+//! client does is in two files: [`drive`] runs the flows' steps over the transport, and
+//! [`profiles`] keeps each configured profile's token and makes authorized calls with it.
+
+mod drive;
+mod profiles;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Instant;
+
+use crate::config::{Config, Service};
+use crate::error::{Error, ErrorKind, Result};
+use crate::signer::{CommandSigner, Signer};
+use crate::token::manager::TokenManager;
+use crate::transport::{Request, Response, Transport};
+
+/// A configured client. Cheap to share: it is `Send + Sync`, and every call may run on any
+/// thread at the same time as others. Keep-alive connections are pooled per client.
+pub struct Client {
+    config: Config,
+    transport: Transport,
+    default_signer: Option<Arc<dyn Signer>>,
+    /// Signers registered at run time, by profile name ("" for the default).
+    signers: RwLock<HashMap<String, Arc<dyn Signer>>>,
+    /// The token cache, opened on first use (so clients that never cache touch no disk).
+    tokens: OnceLock<std::result::Result<TokenManager, Error>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client from a JSON configuration document (see the README's config reference).
+    pub fn from_json(config_json: &str) -> Result<Client> {
+        Self::new(Config::from_json(config_json)?)
+    }
+
+    /// A client from a parsed configuration: builds its transport and the configured command
+    /// signer; the token cache opens on first use.
+    pub fn new(config: Config) -> Result<Client> {
+        let transport = Transport::new(&config)?;
+        let default_signer = config
+            .command_signer
+            .clone()
+            .map(|c| Arc::new(CommandSigner::new(c)) as Arc<dyn Signer>);
+        Ok(Client {
+            config,
+            transport,
+            default_signer,
+            signers: RwLock::new(HashMap::new()),
+            tokens: OnceLock::new(),
+        })
+    }
+
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The signer configured in the client's JSON (`signer.command`), if any.
+    pub fn default_signer(&self) -> Option<&Arc<dyn Signer>> {
+        self.default_signer.as_ref()
+    }
+
+    /// The token cache of this client.
+    pub fn tokens(&self) -> Result<&TokenManager> {
+        self.tokens
+            .get_or_init(|| TokenManager::new(&self.config.cache, self.config.redis.as_ref()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn base_url(&self, service: Service) -> Result<&str> {
+        self.config.url(service)
+    }
+
+    fn deadline(&self) -> Instant {
+        self.transport.deadline()
+    }
+
+    /// One step of a flow: sends `request` and parses the answer; any error carries the
+    /// request's `RqUID`.
+    fn exchange<T>(
+        &self,
+        request: &Request,
+        deadline: Instant,
+        parse: impl FnOnce(&Response) -> Result<T>,
+    ) -> Result<T> {
+        let response = self.transport.send(request, deadline)?;
+        parse(&response).map_err(|e| e.with_rquid(request.rquid.as_deref()))
+    }
+
+    /// The given signer, or the configured one, or an error that says how to provide one.
+    fn pick_signer<'a>(&'a self, signer: Option<&'a dyn Signer>) -> Result<&'a dyn Signer> {
+        signer
+            .or(self.default_signer.as_deref())
+            .ok_or_else(|| {
+                Error::invalid_argument(
+                    "this flow needs a signer: pass one, or configure `signer.command`, or use the two-phase functions",
+                )
+            })
+    }
+
+    /// Signs within the call's deadline: the one code path behind the callback and command
+    /// signers.
+    fn sign(
+        &self,
+        data: &[u8],
+        kind: crate::SignatureKind,
+        signer: &dyn Signer,
+        deadline: Instant,
+    ) -> Result<Vec<u8>> {
+        let signature = signer.sign(data, kind)?;
+        if Instant::now() >= deadline {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                "the call's total timeout ran out while the signer was working",
+            ));
+        }
+        Ok(signature)
+    }
+}

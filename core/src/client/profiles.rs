@@ -1,0 +1,184 @@
+//! Profiles in use: the cached token of a profile, compare-and-invalidate, and authorized
+//! requests that recover from a revoked token.
+
+use std::sync::Arc;
+
+use super::Client;
+use crate::config::{Profile, ProfileFlow, Service};
+use crate::error::{Error, Result};
+use crate::flows::api::{self, Auth};
+use crate::flows::{smartmarket, MdlpCredentials};
+use crate::log::{log_at, Level};
+use crate::signer::{CommandSigner, Signer};
+use crate::token::key::TokenKey;
+use crate::token::Token;
+use crate::transport::{Method, Response};
+
+impl Client {
+    /// A configured profile, or an error listing the known ones.
+    pub fn profile(&self, name: &str) -> Result<&Profile> {
+        self.config.profiles.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.config.profiles.keys().map(String::as_str).collect();
+            Error::invalid_argument(format!(
+                "unknown profile {name:?} (configured: {})",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })
+    }
+
+    /// Sets the signer of one profile, or (`None`) the default for every profile without its
+    /// own `signer.command`. Lets C hosts use a callback signer with profiles.
+    pub fn set_signer(&self, profile: Option<&str>, signer: Arc<dyn Signer>) -> Result<()> {
+        if let Some(name) = profile {
+            self.profile(name)?;
+        }
+        let mut signers = self.signers.write().unwrap_or_else(|e| e.into_inner());
+        signers.insert(profile.unwrap_or("").to_owned(), signer);
+        Ok(())
+    }
+
+    fn profile_signer(&self, profile: &Profile) -> Result<Arc<dyn Signer>> {
+        let signers = self.signers.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = signers.get(&profile.name) {
+            return Ok(s.clone());
+        }
+        if let Some(cmd) = &profile.signer {
+            return Ok(Arc::new(CommandSigner::new(cmd.clone())));
+        }
+        if let Some(s) = signers.get("") {
+            return Ok(s.clone());
+        }
+        self.default_signer().cloned().ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "profile {:?} needs a signer: set `signer.command` or register one with suz_client_set_signer",
+                profile.name
+            ))
+        })
+    }
+
+    /// The key the profile's token is cached under (SmartMarket keys include the configured
+    /// SmartMarket URL).
+    pub fn token_key(&self, profile: &Profile) -> TokenKey {
+        let url = self.config.url(Service::SmartMarket).ok();
+        TokenKey::for_profile(profile, url)
+    }
+
+    /// Mints a new token for a profile, bypassing the cache.
+    pub fn fetch_token(&self, profile: &Profile) -> Result<Token> {
+        let connection = profile.oms_connection.as_deref().unwrap_or("");
+        match &profile.flow {
+            ProfileFlow::Gismt => {
+                let signer = self.profile_signer(profile)?;
+                self.token_gismt(connection, Some(signer.as_ref()))
+            }
+            ProfileFlow::TrueApi { inn } => {
+                let signer = self.profile_signer(profile)?;
+                self.token_trueapi(connection, inn.as_deref(), Some(signer.as_ref()))
+            }
+            ProfileFlow::MdlpSigned {
+                client_id,
+                client_secret,
+                user_id,
+            } => {
+                let signer = self.profile_signer(profile)?;
+                let creds = MdlpCredentials::new(client_id, client_secret.expose(), user_id);
+                self.token_mdlp(connection, &creds, None, Some(signer.as_ref()))
+            }
+            ProfileFlow::MdlpPassword {
+                client_id,
+                client_secret,
+                user_id,
+                password,
+            } => {
+                let creds = MdlpCredentials::new(client_id, client_secret.expose(), user_id);
+                self.token_mdlp(connection, &creds, Some(password.expose()), None)
+            }
+            ProfileFlow::SmartMarket {
+                client_id,
+                client_secret,
+                scope,
+            } => self.token_smartmarket(client_id, client_secret.expose(), Some(scope)),
+        }
+    }
+
+    /// The profile's token: cached while it has more than the refresh margin left, otherwise
+    /// fetched once for every thread and process on this machine (and every machine sharing
+    /// the Redis store).
+    pub fn token_get(&self, profile: &str) -> Result<Token> {
+        let profile = self.profile(profile)?;
+        let key = self.token_key(profile);
+        self.tokens()?
+            .get(profile, &key, &|| self.fetch_token(profile))
+    }
+
+    /// Drops the cached token only if it is still `value` (the one the caller saw fail).
+    pub fn token_invalidate(&self, profile: &str, value: &str) -> Result<bool> {
+        let profile = self.profile(profile)?;
+        let key = self.token_key(profile);
+        self.tokens()?.invalidate(profile, &key, value)
+    }
+
+    /// An authorized call with the profile's token: `clientToken` for SUZ, `Authorization:
+    /// Bearer` and a fresh `RqUID` for SmartMarket. `path` is relative to the API's base URL;
+    /// the profile's `oms_id` is added as `omsId` when the path has none. On 401 the token is
+    /// invalidated (compare-and-invalidate), a new one obtained, and the call made once more.
+    /// Any answer is returned as a [`Response`], whatever its status; errors are transport
+    /// failures and token failures.
+    pub fn request(
+        &self,
+        profile: &str,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Response> {
+        let method = Method::parse(method)?;
+        api::check_path(path)?;
+        let profile = self.profile(profile)?;
+        let base = self.base_url(profile.api())?;
+        let mut retried = false;
+        loop {
+            let token = self.token_get(&profile.name)?;
+            let auth = match profile.api() {
+                Service::SmartMarket => Auth::Bearer {
+                    token: token.value(),
+                    rquid: smartmarket::new_rquid(),
+                },
+                _ => Auth::Suz {
+                    token: token.value(),
+                    oms_id: profile.oms_id.as_deref(),
+                },
+            };
+            let request = api::request(base, method, path, auth, body)?;
+            let response = self.transport.send(&request, self.deadline())?;
+            if response.status != 401 || retried {
+                return Ok(response);
+            }
+            log_at!(
+                Level::Info,
+                "{}: {} answered 401; invalidating {} and retrying once",
+                profile.name,
+                path,
+                token.masked()
+            );
+            self.token_invalidate(&profile.name, token.value())?;
+            retried = true;
+        }
+    }
+
+    /// Like [`Client::request`], but a non-2xx answer is an error with the server's fields.
+    pub fn request_ok(
+        &self,
+        profile: &str,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Response> {
+        let response = self.request(profile, method, path, body)?;
+        response.success()?;
+        Ok(response)
+    }
+}

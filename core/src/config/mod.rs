@@ -1,0 +1,400 @@
+//! The client configuration: one JSON document, strictly checked.
+//!
+//! Unknown keys and values of the wrong type are errors that name the key (with its path,
+//! e.g. `timeouts.total_ms`), so a typo never silently falls back to a default.
+
+mod profile;
+mod redis;
+mod stands;
+mod url;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use profile::{Profile, ProfileFlow, Secret, DEFAULT_SMARTMARKET_SCOPE};
+pub use redis::{RedisConfig, RedisFallback};
+pub use stands::Service;
+
+use crate::error::{Error, Result};
+use profile::parse_profile;
+use redis::{parse_redis, RawRedis};
+use url::{check_url, resolve_url_value};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    stand: Option<String>,
+    emulator_url: Option<String>,
+    #[serde(default)]
+    urls: RawUrls,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+    proxy: Option<String>,
+    #[serde(default)]
+    tls: RawTls,
+    user_agent: Option<String>,
+    #[serde(default)]
+    retry: RawRetry,
+    signer: Option<RawSigner>,
+    #[serde(default)]
+    profiles: BTreeMap<String, Value>,
+    #[serde(default)]
+    cache: RawCache,
+    redis: Option<RawRedis>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    dir: Option<PathBuf>,
+    persist: Option<bool>,
+    refresh_margin_ms: Option<u64>,
+    lock_timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawUrls {
+    suz: Option<String>,
+    mdlp: Option<String>,
+    gismt: Option<String>,
+    trueapi: Option<String>,
+    smartmarket: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    connect_ms: Option<u64>,
+    total_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    extra_roots_pem: Option<PathBuf>,
+    roots: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    max_attempts: Option<u32>,
+    backoff_ms: Option<u64>,
+    max_retry_after_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSigner {
+    command: Option<RawCommand>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommand {
+    attached: Vec<String>,
+    detached: Vec<String>,
+    timeout_ms: Option<u64>,
+}
+
+/// Which trust anchors verify server certificates (besides `extra_roots_pem`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustRoots {
+    /// The operating system's store (default).
+    Platform,
+    /// Mozilla's roots compiled into the library.
+    WebPki,
+}
+
+/// How HTTP requests are retried. Only requests that are safe to repeat are retried: the
+/// challenge GETs, and SmartMarket's OAuth call (its tokens coexist). A SUZ token POST is
+/// never repeated, because the server may have spent the challenge or issued a token.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, including the first (1 = no retry).
+    pub max_attempts: u32,
+    /// First pause between attempts; doubles with each retry.
+    pub backoff: Duration,
+    /// A 429/503 whose `Retry-After` is longer than this is returned to the caller at once.
+    pub max_retry_after: Duration,
+}
+
+/// An external signing command: data on stdin (or `{in}`), signature on stdout (or `{out}`).
+#[derive(Clone, Debug)]
+pub struct CommandConfig {
+    /// Command line (program, then arguments) for attached signatures; `{in}` and `{out}` arguments
+    /// are replaced by temporary file paths.
+    pub attached: Vec<String>,
+    /// Command line for detached signatures, with the same `{in}` and `{out}` placeholders.
+    pub detached: Vec<String>,
+    /// How long one run may take before the command is killed (`timeout_ms`, default 60 000 ms).
+    pub timeout: Duration,
+}
+
+/// The parsed, validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    urls: [Option<String>; 5],
+    /// Time allowed to connect (`timeouts.connect_ms`, default 10 000 ms).
+    pub connect_timeout: Duration,
+    /// Time allowed for one call, retries included (`timeouts.total_ms`, default 60 000 ms).
+    pub total_timeout: Duration,
+    /// `None`: direct connections. `Some("env")`: from `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY`.
+    pub proxy: Option<String>,
+    /// A PEM file of CA certificates trusted in addition to `trust_roots` (`tls.extra_roots_pem`);
+    /// `None` adds none.
+    pub extra_roots_pem: Option<PathBuf>,
+    /// The built-in trust anchors (`tls.roots`, default the platform's store).
+    pub trust_roots: TrustRoots,
+    /// The `User-Agent` sent with every request; `suz-auth/<version>` unless configured.
+    pub user_agent: String,
+    /// How safe requests are retried (`retry`).
+    pub retry: RetryPolicy,
+    /// The default external signing command (`signer.command`); `None` when none is configured.
+    pub command_signer: Option<CommandConfig>,
+    /// The named profiles (`profiles`), by name.
+    pub profiles: BTreeMap<String, Profile>,
+    /// The token cache settings (`cache`).
+    pub cache: CacheConfig,
+    /// The Redis store settings (`redis`); `None` when tokens are not shared through Redis.
+    pub redis: Option<RedisConfig>,
+}
+
+/// The token cache.
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// Where the file store lives; `None` when persistence is off (memory only).
+    pub dir: Option<PathBuf>,
+    /// A fixed refresh margin; `None` picks one from the token's lifetime.
+    pub refresh_margin: Option<Duration>,
+    /// How long to wait for another process's fetch.
+    pub lock_timeout: Duration,
+}
+
+impl Config {
+    /// Parses and validates a configuration document.
+    pub fn from_json(json: &str) -> Result<Config> {
+        let de = &mut serde_json::Deserializer::from_str(json);
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path.is_empty() || path == "." {
+                Error::config(format!("config: {inner}"))
+            } else {
+                Error::config(format!("config key `{path}`: {inner}"))
+            }
+        })?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawConfig) -> Result<Config> {
+        let explicit = [
+            raw.urls.suz,
+            raw.urls.mdlp,
+            raw.urls.gismt,
+            raw.urls.trueapi,
+            raw.urls.smartmarket,
+        ];
+        let stand = raw.stand.as_deref();
+        if stand == Some("emulator") && raw.emulator_url.is_none() {
+            return Err(Error::config(
+                "config key `stand`: \"emulator\" needs `emulator_url` (e.g. \"http://127.0.0.1:8080\")",
+            ));
+        }
+        if raw.emulator_url.is_some() && stand != Some("emulator") {
+            return Err(Error::config(
+                "config key `emulator_url` is only used with \"stand\": \"emulator\"",
+            ));
+        }
+        if let Some(s) = stand {
+            if s != "emulator" && Service::ALL.iter().all(|svc| svc.stand_url(s).is_none()) {
+                return Err(Error::config(format!(
+                    "config key `stand`: unknown stand {s:?} (known: demo, production, emulator)"
+                )));
+            }
+        }
+        let mut urls: [Option<String>; 5] = Default::default();
+        for (i, service) in Service::ALL.iter().enumerate() {
+            let key = format!("urls.{}", service.name());
+            let chosen = match (&explicit[i], stand) {
+                (Some(value), _) => Some(resolve_url_value(*service, value, &key)?),
+                (None, Some("emulator")) => {
+                    let base = raw.emulator_url.as_deref().unwrap_or_default();
+                    let base = check_url(base, "emulator_url")?;
+                    Some(format!("{base}{}", service.emulator_path()))
+                }
+                (None, Some(s)) => service.stand_url(s).map(str::to_owned),
+                (None, None) => None,
+            };
+            urls[i] = chosen;
+        }
+        let connect_timeout = Duration::from_millis(raw.timeouts.connect_ms.unwrap_or(10_000));
+        let total_timeout = Duration::from_millis(raw.timeouts.total_ms.unwrap_or(60_000));
+        if connect_timeout.is_zero() || total_timeout.is_zero() {
+            return Err(Error::config(
+                "config key `timeouts`: timeouts must be greater than zero",
+            ));
+        }
+        if let Some(proxy) = &raw.proxy {
+            if proxy != "env" {
+                ureq::Proxy::new(proxy).map_err(|e| {
+                    Error::config(format!("config key `proxy`: invalid proxy URL: {e}"))
+                })?;
+            }
+        }
+        let trust_roots = match raw.tls.roots.as_deref() {
+            None | Some("platform") => TrustRoots::Platform,
+            Some("webpki") => TrustRoots::WebPki,
+            Some(other) => {
+                return Err(Error::config(format!(
+                "config key `tls.roots`: unknown value {other:?} (use \"platform\" or \"webpki\")"
+            )))
+            }
+        };
+        let retry = RetryPolicy {
+            max_attempts: raw.retry.max_attempts.unwrap_or(3).max(1),
+            backoff: Duration::from_millis(raw.retry.backoff_ms.unwrap_or(200)),
+            max_retry_after: Duration::from_millis(raw.retry.max_retry_after_ms.unwrap_or(5_000)),
+        };
+        let command_signer = parse_command(raw.signer, "signer.command")?;
+        let mut profiles = BTreeMap::new();
+        for (name, raw) in raw.profiles {
+            profiles.insert(name.clone(), parse_profile(&name, raw)?);
+        }
+        let cache = CacheConfig {
+            dir: match raw.cache.persist {
+                Some(false) => None,
+                _ => Some(raw.cache.dir.unwrap_or_else(default_cache_dir)),
+            },
+            refresh_margin: raw.cache.refresh_margin_ms.map(Duration::from_millis),
+            lock_timeout: Duration::from_millis(
+                raw.cache
+                    .lock_timeout_ms
+                    .unwrap_or(total_timeout.as_millis() as u64 * 2),
+            ),
+        };
+        let redis = raw.redis.map(parse_redis).transpose()?;
+        Ok(Config {
+            profiles,
+            cache,
+            redis,
+            urls,
+            connect_timeout,
+            total_timeout,
+            proxy: raw.proxy,
+            extra_roots_pem: raw.tls.extra_roots_pem,
+            trust_roots,
+            user_agent: raw
+                .user_agent
+                .unwrap_or_else(|| format!("suz-auth/{}", env!("CARGO_PKG_VERSION"))),
+            retry,
+            command_signer,
+        })
+    }
+
+    /// The base URL of a service, or a configuration error saying how to set it.
+    pub fn url(&self, service: Service) -> Result<&str> {
+        let index = Service::ALL.iter().position(|s| *s == service).unwrap_or(0);
+        self.urls[index].as_deref().ok_or_else(|| {
+            Error::config(format!(
+                "no URL for {name}: set \"stand\" or \"urls.{name}\" in the config",
+                name = service.name()
+            ))
+        })
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("SUZ_AUTH_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("suz-auth")))
+        .or_else(|| std::env::var_os("LOCALAPPDATA").map(|d| PathBuf::from(d).join("suz-auth")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache").join("suz-auth"))
+        });
+    base.unwrap_or_else(|| std::env::temp_dir().join("suz-auth"))
+}
+
+pub(crate) fn parse_command(raw: Option<RawSigner>, key: &str) -> Result<Option<CommandConfig>> {
+    match raw.and_then(|s| s.command) {
+        None => Ok(None),
+        Some(cmd) => {
+            if cmd.attached.is_empty() || cmd.detached.is_empty() {
+                return Err(Error::config(format!(
+                    "config key `{key}`: `attached` and `detached` must each be a non-empty argv array"
+                )));
+            }
+            Ok(Some(CommandConfig {
+                attached: cmd.attached,
+                detached: cmd.detached,
+                timeout: Duration::from_millis(cmd.timeout_ms.unwrap_or(60_000)),
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_json(r#"{"stand":"demo","timeouts":{"totl_ms":5}}"#).unwrap_err();
+        assert_eq!(err.kind, crate::ErrorKind::Config);
+        assert!(err.message.contains("totl_ms"), "{}", err.message);
+    }
+
+    #[test]
+    fn mistyped_value_names_its_path() {
+        let err = Config::from_json(r#"{"timeouts":{"total_ms":"5"}}"#).unwrap_err();
+        assert!(err.message.contains("timeouts.total_ms"), "{}", err.message);
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let c = Config::from_json(
+            r#"{"stand":"demo","cache":{"persist":false},
+                "redis":{"url":"redis://:redis-pass-123@127.0.0.1:6379/2"},
+                "profiles":{
+                  "a":{"flow":"mdlp","oms_connection":"11b1abc9-f4ee-47db-8a20-f80ac83504e8",
+                       "client_id":"7df0d06f-6510-44fe-a378-76cb53e2605f","client_secret":"mdlp-secret-456",
+                       "user_id":"u","password":"mdlp-password-789"},
+                  "b":{"flow":"smartmarket","client_id":"id","client_secret":"sber-secret-000"}}}"#,
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in [
+            "redis-pass-123",
+            "mdlp-secret-456",
+            "mdlp-password-789",
+            "sber-secret-000",
+        ] {
+            assert!(!shown.contains(secret), "{secret} leaked into Debug");
+        }
+        assert_eq!(c.redis.as_ref().unwrap().db, 2);
+    }
+
+    #[test]
+    fn stands_and_overrides() {
+        let c = Config::from_json(r#"{"stand":"demo","urls":{"trueapi":"production-tobacco"}}"#)
+            .unwrap();
+        assert_eq!(c.url(Service::Suz).unwrap(), "https://intuot.crpt.ru:16443");
+        assert_eq!(
+            c.url(Service::TrueApi).unwrap(),
+            "https://ismotp.crptech.ru/api/v3/true-api"
+        );
+        let e = Config::from_json(r#"{"stand":"emulator","emulator_url":"http://127.0.0.1:9/"}"#)
+            .unwrap();
+        assert_eq!(
+            e.url(Service::Gismt).unwrap(),
+            "http://127.0.0.1:9/gismt/api/v3"
+        );
+        assert!(Config::from_json("{}").unwrap().url(Service::Suz).is_err());
+    }
+}

@@ -1,0 +1,435 @@
+//! Profiles: one serde type per flow, chosen by the profile's `flow` key. A key that the flow
+//! does not use is refused with its full path, as is a value of the wrong type.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::{parse_command, CommandConfig, RawSigner, Service};
+use crate::error::{Error, Result};
+
+/// The scope a SmartMarket profile uses when it names none: what SmartPush needs.
+pub const DEFAULT_SMARTMARKET_SCOPE: &str = "SMART_PUSH";
+
+/// A secret string: wiped on drop, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// A secret holding a copy of `value`.
+    pub fn new(value: &str) -> Secret {
+        Secret(Zeroizing::new(value.to_owned()))
+    }
+    /// The secret value itself; never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// How a profile's token is minted.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ProfileFlow {
+    /// A SUZ token through GIS MT: a challenge signed (attached) with the profile's signer.
+    Gismt,
+    /// A SUZ token through True API: a challenge signed (attached) with the profile's signer.
+    TrueApi {
+        /// The organisation's INN (10 or 12 digits) when the certificate covers several; `None`
+        /// sends none.
+        inn: Option<String>,
+    },
+    /// A SUZ token through MDLP with `SIGNED_CODE`: the code signed (detached) with the profile's
+    /// signer (residents).
+    MdlpSigned {
+        /// The accounting system's MDLP `client_id` (a UUID).
+        client_id: String,
+        /// The accounting system's MDLP `client_secret`.
+        client_secret: Secret,
+        /// The MDLP user: the certificate's serial number or SHA1 thumbprint.
+        user_id: String,
+    },
+    /// A SUZ token through MDLP with `PASSWORD` (non-residents); no signer needed.
+    MdlpPassword {
+        /// The accounting system's MDLP `client_id` (a UUID).
+        client_id: String,
+        /// The accounting system's MDLP `client_secret`.
+        client_secret: Secret,
+        /// The MDLP user (for non-residents, an e-mail address).
+        user_id: String,
+        /// The MDLP user's password.
+        password: Secret,
+    },
+    /// A Sber SmartMarket OAuth `access_token`, obtained with the client's id and secret (Basic
+    /// auth).
+    SmartMarket {
+        /// The SmartMarket OAuth client id.
+        client_id: String,
+        /// The SmartMarket OAuth client secret.
+        client_secret: Secret,
+        /// The scope asked for; [`DEFAULT_SMARTMARKET_SCOPE`] when the config names none.
+        scope: String,
+    },
+}
+
+/// A named profile: which flow mints its token and with what, and which API it is for.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    /// The profile's name: its key under `profiles` in the configuration.
+    pub name: String,
+    /// Which flow mints the token, with that flow's credentials.
+    pub flow: ProfileFlow,
+    /// The installation (SUZ flows).
+    pub oms_connection: Option<String>,
+    /// The SUZ instance, added as `omsId` to `suz_request` paths that lack it.
+    pub oms_id: Option<String>,
+    /// The profile's own signing command (`signer.command`); a signer registered for the profile at
+    /// run time takes precedence, and `None` falls back to the client's default signer.
+    pub signer: Option<CommandConfig>,
+    /// Refresh margin for this profile's token (`refresh_margin_ms`); `None` uses
+    /// `cache.refresh_margin_ms`, or else one picked from the token's lifetime.
+    pub refresh_margin: Option<Duration>,
+}
+
+impl Profile {
+    /// The API this profile's token is for.
+    pub fn api(&self) -> Service {
+        match self.flow {
+            ProfileFlow::SmartMarket { .. } => Service::SmartMarket,
+            _ => Service::Suz,
+        }
+    }
+
+    /// Whether minting this profile's token needs a signature (GIS MT, True API, MDLP
+    /// `SIGNED_CODE`).
+    pub fn needs_signer(&self) -> bool {
+        matches!(
+            self.flow,
+            ProfileFlow::Gismt | ProfileFlow::TrueApi { .. } | ProfileFlow::MdlpSigned { .. }
+        )
+    }
+}
+
+/// The keys every SUZ profile has.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GismtProfile {
+    oms_connection: String,
+    oms_id: Option<String>,
+    signer: Option<RawSigner>,
+    refresh_margin_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrueApiProfile {
+    oms_connection: String,
+    oms_id: Option<String>,
+    inn: Option<String>,
+    signer: Option<RawSigner>,
+    refresh_margin_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MdlpProfile {
+    oms_connection: String,
+    oms_id: Option<String>,
+    client_id: String,
+    client_secret: String,
+    user_id: String,
+    /// `PASSWORD` authentication (non-residents) instead of a signed code.
+    password: Option<String>,
+    signer: Option<RawSigner>,
+    refresh_margin_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmartMarketProfile {
+    client_id: String,
+    client_secret: String,
+    scope: Option<String>,
+    refresh_margin_ms: Option<u64>,
+}
+
+const FLOWS: &str = "gismt, trueapi, mdlp or smartmarket";
+
+/// Parses `profiles.<name>`: reads `flow`, then the rest as that flow's type.
+pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
+    let key = |field: &str| format!("profiles.{name}.{field}");
+    let Value::Object(mut fields) = raw else {
+        return Err(Error::config(format!(
+            "config key `profiles.{name}`: a profile is a JSON object"
+        )));
+    };
+    let flow = match fields.remove("flow") {
+        Some(Value::String(flow)) => flow,
+        Some(other) => {
+            return Err(Error::config(format!(
+                "config key `{}`: expected a string ({FLOWS}), got {other}",
+                key("flow")
+            )))
+        }
+        None => {
+            return Err(Error::config(format!(
+                "config key `{}`: required ({FLOWS})",
+                key("flow")
+            )))
+        }
+    };
+    let fields = Value::Object(fields);
+    let checked = Checked { name, flow: &flow };
+    let base =
+        |oms_connection: String, oms_id: Option<String>| -> Result<(String, Option<String>)> {
+            let connection = checked.required(oms_connection, "oms_connection")?;
+            checked.uuid(&connection, "oms_connection")?;
+            let oms_id = oms_id.map(|id| id.trim().to_owned());
+            if let Some(id) = &oms_id {
+                checked.uuid(id, "oms_id")?;
+            }
+            Ok((connection, oms_id))
+        };
+    let (flow, oms_connection, oms_id, signer, margin) = match flow.as_str() {
+        "gismt" => {
+            let p: GismtProfile = checked.fields(fields)?;
+            let (c, id) = base(p.oms_connection, p.oms_id)?;
+            (
+                ProfileFlow::Gismt,
+                Some(c),
+                id,
+                p.signer,
+                p.refresh_margin_ms,
+            )
+        }
+        "trueapi" => {
+            let p: TrueApiProfile = checked.fields(fields)?;
+            let (c, id) = base(p.oms_connection, p.oms_id)?;
+            let inn = p.inn.map(|i| i.trim().to_owned());
+            (
+                ProfileFlow::TrueApi { inn },
+                Some(c),
+                id,
+                p.signer,
+                p.refresh_margin_ms,
+            )
+        }
+        "mdlp" => {
+            let p: MdlpProfile = checked.fields(fields)?;
+            let (c, id) = base(p.oms_connection, p.oms_id)?;
+            let client_id = checked.required(p.client_id, "client_id")?;
+            checked.uuid(&client_id, "client_id")?;
+            let client_secret = Secret::new(&checked.required(p.client_secret, "client_secret")?);
+            let user_id = checked.required(p.user_id, "user_id")?;
+            let flow = match p.password {
+                Some(password) => ProfileFlow::MdlpPassword {
+                    client_id,
+                    client_secret,
+                    user_id,
+                    password: Secret::new(&password),
+                },
+                None => ProfileFlow::MdlpSigned {
+                    client_id,
+                    client_secret,
+                    user_id,
+                },
+            };
+            (flow, Some(c), id, p.signer, p.refresh_margin_ms)
+        }
+        "smartmarket" => {
+            let p: SmartMarketProfile = checked.fields(fields)?;
+            let flow = ProfileFlow::SmartMarket {
+                client_id: checked.required(p.client_id, "client_id")?,
+                client_secret: Secret::new(&checked.required(p.client_secret, "client_secret")?),
+                scope: match p.scope {
+                    Some(scope) => checked.required(scope, "scope")?,
+                    None => DEFAULT_SMARTMARKET_SCOPE.to_owned(),
+                },
+            };
+            (flow, None, None, None, p.refresh_margin_ms)
+        }
+        other => {
+            return Err(Error::config(format!(
+                "config key `{}`: unknown flow {other:?} (use {FLOWS})",
+                key("flow")
+            )))
+        }
+    };
+    Ok(Profile {
+        name: name.to_owned(),
+        flow,
+        oms_connection,
+        oms_id,
+        signer: parse_command(signer, &key("signer.command"))?,
+        refresh_margin: margin.map(Duration::from_millis),
+    })
+}
+
+/// Checks on one profile's values, with messages that name the key and the flow.
+struct Checked<'a> {
+    name: &'a str,
+    flow: &'a str,
+}
+
+impl Checked<'_> {
+    fn key(&self, field: &str) -> String {
+        format!("profiles.{}.{field}", self.name)
+    }
+
+    /// The profile's keys as the flow's type; every mistake names its full key path.
+    fn fields<T: DeserializeOwned>(&self, fields: Value) -> Result<T> {
+        serde_path_to_error::deserialize(fields).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            if let Some(field) = quoted_after(&inner, "missing field `") {
+                return Error::config(format!(
+                    "config key `{}`: required for flow {:?}",
+                    self.key(field),
+                    self.flow
+                ));
+            }
+            if let Some(field) = quoted_after(&inner, "unknown field `") {
+                let allowed = inner
+                    .split_once("expected one of ")
+                    .or_else(|| inner.split_once("expected "))
+                    .map(|(_, rest)| format!(" (it takes {rest})"))
+                    .unwrap_or_default();
+                return Error::config(format!(
+                    "config key `{}`: not used by flow {:?}{allowed}",
+                    self.key(field),
+                    self.flow
+                ));
+            }
+            let key = if path.is_empty() || path == "." {
+                format!("profiles.{}", self.name)
+            } else {
+                self.key(&path)
+            };
+            Error::config(format!("config key `{key}`: {inner}"))
+        })
+    }
+
+    fn required(&self, value: String, field: &str) -> Result<String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(Error::config(format!(
+                "config key `{}`: must not be empty (flow {:?})",
+                self.key(field),
+                self.flow
+            )));
+        }
+        Ok(value.to_owned())
+    }
+
+    fn uuid(&self, value: &str, field: &str) -> Result<()> {
+        uuid::Uuid::try_parse(value).map(|_| ()).map_err(|_| {
+            Error::config(format!(
+                "config key `{}`: {value:?} is not a UUID",
+                self.key(field)
+            ))
+        })
+    }
+}
+
+/// The text between `prefix` and the next backquote.
+fn quoted_after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = &text[text.find(prefix)? + prefix.len()..];
+    rest.split('`').next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(profile: Value) -> String {
+        parse_profile("p", profile).unwrap_err().message
+    }
+
+    const CONN: &str = "11b1abc9-f4ee-47db-8a20-f80ac83504e8";
+
+    #[test]
+    fn each_flow_takes_its_own_keys() {
+        let p = parse_profile(
+            "p",
+            json!({"flow": "trueapi", "oms_connection": CONN, "inn": "7700000000"}),
+        )
+        .unwrap();
+        assert!(matches!(p.flow, ProfileFlow::TrueApi { inn: Some(ref i) } if i == "7700000000"));
+        assert_eq!(
+            err(json!({"flow": "gismt", "oms_connection": CONN, "inn": "7700000000"})),
+            "config key `profiles.p.inn`: not used by flow \"gismt\" (it takes `oms_connection`, `oms_id`, `signer`, `refresh_margin_ms`)"
+        );
+        assert_eq!(
+            err(json!({"flow": "smartmarket", "client_id": "a", "client_secret": "b", "oms_connection": CONN})),
+            "config key `profiles.p.oms_connection`: not used by flow \"smartmarket\" (it takes `client_id`, `client_secret`, `scope`, `refresh_margin_ms`)"
+        );
+    }
+
+    #[test]
+    fn missing_and_empty_keys_are_named() {
+        assert_eq!(
+            err(
+                json!({"flow": "mdlp", "oms_connection": CONN, "client_secret": "s", "user_id": "u"})
+            ),
+            "config key `profiles.p.client_id`: required for flow \"mdlp\""
+        );
+        assert_eq!(
+            err(json!({"flow": "smartmarket", "client_id": " ", "client_secret": "b"})),
+            "config key `profiles.p.client_id`: must not be empty (flow \"smartmarket\")"
+        );
+        assert_eq!(
+            err(json!({"oms_connection": CONN})),
+            "config key `profiles.p.flow`: required (gismt, trueapi, mdlp or smartmarket)"
+        );
+        assert_eq!(
+            err(json!({"flow": "gost", "oms_connection": CONN})),
+            "config key `profiles.p.flow`: unknown flow \"gost\" (use gismt, trueapi, mdlp or smartmarket)"
+        );
+    }
+
+    #[test]
+    fn a_type_error_names_the_full_path() {
+        assert_eq!(
+            err(json!({"flow": "gismt", "oms_connection": CONN, "refresh_margin_ms": "60000"})),
+            "config key `profiles.p.refresh_margin_ms`: invalid type: string \"60000\", expected u64"
+        );
+        assert_eq!(
+            err(json!({"flow": "gismt", "oms_connection": CONN,
+                       "signer": {"command": {"attached": "openssl", "detached": ["x"]}}})),
+            "config key `profiles.p.signer.command.attached`: invalid type: string \"openssl\", expected a sequence"
+        );
+        assert_eq!(
+            err(json!({"flow": "gismt", "oms_connection": "not-a-uuid"})),
+            "config key `profiles.p.oms_connection`: \"not-a-uuid\" is not a UUID"
+        );
+    }
+
+    #[test]
+    fn mdlp_with_a_password_is_the_password_flow_and_scope_defaults() {
+        let p = parse_profile(
+            "p",
+            json!({"flow": "mdlp", "oms_connection": CONN, "client_id": CONN,
+                   "client_secret": "s", "user_id": "u", "password": "pw"}),
+        )
+        .unwrap();
+        assert!(matches!(p.flow, ProfileFlow::MdlpPassword { .. }));
+        let p = parse_profile(
+            "p",
+            json!({"flow": "smartmarket", "client_id": "a", "client_secret": "b"}),
+        )
+        .unwrap();
+        assert!(
+            matches!(p.flow, ProfileFlow::SmartMarket { ref scope, .. } if scope == "SMART_PUSH")
+        );
+    }
+}

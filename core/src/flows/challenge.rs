@@ -1,0 +1,264 @@
+//! GIS MT and True API: a challenge (`{uuid, data}`), an attached signature of `data`, a token
+//! that lives 10 hours. The two differ only in paths and True API's optional `inn`.
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::{require_uuid, string_field, success_json, PendingSignature, Step};
+use crate::error::{Error, Result};
+use crate::signer::SignatureKind;
+use crate::token::{Flow, Token};
+use crate::transport::{Method, Request, Response};
+
+/// Both services document a 10-hour token.
+pub const TOKEN_LIFETIME_MS: i64 = 10 * 60 * 60 * 1000;
+
+/// The challenge and sign-in paths of a challenge flow.
+fn paths(flow: Flow, oms_connection: &str) -> Result<(&'static str, String)> {
+    match flow {
+        Flow::Gismt => Ok(("/auth/cert/key", format!("/auth/cert/{oms_connection}"))),
+        Flow::TrueApi => Ok(("/auth/key", format!("/auth/simpleSignIn/{oms_connection}"))),
+        _ => Err(Error::invalid_argument(format!(
+            "{} is not a challenge flow",
+            flow.name()
+        ))),
+    }
+}
+
+/// The inputs of a challenge flow, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChallengeInputs {
+    flow: Flow,
+    base_url: String,
+    oms_connection: String,
+    inn: Option<String>,
+}
+
+impl ChallengeInputs {
+    /// `base_url` is the GIS MT or True API base; `inn` (True API only) picks the organisation
+    /// when the certificate covers several.
+    pub fn new(
+        flow: Flow,
+        base_url: &str,
+        oms_connection: &str,
+        inn: Option<&str>,
+    ) -> Result<ChallengeInputs> {
+        paths(flow, "")?;
+        require_uuid(oms_connection, "omsConnection")?;
+        let inn = inn.map(str::trim);
+        if let Some(inn) = inn {
+            if flow != Flow::TrueApi {
+                return Err(Error::invalid_argument("only True API takes an inn"));
+            }
+            if !(inn.len() == 10 || inn.len() == 12) || !inn.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::invalid_argument(format!(
+                    "inn must be 10 or 12 digits, got {inn:?}"
+                )));
+            }
+        }
+        Ok(ChallengeInputs {
+            flow,
+            base_url: base_url.to_owned(),
+            oms_connection: oms_connection.trim().to_owned(),
+            inn: inn.map(str::to_owned),
+        })
+    }
+
+    /// Step one: `GET` the challenge (safe to repeat).
+    pub fn key_request(&self) -> Request {
+        let (key_path, _) = paths(self.flow, &self.oms_connection).unwrap_or_default();
+        Request::new(Method::Get, format!("{}{key_path}", self.base_url))
+    }
+
+    /// The challenge from the answer to [`ChallengeInputs::key_request`]: `data` is what the
+    /// host signs (attached).
+    pub fn parse_key(&self, response: &Response) -> Result<PendingSignature> {
+        let what = format!("{} challenge", self.flow.name());
+        let v = success_json(response, &what)?;
+        let uuid = string_field(&v, "uuid", response, &what)?;
+        let data = string_field(&v, "data", response, &what)?;
+        let (_, sign_in_path) = paths(self.flow, &self.oms_connection)?;
+        Ok(PendingSignature {
+            data: data.into_bytes(),
+            kind: SignatureKind::Attached,
+            step: Step::Challenge {
+                flow: self.flow,
+                url: format!("{}{sign_in_path}", self.base_url),
+                uuid,
+                inn: self.inn.clone(),
+            },
+        })
+    }
+}
+
+/// Step two: the signed challenge. Never repeated: the server spends the challenge.
+pub(super) fn sign_in_request(
+    url: &str,
+    uuid: &str,
+    inn: Option<&str>,
+    signature: &str,
+) -> Request {
+    let mut body = json!({ "uuid": uuid, "data": signature });
+    if let Some(inn) = inn {
+        body["inn"] = Value::String(inn.to_owned());
+    }
+    Request::new(Method::Post, url.to_owned()).json(body.to_string().into_bytes())
+}
+
+/// The token; its expiry is the JWT `exp` when the token is a JWT, else 10 hours.
+pub fn parse_token(flow: Flow, response: &Response, now_ms: i64) -> Result<Token> {
+    let what = format!("{} token", flow.name());
+    let v = success_json(response, &what)?;
+    let token = string_field(&v, "token", response, &what)?;
+    let expires = jwt_expiry_ms(&token).unwrap_or(now_ms + TOKEN_LIFETIME_MS);
+    Ok(Token::new(token, flow, now_ms, expires))
+}
+
+/// The `exp` claim of a JWT, in ms, when the token is one (True API tokens are); otherwise None.
+fn jwt_expiry_ms(token: &str) -> Option<i64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let exp = serde_json::from_slice::<Value>(&bytes)
+        .ok()?
+        .get("exp")?
+        .as_i64()?;
+    (exp > 1_000_000_000).then_some(exp * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::flows::test_support::*;
+
+    fn inputs(flow: Flow, inn: Option<&str>) -> ChallengeInputs {
+        ChallengeInputs::new(flow, "https://api.test/v3", CONN, inn).unwrap()
+    }
+
+    const CHALLENGE: &str = r#"{"uuid":"f1b2c3d4-0000-4000-8000-00000000000a","data":"ZKTYWXSNLHBNLQLYOIJVIVRZCZWPMU"}"#;
+
+    #[test]
+    fn gismt_request_bytes() {
+        let i = inputs(Flow::Gismt, None);
+        let key = i.key_request();
+        assert_method(&key, Method::Get, true);
+        assert_eq!(render(&key), "GET https://api.test/v3/auth/cert/key\n");
+        let p = i.parse_key(&answer(200, CHALLENGE)).unwrap();
+        assert_eq!(p.data(), b"ZKTYWXSNLHBNLQLYOIJVIVRZCZWPMU");
+        assert_eq!(p.kind(), SignatureKind::Attached);
+        assert_eq!(p.flow(), Some(Flow::Gismt));
+        let r = p.token_request(SIGNATURE_DER).unwrap();
+        assert_method(&r, Method::Post, false);
+        assert_eq!(
+            render(&r),
+            format!(
+                "POST https://api.test/v3/auth/cert/{CONN}\n\
+                 Content-Type: application/json;charset=UTF-8\n\n\
+                 {{\"data\":\"{SIGNATURE_B64}\",\"uuid\":\"f1b2c3d4-0000-4000-8000-00000000000a\"}}"
+            )
+        );
+    }
+
+    #[test]
+    fn trueapi_request_bytes_with_inn() {
+        let i = inputs(Flow::TrueApi, Some(" 7700000000 "));
+        assert_eq!(
+            render(&i.key_request()),
+            "GET https://api.test/v3/auth/key\n"
+        );
+        let p = i.parse_key(&answer(200, CHALLENGE)).unwrap();
+        let r = p
+            .token_request(format!("\r\n{SIGNATURE_B64}\r\n").as_bytes())
+            .unwrap();
+        assert_eq!(
+            render(&r),
+            format!(
+                "POST https://api.test/v3/auth/simpleSignIn/{CONN}\n\
+                 Content-Type: application/json;charset=UTF-8\n\n\
+                 {{\"data\":\"{SIGNATURE_B64}\",\"inn\":\"7700000000\",\
+                 \"uuid\":\"f1b2c3d4-0000-4000-8000-00000000000a\"}}"
+            )
+        );
+    }
+
+    #[test]
+    fn inputs_are_checked() {
+        let e = ChallengeInputs::new(Flow::TrueApi, "u", CONN, Some("12345")).unwrap_err();
+        assert_eq!(e.message, "inn must be 10 or 12 digits, got \"12345\"");
+        let e = ChallengeInputs::new(Flow::Gismt, "u", CONN, Some("7700000000")).unwrap_err();
+        assert_eq!(e.message, "only True API takes an inn");
+        let e = ChallengeInputs::new(Flow::Gismt, "u", "x", None).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(ChallengeInputs::new(Flow::Mdlp, "u", CONN, None).is_err());
+    }
+
+    #[test]
+    fn tokens_and_their_expiry() {
+        let t = parse_token(Flow::Gismt, &answer(200, r#"{"token":"0a1b"}"#), NOW).unwrap();
+        assert_eq!(t.value(), "0a1b");
+        assert_eq!(t.expires_at_ms(), NOW + 36_000_000);
+        // {"exp":1700003600}
+        let jwt = "eyJhbGciOiJub25lIn0.eyJleHAiOjE3MDAwMDM2MDB9.sig";
+        let body = format!(r#"{{"token":"{jwt}"}}"#);
+        let t = parse_token(Flow::TrueApi, &answer(200, &body), NOW).unwrap();
+        assert_eq!(t.expires_at_ms(), 1_700_003_600_000);
+        assert_eq!(t.flow(), Flow::TrueApi);
+    }
+
+    #[test]
+    fn error_shapes() {
+        let i = inputs(Flow::Gismt, None);
+        assert_error(
+            i.parse_key(&answer(503, r#"{"error_message":"maintenance"}"#)),
+            ErrorKind::HttpServerError,
+            Some(503),
+            None,
+            Some("maintenance"),
+        );
+        let e = assert_error(
+            i.parse_key(&answer(200, r#"{"uuid":"u"}"#)),
+            ErrorKind::Protocol,
+            Some(200),
+            None,
+            None,
+        );
+        assert_eq!(e.message, "gismt challenge: the answer has no `data`");
+        assert_error(
+            parse_token(
+                Flow::TrueApi,
+                &answer(403, r#"{"code":2,"error_message":"Ошибка авторизации"}"#),
+                NOW,
+            ),
+            ErrorKind::Unauthorized,
+            Some(403),
+            Some("2"),
+            Some("Ошибка авторизации"),
+        );
+        assert_error(
+            parse_token(
+                Flow::Gismt,
+                &answer(429, r#"{"code":"429","message":"too many"}"#),
+                NOW,
+            ),
+            ErrorKind::TooManyRequests,
+            Some(429),
+            Some("429"),
+            Some("too many"),
+        );
+        let e = assert_error(
+            parse_token(Flow::Gismt, &html(200), NOW),
+            ErrorKind::Protocol,
+            Some(200),
+            None,
+            None,
+        );
+        assert!(e.message.contains("not JSON"), "{e}");
+        let e = parse_token(Flow::Gismt, &answer(200, "[1]"), NOW).unwrap_err();
+        assert_eq!(
+            e.message,
+            "gismt token: the answer is JSON but not an object"
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! MDLP (pharma): `POST {mdlp}/auth` for a code, then `POST {mdlp}/token/{omsConnection}` with
+//! either a detached signature of the code (`SIGNED_CODE`) or a password (`PASSWORD`). The
+//! token's lifetime is the answer's `life_time`, in minutes.
+
+use std::fmt;
+
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::{
+    number_field, require_text, require_uuid, string_field, success_json, PendingSignature, Step,
+};
+use crate::error::{Error, Result};
+use crate::signer::SignatureKind;
+use crate::token::{Flow, Token};
+use crate::transport::{Method, Request, Response};
+
+/// The MDLP account: `client_id` and `client_secret` of the accounting system, and `user_id`
+/// (certificate serial or SHA1 thumbprint for residents, e-mail for non-residents).
+#[derive(Clone)]
+pub struct MdlpCredentials {
+    /// The accounting system's `client_id` (a UUID).
+    pub client_id: String,
+    /// The accounting system's `client_secret`; wiped on drop.
+    pub client_secret: Zeroizing<String>,
+    /// The user: certificate serial or SHA1 thumbprint (residents), e-mail (non-residents).
+    pub user_id: String,
+}
+
+impl MdlpCredentials {
+    /// Credentials from their parts; the secret is copied into memory wiped on drop.
+    pub fn new(client_id: &str, client_secret: &str, user_id: &str) -> Self {
+        MdlpCredentials {
+            client_id: client_id.to_owned(),
+            client_secret: Zeroizing::new(client_secret.to_owned()),
+            user_id: user_id.to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for MdlpCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MdlpCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("user_id", &self.user_id)
+            .finish()
+    }
+}
+
+/// How the code is turned into a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthType {
+    /// A detached signature of the code (residents).
+    SignedCode,
+    /// A password (non-residents).
+    Password,
+}
+
+impl AuthType {
+    fn wire_name(self) -> &'static str {
+        match self {
+            AuthType::SignedCode => "SIGNED_CODE",
+            AuthType::Password => "PASSWORD",
+        }
+    }
+}
+
+/// Step one: ask for a code. The body holds the client secret: it is wiped on drop.
+pub fn code_request(
+    mdlp_url: &str,
+    oms_connection: &str,
+    creds: &MdlpCredentials,
+    auth: AuthType,
+) -> Result<Request> {
+    require_uuid(oms_connection, "omsConnection")?;
+    require_uuid(&creds.client_id, "MDLP client_id")?;
+    require_text(&creds.client_secret, "MDLP client_secret")?;
+    require_text(&creds.user_id, "MDLP user_id")?;
+    let body = serde_json::to_vec(&json!({
+        "client_id": creds.client_id.trim(),
+        "client_secret": creds.client_secret.as_str(),
+        "user_id": creds.user_id.trim(),
+        "auth_type": auth.wire_name(),
+    }))
+    .map_err(|e| Error::invalid_argument(e.to_string()))?;
+    Ok(Request::new(Method::Post, format!("{mdlp_url}/auth")).json(body))
+}
+
+/// The code from the answer to [`code_request`].
+pub fn parse_code(response: &Response) -> Result<String> {
+    let what = "MDLP auth";
+    let v = success_json(response, what)?;
+    string_field(&v, "code", response, what)
+}
+
+/// `SIGNED_CODE`, between the phases: the code to sign (detached).
+pub fn pending(mdlp_url: &str, oms_connection: &str, code: String) -> PendingSignature {
+    PendingSignature {
+        data: code.clone().into_bytes(),
+        kind: SignatureKind::Detached,
+        step: Step::Mdlp {
+            url: token_url(mdlp_url, oms_connection),
+            code,
+        },
+    }
+}
+
+/// `PASSWORD`: the token request with the password (wiped on drop).
+pub fn password_request(
+    mdlp_url: &str,
+    oms_connection: &str,
+    code: &str,
+    password: &str,
+) -> Result<Request> {
+    require_text(password, "MDLP password")?;
+    let body = serde_json::to_vec(&json!({ "code": code, "password": password }))
+        .map_err(|e| Error::invalid_argument(e.to_string()))?;
+    Ok(Request::new(Method::Post, token_url(mdlp_url, oms_connection)).json(body))
+}
+
+fn token_url(mdlp_url: &str, oms_connection: &str) -> String {
+    format!("{mdlp_url}/token/{}", oms_connection.trim())
+}
+
+pub(super) fn signed_code_request(url: &str, code: &str, signature: &str) -> Request {
+    let body = json!({ "code": code, "signature": signature }).to_string();
+    Request::new(Method::Post, url.to_owned()).json(body.into_bytes())
+}
+
+/// The token, which lives `life_time` minutes (a number, or a number in a string).
+pub fn parse_token(response: &Response, now_ms: i64) -> Result<Token> {
+    let what = "MDLP token";
+    let v = success_json(response, what)?;
+    let token = string_field(&v, "token", response, what)?;
+    let minutes = number_field(&v, "life_time")
+        .filter(|m| m.is_finite() && *m > 0.0)
+        .ok_or_else(|| {
+            response.protocol_error(format!("{what}: the answer has no valid `life_time`"))
+        })?;
+    Ok(Token::new(
+        token,
+        Flow::Mdlp,
+        now_ms,
+        now_ms + (minutes * 60_000.0) as i64,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::flows::test_support::*;
+
+    const CLIENT_ID: &str = "7df0d06f-6510-44fe-a378-76cb53e2605f";
+
+    fn creds() -> MdlpCredentials {
+        MdlpCredentials::new(CLIENT_ID, "s3cret", "7FA9D6AA0FD7E4C2")
+    }
+
+    #[test]
+    fn code_request_bytes() {
+        for (auth, name) in [
+            (AuthType::SignedCode, "SIGNED_CODE"),
+            (AuthType::Password, "PASSWORD"),
+        ] {
+            let r = code_request("https://mdlp.test/api/v1", CONN, &creds(), auth).unwrap();
+            assert_method(&r, Method::Post, false);
+            assert_eq!(
+                render(&r),
+                format!(
+                    "POST https://mdlp.test/api/v1/auth\n\
+                     Content-Type: application/json;charset=UTF-8\n\n\
+                     {{\"auth_type\":\"{name}\",\"client_id\":\"{CLIENT_ID}\",\
+                     \"client_secret\":\"s3cret\",\"user_id\":\"7FA9D6AA0FD7E4C2\"}}"
+                )
+            );
+            assert!(
+                !format!("{r:?}").contains("s3cret"),
+                "Debug shows the secret"
+            );
+        }
+        let e = code_request(
+            "u",
+            CONN,
+            &MdlpCredentials::new("x", "s", "u"),
+            AuthType::Password,
+        )
+        .unwrap_err();
+        assert_eq!(e.message, "MDLP client_id must be a UUID, got \"x\"");
+    }
+
+    #[test]
+    fn signed_code_phase_two_bytes() {
+        let p = pending("https://mdlp.test/api/v1", CONN, "c0de-1".into());
+        assert_eq!(p.data(), b"c0de-1");
+        assert_eq!(p.kind(), SignatureKind::Detached);
+        assert_eq!(p.flow(), Some(Flow::Mdlp));
+        let r = p.token_request(SIGNATURE_DER).unwrap();
+        assert_method(&r, Method::Post, false);
+        assert_eq!(
+            render(&r),
+            format!(
+                "POST https://mdlp.test/api/v1/token/{CONN}\n\
+                 Content-Type: application/json;charset=UTF-8\n\n\
+                 {{\"code\":\"c0de-1\",\"signature\":\"{SIGNATURE_B64}\"}}"
+            )
+        );
+        assert!(p.registration_request(None).is_err());
+    }
+
+    #[test]
+    fn password_request_bytes() {
+        let r = password_request("https://mdlp.test/api/v1", CONN, "c0de-1", "pw").unwrap();
+        assert_eq!(
+            render(&r),
+            format!(
+                "POST https://mdlp.test/api/v1/token/{CONN}\n\
+                 Content-Type: application/json;charset=UTF-8\n\n\
+                 {{\"code\":\"c0de-1\",\"password\":\"pw\"}}"
+            )
+        );
+        assert!(password_request("u", CONN, "c", "").is_err());
+    }
+
+    #[test]
+    fn answers() {
+        assert_eq!(
+            parse_code(&answer(200, r#"{"code":"abc"}"#)).unwrap(),
+            "abc"
+        );
+        for body in [
+            r#"{"token":"t","life_time":30}"#,
+            r#"{"token":"t","life_time":"30"}"#,
+        ] {
+            let t = parse_token(&answer(200, body), NOW).unwrap();
+            assert_eq!(t.value(), "t");
+            assert_eq!(t.flow(), Flow::Mdlp);
+            assert_eq!(t.obtained_at_ms(), NOW);
+            assert_eq!(t.expires_at_ms(), NOW + 30 * 60_000);
+        }
+        let t = parse_token(&answer(200, r#"{"token":"t","life_time":0.5}"#), NOW).unwrap();
+        assert_eq!(t.expires_at_ms(), NOW + 30_000);
+    }
+
+    #[test]
+    fn error_shapes() {
+        assert_error(
+            parse_code(&answer(
+                400,
+                r#"{"error_code":"7","error_description":"unknown client_id"}"#,
+            )),
+            ErrorKind::HttpClientError,
+            Some(400),
+            Some("7"),
+            Some("unknown client_id"),
+        );
+        assert_error(
+            parse_token(
+                &answer(
+                    401,
+                    r#"{"code":"4","error_message":"bad","description":"signature"}"#,
+                ),
+                NOW,
+            ),
+            ErrorKind::Unauthorized,
+            Some(401),
+            Some("4"),
+            Some("bad: signature"),
+        );
+        let e = assert_error(
+            parse_token(&answer(200, r#"{"token":"t"}"#), NOW),
+            ErrorKind::Protocol,
+            Some(200),
+            None,
+            None,
+        );
+        assert_eq!(e.message, "MDLP token: the answer has no valid `life_time`");
+        assert_error(
+            parse_token(&answer(200, r#"{"token":"t","life_time":-1}"#), NOW),
+            ErrorKind::Protocol,
+            Some(200),
+            None,
+            None,
+        );
+        let e = assert_error(
+            parse_code(&answer(200, r#"{"description":"try later"}"#)),
+            ErrorKind::Protocol,
+            Some(200),
+            None,
+            Some("try later"),
+        );
+        assert_eq!(
+            e.message,
+            "MDLP auth: the answer has no `code` (server says: try later)"
+        );
+        assert_error(
+            parse_code(&html(503)),
+            ErrorKind::HttpServerError,
+            Some(503),
+            None,
+            None,
+        );
+    }
+}

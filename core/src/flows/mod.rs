@@ -1,0 +1,236 @@
+//! The token flows, without I/O.
+//!
+//! Each step of a flow is a pair of pure functions: one builds the [`Request`] from its inputs,
+//! the other parses the [`Response`] into a typed result or a typed error. The state between
+//! the two phases of a signed flow is a [`PendingSignature`]: plain data, no secrets. The
+//! client's driver sends the requests under one deadline; nothing here touches the network,
+//! the clock (callers pass `now_ms`) or a random source (callers pass the `RqUID`).
+
+pub mod api;
+pub mod challenge;
+pub mod mdlp;
+pub mod registration;
+pub mod smartmarket;
+
+use serde_json::Value;
+
+pub use mdlp::MdlpCredentials;
+
+use crate::error::{Error, Result};
+use crate::signer::{normalize_signature, SignatureKind};
+use crate::token::{Flow, Token};
+use crate::transport::{server_error_fields, Request, Response};
+
+/// The state between the two phases of a signed flow: what the host must sign, and what the
+/// library needs to finish. Single-use server state (a challenge, an MDLP code) lives here, so
+/// a pending operation is finished once. Holds no secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingSignature {
+    data: Vec<u8>,
+    kind: SignatureKind,
+    step: Step,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Register {
+        url: String,
+        registration_key: String,
+    },
+    Mdlp {
+        url: String,
+        code: String,
+    },
+    Challenge {
+        flow: Flow,
+        url: String,
+        uuid: String,
+        inn: Option<String>,
+    },
+}
+
+impl PendingSignature {
+    /// The exact bytes to sign.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Attached or detached.
+    pub fn kind(&self) -> SignatureKind {
+        self.kind
+    }
+
+    /// The token flow this operation finishes into; `None` for an installation registration.
+    pub fn flow(&self) -> Option<Flow> {
+        match &self.step {
+            Step::Register { .. } => None,
+            Step::Mdlp { .. } => Some(Flow::Mdlp),
+            Step::Challenge { flow, .. } => Some(*flow),
+        }
+    }
+
+    /// Phase two of a token flow: the request that sends `signature` (DER, base64 with or
+    /// without line breaks, or PEM; normalised here).
+    pub fn token_request(&self, signature: &[u8]) -> Result<Request> {
+        let signature = normalize_signature(signature)?;
+        match &self.step {
+            Step::Mdlp { url, code } => Ok(mdlp::signed_code_request(url, code, &signature)),
+            Step::Challenge { url, uuid, inn, .. } => Ok(challenge::sign_in_request(
+                url,
+                uuid,
+                inn.as_deref(),
+                &signature,
+            )),
+            Step::Register { .. } => Err(Error::invalid_argument(
+                "this pending operation is a registration: finish it with the registration function",
+            )),
+        }
+    }
+
+    /// Parses the answer to [`PendingSignature::token_request`].
+    pub fn parse_token(&self, response: &Response, now_ms: i64) -> Result<Token> {
+        match &self.step {
+            Step::Mdlp { .. } => mdlp::parse_token(response, now_ms),
+            Step::Challenge { flow, .. } => challenge::parse_token(*flow, response, now_ms),
+            Step::Register { .. } => Err(Error::invalid_argument(
+                "this pending operation is a registration, not a token flow",
+            )),
+        }
+    }
+
+    /// Phase two of a registration: the request with the body that was signed and, unless
+    /// `signature` is `None` (the pharma group), its `X-Signature`.
+    pub fn registration_request(&self, signature: Option<&[u8]>) -> Result<Request> {
+        let Step::Register {
+            url,
+            registration_key,
+        } = &self.step
+        else {
+            return Err(Error::invalid_argument(
+                "this pending operation is not a registration",
+            ));
+        };
+        let signature = signature.map(normalize_signature).transpose()?;
+        Ok(registration::request(
+            url,
+            registration_key,
+            &self.data,
+            signature,
+        ))
+    }
+}
+
+/// Checks that an argument is a UUID (any case), as the services require.
+pub(crate) fn require_uuid(value: &str, what: &str) -> Result<()> {
+    uuid::Uuid::try_parse(value.trim())
+        .map(|_| ())
+        .map_err(|_| Error::invalid_argument(format!("{what} must be a UUID, got {value:?}")))
+}
+
+pub(crate) fn require_text(value: &str, what: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        Err(Error::invalid_argument(format!("{what} must not be empty")))
+    } else {
+        Ok(())
+    }
+}
+
+/// The JSON object of a 2xx answer, or the error the answer stands for.
+pub(crate) fn success_json(response: &Response, what: &str) -> Result<Value> {
+    response.success()?.json(what)
+}
+
+/// A required non-empty string field of a JSON answer.
+pub(crate) fn string_field(
+    v: &Value,
+    field: &str,
+    response: &Response,
+    what: &str,
+) -> Result<String> {
+    match v.get(field) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => {
+            let (code, message) = server_error_fields(v);
+            let mut e = response.protocol_error(format!(
+                "{what}: the answer has no `{field}`{}",
+                message
+                    .as_deref()
+                    .map(|m| format!(" (server says: {m})"))
+                    .unwrap_or_default()
+            ));
+            e.server_code = code;
+            e.server_message = message;
+            Err(e)
+        }
+    }
+}
+
+/// A numeric field that some services send as a string.
+pub(crate) fn number_field(v: &Value, field: &str) -> Option<f64> {
+    match v.get(field)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Shared by the flows' unit tests: answers and assertions, with no server.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::error::{ErrorKind, Result};
+    use crate::transport::{Method, Request, Response};
+
+    pub const CONN: &str = "11b1abc9-f4ee-47db-8a20-f80ac83504e8";
+    pub const NOW: i64 = 1_700_000_000_000;
+    /// A minimal DER SEQUENCE, which the signature check takes for a CMS.
+    pub const SIGNATURE_DER: &[u8] = &[0x30, 0x03, 0x02, 0x01, 0x01];
+    pub const SIGNATURE_B64: &str = "MAMCAQE=";
+
+    pub fn answer(status: u16, body: &str) -> Response {
+        Response::json_answer(status, body)
+    }
+
+    pub fn html(status: u16) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".into(), "text/html".into())],
+            body: b"<html><body>Bad Gateway</body></html>".to_vec(),
+        }
+    }
+
+    /// The request line, headers and body as one comparable text.
+    pub fn render(r: &Request) -> String {
+        let mut out = format!("{} {}\n", r.method.as_str(), r.url);
+        for (name, value) in &r.headers {
+            out.push_str(&format!("{name}: {}\n", value.as_str()));
+        }
+        if let Some((content_type, body)) = &r.body {
+            out.push_str(&format!(
+                "Content-Type: {content_type}\n\n{}",
+                String::from_utf8_lossy(body)
+            ));
+        }
+        out
+    }
+
+    pub fn assert_method(r: &Request, method: Method, repeatable: bool) {
+        assert_eq!(r.method, method);
+        assert_eq!(r.repeatable, repeatable, "repeatable");
+    }
+
+    /// Asserts an error's kind and fields.
+    pub fn assert_error<T: std::fmt::Debug>(
+        result: Result<T>,
+        kind: ErrorKind,
+        status: Option<u16>,
+        code: Option<&str>,
+        message: Option<&str>,
+    ) -> crate::Error {
+        let e = result.expect_err("an error");
+        assert_eq!(e.kind, kind, "{e}");
+        assert_eq!(e.http_status, status, "{e}");
+        assert_eq!(e.server_code.as_deref(), code, "{e}");
+        assert_eq!(e.server_message.as_deref(), message, "{e}");
+        e
+    }
+}

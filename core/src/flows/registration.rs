@@ -1,0 +1,212 @@
+//! SUZ installation registration: `POST {suz}/api/v2/integration/connection?omsId=...` with
+//! `X-RegistrationKey` and `X-Signature` (a detached signature of the exact body bytes; the
+//! pharma group sends none). The answer is `{status: SUCCESS, omsConnection}` or
+//! `{status: REJECTED, rejectionReason}`.
+
+use super::{require_text, require_uuid, string_field, success_json, PendingSignature, Step};
+use crate::error::{Error, ErrorKind, Result};
+use crate::signer::SignatureKind;
+use crate::transport::{Method, Request, Response};
+
+/// Phase one: the body to sign, `{"address": address}`. No network.
+pub fn begin(
+    suz_url: &str,
+    oms_id: &str,
+    registration_key: &str,
+    address: &str,
+) -> Result<PendingSignature> {
+    require_uuid(oms_id, "omsId")?;
+    require_uuid(registration_key, "registration key")?;
+    require_text(address, "address")?;
+    let body = serde_json::to_vec(&serde_json::json!({ "address": address }))
+        .map_err(|e| Error::invalid_argument(format!("address: {e}")))?;
+    Ok(PendingSignature {
+        data: body,
+        kind: SignatureKind::Detached,
+        step: Step::Register {
+            url: format!(
+                "{suz_url}/api/v2/integration/connection?omsId={}",
+                oms_id.trim()
+            ),
+            registration_key: registration_key.trim().to_owned(),
+        },
+    })
+}
+
+/// The registration request: the signed body as it was, byte for byte.
+pub(super) fn request(
+    url: &str,
+    registration_key: &str,
+    body: &[u8],
+    signature: Option<String>,
+) -> Request {
+    let mut request =
+        Request::new(Method::Post, url.to_owned()).header("X-RegistrationKey", registration_key);
+    if let Some(signature) = signature {
+        request = request.header("X-Signature", signature);
+    }
+    request.json(body.to_vec())
+}
+
+/// The `omsConnection` of a `SUCCESS`, or the reason of a `REJECTED`.
+pub fn parse(response: &Response) -> Result<String> {
+    let what = "installation registration";
+    let v = success_json(response, what)?;
+    let status = string_field(&v, "status", response, what)?;
+    match status.to_ascii_uppercase().as_str() {
+        "SUCCESS" => {
+            let connection = string_field(&v, "omsConnection", response, what)?;
+            require_uuid(&connection, "omsConnection in the answer").map_err(|_| {
+                response.protocol_error(format!(
+                    "{what}: omsConnection {connection:?} is not a UUID"
+                ))
+            })?;
+            Ok(connection)
+        }
+        "REJECTED" => {
+            let reason = v
+                .get("rejectionReason")
+                .and_then(|r| r.as_str())
+                .unwrap_or("no reason given")
+                .to_owned();
+            let mut e = Error::new(
+                ErrorKind::RegistrationRejected,
+                format!("the SUZ rejected the registration: {reason}"),
+            );
+            e.http_status = Some(response.status);
+            e.server_code = Some("REJECTED".to_owned());
+            e.server_message = Some(reason);
+            Err(e)
+        }
+        other => Err(response.protocol_error(format!("{what}: unknown status {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::test_support::*;
+
+    const OMS_ID: &str = "cdf12109-10d3-11e6-8b6f-0050569977a1";
+    const KEY: &str = "4344d884-7f23-4ea6-9f2b-b2ba4a4bbc5e";
+
+    fn pending() -> PendingSignature {
+        begin("https://suz.test", OMS_ID, KEY, "Moscow, 1 Red Square").unwrap()
+    }
+
+    #[test]
+    fn the_signed_body_is_sent_byte_for_byte() {
+        let p = pending();
+        assert_eq!(p.data(), br#"{"address":"Moscow, 1 Red Square"}"#);
+        assert_eq!(p.kind(), SignatureKind::Detached);
+        assert_eq!(p.flow(), None);
+        let r = p.registration_request(Some(SIGNATURE_DER)).unwrap();
+        assert_method(&r, Method::Post, false);
+        assert_eq!(
+            render(&r),
+            format!(
+                "POST https://suz.test/api/v2/integration/connection?omsId={OMS_ID}\n\
+                 X-RegistrationKey: {KEY}\nX-Signature: {SIGNATURE_B64}\n\
+                 Content-Type: application/json;charset=UTF-8\n\n\
+                 {{\"address\":\"Moscow, 1 Red Square\"}}"
+            )
+        );
+    }
+
+    #[test]
+    fn pharma_sends_no_signature_and_garbage_is_never_sent() {
+        let r = pending().registration_request(None).unwrap();
+        assert_eq!(r.header_value("X-Signature"), None);
+        assert_eq!(r.header_value("X-RegistrationKey"), Some(KEY));
+        let e = pending()
+            .registration_request(Some(b"not a signature"))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SignerFailed);
+    }
+
+    #[test]
+    fn inputs_are_checked_before_anything_is_built() {
+        let e = begin("https://suz.test", "nope", KEY, "a").unwrap_err();
+        assert_eq!(e.message, "omsId must be a UUID, got \"nope\"");
+        let e = begin("https://suz.test", OMS_ID, KEY, "  ").unwrap_err();
+        assert_eq!(e.message, "address must not be empty");
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn success_gives_the_connection() {
+        let r = answer(
+            200,
+            r#"{"status":"SUCCESS","omsConnection":"A1B2C3D4-0000-4000-8000-000000000001"}"#,
+        );
+        assert_eq!(parse(&r).unwrap(), "A1B2C3D4-0000-4000-8000-000000000001");
+    }
+
+    #[test]
+    fn every_refusal_shape_is_typed() {
+        assert_error(
+            parse(&answer(
+                200,
+                r#"{"status":"REJECTED","rejectionReason":"Неверная подпись"}"#,
+            )),
+            ErrorKind::RegistrationRejected,
+            Some(200),
+            Some("REJECTED"),
+            Some("Неверная подпись"),
+        );
+        assert_error(
+            parse(&answer(
+                400,
+                r#"{"globalErrors":[{"error":"Неверный ключ регистрации","errorCode":1004}]}"#,
+            )),
+            ErrorKind::HttpClientError,
+            Some(400),
+            Some("1004"),
+            Some("Неверный ключ регистрации"),
+        );
+        assert_error(
+            parse(&answer(
+                401,
+                r#"{"code":"401","error_message":"X-Signature"}"#,
+            )),
+            ErrorKind::Unauthorized,
+            Some(401),
+            Some("401"),
+            Some("X-Signature"),
+        );
+        let e = assert_error(
+            parse(&html(502)),
+            ErrorKind::HttpServerError,
+            Some(502),
+            None,
+            None,
+        );
+        assert!(e.message.contains("HTML page"), "{e}");
+        let e = assert_error(
+            parse(&answer(200, r#"{"status":"WAITING"}"#)),
+            ErrorKind::Protocol,
+            Some(200),
+            None,
+            None,
+        );
+        assert_eq!(
+            e.message,
+            "installation registration: unknown status \"WAITING\""
+        );
+        let e = assert_error(
+            parse(&answer(200, r#"{"status":"SUCCESS","omsConnection":"x"}"#)),
+            ErrorKind::Protocol,
+            Some(200),
+            None,
+            None,
+        );
+        assert!(e.message.contains("is not a UUID"), "{e}");
+        assert_error(
+            parse(&html(200)),
+            ErrorKind::Protocol,
+            Some(200),
+            None,
+            None,
+        );
+    }
+}

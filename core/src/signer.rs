@@ -1,0 +1,333 @@
+//! Signing: the host's GOST CAdES crypto, reached three ways (a callback, an external command,
+//! or the host itself between the two phases of a flow). All three end in
+//! [`normalize_signature`], so every flow sends the same clean base64 whatever the signer gave.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+
+use crate::config::CommandConfig;
+use crate::error::{Error, Result};
+
+/// Which CMS structure a flow needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureKind {
+    /// The signed bytes are inside the CMS (GIS MT and True API challenges).
+    Attached,
+    /// The CMS carries no content (registration body, MDLP code).
+    Detached,
+}
+
+impl SignatureKind {
+    /// The kind's lowercase name: `attached` or `detached`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureKind::Attached => "attached",
+            SignatureKind::Detached => "detached",
+        }
+    }
+}
+
+/// Something that makes GOST CAdES signatures. It returns whatever it has — DER, base64 with
+/// line breaks, PEM — and the library normalises it.
+pub trait Signer: Send + Sync {
+    /// Signs `data` as a CMS of the given kind; the signature may come in any form that
+    /// [`normalize_signature`] accepts.
+    fn sign(&self, data: &[u8], kind: SignatureKind) -> Result<Vec<u8>>;
+}
+
+impl<F> Signer for F
+where
+    F: Fn(&[u8], SignatureKind) -> Result<Vec<u8>> + Send + Sync,
+{
+    fn sign(&self, data: &[u8], kind: SignatureKind) -> Result<Vec<u8>> {
+        self(data, kind)
+    }
+}
+
+/// Turns a signer's output into canonical base64 of a DER/BER CMS structure.
+///
+/// Accepted: raw DER (or BER with indefinite length, as some CSPs write), base64 with any
+/// whitespace or CR/LF (CryptoPro, 1C's `Base64Строка`), PEM with `-----BEGIN ...-----` lines.
+/// Anything else is a [`crate::ErrorKind::SignerFailed`], so garbage never reaches a server.
+pub fn normalize_signature(raw: &[u8]) -> Result<String> {
+    if raw.is_empty() {
+        return Err(Error::signer("the signer returned an empty signature"));
+    }
+    if looks_like_cms(raw) {
+        return Ok(STANDARD.encode(raw));
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| {
+        Error::signer("the signer returned neither a DER signature nor base64 text")
+    })?;
+    let text = text.trim_start_matches('\u{feff}');
+    let cleaned: String = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("-----"))
+        .flat_map(str::chars)
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if cleaned.is_empty() {
+        return Err(Error::signer("the signer returned an empty signature"));
+    }
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let der = LENIENT
+        .decode(cleaned.as_bytes())
+        .map_err(|_| Error::signer("the signer's output is not valid base64 or DER"))?;
+    if !looks_like_cms(&der) {
+        return Err(Error::signer(
+            "the signer's output decodes from base64 but is not a CMS (DER) structure",
+        ));
+    }
+    Ok(STANDARD.encode(der))
+}
+
+/// A DER SEQUENCE whose length covers exactly the input, or a BER indefinite-length one.
+fn looks_like_cms(b: &[u8]) -> bool {
+    if b.len() < 4 || b[0] != 0x30 {
+        return false;
+    }
+    let first = b[1] as usize;
+    if first == 0x80 {
+        return b.ends_with(&[0, 0]);
+    }
+    let (len, header) = if first < 0x80 {
+        (first, 2)
+    } else {
+        let n = first & 0x7f;
+        if n == 0 || n > 4 || b.len() < 2 + n {
+            return false;
+        }
+        let len = b[2..2 + n]
+            .iter()
+            .fold(0usize, |acc, x| (acc << 8) | *x as usize);
+        (len, 2 + n)
+    };
+    header + len == b.len()
+}
+
+/// Runs a command per signature. Data goes to stdin, or to a temporary file named by an `{in}`
+/// argument; the signature is read from stdout, or from a file named by an `{out}` argument
+/// (for tools such as CryptoPro's `cryptcp` that only work with files).
+#[derive(Clone, Debug)]
+pub struct CommandSigner {
+    config: CommandConfig,
+}
+
+impl CommandSigner {
+    /// A signer that runs the given command.
+    pub fn new(config: CommandConfig) -> Self {
+        CommandSigner { config }
+    }
+
+    /// A signer from a JSON object `{"attached": [...], "detached": [...], "timeout_ms": n}` (the
+    /// form of `signer.command`); `timeout_ms` defaults to 60 000.
+    pub fn from_json(json: &str) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            attached: Vec<String>,
+            detached: Vec<String>,
+            timeout_ms: Option<u64>,
+        }
+        let de = &mut serde_json::Deserializer::from_str(json);
+        let raw: Raw = serde_path_to_error::deserialize(de).map_err(|e| {
+            Error::config(format!("signer command key `{}`: {}", e.path(), e.inner()))
+        })?;
+        if raw.attached.is_empty() || raw.detached.is_empty() {
+            return Err(Error::config(
+                "signer command: `attached` and `detached` must each be a non-empty argv array",
+            ));
+        }
+        Ok(CommandSigner::new(CommandConfig {
+            attached: raw.attached,
+            detached: raw.detached,
+            timeout: Duration::from_millis(raw.timeout_ms.unwrap_or(60_000)),
+        }))
+    }
+}
+
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(tag: &str) -> TempFile {
+        TempFile(std::env::temp_dir().join(format!(
+            "suz-auth-{}-{}.{tag}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        )))
+    }
+
+    fn write_private(&self, data: &[u8]) -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&self.0)?.write_all(data)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl Signer for CommandSigner {
+    fn sign(&self, data: &[u8], kind: SignatureKind) -> Result<Vec<u8>> {
+        let argv = match kind {
+            SignatureKind::Attached => &self.config.attached,
+            SignatureKind::Detached => &self.config.detached,
+        };
+        let program = &argv[0];
+        let input = TempFile::new("in");
+        let output = TempFile::new("out");
+        let uses_in = argv.iter().any(|a| a.contains("{in}"));
+        let uses_out = argv.iter().any(|a| a.contains("{out}"));
+        if uses_in {
+            input
+                .write_private(data)
+                .map_err(|e| Error::signer(format!("cannot write the data to sign: {e}")))?;
+        }
+        let args = argv[1..].iter().map(|a| {
+            a.replace("{in}", &input.0.to_string_lossy())
+                .replace("{out}", &output.0.to_string_lossy())
+        });
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(if uses_in {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::signer(format!("cannot start signer command {program:?}: {e}")))?;
+
+        // Feed stdin and drain both pipes on their own threads so a chatty or slow command
+        // cannot deadlock us; the timeout below still bounds the whole run.
+        let feeder = child.stdin.take().map(|mut stdin| {
+            let data = data.to_vec();
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&data);
+            })
+        });
+        let mut stdout = child.stdout.take();
+        let mut stderr = child.stderr.take();
+        let out_reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(s) = stdout.as_mut() {
+                let _ = s.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let err_reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(s) = stderr.as_mut() {
+                let _ = s.take(64 * 1024).read_to_end(&mut buf);
+            }
+            buf
+        });
+        let started = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if started.elapsed() >= self.config.timeout => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Error::signer(format!(
+                        "signer command {program:?} did not finish within {} ms",
+                        self.config.timeout.as_millis()
+                    )));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => return Err(Error::signer(format!("signer command {program:?}: {e}"))),
+            }
+        };
+        if let Some(f) = feeder {
+            let _ = f.join();
+        }
+        let stdout = out_reader.join().unwrap_or_default();
+        let stderr = err_reader.join().unwrap_or_default();
+        if !status.success() {
+            let detail: String = String::from_utf8_lossy(&stderr)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" | ");
+            return Err(Error::signer(format!(
+                "signer command {program:?} failed ({status}){}",
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                }
+            )));
+        }
+        if uses_out {
+            std::fs::read(&output.0).map_err(|e| {
+                Error::signer(format!(
+                    "signer command {program:?} wrote no {{out}} file: {e}"
+                ))
+            })
+        } else {
+            Ok(stdout)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_cms() -> Vec<u8> {
+        let mut v = vec![0x30, 0x82, 0x01, 0x00];
+        v.extend(std::iter::repeat_n(0xAB, 0x100));
+        v
+    }
+
+    #[test]
+    fn der_base64_with_breaks_and_pem_all_normalise_the_same() {
+        let der = fake_cms();
+        let b64 = STANDARD.encode(&der);
+        let broken: String = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        let pem = format!("-----BEGIN CMS-----\n{broken}\n-----END CMS-----\n");
+        assert_eq!(normalize_signature(&der).unwrap(), b64);
+        assert_eq!(normalize_signature(broken.as_bytes()).unwrap(), b64);
+        assert_eq!(normalize_signature(pem.as_bytes()).unwrap(), b64);
+        assert_eq!(
+            normalize_signature(format!(" {b64} \n").as_bytes()).unwrap(),
+            b64
+        );
+    }
+
+    #[test]
+    fn garbage_is_a_signer_error() {
+        for bad in [
+            &b""[..],
+            b"hello world",
+            b"\xff\xfe\x00",
+            b"aGVsbG8=",
+            b"\x30\x05ab",
+        ] {
+            let e = normalize_signature(bad).unwrap_err();
+            assert_eq!(e.kind, crate::ErrorKind::SignerFailed, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The token object every flow returns, and the layer that keeps tokens: the key a token is
+//! kept under ([`key`]), the cache with single flight ([`manager`]), the file store
+//! ([`store`]) and the Redis store ([`redis`]).
+
+pub mod key;
+pub mod manager;
+#[cfg(feature = "redis")]
+pub mod redis;
+pub mod store;
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use zeroize::Zeroizing;
+
+/// Which flow minted a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Flow {
+    /// SUZ `clientToken` through MDLP (signed code or password).
+    Mdlp,
+    /// SUZ `clientToken` through GIS MT.
+    Gismt,
+    /// SUZ `clientToken` through True API.
+    TrueApi,
+    /// Sber SmartMarket OAuth `access_token`.
+    SmartMarket,
+}
+
+impl Flow {
+    /// The flow's lowercase name, e.g. `trueapi` (as written in the stores).
+    pub fn name(self) -> &'static str {
+        match self {
+            Flow::Mdlp => "mdlp",
+            Flow::Gismt => "gismt",
+            Flow::TrueApi => "trueapi",
+            Flow::SmartMarket => "smartmarket",
+        }
+    }
+}
+
+/// A token with its provenance and lifetime. The value is wiped from memory on drop and never
+/// shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token {
+    value: Zeroizing<String>,
+    flow: Flow,
+    obtained_at_ms: i64,
+    expires_at_ms: i64,
+}
+
+impl Token {
+    /// A token from its value, the flow that minted it, and when it was obtained and expires (Unix
+    /// time in milliseconds).
+    pub fn new(value: String, flow: Flow, obtained_at_ms: i64, expires_at_ms: i64) -> Token {
+        Token {
+            value: Zeroizing::new(value),
+            flow,
+            obtained_at_ms,
+            expires_at_ms,
+        }
+    }
+
+    /// The secret value, to put in a `clientToken` or `Authorization: Bearer` header.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// The flow that minted the token.
+    pub fn flow(&self) -> Flow {
+        self.flow
+    }
+
+    /// When the token was received, Unix time in milliseconds.
+    pub fn obtained_at_ms(&self) -> i64 {
+        self.obtained_at_ms
+    }
+
+    /// When the token stops working, Unix time in milliseconds.
+    pub fn expires_at_ms(&self) -> i64 {
+        self.expires_at_ms
+    }
+
+    /// A form safe to log: the first four characters and the length.
+    pub fn masked(&self) -> String {
+        mask(&self.value)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("value", &self.masked())
+            .field("flow", &self.flow)
+            .field("obtained_at_ms", &self.obtained_at_ms)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
+}
+
+/// Masks a secret for logs and messages: at most four leading characters survive.
+pub fn mask(secret: &str) -> String {
+    let count = secret.chars().count();
+    let shown: String = if count >= 16 {
+        secret.chars().take(4).collect()
+    } else {
+        String::new()
+    };
+    format!("{shown}…({count} chars)")
+}
+
+/// Now, Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let t = Token::new(
+            "58f908f1-832a-4ad0-93f4-bdafbf8eb55a".into(),
+            Flow::Gismt,
+            1,
+            2,
+        );
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("832a"), "{shown}");
+        assert!(shown.contains("58f9…(36 chars)"), "{shown}");
+    }
+}

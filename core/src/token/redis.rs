@@ -1,0 +1,306 @@
+//! The Redis store: the same single-flight semantics across machines.
+//!
+//! - The lock is `SET <prefix>lock:<hash> <owner> NX PX <ttl>`, with a random owner id; it is
+//!   released only by its owner (a compare-and-delete script), and expires by itself if the
+//!   owner dies.
+//! - Waiters poll: each turn they re-read the token and try the lock again, so they take the
+//!   token the winner stored.
+//! - The token is stored with `PX` = its remaining lifetime, so Redis drops it when it expires.
+//!
+//! A small RESP client over one TCP connection per operation: the library needs five commands,
+//! which does not justify a client crate in the core.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use super::key::TokenKey;
+use super::store::{decode, encode};
+use super::{now_ms, Token};
+use crate::config::RedisConfig;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Deletes the key only if it still holds the caller's value (owner id or token).
+const COMPARE_AND_DELETE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// Deletes a stored token only if its value field is the given one.
+const COMPARE_TOKEN_AND_DELETE: &str = concat!(
+    "local v = redis.call('GET', KEYS[1]) ",
+    "if v and string.find(v, ARGV[1], 1, true) then return redis.call('DEL', KEYS[1]) else return 0 end"
+);
+
+#[derive(Debug)]
+enum Reply {
+    Simple(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    /// An array reply; its items are read and dropped (no command used here needs them).
+    Array,
+}
+
+struct Conn {
+    reader: BufReader<TcpStream>,
+}
+
+fn unavailable(config: &RedisConfig, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::Store,
+        format!(
+            "Redis store at {}:{} unavailable: {e}",
+            config.host, config.port
+        ),
+    )
+}
+
+impl Conn {
+    fn open(config: &RedisConfig) -> Result<Conn> {
+        let addr = (config.host.as_str(), config.port)
+            .to_socket_addrs()
+            .map_err(|e| unavailable(config, e))?
+            .next()
+            .ok_or_else(|| unavailable(config, "no address"))?;
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .map_err(|e| unavailable(config, e))?;
+        let io_timeout = Some(Duration::from_secs(5));
+        stream
+            .set_read_timeout(io_timeout)
+            .and_then(|_| stream.set_write_timeout(io_timeout))
+            .map_err(|e| unavailable(config, e))?;
+        let _ = stream.set_nodelay(true);
+        let mut conn = Conn {
+            reader: BufReader::new(stream),
+        };
+        if let Some(password) = &config.password {
+            conn.call(config, &[b"AUTH", password.expose().as_bytes()])?;
+        }
+        if config.db != 0 {
+            conn.call(config, &[b"SELECT", config.db.to_string().as_bytes()])?;
+        }
+        Ok(conn)
+    }
+
+    fn call(&mut self, config: &RedisConfig, args: &[&[u8]]) -> Result<Reply> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.reader
+            .get_mut()
+            .write_all(&out)
+            .map_err(|e| unavailable(config, e))?;
+        self.read_reply(config)
+    }
+
+    fn read_line(&mut self, config: &RedisConfig) -> Result<String> {
+        let mut line = String::new();
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .map_err(|e| unavailable(config, e))?;
+        if n == 0 || !line.ends_with("\r\n") {
+            return Err(unavailable(config, "connection closed"));
+        }
+        line.truncate(line.len() - 2);
+        Ok(line)
+    }
+
+    fn read_reply(&mut self, config: &RedisConfig) -> Result<Reply> {
+        let line = self.read_line(config)?;
+        let (kind, rest) = line.split_at(line.len().min(1));
+        let number = |s: &str| {
+            s.parse::<i64>()
+                .map_err(|_| unavailable(config, format!("bad reply {line:?}")))
+        };
+        match kind {
+            "+" => Ok(Reply::Simple(rest.to_owned())),
+            "-" => Err(Error::new(ErrorKind::Store, format!("Redis error: {rest}"))),
+            ":" => Ok(Reply::Int(number(rest)?)),
+            "$" => {
+                let len = number(rest)?;
+                if len < 0 {
+                    return Ok(Reply::Bulk(None));
+                }
+                let mut buf = vec![0u8; len as usize + 2];
+                self.reader
+                    .read_exact(&mut buf)
+                    .map_err(|e| unavailable(config, e))?;
+                buf.truncate(len as usize);
+                Ok(Reply::Bulk(Some(buf)))
+            }
+            "*" => {
+                let len = number(rest)?;
+                for _ in 0..len.max(0) {
+                    self.read_reply(config)?;
+                }
+                Ok(Reply::Array)
+            }
+            _ => Err(unavailable(config, format!("bad reply {line:?}"))),
+        }
+    }
+}
+
+/// The Redis store: tokens and the fetch lock shared across machines.
+pub struct RedisStore {
+    config: RedisConfig,
+}
+
+/// The held Redis lock: released (by owner) on drop.
+pub struct RedisGuard<'a> {
+    store: &'a RedisStore,
+    conn: Option<Conn>,
+    lock_key: String,
+    token_key: String,
+    label: String,
+    owner: String,
+}
+
+impl RedisGuard<'_> {
+    /// Stores the fetched token with a TTL equal to its remaining lifetime.
+    pub fn store(&self, token: &Token) -> Result<()> {
+        let ttl = token.expires_at_ms() - now_ms();
+        if ttl <= 0 {
+            return Ok(());
+        }
+        let mut conn = Conn::open(&self.store.config)?;
+        let value = encode(&self.label, token);
+        conn.call(
+            &self.store.config,
+            &[
+                b"SET",
+                self.token_key.as_bytes(),
+                &value,
+                b"PX",
+                ttl.to_string().as_bytes(),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+impl Drop for RedisGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            let _ = conn.call(
+                &self.store.config,
+                &[
+                    b"EVAL",
+                    COMPARE_AND_DELETE.as_bytes(),
+                    b"1",
+                    self.lock_key.as_bytes(),
+                    self.owner.as_bytes(),
+                ],
+            );
+        }
+    }
+}
+
+impl RedisStore {
+    /// A store with these settings; it connects only when used.
+    pub fn new(config: RedisConfig) -> RedisStore {
+        RedisStore { config }
+    }
+
+    fn keys(&self, key: &TokenKey) -> (String, String) {
+        let prefix = &self.config.key_prefix;
+        (
+            format!("{prefix}lock:{}", key.hash),
+            format!("{prefix}token:{}", key.hash),
+        )
+    }
+
+    fn read(&self, conn: &mut Conn, token_key: &str) -> Result<Option<Token>> {
+        match conn.call(&self.config, &[b"GET", token_key.as_bytes()])? {
+            Reply::Bulk(Some(bytes)) => Ok(decode(&zeroize::Zeroizing::new(bytes))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Waits for either a fresh token in Redis (returned, with no lock held) or the lock (with
+    /// no fresh token: the caller fetches, stores through the guard, and drops it).
+    pub fn lock_and_read(
+        &self,
+        key: &TokenKey,
+        is_fresh: &dyn Fn(&Token) -> bool,
+    ) -> Result<(RedisGuard<'_>, Option<Token>)> {
+        let (lock_key, token_key) = self.keys(key);
+        let owner = uuid::Uuid::new_v4().to_string();
+        let mut conn = Conn::open(&self.config)?;
+        let started = Instant::now();
+        let mut guard = RedisGuard {
+            store: self,
+            conn: None,
+            lock_key,
+            token_key,
+            label: key.label.clone(),
+            owner,
+        };
+        loop {
+            if let Some(t) = self
+                .read(&mut conn, &guard.token_key)?
+                .filter(|t| is_fresh(t))
+            {
+                return Ok((guard, Some(t)));
+            }
+            let ttl = self.config.lock_ttl.as_millis().to_string();
+            let reply = conn.call(
+                &self.config,
+                &[
+                    b"SET",
+                    guard.lock_key.as_bytes(),
+                    guard.owner.as_bytes(),
+                    b"NX",
+                    b"PX",
+                    ttl.as_bytes(),
+                ],
+            )?;
+            if matches!(reply, Reply::Simple(ref s) if s == "OK") {
+                // Re-read: the previous holder may have stored a token just before releasing.
+                let fresh = self
+                    .read(&mut conn, &guard.token_key)?
+                    .filter(|t| is_fresh(t));
+                guard.conn = Some(conn);
+                return Ok((guard, fresh));
+            }
+            if started.elapsed() >= self.config.lock_ttl {
+                return Err(Error::lock_timeout(
+                    "another machine's fetch (Redis lock)",
+                    started.elapsed(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Compare-and-invalidate in Redis.
+    pub fn remove_if(&self, key: &TokenKey, value: &str) -> Result<bool> {
+        let (_, token_key) = self.keys(key);
+        let mut conn = Conn::open(&self.config)?;
+        let needle = format!("\"value\":{}", serde_json::Value::String(value.to_owned()));
+        let reply = conn.call(
+            &self.config,
+            &[
+                b"EVAL",
+                COMPARE_TOKEN_AND_DELETE.as_bytes(),
+                b"1",
+                token_key.as_bytes(),
+                needle.as_bytes(),
+            ],
+        )?;
+        Ok(matches!(reply, Reply::Int(n) if n > 0))
+    }
+
+    /// Checks the server answers (for `suz inspect`).
+    pub fn ping(&self) -> Result<()> {
+        let mut conn = Conn::open(&self.config)?;
+        match conn.call(&self.config, &[b"PING"])? {
+            Reply::Simple(_) | Reply::Bulk(_) => Ok(()),
+            other => Err(unavailable(
+                &self.config,
+                format!("unexpected reply {other:?}"),
+            )),
+        }
+    }
+}

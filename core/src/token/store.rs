@@ -1,0 +1,405 @@
+//! The file store: one file per key, shared by every process on the machine.
+//!
+//! - File names are a hash of the key's identity (never of a secret).
+//! - Writes are atomic: a temporary file, fsync, rename over the old one, fsync of the directory.
+//! - Files are owner-only (0600) in an owner-only directory (0700).
+//! - The format is versioned JSON; a corrupt, truncated or foreign-version file is a miss.
+//! - Each key has a lock file taken with an OS file lock (`flock` / `LockFileEx` through
+//!   `std::fs::File::lock`). The kernel releases it when the holder dies, so a killed process
+//!   never blocks the others. Lock files are never deleted: deleting one while another process
+//!   waits on it would let two processes hold "the" lock at once.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Flow, Token};
+use crate::error::{Error, ErrorKind, Result};
+
+/// The format written by this version; others are read as a miss and replaced.
+pub const STORE_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct StoredToken {
+    version: u32,
+    /// What the token is for, without secrets (shown by `suz inspect`).
+    label: String,
+    flow: String,
+    value: String,
+    obtained_at_ms: i64,
+    expires_at_ms: i64,
+}
+
+/// One entry as `inspect` shows it: never the token value.
+#[derive(Clone, Debug)]
+pub struct StoredEntry {
+    /// Path of the token file.
+    pub file: PathBuf,
+    /// What the token is for, without secrets (e.g. `suz:<omsConnection>`).
+    pub label: String,
+    /// Name of the flow that minted the token.
+    pub flow: String,
+    /// The token value, masked (see [`crate::token::mask`]).
+    pub masked_value: String,
+    /// When the token was received, Unix time in milliseconds.
+    pub obtained_at_ms: i64,
+    /// When the token stops working, Unix time in milliseconds.
+    pub expires_at_ms: i64,
+}
+
+/// The file store in one directory: per key, a token file, a lock file and, during a fetch, a
+/// marker.
+#[derive(Clone, Debug)]
+pub struct FileStore {
+    dir: PathBuf,
+}
+
+/// A held file lock; released on drop (and by the kernel if the process dies).
+pub struct FileLock {
+    file: File,
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+impl FileStore {
+    /// Opens the store in `dir`, creating the directory if needed (owner-only on Unix).
+    pub fn open(dir: &Path) -> Result<FileStore> {
+        create_private_dir(dir).map_err(|e| {
+            Error::config(format!(
+                "config key `cache.dir`: cannot create {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Ok(FileStore {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn token_path(&self, hash: &str) -> PathBuf {
+        self.dir.join(format!("{hash}.token"))
+    }
+
+    fn lock_path(&self, hash: &str) -> PathBuf {
+        self.dir.join(format!("{hash}.lock"))
+    }
+
+    fn marker_path(&self, hash: &str) -> PathBuf {
+        self.dir.join(format!("{hash}.fetching"))
+    }
+
+    /// Records, before a fetch, that one is under way. If the process dies before
+    /// [`FileStore::end_fetch`], the server may have issued a token (revoking the stored one)
+    /// that nobody stored: the next lock holder sees the marker and fetches anew instead of
+    /// handing out a possibly revoked token.
+    pub fn begin_fetch(&self, hash: &str) -> Result<()> {
+        let path = self.marker_path(hash);
+        let result = private_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .and_then(|f| f.sync_all())
+            .and_then(|_| sync_dir(&self.dir));
+        result.map_err(|e| store_error(&path, "cannot write the fetch marker", e))
+    }
+
+    /// Clears the marker after the fetch's outcome is known.
+    pub fn end_fetch(&self, hash: &str) {
+        let _ = fs::remove_file(self.marker_path(hash));
+        let _ = sync_dir(&self.dir);
+    }
+
+    /// Whether a previous lock holder died during a fetch.
+    pub fn fetch_interrupted(&self, hash: &str) -> bool {
+        self.marker_path(hash).exists()
+    }
+
+    /// Takes the key's lock, waiting at most `timeout` for another process to release it.
+    /// Returns whether it had to wait, for the log.
+    pub fn lock(&self, hash: &str, timeout: Duration) -> Result<(FileLock, bool)> {
+        let path = self.lock_path(hash);
+        let file = private_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| store_error(&path, "cannot open the lock file", e))?;
+        let started = Instant::now();
+        let mut waited = false;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok((FileLock { file }, waited)),
+                Err(fs::TryLockError::WouldBlock) => {}
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(store_error(&path, "cannot lock", e));
+                }
+            }
+            if started.elapsed() >= timeout {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "waited {} ms for another process fetching this token (lock {})",
+                        timeout.as_millis(),
+                        path.display()
+                    ),
+                ));
+            }
+            waited = true;
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// The stored token, or `None` for a missing, corrupt, truncated or foreign-version file.
+    pub fn read(&self, hash: &str) -> Option<Token> {
+        let mut bytes = Vec::new();
+        File::open(self.token_path(hash))
+            .ok()?
+            .take(64 * 1024)
+            .read_to_end(&mut bytes)
+            .ok()?;
+        let bytes = zeroize::Zeroizing::new(bytes);
+        decode(&bytes)
+    }
+
+    /// Replaces the stored token atomically.
+    pub fn write(&self, hash: &str, label: &str, token: &Token) -> Result<()> {
+        let bytes = encode(label, token);
+        let target = self.token_path(hash);
+        let temp = self.dir.join(format!(
+            ".{hash}.{}.{}.tmp",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let result = (|| -> std::io::Result<()> {
+            let mut file = private_options().write(true).create_new(true).open(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            drop(file);
+            fs::rename(&temp, &target)?;
+            sync_dir(&self.dir)
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&temp);
+            return Err(store_error(&target, "cannot write the token", e));
+        }
+        Ok(())
+    }
+
+    /// Removes the stored token if it is still `value` (compare-and-invalidate). The caller
+    /// holds the key's lock.
+    pub fn remove_if(&self, hash: &str, value: &str) -> Result<bool> {
+        match self.read(hash) {
+            Some(t) if t.value() == value => {
+                let path = self.token_path(hash);
+                fs::remove_file(&path)
+                    .map_err(|e| store_error(&path, "cannot remove the token", e))?;
+                let _ = sync_dir(&self.dir);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Every readable entry, for `suz inspect`.
+    pub fn entries(&self) -> Vec<StoredEntry> {
+        let mut out = Vec::new();
+        let Ok(dir) = fs::read_dir(&self.dir) else {
+            return out;
+        };
+        for entry in dir.flatten() {
+            let path = entry.path();
+            let Some(hash) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".token"))
+            else {
+                continue;
+            };
+            let label = fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<StoredToken>(&t).ok())
+                .map(|s| s.label)
+                .unwrap_or_default();
+            if let Some(token) = self.read(hash) {
+                out.push(StoredEntry {
+                    file: path.clone(),
+                    label,
+                    flow: token.flow().name().to_owned(),
+                    masked_value: token.masked(),
+                    obtained_at_ms: token.obtained_at_ms(),
+                    expires_at_ms: token.expires_at_ms(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.label.cmp(&b.label));
+        out
+    }
+
+    /// Deletes every stored token (not the lock files); returns how many.
+    pub fn purge(&self) -> Result<usize> {
+        let mut removed = 0;
+        let dir = fs::read_dir(&self.dir)
+            .map_err(|e| store_error(&self.dir, "cannot list the store", e))?;
+        for entry in dir.flatten() {
+            let path = entry.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.ends_with(".token") || name.ends_with(".tmp") || name.ends_with(".fetching") {
+                fs::remove_file(&path).map_err(|e| store_error(&path, "cannot remove", e))?;
+                removed += 1;
+            }
+        }
+        let _ = sync_dir(&self.dir);
+        Ok(removed)
+    }
+}
+
+/// The stored form of a token (also used by the Redis store).
+pub(crate) fn encode(label: &str, token: &Token) -> zeroize::Zeroizing<Vec<u8>> {
+    let stored = StoredToken {
+        version: STORE_VERSION,
+        label: label.to_owned(),
+        flow: token.flow().name().to_owned(),
+        value: token.value().to_owned(),
+        obtained_at_ms: token.obtained_at_ms(),
+        expires_at_ms: token.expires_at_ms(),
+    };
+    // Serialising a struct of strings and integers cannot fail.
+    zeroize::Zeroizing::new(serde_json::to_vec(&stored).unwrap_or_default())
+}
+
+/// A token from its stored form; `None` for anything corrupt, truncated or of another version.
+pub(crate) fn decode(bytes: &[u8]) -> Option<Token> {
+    let stored: StoredToken = serde_json::from_slice(bytes).ok()?;
+    if stored.version != STORE_VERSION || stored.value.is_empty() {
+        return None;
+    }
+    let flow = flow_from_name(&stored.flow)?;
+    Some(Token::new(
+        stored.value,
+        flow,
+        stored.obtained_at_ms,
+        stored.expires_at_ms,
+    ))
+}
+
+pub(crate) fn flow_from_name(name: &str) -> Option<Flow> {
+    [Flow::Mdlp, Flow::Gismt, Flow::TrueApi, Flow::SmartMarket]
+        .into_iter()
+        .find(|f| f.name() == name)
+}
+
+fn store_error(path: &Path, what: &str, e: std::io::Error) -> Error {
+    Error::new(
+        ErrorKind::Store,
+        format!("token store: {what} {}: {e}", path.display()),
+    )
+}
+
+fn private_options() -> OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        fs::create_dir_all(dir)
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows has no directory fsync; MoveFileEx with the rename is durable enough there.
+        let _ = dir;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store() -> FileStore {
+        let dir = std::env::temp_dir().join(format!("suz-store-unit-{}", uuid::Uuid::new_v4()));
+        FileStore::open(&dir).unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_permissions() {
+        let store = temp_store();
+        let token = Token::new("abc".repeat(10), Flow::Gismt, 1, 2);
+        store.write("k", "suz:test", &token).unwrap();
+        assert_eq!(store.read("k"), Some(token));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(store.token_path("k"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn corrupt_truncated_and_foreign_files_are_misses() {
+        let store = temp_store();
+        let token = Token::new("value".into(), Flow::Mdlp, 1, 2);
+        store.write("k", "l", &token).unwrap();
+        let full = fs::read(store.token_path("k")).unwrap();
+        for bad in [
+            full[..full.len() / 2].to_vec(),
+            b"\0\0\0".to_vec(),
+            String::from_utf8_lossy(&full)
+                .replace("\"version\":1", "\"version\":99")
+                .into_bytes(),
+            Vec::new(),
+        ] {
+            fs::write(store.token_path("k"), bad).unwrap();
+            assert_eq!(store.read("k"), None);
+        }
+    }
+
+    #[test]
+    fn compare_and_remove() {
+        let store = temp_store();
+        store
+            .write("k", "l", &Token::new("new".into(), Flow::Mdlp, 1, 2))
+            .unwrap();
+        assert!(!store.remove_if("k", "old").unwrap());
+        assert!(store.read("k").is_some());
+        assert!(store.remove_if("k", "new").unwrap());
+        assert!(store.read("k").is_none());
+    }
+}

@@ -1,0 +1,364 @@
+//! What crosses the wire: a [`Request`] a flow builds, the [`Response`] it parses, and the
+//! mapping of a non-2xx answer onto an error with the server's own code and text.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// An HTTP method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Method {
+    /// `GET`.
+    Get,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `PATCH`.
+    Patch,
+    /// `DELETE`.
+    Delete,
+}
+
+impl Method {
+    /// The method named by `s`, in any case; an invalid-argument error for any other name.
+    pub fn parse(s: &str) -> Result<Method> {
+        match s.to_ascii_uppercase().as_str() {
+            "GET" => Ok(Method::Get),
+            "POST" => Ok(Method::Post),
+            "PUT" => Ok(Method::Put),
+            "PATCH" => Ok(Method::Patch),
+            "DELETE" => Ok(Method::Delete),
+            other => Err(Error::invalid_argument(format!(
+                "unsupported HTTP method {other:?}"
+            ))),
+        }
+    }
+
+    /// The method's name in upper case, as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// One request, built by a flow and sent by the [`Transport`](super::Transport). It owns its
+/// header values and body, which may hold secrets (Basic auth, an MDLP secret or password):
+/// both are wiped on drop and never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The HTTP method.
+    pub method: Method,
+    /// The full URL, query included.
+    pub url: String,
+    /// Header names and values, in the order they are sent.
+    pub headers: Vec<(&'static str, Zeroizing<String>)>,
+    /// Content type and bytes.
+    pub body: Option<(&'static str, Zeroizing<Vec<u8>>)>,
+    /// Safe to send again after a failure (see [`crate::config::RetryPolicy`]).
+    pub repeatable: bool,
+    /// The RqUID sent, reported with any error.
+    pub rquid: Option<String>,
+}
+
+impl Request {
+    /// A request with no headers and no body; repeatable only if it is a `GET`.
+    pub fn new(method: Method, url: String) -> Self {
+        Request {
+            method,
+            url,
+            headers: Vec::new(),
+            body: None,
+            repeatable: method == Method::Get,
+            rquid: None,
+        }
+    }
+
+    /// Adds a header (after any already set, including one of the same name).
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, Zeroizing::new(value.into())));
+        self
+    }
+
+    /// The value of a header set on this request.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Sets a JSON body (`application/json;charset=UTF-8`).
+    pub fn json(self, body: Vec<u8>) -> Self {
+        self.body("application/json;charset=UTF-8", body)
+    }
+
+    /// Sets the body and its content type, replacing any previous body.
+    pub fn body(mut self, content_type: &'static str, body: Vec<u8>) -> Self {
+        self.body = Some((content_type, Zeroizing::new(body)));
+        self
+    }
+
+    /// Sets the `RqUID` header and records it for error reports.
+    pub fn rquid(mut self, rquid: String) -> Self {
+        self.headers.push(("RqUID", Zeroizing::new(rquid.clone())));
+        self.rquid = Some(rquid);
+        self
+    }
+
+    /// Sets whether the request may be sent again after a failure.
+    pub fn repeatable(mut self, repeatable: bool) -> Self {
+        self.repeatable = repeatable;
+        self
+    }
+
+    /// The body bytes (empty when there is none).
+    pub fn body_bytes(&self) -> &[u8] {
+        self.body.as_ref().map(|(_, b)| b.as_slice()).unwrap_or(&[])
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| *n).collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &names)
+            .field("body_len", &self.body_bytes().len())
+            .field("repeatable", &self.repeatable)
+            .finish()
+    }
+}
+
+/// A complete answer, whatever its status. `Debug` shows no body (it may hold a token).
+#[derive(Clone)]
+pub struct Response {
+    /// The HTTP status code.
+    pub status: u16,
+    /// Header names and values, as received.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes (at most 4 MiB; a larger answer is a protocol error).
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers.len())
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl Response {
+    /// An answer with a JSON body (for tests of the flows, which need no server).
+    pub fn json_answer(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The answer itself when it is a 2xx, else the error it stands for.
+    pub fn success(&self) -> Result<&Response> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            Err(status_error(self))
+        }
+    }
+
+    /// The value of the first header with this name (case-insensitive); `None` when there is none.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as a JSON object, or a protocol error that says what came instead.
+    pub fn json(&self, what: &str) -> Result<Value> {
+        match serde_json::from_slice::<Value>(&self.body) {
+            Ok(v @ Value::Object(_)) => Ok(v),
+            Ok(_) => {
+                Err(self.protocol_error(format!("{what}: the answer is JSON but not an object")))
+            }
+            Err(_) => Err(self.protocol_error(format!(
+                "{what}: the answer is not JSON ({})",
+                describe_body(&self.body, self.header("content-type"))
+            ))),
+        }
+    }
+
+    /// A protocol error with `message` and this answer's HTTP status.
+    pub fn protocol_error(&self, message: String) -> Error {
+        let mut e = Error::protocol(message);
+        e.http_status = Some(self.status);
+        e
+    }
+}
+
+/// `Retry-After` in delta-seconds form (what the services send); an HTTP date is ignored.
+pub fn retry_after(response: &Response) -> Option<Duration> {
+    response
+        .header("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// The error for a non-2xx answer: kind by status, plus the server's code and text from
+/// whichever error shape the service uses.
+pub fn status_error(response: &Response) -> Error {
+    let status = response.status;
+    let kind = match status {
+        401 | 403 => ErrorKind::Unauthorized,
+        413 => ErrorKind::PayloadTooLarge,
+        429 => ErrorKind::TooManyRequests,
+        400..=499 => ErrorKind::HttpClientError,
+        500..=599 => ErrorKind::HttpServerError,
+        _ => ErrorKind::Protocol,
+    };
+    let (server_code, server_message) = match serde_json::from_slice::<Value>(&response.body) {
+        Ok(v) => server_error_fields(&v),
+        Err(_) => (None, None),
+    };
+    let mut message = format!("the server answered HTTP {status}");
+    if server_message.is_none() && !response.body.is_empty() {
+        message.push_str(&format!(
+            " ({})",
+            describe_body(&response.body, response.header("content-type"))
+        ));
+    }
+    let mut e = Error::new(kind, message);
+    e.http_status = Some(status);
+    e.server_code = server_code;
+    e.server_message = server_message;
+    e.retry_after = retry_after(response);
+    e
+}
+
+/// Reads the error code and text out of every error shape the CRPT and Sber services use:
+/// `{code,error_message,description}`, `{error_code,error_description}`,
+/// `{globalErrors:[{error,errorCode}]}`, `{code,message}`, `{errors:[{key,message}]}`.
+pub fn server_error_fields(v: &Value) -> (Option<String>, Option<String>) {
+    fn text(v: Option<&Value>) -> Option<String> {
+        match v? {
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+    if let Some(first) = v
+        .get("globalErrors")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
+        let message = text(first.get("error")).or_else(|| text(first.get("message")));
+        return (text(first.get("errorCode")), message);
+    }
+    if let Some(first) = v
+        .get("errors")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
+        return (
+            text(first.get("key")).or_else(|| text(v.get("code"))),
+            text(first.get("message")),
+        );
+    }
+    if v.get("error_code").is_some() || v.get("error_description").is_some() {
+        return (text(v.get("error_code")), text(v.get("error_description")));
+    }
+    let code = text(v.get("code")).or_else(|| text(v.get("error")));
+    let message = match (text(v.get("error_message")), text(v.get("description"))) {
+        (Some(m), Some(d)) if m != d => Some(format!("{m}: {d}")),
+        (Some(m), _) => Some(m),
+        (None, Some(d)) => Some(d),
+        (None, None) => text(v.get("message")).or_else(|| text(v.get("error_description"))),
+    };
+    (code, message)
+}
+
+/// A short, safe description of an unexpected body for error messages.
+pub(crate) fn describe_body(body: &[u8], content_type: Option<&str>) -> String {
+    if body.is_empty() {
+        return "empty body".to_owned();
+    }
+    let text = String::from_utf8_lossy(body);
+    let looks_html =
+        content_type.is_some_and(|c| c.contains("html")) || text.trim_start().starts_with('<');
+    if looks_html {
+        return format!(
+            "an HTML page of {} bytes, likely from a proxy or gateway",
+            body.len()
+        );
+    }
+    let snippet: String = text.chars().take(120).filter(|c| !c.is_control()).collect();
+    format!("{} bytes starting {snippet:?}", body.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_error_shape_is_read() {
+        let cases = [
+            (
+                json!({"code":"4","error_message":"bad","description":"signature"}),
+                "4",
+                "bad: signature",
+            ),
+            (
+                json!({"error_code":"7","error_description":"no such code"}),
+                "7",
+                "no such code",
+            ),
+            (
+                json!({"globalErrors":[{"error":"revoked","errorCode":401}]}),
+                "401",
+                "revoked",
+            ),
+            (
+                json!({"code":"SCOPE_DATA_FORMAT_INVALID","message":"scope"}),
+                "SCOPE_DATA_FORMAT_INVALID",
+                "scope",
+            ),
+            (
+                json!({"code":401,"errors":[{"key":"UNAUTHORIZED","message":"exp"}]}),
+                "UNAUTHORIZED",
+                "exp",
+            ),
+        ];
+        for (body, code, message) in cases {
+            let (c, m) = server_error_fields(&body);
+            assert_eq!(c.as_deref(), Some(code), "{body}");
+            assert_eq!(m.as_deref(), Some(message), "{body}");
+        }
+    }
+
+    #[test]
+    fn html_is_described_not_dumped() {
+        let d = describe_body(b"<html><body>502</body></html>", Some("text/html"));
+        assert!(d.contains("HTML page"), "{d}");
+    }
+}

@@ -1,0 +1,176 @@
+//! The boundary idiom every export follows.
+//!
+//! - A fallible export's body runs inside [`call`]: panics are caught, the error details are
+//!   recorded for this thread, and the outcome becomes a `SuzResult`.
+//! - A getter's body runs inside [`get`]: panics are caught and the getter's documented
+//!   fallback returned; the last error is left alone.
+//! - Arguments are read with the macros below, which name the argument in the message:
+//!   `arg!(p)` for a required handle, `str_arg!(p)` / `opt_str_arg!(p)` for strings,
+//!   `bytes_arg!(p, len)` for byte slices, `out_arg!(p)` for out-parameters.
+
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use suz_auth_core::{Error, ErrorKind, Result};
+
+use crate::result::{record_error, record_ok, SuzResult};
+
+/// Runs the body of a fallible export.
+pub(crate) fn call(body: impl FnOnce() -> Result<()>) -> SuzResult {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => record_ok(),
+        Ok(Err(e)) => record_error(&e),
+        Err(payload) => record_error(&panic_error(payload)),
+    }
+}
+
+/// Runs the body of a getter: a panic gives `fallback`, and the last error stays as it was.
+pub(crate) fn get<T>(fallback: T, body: impl FnOnce() -> Option<T>) -> T {
+    catch_unwind(AssertUnwindSafe(body))
+        .ok()
+        .flatten()
+        .unwrap_or(fallback)
+}
+
+/// Frees an object handed out by this library with `free`; NULL does nothing, and a panic in
+/// a destructor stays on this side.
+pub(crate) unsafe fn free_with<T>(p: *mut T, free: impl FnOnce(*mut T)) {
+    if !p.is_null() {
+        let _ = catch_unwind(AssertUnwindSafe(|| free(p)));
+    }
+}
+
+/// Drops a boxed object handed out by this library.
+pub(crate) unsafe fn free_box<T>(p: *mut T) {
+    free_with(p, |p| drop(Box::from_raw(p)))
+}
+
+fn panic_error(payload: Box<dyn std::any::Any + Send>) -> Error {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    Error::new(
+        ErrorKind::Panic,
+        format!("internal panic caught at the C boundary: {what}"),
+    )
+}
+
+fn null(what: &str, name: &str) -> Error {
+    Error::new(ErrorKind::NullArgument, format!("{what} `{name}` is NULL"))
+}
+
+pub(crate) unsafe fn ref_arg<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
+    p.as_ref().ok_or_else(|| null("argument", name))
+}
+
+pub(crate) unsafe fn out_arg<'a, T>(p: *mut T, name: &str) -> Result<&'a mut T> {
+    p.as_mut().ok_or_else(|| null("out-parameter", name))
+}
+
+pub(crate) unsafe fn str_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
+    if p.is_null() {
+        return Err(null("argument", name));
+    }
+    CStr::from_ptr(p).to_str().map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidUtf8,
+            format!(
+                "argument `{name}` is not valid UTF-8 (bad byte at offset {})",
+                e.valid_up_to()
+            ),
+        )
+    })
+}
+
+pub(crate) unsafe fn opt_str_arg<'a>(p: *const c_char, name: &str) -> Result<Option<&'a str>> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        str_arg(p, name).map(Some)
+    }
+}
+
+pub(crate) unsafe fn bytes_arg<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(Error::new(
+            ErrorKind::NullArgument,
+            format!("argument `{name}` is NULL with a length of {len}"),
+        ));
+    }
+    Ok(std::slice::from_raw_parts(p, len))
+}
+
+/// A required handle or pointer argument.
+macro_rules! arg {
+    ($p:ident) => {
+        $crate::boundary::ref_arg($p, stringify!($p))
+    };
+}
+
+/// A required out-parameter.
+macro_rules! out_arg {
+    ($p:ident) => {
+        $crate::boundary::out_arg($p, stringify!($p))
+    };
+}
+
+/// A required NUL-terminated UTF-8 string.
+macro_rules! str_arg {
+    ($p:ident) => {
+        $crate::boundary::str_arg($p, stringify!($p))
+    };
+}
+
+/// An optional string: NULL is `None`.
+macro_rules! opt_str_arg {
+    ($p:ident) => {
+        $crate::boundary::opt_str_arg($p, stringify!($p))
+    };
+}
+
+/// `len` bytes at `p` (NULL allowed when `len` is 0).
+macro_rules! bytes_arg {
+    ($p:ident, $len:ident) => {
+        $crate::boundary::bytes_arg($p, $len, stringify!($p))
+    };
+}
+
+/// A C string for the caller to own (freed with `suz_string_free`).
+pub(crate) fn owned_c_string(s: &str) -> *mut c_char {
+    lossless_c_string(s).into_raw()
+}
+
+/// A C string from any Rust string: an interior NUL (never expected) becomes U+FFFD.
+pub(crate) fn lossless_c_string(s: &str) -> CString {
+    CString::new(s)
+        .unwrap_or_else(|_| CString::new(s.replace('\0', "\u{fffd}")).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    use crate::result::{suz_last_error_code, suz_last_error_message};
+
+    #[test]
+    fn a_panic_is_a_result_code_and_a_getter_keeps_the_last_error() {
+        let code = call(|| panic!("a bug"));
+        assert_eq!(code, SuzResult::Panic);
+        assert_eq!(suz_last_error_code(), SuzResult::Panic);
+        let message = unsafe { CStr::from_ptr(suz_last_error_message()) };
+        assert_eq!(
+            message.to_str().unwrap(),
+            "internal panic caught at the C boundary: a bug"
+        );
+        assert_eq!(get(7, || -> Option<i32> { panic!("a getter bug") }), 7);
+        assert_eq!(suz_last_error_code(), SuzResult::Panic, "a getter reset it");
+        assert_eq!(call(|| Ok(())), SuzResult::Ok);
+        assert_eq!(suz_last_error_code(), SuzResult::Ok);
+    }
+}

@@ -1,0 +1,280 @@
+//! Profiles in use: cached tokens, compare-and-invalidate, authorized requests, logging.
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+
+use suz_auth_core::{set_logger, Error, Level, Logger, Response};
+
+use crate::boundary::{self, lossless_c_string};
+use crate::client::SuzClient;
+use crate::flows::SuzToken;
+use crate::result::SuzResult;
+use crate::signer::SuzSigner;
+
+/// Log severities.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuzLogLevel {
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+}
+
+impl SuzLogLevel {
+    fn from_level(level: Level) -> SuzLogLevel {
+        match level {
+            Level::Error => SuzLogLevel::Error,
+            Level::Warn => SuzLogLevel::Warn,
+            Level::Info => SuzLogLevel::Info,
+            _ => SuzLogLevel::Debug,
+        }
+    }
+
+    /// A level that came from C as a number: checked, never trusted.
+    fn level_from_c(value: u32) -> Result<Level, Error> {
+        match value {
+            1 => Ok(Level::Error),
+            2 => Ok(Level::Warn),
+            3 => Ok(Level::Info),
+            4 => Ok(Level::Debug),
+            other => Err(Error::invalid_argument(format!(
+                "max_level {other} is not a SuzLogLevel (1 = error … 4 = debug)"
+            ))),
+        }
+    }
+}
+
+/// Receives the library's log messages: what it did (cache hit, fetch, waiting on another
+/// process's lock, a failed refresh). `message` is valid only during the call and never holds
+/// a secret or a whole token. Called on whichever thread the library is working on, possibly
+/// from several threads at once; it must not call back into the library, and must not unwind
+/// or throw (a C++ exception or a panic leaving it aborts the process).
+pub type SuzLogCallback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, level: SuzLogLevel, message: *const c_char)>;
+
+struct LogTarget {
+    callback: unsafe extern "C" fn(*mut c_void, SuzLogLevel, *const c_char),
+    userdata: *mut c_void,
+}
+
+// The host promises, by registering the callback, that it may be called from any thread.
+unsafe impl Send for LogTarget {}
+unsafe impl Sync for LogTarget {}
+
+impl LogTarget {
+    fn send(&self, level: Level, message: &str) {
+        let text = lossless_c_string(message);
+        unsafe { (self.callback)(self.userdata, SuzLogLevel::from_level(level), text.as_ptr()) }
+    }
+}
+
+/// Sends the library's log, up to `max_level` (a `SuzLogLevel`: 1 error … 4 debug), to
+/// `callback` (process-wide; replaces any earlier callback). A NULL callback switches logging
+/// off. `userdata` is passed back untouched and must stay valid until the callback is
+/// replaced. Any other `max_level` is `SUZ_RESULT_INVALID_ARGUMENT` and changes nothing.
+#[no_mangle]
+pub unsafe extern "C" fn suz_set_log_callback(
+    callback: SuzLogCallback,
+    userdata: *mut c_void,
+    max_level: u32,
+) -> SuzResult {
+    boundary::call(|| {
+        let max = SuzLogLevel::level_from_c(max_level)?;
+        let logger = callback.map(|callback| {
+            let target = LogTarget { callback, userdata };
+            Arc::new(move |level: Level, message: &str| target.send(level, message)) as Logger
+        });
+        set_logger(max, logger);
+        Ok(())
+    })
+}
+
+/// Sets the signer used by a profile's flow (`profile` NULL: the default for every profile
+/// without its own `signer.command`). The client keeps its own reference: the signer may be
+/// freed by the caller afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn suz_client_set_signer(
+    client: *const SuzClient,
+    profile: *const c_char,
+    signer: *const SuzSigner,
+) -> SuzResult {
+    boundary::call(|| {
+        let client = &arg!(client)?.inner;
+        let profile = opt_str_arg!(profile)?;
+        let signer = arg!(signer)?.inner.clone();
+        client.set_signer(profile, signer)
+    })
+}
+
+/// The profile's token: the cached one while it has more than the refresh margin left,
+/// otherwise a new one. At most one fetch per installation is in flight on this machine:
+/// other threads wait for it, other processes wait on the store's file lock and then read the
+/// token the first one stored (and across machines with the Redis store). If a refresh fails
+/// while the cached token is still valid, that token is returned and the failure logged.
+///
+/// On success `*token_out` receives a token to free with `suz_token_free`.
+#[no_mangle]
+pub unsafe extern "C" fn suz_token_get(
+    client: *const SuzClient,
+    profile: *const c_char,
+    token_out: *mut *mut SuzToken,
+) -> SuzResult {
+    boundary::call(|| {
+        let client = &arg!(client)?.inner;
+        let profile = str_arg!(profile)?;
+        let out = out_arg!(token_out)?;
+        *out = SuzToken::boxed(client.token_get(profile)?);
+        Ok(())
+    })
+}
+
+/// Compare-and-invalidate: drops the profile's cached token (memory, file store, Redis) only if
+/// it is still `token`, the one the caller saw refused. A late 401 with an old token so cannot
+/// throw away a newer token another thread or process fetched. `*dropped_out` (may be NULL)
+/// says whether anything was dropped.
+#[no_mangle]
+pub unsafe extern "C" fn suz_token_invalidate(
+    client: *const SuzClient,
+    profile: *const c_char,
+    token: *const SuzToken,
+    dropped_out: *mut bool,
+) -> SuzResult {
+    boundary::call(|| {
+        let client = &arg!(client)?.inner;
+        let profile = str_arg!(profile)?;
+        let token = arg!(token)?;
+        let dropped = client.token_invalidate(profile, token.token.value())?;
+        if let Some(out) = dropped_out.as_mut() {
+            *out = dropped;
+        }
+        Ok(())
+    })
+}
+
+/// An HTTP answer: status, headers, body. Immutable; free with `suz_response_free`.
+pub struct SuzResponse {
+    status: u16,
+    headers: Vec<(CString, CString)>,
+    body: Vec<u8>,
+}
+
+/// An authorized call with the profile's token: `clientToken` for SUZ profiles, `Authorization:
+/// Bearer` plus a fresh `RqUID` for SmartMarket. `path` is relative to the API's base URL (e.g.
+/// `/api/v2/pharma/ping`); a SUZ profile's `oms_id` is added as `omsId` when the path has
+/// none. `body` (may be NULL) is sent as JSON. On 401 the token is invalidated
+/// (compare-and-invalidate), a new one obtained, and the call made once more.
+///
+/// Any HTTP answer, whatever its status, is `SUZ_RESULT_OK` with `*response_out` set; failures
+/// are those of the transport and of getting a token.
+#[no_mangle]
+pub unsafe extern "C" fn suz_request(
+    client: *const SuzClient,
+    profile: *const c_char,
+    method: *const c_char,
+    path: *const c_char,
+    body: *const c_char,
+    response_out: *mut *mut SuzResponse,
+) -> SuzResult {
+    boundary::call(|| {
+        let client = &arg!(client)?.inner;
+        let profile = str_arg!(profile)?;
+        let method = str_arg!(method)?;
+        let path = str_arg!(path)?;
+        let body = opt_str_arg!(body)?;
+        let out = out_arg!(response_out)?;
+        let Response {
+            status,
+            headers,
+            body,
+        } = client.request(profile, method, path, body.map(str::as_bytes))?;
+        let headers = headers
+            .iter()
+            .map(|(n, v)| (lossless_c_string(n), lossless_c_string(v)))
+            .collect();
+        *out = Box::into_raw(Box::new(SuzResponse {
+            status,
+            headers,
+            body,
+        }));
+        Ok(())
+    })
+}
+
+/// The HTTP status; 0 if `response` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn suz_response_status(response: *const SuzResponse) -> u16 {
+    boundary::get(0, || Some(response.as_ref()?.status))
+}
+
+/// The body: `*body_out` points at `*len_out` bytes, valid until the response is freed. Not
+/// NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn suz_response_body(
+    response: *const SuzResponse,
+    body_out: *mut *const u8,
+    len_out: *mut usize,
+) -> SuzResult {
+    boundary::call(|| {
+        let response = arg!(response)?;
+        let body_out = out_arg!(body_out)?;
+        let len_out = out_arg!(len_out)?;
+        *body_out = response.body.as_ptr();
+        *len_out = response.body.len();
+        Ok(())
+    })
+}
+
+/// The first header called `name` (case-insensitive), valid until the response is freed; NULL
+/// if there is none or an argument is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn suz_response_header(
+    response: *const SuzResponse,
+    name: *const c_char,
+) -> *const c_char {
+    boundary::get(std::ptr::null(), || {
+        let name = str_arg!(name).ok()?;
+        response
+            .as_ref()?
+            .headers
+            .iter()
+            .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.as_ptr())
+    })
+}
+
+/// The number of headers; 0 if `response` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn suz_response_header_count(response: *const SuzResponse) -> usize {
+    boundary::get(0, || Some(response.as_ref()?.headers.len()))
+}
+
+/// Header number `index` (from 0): name and value, valid until the response is freed.
+#[no_mangle]
+pub unsafe extern "C" fn suz_response_header_at(
+    response: *const SuzResponse,
+    index: usize,
+    name_out: *mut *const c_char,
+    value_out: *mut *const c_char,
+) -> SuzResult {
+    boundary::call(|| {
+        let response = arg!(response)?;
+        let name_out = out_arg!(name_out)?;
+        let value_out = out_arg!(value_out)?;
+        let (name, value) = response.headers.get(index).ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "header index {index} out of range ({} headers)",
+                response.headers.len()
+            ))
+        })?;
+        *name_out = name.as_ptr();
+        *value_out = value.as_ptr();
+        Ok(())
+    })
+}
+
+/// Frees a response. NULL does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn suz_response_free(response: *mut SuzResponse) {
+    boundary::free_box(response)
+}

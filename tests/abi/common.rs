@@ -1,0 +1,552 @@
+//! Test support: a GOST key and certificate made with OpenSSL's GOST engine, a signing callback
+//! that signs with them through `openssl cms`, the emulator, and thin safe calls into the C ABI.
+#![allow(dead_code)]
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::path::PathBuf;
+use std::process::Command;
+use std::ptr;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use suz_auth::*;
+use suz_emulator::{Emulator, EmulatorConfig};
+
+#[allow(unused_imports)]
+pub use suz_emulator::{
+    DEFAULT_OMS_CONNECTION, DEFAULT_OMS_ID, DEMO_REGISTRATION_KEY, MDLP_CLIENT_ID,
+    MDLP_CLIENT_SECRET, MDLP_PASSWORD, MDLP_PASSWORD_USER, PHARMA_REGISTRATION_KEY,
+    SMARTMARKET_CLIENT_ID, SMARTMARKET_CLIENT_SECRET,
+};
+
+pub struct Gost {
+    pub dir: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// One GOST R 34.10-2012 (256-bit) key and self-signed certificate per test process.
+pub fn gost() -> &'static Gost {
+    static GOST: OnceLock<Gost> = OnceLock::new();
+    GOST.get_or_init(|| {
+        assert!(
+            suz_emulator::gost_available(),
+            "OpenSSL's GOST engine is missing: install libengine-gost-openssl (the README's test command does)"
+        );
+        let dir = std::env::temp_dir().join(format!("suz-auth-test-gost-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        let status = Command::new("openssl")
+            .args(["req", "-x509", "-engine", "gost", "-newkey", "gost2012_256"])
+            .args(["-pkeyopt", "paramset:A", "-nodes", "-days", "30"])
+            .args(["-subj", "/CN=suz-auth test/O=Test LLC"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl runs");
+        assert!(status.status.success(), "openssl req: {}", String::from_utf8_lossy(&status.stderr));
+        Gost { dir, cert, key }
+    })
+}
+
+/// Signs with the test GOST key through `openssl cms`; returns DER.
+pub fn openssl_sign(data: &[u8], attached: bool) -> Vec<u8> {
+    let g = gost();
+    let input = g.dir.join(format!("in-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&input, data).unwrap();
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "cms", "-sign", "-engine", "gost", "-binary", "-outform", "DER",
+    ])
+    .arg("-signer")
+    .arg(&g.cert)
+    .arg("-inkey")
+    .arg(&g.key)
+    .arg("-in")
+    .arg(&input);
+    if attached {
+        cmd.arg("-nodetach");
+    }
+    let out = cmd.output().expect("openssl runs");
+    let _ = std::fs::remove_file(&input);
+    assert!(
+        out.status.success(),
+        "openssl cms: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// What the test signing callback does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignMode {
+    /// Sign as asked and write DER.
+    Correct,
+    /// Sign as asked and write base64 with CR/LF every 64 characters, as CryptoPro does.
+    Base64Lines,
+    /// Make the other kind of signature than the one asked for.
+    WrongKind,
+    /// Sign other bytes than the ones given.
+    OtherContent,
+    /// Return a failure status with a reason.
+    Fail,
+    /// Return success with bytes that are no signature.
+    Garbage,
+    /// The host's code throws inside the callback; the callback catches it, as the header
+    /// requires, and reports it through the sink.
+    Throws,
+}
+
+pub struct SignerState {
+    pub mode: SignMode,
+    pub calls: std::sync::atomic::AtomicUsize,
+}
+
+pub unsafe extern "C" fn sign_callback(
+    userdata: *mut c_void,
+    data: *const u8,
+    len: usize,
+    kind: SuzSignatureKind,
+    sink: *mut SuzSignatureSink,
+) -> i32 {
+    let state = &*(userdata as *const SignerState);
+    state
+        .calls
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let data = std::slice::from_raw_parts(data, len);
+    let attached = kind == SuzSignatureKind::Attached;
+    let output = match state.mode {
+        SignMode::Correct => openssl_sign(data, attached),
+        SignMode::Base64Lines => {
+            use base64::Engine;
+            let b64 =
+                base64::engine::general_purpose::STANDARD.encode(openssl_sign(data, attached));
+            b64.as_bytes()
+                .chunks(64)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join("\r\n")
+                .into_bytes()
+        }
+        SignMode::WrongKind => openssl_sign(data, !attached),
+        SignMode::OtherContent => openssl_sign(b"some other content", attached),
+        SignMode::Fail => {
+            let why = CString::new("token PIN was not entered").unwrap();
+            suz_signature_sink_fail(sink, why.as_ptr());
+            return 7;
+        }
+        SignMode::Garbage => b"this is not a signature".to_vec(),
+        SignMode::Throws => {
+            let thrown = std::panic::catch_unwind(|| -> Vec<u8> {
+                panic!("CryptoPro: the certificate's private key is not available")
+            });
+            let why = thrown
+                .err()
+                .and_then(|p| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            let why = CString::new(format!("the host's signer threw: {why}")).unwrap();
+            suz_signature_sink_fail(sink, why.as_ptr());
+            return -1;
+        }
+    };
+    suz_signature_sink_write(sink, output.as_ptr(), output.len()) as i32
+}
+
+unsafe extern "C" fn free_state(userdata: *mut c_void) {
+    drop(Box::from_raw(userdata as *mut SignerState));
+}
+
+/// A callback signer owning its state; freed on drop (which calls `free_state`).
+pub struct TestSigner(pub *mut SuzSigner);
+
+impl TestSigner {
+    pub fn new(mode: SignMode) -> TestSigner {
+        let state = Box::into_raw(Box::new(SignerState {
+            mode,
+            calls: Default::default(),
+        }));
+        let mut out = ptr::null_mut();
+        let rc = unsafe {
+            suz_signer_new_callback(
+                Some(sign_callback),
+                state.cast(),
+                Some(free_state),
+                &mut out,
+            )
+        };
+        assert_eq!(rc, SuzResult::Ok);
+        TestSigner(out)
+    }
+}
+
+impl Drop for TestSigner {
+    fn drop(&mut self) {
+        unsafe { suz_signer_free(self.0) };
+    }
+}
+
+pub fn start_emulator(config: EmulatorConfig) -> Emulator {
+    Emulator::start(EmulatorConfig {
+        require_gost: true,
+        ..config
+    })
+    .expect("the emulator starts")
+}
+
+pub fn emulator() -> Emulator {
+    start_emulator(EmulatorConfig::default())
+}
+
+/// A client handle, freed on drop.
+pub struct TestClient(pub *mut SuzClient);
+
+impl TestClient {
+    pub fn new(config_json: &str) -> TestClient {
+        let json = CString::new(config_json).unwrap();
+        let mut out = ptr::null_mut();
+        let rc = unsafe { suz_client_new(json.as_ptr(), &mut out) };
+        assert_eq!(rc, SuzResult::Ok, "suz_client_new: {}", last_message());
+        TestClient(out)
+    }
+
+    pub fn for_emulator(emu: &Emulator) -> TestClient {
+        Self::with_extra(emu, "")
+    }
+
+    /// `extra` is more JSON members, starting with a comma.
+    pub fn with_extra(emu: &Emulator, extra: &str) -> TestClient {
+        TestClient::new(&format!(
+            r#"{{"stand":"emulator","emulator_url":"{}","timeouts":{{"connect_ms":2000,"total_ms":10000}}{extra}}}"#,
+            emu.base_url()
+        ))
+    }
+}
+
+// The library documents SuzClient as safe to use from many threads at once.
+unsafe impl Send for TestClient {}
+unsafe impl Sync for TestClient {}
+
+impl Drop for TestClient {
+    fn drop(&mut self) {
+        unsafe { suz_client_free(self.0) };
+    }
+}
+
+pub fn c(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+pub fn text(p: *const c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+pub fn last_message() -> String {
+    text(suz_last_error_message())
+}
+
+/// A token handle with its value read out; freed on drop.
+pub struct OwnedToken(pub *mut SuzToken);
+
+impl OwnedToken {
+    pub fn value(&self) -> String {
+        text(unsafe { suz_token_value(self.0) })
+    }
+    pub fn expires_at_ms(&self) -> i64 {
+        unsafe { suz_token_expires_at_ms(self.0) }
+    }
+    pub fn obtained_at_ms(&self) -> i64 {
+        unsafe { suz_token_obtained_at_ms(self.0) }
+    }
+    pub fn flow(&self) -> u32 {
+        unsafe { suz_token_flow(self.0) }
+    }
+}
+
+impl std::fmt::Debug for OwnedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "OwnedToken(flow {}, expires {})",
+            self.flow(),
+            self.expires_at_ms()
+        )
+    }
+}
+
+impl Drop for OwnedToken {
+    fn drop(&mut self) {
+        unsafe { suz_token_free(self.0) };
+    }
+}
+
+pub fn token_result(rc: SuzResult, out: *mut SuzToken) -> Result<OwnedToken, SuzResult> {
+    if rc == SuzResult::Ok {
+        assert!(!out.is_null());
+        Ok(OwnedToken(out))
+    } else {
+        assert!(out.is_null(), "an out-parameter was written on failure");
+        Err(rc)
+    }
+}
+
+pub fn gismt(
+    client: &TestClient,
+    connection: &str,
+    signer: *const SuzSigner,
+) -> Result<OwnedToken, SuzResult> {
+    let conn = c(connection);
+    let mut out = ptr::null_mut();
+    let rc = unsafe { suz_get_token_gismt(client.0, conn.as_ptr(), signer, &mut out) };
+    token_result(rc, out)
+}
+
+pub fn trueapi(
+    client: &TestClient,
+    connection: &str,
+    inn: Option<&str>,
+    signer: *const SuzSigner,
+) -> Result<OwnedToken, SuzResult> {
+    let conn = c(connection);
+    let inn = inn.map(c);
+    let mut out = ptr::null_mut();
+    let rc = unsafe {
+        suz_get_token_trueapi(
+            client.0,
+            conn.as_ptr(),
+            inn.as_ref().map_or(ptr::null(), |i| i.as_ptr()),
+            signer,
+            &mut out,
+        )
+    };
+    token_result(rc, out)
+}
+
+pub fn mdlp(
+    client: &TestClient,
+    connection: &str,
+    secret: &str,
+    user: &str,
+    password: Option<&str>,
+    signer: *const SuzSigner,
+) -> Result<OwnedToken, SuzResult> {
+    let (conn, id, secret, user) = (c(connection), c(MDLP_CLIENT_ID), c(secret), c(user));
+    let password = password.map(c);
+    let mut out = ptr::null_mut();
+    let rc = unsafe {
+        suz_get_token_mdlp(
+            client.0,
+            conn.as_ptr(),
+            id.as_ptr(),
+            secret.as_ptr(),
+            user.as_ptr(),
+            password.as_ref().map_or(ptr::null(), |p| p.as_ptr()),
+            signer,
+            &mut out,
+        )
+    };
+    token_result(rc, out)
+}
+
+pub fn smartmarket(
+    client: &TestClient,
+    secret: &str,
+    scope: Option<&str>,
+) -> Result<OwnedToken, SuzResult> {
+    let (id, secret) = (c(SMARTMARKET_CLIENT_ID), c(secret));
+    let scope = scope.map(c);
+    let mut out = ptr::null_mut();
+    let rc = unsafe {
+        suz_get_token_smartmarket(
+            client.0,
+            id.as_ptr(),
+            secret.as_ptr(),
+            scope.as_ref().map_or(ptr::null(), |s| s.as_ptr()),
+            &mut out,
+        )
+    };
+    token_result(rc, out)
+}
+
+pub fn register(
+    client: &TestClient,
+    key: &str,
+    address: &str,
+    pharma: bool,
+    signer: *const SuzSigner,
+) -> Result<String, SuzResult> {
+    register_in(client, DEFAULT_OMS_ID, key, address, pharma, signer)
+}
+
+/// `suz_register_connection` for any omsId; the new omsConnection, or the result code.
+pub fn register_in(
+    client: &TestClient,
+    oms_id: &str,
+    key: &str,
+    address: &str,
+    pharma: bool,
+    signer: *const SuzSigner,
+) -> Result<String, SuzResult> {
+    let (oms, key, address) = (c(oms_id), c(key), c(address));
+    let mut out: *mut c_char = ptr::null_mut();
+    let rc = unsafe {
+        suz_register_connection(
+            client.0,
+            oms.as_ptr(),
+            key.as_ptr(),
+            address.as_ptr(),
+            pharma,
+            signer,
+            &mut out,
+        )
+    };
+    if rc != SuzResult::Ok {
+        assert!(out.is_null());
+        return Err(rc);
+    }
+    let value = text(out);
+    unsafe { suz_string_free(out) };
+    Ok(value)
+}
+
+/// An HTTP exchange with the emulator (admin API, the protected endpoint), through ureq.
+pub fn http(
+    emu: &Emulator,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    let agent = AGENT.get_or_init(|| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+    });
+    let mut request = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{}{path}", emu.port()))
+        .header("Content-Type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = if body.is_empty() {
+        agent.run(request.body(()).unwrap())
+    } else {
+        agent.run(request.body(body.as_bytes().to_vec()).unwrap())
+    };
+    let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    (status, body)
+}
+
+/// Whether a test that needs `tool` can run. Without it the test is skipped with a printed
+/// reason, unless `SUZ_AUTH_REQUIRE_ALL=1` (set by `scripts/test.sh`) makes that a failure.
+pub fn have(tool: &str, available: bool, install: &str) -> bool {
+    if available {
+        return true;
+    }
+    let required = std::env::var("SUZ_AUTH_REQUIRE_ALL").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{tool} is missing: {install} (SUZ_AUTH_REQUIRE_ALL=1 requires it)"
+    );
+    eprintln!("skipped: {tool} is missing ({install})");
+    false
+}
+
+pub fn have_gost() -> bool {
+    static GOST: OnceLock<bool> = OnceLock::new();
+    let available = *GOST.get_or_init(suz_emulator::gost_available);
+    have(
+        "OpenSSL's GOST engine",
+        available,
+        "apt-get install libengine-gost-openssl",
+    )
+}
+
+pub fn have_redis() -> bool {
+    let available = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    have("redis-server", available, "apt-get install redis-server")
+}
+
+/// Returns from the test, with a printed reason, when the GOST engine is missing.
+macro_rules! needs_gost {
+    () => {
+        if !$crate::common::have_gost() {
+            return;
+        }
+    };
+}
+
+/// Returns from the test, with a printed reason, when `redis-server` is missing.
+macro_rules! needs_redis {
+    () => {
+        if !$crate::common::have_redis() {
+            return;
+        }
+    };
+}
+
+/// Calls the emulator's protected SUZ endpoint with a `clientToken`; returns the HTTP status.
+pub fn ping(emu: &Emulator, token: &str) -> u16 {
+    let path = format!("/suz/api/v2/pharma/ping?omsId={DEFAULT_OMS_ID}");
+    http(emu, "GET", &path, &[("clientToken", token)], "").0
+}
+
+pub fn fault(emu: &Emulator, fault_json: &str) {
+    let (status, body) = http(emu, "POST", "/admin/faults", &[], fault_json);
+    assert!(
+        (200..300).contains(&status),
+        "fault not accepted: {status} {body}"
+    );
+}
+
+pub fn settings(emu: &Emulator, json: &str) {
+    let (status, body) = http(emu, "POST", "/admin/settings", &[], json);
+    assert!(
+        (200..300).contains(&status),
+        "settings not accepted: {status} {body}"
+    );
+}
+
+pub fn stats(emu: &Emulator) -> Value {
+    emu.stats()
+}
+
+pub fn tokens_issued(emu: &Emulator, connection: &str) -> u64 {
+    stats(emu)["tokens_issued"][connection.to_ascii_lowercase()]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The `suz` command-line tool of this workspace, built on first use (it is another package,
+/// so cargo does not build it for this test binary).
+pub fn suz_cli() -> &'static std::path::Path {
+    static CLI: OnceLock<PathBuf> = OnceLock::new();
+    CLI.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "suz"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build -p suz failed");
+        // target/<profile>/deps/abi-<hash> -> target/<profile>/suz
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+        let cli = dir.join("suz");
+        assert!(cli.exists(), "{} was not built", cli.display());
+        cli
+    })
+}

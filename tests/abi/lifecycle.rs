@@ -1,0 +1,522 @@
+//! One live token per installation across threads, processes and machines; compare-and-
+//! invalidate; authorized requests that recover from revocation.
+
+use std::collections::HashSet;
+use std::ffi::c_char;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use suz_auth::*;
+use suz_emulator::Emulator;
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("suz-life-{tag}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The `openssl cms` signing command for profiles; `delay` seconds of sleep first (to hold the
+/// lock for a while).
+fn signer_json(delay: u32) -> String {
+    let g = gost();
+    let cmd = |attached: bool| {
+        let script = format!(
+            "sleep {delay}; exec openssl cms -sign -engine gost -binary -outform DER -signer '{}' -inkey '{}' {}",
+            g.cert.display(),
+            g.key.display(),
+            if attached { "-nodetach" } else { "" }
+        );
+        serde_json::to_string(&["sh", "-c", &script]).unwrap()
+    };
+    format!(
+        r#"{{"command":{{"attached":{},"detached":{}}}}}"#,
+        cmd(true),
+        cmd(false)
+    )
+}
+
+struct Setup {
+    config: PathBuf,
+    json: String,
+}
+
+/// A config file with profile `line` (GIS MT for the default connection) and `push`
+/// (SmartMarket), caching in `cache_dir`. `extra` adds top-level members.
+fn setup(emu: &Emulator, cache_dir: &Path, signer_delay: u32, extra: &str) -> Setup {
+    let json = format!(
+        r#"{{
+  "stand": "emulator", "emulator_url": "{url}",
+  "timeouts": {{"total_ms": 30000}},
+  "cache": {{"dir": "{dir}", "lock_timeout_ms": 60000}},
+  "profiles": {{
+    "line": {{"flow": "gismt", "oms_connection": "{conn}", "oms_id": "{oms}", "signer": {signer}}},
+    "push": {{"flow": "smartmarket", "client_id": "{sid}", "client_secret": "{ssecret}"}}
+  }}{extra}
+}}"#,
+        url = emu.base_url(),
+        dir = cache_dir.display(),
+        conn = DEFAULT_OMS_CONNECTION,
+        oms = DEFAULT_OMS_ID,
+        signer = signer_json(signer_delay),
+        sid = SMARTMARKET_CLIENT_ID,
+        ssecret = SMARTMARKET_CLIENT_SECRET,
+    );
+    let config = cache_dir.with_extension(format!("{}.json", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&config, &json).unwrap();
+    Setup { config, json }
+}
+
+fn spawn_cli(config: &Path, args: &[&str]) -> Child {
+    Command::new(suz_cli())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("suz runs")
+}
+
+fn outputs(children: Vec<Child>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "suz failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lines.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    lines
+}
+
+/// Every caller got the same token, the emulator issued exactly one, and it works.
+fn assert_one_token(emu: &Emulator, lines: &[String], callers: usize) {
+    assert_eq!(lines.len(), callers);
+    let distinct: HashSet<&String> = lines.iter().collect();
+    assert_eq!(distinct.len(), 1, "every caller got the same token");
+    assert_eq!(
+        tokens_issued(emu, DEFAULT_OMS_CONNECTION),
+        1,
+        "exactly one token issued"
+    );
+    assert_eq!(ping(emu, &lines[0]), 200);
+}
+
+fn kill_group(child: &mut Child) {
+    // The whole group (the CLI and its signer command): the child leads its own group.
+    let pgid = child.id() as i32;
+    assert!(pgid > 1, "refusing to signal process group {pgid}");
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+#[test]
+fn eight_processes_of_sixteen_threads_get_one_token() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("cold");
+    let s = setup(&emu, &dir, 0, "");
+    let children: Vec<Child> = (0..8)
+        .map(|_| spawn_cli(&s.config, &["token", "line", "--threads", "16"]))
+        .collect();
+    let lines = outputs(children);
+    assert_one_token(&emu, &lines, 128);
+}
+
+#[test]
+fn a_process_killed_while_holding_the_lock_does_not_block_the_others() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("kill-holder");
+    let slow = setup(&emu, &dir, 30, "");
+    let fast = setup(&emu, &dir, 0, "");
+    let mut holder = spawn_cli(&slow.config, &["token", "line"]);
+    // The holder has the lock once it asked for a challenge; its signer now sleeps.
+    let started = Instant::now();
+    while stats(&emu)["requests"]["gismt.key"].as_u64().unwrap_or(0) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the holder never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let waiters: Vec<Child> = (0..4)
+        .map(|_| spawn_cli(&fast.config, &["token", "line", "--threads", "4"]))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    kill_group(&mut holder);
+    let killed_at = Instant::now();
+    let lines = outputs(waiters);
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(10),
+        "waiters proceeded within a bounded time"
+    );
+    assert_one_token(&emu, &lines, 16);
+}
+
+#[test]
+fn processes_killed_while_writing_never_leave_a_broken_or_revoked_token() {
+    let emu = emulator();
+    let dir = temp_dir("kill-loop");
+    // Every call refreshes (the margin exceeds the lifetime), so every process writes.
+    let s = setup(&emu, &dir, 0, "");
+    let json = s.json.replace(
+        r#""lock_timeout_ms": 60000"#,
+        r#""lock_timeout_ms": 60000, "refresh_margin_ms": 86400000"#,
+    );
+    std::fs::write(&s.config, &json).unwrap();
+    let reader = setup(&emu, &dir, 0, "");
+    let store = suz_auth_core::token::store::FileStore::open(&dir).unwrap();
+    let client = suz_auth_core::Client::from_json(&json).unwrap();
+    let key = client.token_key(client.profile("line").unwrap());
+
+    let mut rng = 0x2545_f491_u64;
+    let iterations = 200;
+    let mut checks = 0;
+    for i in 0..iterations {
+        let mut child = spawn_cli(&s.config, &["token", "line"]);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(rng % 60));
+        kill_group(&mut child);
+        // The store is always readable: a token file is whole or absent.
+        let path = dir.join(format!("{}.token", key.hash));
+        if path.exists() {
+            assert!(
+                store.read(&key.hash).is_some(),
+                "iteration {i}: unreadable store file"
+            );
+        }
+        if i % 20 == 19 {
+            // What the store hands out now has not been revoked.
+            let out = Command::new(suz_cli())
+                .arg("--config")
+                .arg(&reader.config)
+                .args(["token", "line"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+            assert_eq!(
+                ping(&emu, &token),
+                200,
+                "iteration {i}: the store handed out a revoked token"
+            );
+            checks += 1;
+        }
+    }
+    assert_eq!(checks, iterations / 20);
+    assert!(
+        tokens_issued(&emu, DEFAULT_OMS_CONNECTION) > 10,
+        "the loop really fetched and wrote"
+    );
+}
+
+fn token_get(client: &TestClient, profile: &str) -> Result<OwnedToken, SuzResult> {
+    let p = c(profile);
+    let mut out = ptr::null_mut();
+    let rc = unsafe { suz_token_get(client.0, p.as_ptr(), &mut out) };
+    token_result(rc, out)
+}
+
+fn invalidate(client: &TestClient, profile: &str, token: &OwnedToken) -> bool {
+    let p = c(profile);
+    let mut dropped = false;
+    let rc = unsafe { suz_token_invalidate(client.0, p.as_ptr(), token.0, &mut dropped) };
+    assert_eq!(rc, SuzResult::Ok, "{}", last_message());
+    dropped
+}
+
+fn profile_client(emu: &Emulator, dir: &Path) -> TestClient {
+    TestClient::new(&setup(emu, dir, 0, "").json)
+}
+
+#[test]
+fn a_late_401_does_not_discard_a_newer_token() {
+    let emu = emulator();
+    let dir = temp_dir("cas");
+    let client = profile_client(&emu, &dir);
+    let old = token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
+    assert!(
+        invalidate(&client, "line", &old),
+        "the current token is dropped"
+    );
+    let new = token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_ne!(old.value(), new.value());
+    // A 401 seen late, with the old token: the newer one stays.
+    assert!(!invalidate(&client, "line", &old));
+    let again = token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_eq!(again.value(), new.value());
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
+    // Another client on the same store sees the same.
+    let other = profile_client(&emu, &dir);
+    assert!(!invalidate(&other, "line", &old));
+    assert_eq!(token_get(&other, "line").unwrap().value(), new.value());
+}
+
+#[test]
+fn threads_in_one_process_share_one_fetch_and_cache_hits_do_not_fetch() {
+    let emu = emulator();
+    let dir = temp_dir("threads");
+    let client = std::sync::Arc::new(profile_client(&emu, &dir));
+    let handles: Vec<_> = (0..32)
+        .map(|_| {
+            let client = client.clone();
+            std::thread::spawn(move || token_get(&client, "line").map(|t| t.value()).unwrap())
+        })
+        .collect();
+    let values: HashSet<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(values.len(), 1);
+    for _ in 0..100 {
+        token_get(&client, "line").unwrap();
+    }
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
+    assert_eq!(stats(&emu)["requests"]["gismt.key"], 1);
+}
+
+#[test]
+fn a_failed_refresh_returns_the_still_valid_token() {
+    let emu = emulator();
+    let dir = temp_dir("refresh-fail");
+    let json = setup(&emu, &dir, 0, "").json.replace(
+        r#""lock_timeout_ms": 60000"#,
+        r#""lock_timeout_ms": 60000, "refresh_margin_ms": 86400000"#,
+    );
+    let client = TestClient::new(&json);
+    let first = token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
+    fault(
+        &emu,
+        r#"{"endpoint":"gismt.key","kind":"status","status":503,"times":0}"#,
+    );
+    let again = token_get(&client, "line").expect("the valid token is returned");
+    assert_eq!(again.value(), first.value());
+}
+
+#[test]
+fn suz_request_recovers_after_the_token_is_revoked() {
+    let emu = emulator();
+    let dir = temp_dir("request");
+    let client = profile_client(&emu, &dir);
+    let call = |path: &str| -> (u16, String) {
+        let (p, m, path) = (c("line"), c("GET"), c(path));
+        let mut response = ptr::null_mut();
+        let rc = unsafe {
+            suz_request(
+                client.0,
+                p.as_ptr(),
+                m.as_ptr(),
+                path.as_ptr(),
+                ptr::null(),
+                &mut response,
+            )
+        };
+        assert_eq!(rc, SuzResult::Ok, "{}", last_message());
+        let status = unsafe { suz_response_status(response) };
+        let (mut body, mut len) = (ptr::null(), 0usize);
+        unsafe { suz_response_body(response, &mut body, &mut len) };
+        let text =
+            String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(body, len) }).into_owned();
+        let ct = text_of(unsafe { suz_response_header(response, c("content-type").as_ptr()) });
+        assert!(ct.contains("json"), "{ct}");
+        unsafe { suz_response_free(response) };
+        (status, text)
+    };
+    let (status, body) = call("/api/v2/pharma/ping");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        &emu,
+        "POST",
+        "/admin/revoke",
+        &[],
+        &format!(r#"{{"omsConnection":"{DEFAULT_OMS_CONNECTION}"}}"#),
+    );
+    assert!((200..300).contains(&status), "{body}");
+    let (status, body) = call("/api/v2/pharma/ping");
+    assert_eq!(status, 200, "recovered transparently: {body}");
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
+
+    // SmartPush through a profile: Bearer and RqUID added.
+    let (p, m, path, body) = (
+        c("push"),
+        c("POST"),
+        c("/api/v2/smartpush/apprequest"),
+        c(r#"{"requestPayload":{"a":1}}"#),
+    );
+    let mut response = ptr::null_mut();
+    let rc = unsafe {
+        suz_request(
+            client.0,
+            p.as_ptr(),
+            m.as_ptr(),
+            path.as_ptr(),
+            body.as_ptr(),
+            &mut response,
+        )
+    };
+    assert_eq!(rc, SuzResult::Ok, "{}", last_message());
+    assert_eq!(unsafe { suz_response_status(response) }, 200);
+    unsafe { suz_response_free(response) };
+}
+
+fn text_of(p: *const c_char) -> String {
+    text(p)
+}
+
+#[test]
+fn unknown_profile_and_store_errors() {
+    needs_redis!();
+    let emu = emulator();
+    let dir = temp_dir("errors");
+    let client = profile_client(&emu, &dir);
+    assert_eq!(
+        token_get(&client, "nope").unwrap_err(),
+        SuzResult::InvalidArgument
+    );
+    assert!(
+        last_message().contains("line"),
+        "lists the known profiles: {}",
+        last_message()
+    );
+    // Redis configured, unreachable, and "error" chosen: a store error, never a second token.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let json = setup(
+        &emu,
+        &temp_dir("errors2"),
+        0,
+        &format!(r#", "redis": {{"url": "redis://127.0.0.1:{port}", "on_unavailable": "error"}}"#),
+    )
+    .json;
+    let client = TestClient::new(&json);
+    assert_eq!(token_get(&client, "line").unwrap_err(), SuzResult::Store);
+    assert!(last_message().contains("Redis"), "{}", last_message());
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 0);
+    // With "local", it falls back to this machine's store and logs.
+    let json = json.replace(
+        r#""on_unavailable": "error""#,
+        r#""on_unavailable": "local""#,
+    );
+    let client = TestClient::new(&json);
+    token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
+}
+
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (the README's test command installs it)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer { child, port }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn two_machines_sharing_redis_get_one_token() {
+    needs_redis!();
+    needs_gost!();
+    let redis = RedisServer::start();
+    let emu = emulator();
+    let extra = format!(
+        r#", "redis": {{"url": "redis://127.0.0.1:{}"}}"#,
+        redis.port
+    );
+    // Two "machines": separate file stores, one Redis.
+    let machine_a = setup(&emu, &temp_dir("redis-a"), 0, &extra);
+    let machine_b = setup(&emu, &temp_dir("redis-b"), 0, &extra);
+    let mut children = Vec::new();
+    for _ in 0..4 {
+        children.push(spawn_cli(
+            &machine_a.config,
+            &["token", "line", "--threads", "8"],
+        ));
+        children.push(spawn_cli(
+            &machine_b.config,
+            &["token", "line", "--threads", "8"],
+        ));
+    }
+    let lines = outputs(children);
+    assert_one_token(&emu, &lines, 64);
+}
+
+#[test]
+fn cli_inspect_masks_and_purge_clears() {
+    let emu = emulator();
+    let dir = temp_dir("cli");
+    let s = setup(&emu, &dir, 0, "");
+    let token = outputs(vec![spawn_cli(&s.config, &["token", "line"])]).remove(0);
+    let inspect = outputs(vec![spawn_cli(&s.config, &["--json", "inspect"])]).join("\n");
+    assert!(
+        !inspect.contains(&token),
+        "inspect never prints a whole token"
+    );
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(
+        v["tokens"][0]["label"],
+        format!("suz:{DEFAULT_OMS_CONNECTION}")
+    );
+    let purge = outputs(vec![spawn_cli(&s.config, &["purge"])]).join("\n");
+    assert!(purge.contains("removed 1"), "{purge}");
+    let request = outputs(vec![spawn_cli(
+        &s.config,
+        &["--json", "request", "line", "GET", "/api/v2/pharma/ping"],
+    )])
+    .join("\n");
+    let v: serde_json::Value = serde_json::from_str(&request).unwrap();
+    assert_eq!(v["status"], 200);
+}

@@ -1,0 +1,14 @@
+//! The C ABI, tested from Rust against the bundled emulator over real HTTP: every flow, every
+//! result code, the token lifecycle across threads, processes and Redis, and hostile input.
+//! One test binary; the modules share the helpers in `common`.
+//!
+//! Tests that need OpenSSL's GOST engine or `redis-server` print why they are skipped when the
+//! tool is missing, unless `SUZ_AUTH_REQUIRE_ALL=1` (set by `scripts/test.sh`) makes a missing
+//! tool a failure.
+
+#[macro_use]
+mod common;
+mod errors;
+mod flows;
+mod lifecycle;
+mod robustness;
