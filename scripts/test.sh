@@ -30,7 +30,10 @@ scripts/check-exports.sh target/debug/libsuz_auth.so
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 echo "== cargo test"
-cargo test --workspace 2>&1 | tee "$log"
+# --all-targets: unit and integration tests; doc-tests run next but are not counted, as the
+# crate docs' examples only compile (they would need a real service).
+cargo test --workspace --all-targets 2>&1 | tee "$log"
+cargo test --workspace --doc 2>&1 | tail -3
 echo "== C tests"
 tests/c/run.sh 2>&1 | tee -a "$log"
 echo "== Python tests"
@@ -43,5 +46,9 @@ export SUZ_AUTH_LIBRARY=${CARGO_TARGET_DIR:-$root/target}/debug/libsuz_auth.so
 
 passed=$(grep -Eo '([0-9]+) passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '([0-9]+) failed' "$log" | awk '{s+=$1} END {print s+0}')
+# The C programs run the same checks in three modes: counted once each, and said apart.
+c_checks=$(awk '/\(plain\)$/ {p = 1; next} p && /^checks: / {s += $2; p = 0} END {print s + 0}' "$log")
+echo "C tests: $c_checks checks, each run plain, under ASan + UBSan and under valgrind"
+passed=$((passed + c_checks))
 echo "total: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds tests/c/test_flows.c strictly and runs it against the emulator: plain, under
-# AddressSanitizer + UndefinedBehaviorSanitizer, and under valgrind (no leaks allowed).
+# Builds the C tests strictly and runs them against the emulator: plain, under
+# AddressSanitizer + UndefinedBehaviorSanitizer, and under valgrind (no leaks allowed). Fails if
+# any function the header declares is called by none of them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -10,25 +11,41 @@ target_dir=${CARGO_TARGET_DIR:-$root/target}
 cargo build -p suz-auth -p suz-emulator
 lib_dir=$target_dir/debug
 link_soname "$lib_dir"
+
+# Every export is exercised under the memory checkers below.
+exports=$(grep -oE '\bsuz_[a-z0-9_]+\(' include/suz_auth.h | tr -d '(' | sort -u)
+called=$(cat tests/c/*.c examples/c/openssl_signer.c | grep -oE '\bsuz_[a-z0-9_]+\(' | tr -d '(' | sort -u)
+never=$(comm -23 <(echo "$exports") <(echo "$called"))
+if [ -n "$never" ]; then
+    echo "exports the C tests never call:" >&2
+    echo "$never" >&2
+    exit 1
+fi
+echo "C tests call all $(echo "$exports" | wc -l) exports: $(echo "$exports" | tr '\n' ' ')"
+
 work=$(mktemp -d)
 trap 'kill ${EMULATOR_PID:-} 2>/dev/null || true; rm -rf "$work"' EXIT
-
 make_gost_cert "$work"
 start_emulator "$lib_dir/suz-emulator" "$work/emulator.log"
 
 cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Iexamples/c)
-sources=(tests/c/test_flows.c examples/c/openssl_signer.c)
 link=(-L"$lib_dir" -lsuz_auth -Wl,-rpath,"$lib_dir")
+programs=(test_flows test_lifecycle)
+for p in "${programs[@]}"; do
+    sources=("tests/c/$p.c" examples/c/openssl_signer.c)
+    gcc "${cflags[@]}" "${sources[@]}" "${link[@]}" -o "$work/$p"
+    gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+        "${sources[@]}" "${link[@]}" -o "$work/${p}_asan"
+done
 
-gcc "${cflags[@]}" "${sources[@]}" "${link[@]}" -o "$work/test_flows"
-gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
-    "${sources[@]}" "${link[@]}" -o "$work/test_flows_asan"
-
-echo "== C test (plain)"
-"$work/test_flows" "$EMULATOR_URL" "$work/cert.pem" "$work/key.pem"
-echo "== C test (ASan + UBSan)"
-ASAN_OPTIONS=detect_leaks=1 "$work/test_flows_asan" "$EMULATOR_URL" "$work/cert.pem" "$work/key.pem"
-echo "== C test (valgrind)"
-valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
-    --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
-    --trace-children=no "$work/test_flows" "$EMULATOR_URL" "$work/cert.pem" "$work/key.pem"
+args=("$EMULATOR_URL" "$work/cert.pem" "$work/key.pem")
+for p in "${programs[@]}"; do
+    echo "== C $p (plain)"
+    "$work/$p" "${args[@]}"
+    echo "== C $p (ASan + UBSan)"
+    ASAN_OPTIONS=detect_leaks=1 "$work/${p}_asan" "${args[@]}"
+    echo "== C $p (valgrind)"
+    valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
+        --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+        --trace-children=no "$work/$p" "${args[@]}"
+done

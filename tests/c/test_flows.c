@@ -203,6 +203,6 @@ int main(int argc, char **argv)
 
     suz_signer_free(signer);
     suz_client_free(client);
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("checks: %d ok, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }
