@@ -330,4 +330,37 @@ mod tests {
             assert_eq!(e.kind, crate::ErrorKind::SignerFailed, "{bad:?}");
         }
     }
+
+    /// The structure check: a BER/DER SEQUENCE whose length covers exactly what was given.
+    #[test]
+    fn only_a_whole_sequence_passes_the_structure_check() {
+        let der = fake_cms();
+        let ok = |b: &[u8]| normalize_signature(b).is_ok();
+        let b64 = |b: &[u8]| STANDARD.encode(b);
+        assert!(ok(&der));
+        // Short form length, and BER with an indefinite length ended by two zero bytes.
+        assert!(ok(&[0x30, 0x03, 0x02, 0x01, 0x01]));
+        assert!(ok(&[0x30, 0x80, 0x02, 0x01, 0x01, 0x00, 0x00]));
+        let mut cut = der.clone();
+        cut.pop();
+        let mut longer = der.clone();
+        longer.push(0);
+        let mut not_a_sequence = der.clone();
+        not_a_sequence[0] = 0x31;
+        for (bad, what) in [
+            (cut, "one byte short"),
+            (longer, "a byte of trailing garbage"),
+            (not_a_sequence, "a SET, not a SEQUENCE"),
+            (
+                vec![0x30, 0x80, 0x02, 0x01, 0x01],
+                "indefinite length never ended",
+            ),
+            (vec![0x30, 0x85, 0, 0, 0, 0, 1, 0], "a five-byte length"),
+            (vec![0x30, 0x80, 0x00], "three bytes"),
+            (vec![0x30, 0x02, 0x05], "one byte short, short form"),
+        ] {
+            assert!(!ok(&bad), "{what} passed as DER");
+            assert!(!ok(b64(&bad).as_bytes()), "{what} passed as base64");
+        }
+    }
 }

@@ -427,6 +427,7 @@ fn emulator_refuses_a_signature_over_other_content() {
 
 #[test]
 fn emulator_refuses_a_reused_and_an_expired_challenge() {
+    needs_gost!();
     let emu = emulator();
     let client = TestClient::for_emulator(&emu);
     let conn = c(DEFAULT_OMS_CONNECTION);

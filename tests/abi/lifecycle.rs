@@ -169,6 +169,7 @@ fn a_process_killed_while_holding_the_lock_does_not_block_the_others() {
 
 #[test]
 fn processes_killed_while_writing_never_leave_a_broken_or_revoked_token() {
+    needs_gost!();
     let emu = emulator();
     let dir = temp_dir("kill-loop");
     // Every call refreshes (the margin exceeds the lifetime), so every process writes.
@@ -251,6 +252,7 @@ fn profile_client(emu: &Emulator, dir: &Path) -> TestClient {
 
 #[test]
 fn a_late_401_does_not_discard_a_newer_token() {
+    needs_gost!();
     let emu = emulator();
     let dir = temp_dir("cas");
     let client = profile_client(&emu, &dir);
@@ -274,6 +276,7 @@ fn a_late_401_does_not_discard_a_newer_token() {
 
 #[test]
 fn threads_in_one_process_share_one_fetch_and_cache_hits_do_not_fetch() {
+    needs_gost!();
     let emu = emulator();
     let dir = temp_dir("threads");
     let client = std::sync::Arc::new(profile_client(&emu, &dir));
@@ -294,6 +297,7 @@ fn threads_in_one_process_share_one_fetch_and_cache_hits_do_not_fetch() {
 
 #[test]
 fn a_failed_refresh_returns_the_still_valid_token() {
+    needs_gost!();
     let emu = emulator();
     let dir = temp_dir("refresh-fail");
     let json = setup(&emu, &dir, 0, "").json.replace(
@@ -312,6 +316,7 @@ fn a_failed_refresh_returns_the_still_valid_token() {
 
 #[test]
 fn suz_request_recovers_after_the_token_is_revoked() {
+    needs_gost!();
     let emu = emulator();
     let dir = temp_dir("request");
     let client = profile_client(&emu, &dir);
@@ -376,12 +381,55 @@ fn suz_request_recovers_after_the_token_is_revoked() {
     unsafe { suz_response_free(response) };
 }
 
+#[test]
+fn suz_request_retries_a_401_once_then_returns_it() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("request-401");
+    let client = profile_client(&emu, &dir);
+    let token = token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_eq!(ping(&emu, &token.value()), 200);
+    // Every ping is refused from now on, whatever the token.
+    fault(
+        &emu,
+        r#"{"endpoint":"suz.ping","kind":"status","status":401,"times":0,
+            "body":"{\"globalErrors\":[{\"error\":\"token revoked\",\"errorCode\":401}]}"}"#,
+    );
+    let pings = counter(&emu, &["requests", "suz.ping"]);
+    let (p, m, path) = (c("line"), c("GET"), c("/api/v2/pharma/ping"));
+    let mut response = ptr::null_mut();
+    let rc = unsafe {
+        suz_request(
+            client.0,
+            p.as_ptr(),
+            m.as_ptr(),
+            path.as_ptr(),
+            ptr::null(),
+            &mut response,
+        )
+    };
+    assert_eq!(rc, SuzResult::Ok, "{}", last_message());
+    assert_eq!(unsafe { suz_response_status(response) }, 401);
+    unsafe { suz_response_free(response) };
+    assert_eq!(
+        counter(&emu, &["requests", "suz.ping"]) - pings,
+        2,
+        "the call and exactly one retry"
+    );
+    assert_eq!(
+        tokens_issued(&emu, DEFAULT_OMS_CONNECTION),
+        2,
+        "one new token for the retry"
+    );
+}
+
 fn text_of(p: *const c_char) -> String {
     text(p)
 }
 
 #[test]
 fn unknown_profile_and_store_errors() {
+    needs_gost!();
     needs_redis!();
     let emu = emulator();
     let dir = temp_dir("errors");
@@ -496,6 +544,7 @@ fn two_machines_sharing_redis_get_one_token() {
 
 #[test]
 fn cli_inspect_masks_and_purge_clears() {
+    needs_gost!();
     let emu = emulator();
     let dir = temp_dir("cli");
     let s = setup(&emu, &dir, 0, "");

@@ -1,0 +1,325 @@
+//! The token cache on its own: refresh margins, single flight between threads, the
+//! interrupted-fetch marker and Redis compare-and-invalidate, with a counting fetch in place of
+//! a service. Each test names what a user would see go wrong.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use suz_auth_core::config::{Config, Profile};
+use suz_auth_core::token::key::TokenKey;
+use suz_auth_core::token::manager::TokenManager;
+use suz_auth_core::token::now_ms;
+use suz_auth_core::{Error, ErrorKind, Flow, Token};
+
+const CONN: &str = "11b1abc9-f4ee-47db-8a20-f80ac83504e8";
+const MIN: i64 = 60_000;
+
+/// A config with one GIS MT profile `p`; `profile_extra` and `top_extra` are JSON members.
+fn config(profile_extra: &str, top_extra: &str) -> Config {
+    let json = format!(
+        r#"{{"profiles": {{"p": {{"flow": "gismt", "oms_connection": "{CONN}"{profile_extra}}}}}{top_extra}}}"#
+    );
+    Config::from_json(&json).unwrap_or_else(|e| panic!("{json}: {e}"))
+}
+
+fn memory_only(profile_extra: &str, cache_extra: &str) -> Config {
+    config(
+        profile_extra,
+        &format!(r#", "cache": {{"persist": false{cache_extra}}}"#),
+    )
+}
+
+fn in_dir(dir: &std::path::Path) -> Config {
+    config(
+        "",
+        &format!(r#", "cache": {{"dir": {:?}}}"#, dir.display().to_string()),
+    )
+}
+
+fn parts(config: &Config) -> (TokenManager, Profile, TokenKey) {
+    let manager = TokenManager::new(&config.cache, config.redis.as_ref()).unwrap();
+    let profile = config.profiles["p"].clone();
+    let key = TokenKey::for_profile(&profile, None);
+    (manager, profile, key)
+}
+
+/// A token of `lifetime_ms` with `left_ms` of it left.
+fn token(value: &str, lifetime_ms: i64, left_ms: i64) -> Token {
+    let now = now_ms();
+    Token::new(
+        value.to_owned(),
+        Flow::Gismt,
+        now - (lifetime_ms - left_ms),
+        now + left_ms,
+    )
+}
+
+/// Gets the token twice with a fetch that mints `make()` and counts; returns the count.
+fn fetches_for_two_gets(config: &Config, make: impl Fn() -> Token) -> usize {
+    let (manager, profile, key) = parts(config);
+    let count = AtomicUsize::new(0);
+    let fetch = || {
+        count.fetch_add(1, Ordering::SeqCst);
+        Ok(make())
+    };
+    manager.get(&profile, &key, &fetch).unwrap();
+    manager.get(&profile, &key, &fetch).unwrap();
+    count.load(Ordering::SeqCst)
+}
+
+#[test]
+fn the_default_margin_is_a_fifth_of_the_lifetime() {
+    let c = memory_only("", "");
+    // A 60-second token refreshes 12 seconds before it expires.
+    assert_eq!(
+        fetches_for_two_gets(&c, || token("a", MIN, 20_000)),
+        1,
+        "20 s left of 60"
+    );
+    assert_eq!(
+        fetches_for_two_gets(&c, || token("a", MIN, 8_000)),
+        2,
+        "8 s left of 60"
+    );
+}
+
+#[test]
+fn the_default_margin_is_ten_minutes_at_most() {
+    let c = memory_only("", "");
+    // A 10-hour token refreshes 10 minutes early, not 2 hours early.
+    assert_eq!(
+        fetches_for_two_gets(&c, || token("a", 600 * MIN, 30 * MIN)),
+        1
+    );
+    assert_eq!(
+        fetches_for_two_gets(&c, || token("a", 600 * MIN, 9 * MIN)),
+        2
+    );
+}
+
+#[test]
+fn a_configured_margin_replaces_the_default_and_a_profile_margin_wins() {
+    // 15 minutes left of 10 hours: fresh by default, stale with a 20-minute margin.
+    let make = || token("a", 600 * MIN, 15 * MIN);
+    assert_eq!(fetches_for_two_gets(&memory_only("", ""), make), 1);
+    let cache_wide = memory_only("", r#", "refresh_margin_ms": 1200000"#);
+    assert_eq!(fetches_for_two_gets(&cache_wide, make), 2);
+    let per_profile = memory_only(r#", "refresh_margin_ms": 1200000"#, "");
+    assert_eq!(fetches_for_two_gets(&per_profile, make), 2);
+    let profile_over_cache = memory_only(
+        r#", "refresh_margin_ms": 60000"#,
+        r#", "refresh_margin_ms": 1200000"#,
+    );
+    assert_eq!(fetches_for_two_gets(&profile_over_cache, make), 1);
+}
+
+#[test]
+fn threads_share_one_fetch_without_persistence() {
+    let (manager, profile, key) = parts(&memory_only("", ""));
+    let count = AtomicUsize::new(0);
+    let start = Barrier::new(16);
+    let values: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    let fetch = || {
+                        let n = count.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(100));
+                        Ok(token(&format!("token-{n}"), 600 * MIN, 600 * MIN))
+                    };
+                    manager
+                        .get(&profile, &key, &fetch)
+                        .unwrap()
+                        .value()
+                        .to_owned()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(count.load(Ordering::SeqCst), 1, "one fetch for 16 threads");
+    assert!(values.iter().all(|v| v == "token-0"), "{values:?}");
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "suz-core-{name}-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// After a fetch that failed with `error`, does the next process (a new manager on the same
+/// store) fetch anew although a valid token is stored?
+fn next_process_fetches_after(error: ErrorKind) -> bool {
+    let dir = temp_dir("marker");
+    let c = in_dir(&dir);
+    let (first, profile, key) = parts(&c);
+    first
+        .get(&profile, &key, &|| {
+            Ok(token("stored", 600 * MIN, 600 * MIN))
+        })
+        .unwrap();
+    // A process that finds the marker of a fetch under way fetches, and this fetch fails.
+    let files = first.file_store().unwrap();
+    files.begin_fetch(&key.hash).unwrap();
+    let (second, _, _) = parts(&c);
+    let kept = second
+        .get(&profile, &key, &|| {
+            Err(Error::new(error, "the fetch failed"))
+        })
+        .unwrap();
+    assert_eq!(
+        kept.value(),
+        "stored",
+        "the still valid token is handed out"
+    );
+    let (third, _, _) = parts(&c);
+    let count = AtomicUsize::new(0);
+    third
+        .get(&profile, &key, &|| {
+            count.fetch_add(1, Ordering::SeqCst);
+            Ok(token("new", 600 * MIN, 600 * MIN))
+        })
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    count.load(Ordering::SeqCst) == 1
+}
+
+#[test]
+fn after_an_ambiguous_failure_the_next_process_fetches_anew() {
+    // The server may have issued (and so revoked the stored token) before the answer was lost.
+    for kind in [
+        ErrorKind::Timeout,
+        ErrorKind::Connect,
+        ErrorKind::HttpServerError,
+        ErrorKind::Protocol,
+    ] {
+        assert!(next_process_fetches_after(kind), "{kind:?}");
+    }
+}
+
+#[test]
+fn after_a_refusal_the_stored_token_is_used() {
+    // A refusal issued no token: the stored one is still the live one.
+    for kind in [ErrorKind::Unauthorized, ErrorKind::SignerFailed] {
+        assert!(!next_process_fetches_after(kind), "{kind:?}");
+    }
+}
+
+#[test]
+fn the_store_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("private").join("cache");
+    let (manager, profile, key) = parts(&in_dir(&dir));
+    manager
+        .get(&profile, &key, &|| Ok(token("t", 600 * MIN, 600 * MIN)))
+        .unwrap();
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{mode:o}");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}: {mode:o}", path.display());
+    }
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}
+
+/// A `redis-server` on a free loopback port, stopped on drop; `None` (with a printed reason)
+/// when it is not installed, unless `SUZ_AUTH_REQUIRE_ALL=1`.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> Option<RedisServer> {
+        let installed = Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !installed {
+            let required = std::env::var("SUZ_AUTH_REQUIRE_ALL").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "redis-server is missing: apt-get install redis-server"
+            );
+            eprintln!("skipped: redis-server is missing (apt-get install redis-server)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(RedisServer { child, port })
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn redis_invalidation_drops_only_the_token_that_failed() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let c = config(
+        "",
+        &format!(
+            r#", "cache": {{"persist": false}}, "redis": {{"url": "redis://127.0.0.1:{}"}}"#,
+            redis.port
+        ),
+    );
+    // Each "machine" is a new manager: no memory of its own, only Redis in common.
+    let machine = || parts(&c);
+    let (a, profile, key) = machine();
+    let live = a
+        .get(&profile, &key, &|| Ok(token("live", 600 * MIN, 600 * MIN)))
+        .unwrap();
+    let fetches = AtomicUsize::new(0);
+    let counting = || {
+        fetches.fetch_add(1, Ordering::SeqCst);
+        Ok(token("newer", 600 * MIN, 600 * MIN))
+    };
+
+    let (b, _, _) = machine();
+    assert!(!b.invalidate(&profile, &key, "an older token").unwrap());
+    let (c2, _, _) = machine();
+    assert_eq!(c2.get(&profile, &key, &counting).unwrap().value(), "live");
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        0,
+        "a late 401 threw the live token away"
+    );
+
+    let (d, _, _) = machine();
+    assert!(d.invalidate(&profile, &key, live.value()).unwrap());
+    let (e, _, _) = machine();
+    assert_eq!(e.get(&profile, &key, &counting).unwrap().value(), "newer");
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}
