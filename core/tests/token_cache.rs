@@ -231,6 +231,39 @@ fn the_store_directory_is_private() {
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());
 }
 
+#[test]
+fn purge_deletes_tokens_and_markers_but_not_locks() {
+    let dir = temp_dir("purge");
+    let c = in_dir(&dir);
+    let (manager, profile, key) = parts(&c);
+    manager
+        .get(&profile, &key, &|| Ok(token("t", 600 * MIN, 600 * MIN)))
+        .unwrap();
+    let files = manager.file_store().unwrap();
+    files.begin_fetch(&key.hash).unwrap();
+    let names = || {
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let h = &key.hash;
+    assert_eq!(
+        names(),
+        [
+            format!("{h}.fetching"),
+            format!("{h}.lock"),
+            format!("{h}.token")
+        ]
+    );
+    assert_eq!(files.purge().unwrap(), 2);
+    assert_eq!(names(), [format!("{h}.lock")]);
+    assert_eq!(files.purge().unwrap(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A `redis-server` on a free loopback port, stopped on drop; `None` (with a printed reason)
 /// when it is not installed, unless `SUZ_AUTH_REQUIRE_ALL=1`.
 struct RedisServer {
@@ -322,4 +355,105 @@ fn redis_invalidation_drops_only_the_token_that_failed() {
     let (e, _, _) = machine();
     assert_eq!(e.get(&profile, &key, &counting).unwrap().value(), "newer");
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}
+
+fn redis_config(port: u16, redis_extra: &str) -> Config {
+    config(
+        "",
+        &format!(
+            r#", "cache": {{"persist": false}}, "redis": {{"url": "redis://127.0.0.1:{port}"{redis_extra}}}"#
+        ),
+    )
+}
+
+#[test]
+fn with_redis_down_the_default_is_an_error_and_local_falls_back() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let fetches = AtomicUsize::new(0);
+    let fetch = || {
+        fetches.fetch_add(1, Ordering::SeqCst);
+        Ok(token("local", 600 * MIN, 600 * MIN))
+    };
+    let (manager, profile, key) = parts(&redis_config(port, ""));
+    let e = manager.get(&profile, &key, &fetch).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Store, "{e}");
+    assert_eq!(fetches.load(Ordering::SeqCst), 0, "no token without Redis");
+    let (manager, profile, key) = parts(&redis_config(port, r#", "on_unavailable": "local""#));
+    assert_eq!(
+        manager.get(&profile, &key, &fetch).unwrap().value(),
+        "local"
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}
+
+/// `redis-cli` against the test server.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs (Debian's redis-tools, a dependency of redis-server)");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn redis_keys_have_the_prefix_and_the_token_lives_as_long_as_it_is_valid() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let c = redis_config(redis.port, r#", "key_prefix": "plant-7:""#);
+    let (manager, profile, key) = parts(&c);
+    manager
+        .get(&profile, &key, &|| Ok(token("t", 600 * MIN, 10 * MIN)))
+        .unwrap();
+    let keys = redis_cli(redis.port, &["--scan"]);
+    let token_key = keys
+        .lines()
+        .find(|k| k.contains(&key.hash))
+        .unwrap_or_else(|| panic!("no key for {} in {keys:?}", key.hash));
+    assert!(token_key.starts_with("plant-7:"), "{token_key}");
+    assert!(keys.lines().all(|k| k.starts_with("plant-7:")), "{keys}");
+    let ttl: i64 = redis_cli(redis.port, &["PTTL", token_key]).parse().unwrap();
+    assert!(
+        ttl > 9 * MIN && ttl <= 10 * MIN,
+        "PTTL {ttl} for a token with 10 minutes left"
+    );
+}
+
+#[test]
+fn a_second_machine_waits_for_the_first_ones_fetch() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let c = redis_config(redis.port, "");
+    let fetches = AtomicUsize::new(0);
+    let start = Barrier::new(2);
+    let values: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let (manager, profile, key) = parts(&c);
+                    start.wait();
+                    let fetch = || {
+                        let n = fetches.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(300));
+                        Ok(token(&format!("token-{n}"), 600 * MIN, 600 * MIN))
+                    };
+                    manager
+                        .get(&profile, &key, &fetch)
+                        .unwrap()
+                        .value()
+                        .to_owned()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "{values:?}");
+    assert_eq!(values[0], values[1]);
 }

@@ -205,6 +205,11 @@ mod tests {
         let t = parse_token(Flow::TrueApi, &answer(200, &body), NOW).unwrap();
         assert_eq!(t.expires_at_ms(), 1_700_003_600_000);
         assert_eq!(t.flow(), Flow::TrueApi);
+        // {"exp":1000000000}: too early to be a Unix time, so the documented 10 hours apply.
+        let jwt = "eyJhbGciOiJub25lIn0.eyJleHAiOjEwMDAwMDAwMDB9.sig";
+        let body = format!(r#"{{"token":"{jwt}"}}"#);
+        let t = parse_token(Flow::TrueApi, &answer(200, &body), NOW).unwrap();
+        assert_eq!(t.expires_at_ms(), NOW + TOKEN_LIFETIME_MS);
     }
 
     #[test]
