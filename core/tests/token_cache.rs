@@ -146,11 +146,13 @@ fn threads_share_one_fetch_without_persistence() {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "suz-core-{name}-{}-{}",
         std::process::id(),
-        now_ms()
+        N.fetch_add(1, Ordering::SeqCst)
     ));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -417,7 +419,8 @@ fn redis_keys_have_the_prefix_and_the_token_lives_as_long_as_it_is_valid() {
         .find(|k| k.contains(&key.hash))
         .unwrap_or_else(|| panic!("no key for {} in {keys:?}", key.hash));
     assert!(token_key.starts_with("plant-7:"), "{token_key}");
-    assert!(keys.lines().all(|k| k.starts_with("plant-7:")), "{keys}");
+    // The lock was released by its owner: the token is the only key left.
+    assert_eq!(keys.lines().count(), 1, "{keys}");
     let ttl: i64 = redis_cli(redis.port, &["PTTL", token_key]).parse().unwrap();
     assert!(
         ttl > 9 * MIN && ttl <= 10 * MIN,
@@ -456,4 +459,157 @@ fn a_second_machine_waits_for_the_first_ones_fetch() {
     });
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "{values:?}");
     assert_eq!(values[0], values[1]);
+}
+
+#[test]
+fn redis_with_a_password_and_a_database_number() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    assert_eq!(
+        redis_cli(redis.port, &["CONFIG", "SET", "requirepass", "s3cret-pw"]),
+        "OK"
+    );
+    let c = redis_config_url(&format!("redis://:s3cret-pw@127.0.0.1:{}/2", redis.port));
+    let (manager, profile, key) = parts(&c);
+    manager
+        .get(&profile, &key, &|| Ok(token("t", 600 * MIN, 600 * MIN)))
+        .unwrap();
+    let scan = |db: &str| {
+        redis_cli(
+            redis.port,
+            &["-a", "s3cret-pw", "--no-auth-warning", "-n", db, "--scan"],
+        )
+    };
+    assert!(scan("2").contains(&key.hash), "{}", scan("2"));
+    assert_eq!(scan("0"), "", "nothing in database 0");
+    let wrong = redis_config_url(&format!("redis://:wrong@127.0.0.1:{}/2", redis.port));
+    let (manager, profile, key) = parts(&wrong);
+    let e = manager
+        .get(&profile, &key, &|| Ok(token("t", 600 * MIN, 600 * MIN)))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Store);
+    assert!(!e.to_string().contains("wrong"), "the password leaked: {e}");
+}
+
+fn redis_config_url(url: &str) -> Config {
+    config(
+        "",
+        &format!(r#", "cache": {{"persist": false}}, "redis": {{"url": "{url}"}}"#),
+    )
+}
+
+#[test]
+fn a_token_from_redis_is_kept_in_this_machines_store_too() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (dir_a, dir_b) = (temp_dir("redis-a"), temp_dir("redis-b"));
+    let with_dir = |dir: &std::path::Path| {
+        config(
+            "",
+            &format!(
+                r#", "cache": {{"dir": {:?}}}, "redis": {{"url": "redis://127.0.0.1:{}"}}"#,
+                dir.display().to_string(),
+                redis.port
+            ),
+        )
+    };
+    let (a, profile, key) = parts(&with_dir(&dir_a));
+    a.get(&profile, &key, &|| {
+        Ok(token("shared", 600 * MIN, 600 * MIN))
+    })
+    .unwrap();
+    let (b, _, _) = parts(&with_dir(&dir_b));
+    let got = b
+        .get(&profile, &key, &|| panic!("machine B must not fetch"))
+        .unwrap();
+    assert_eq!(got.value(), "shared");
+    let stored = b
+        .file_store()
+        .unwrap()
+        .read(&key.hash)
+        .map(|t| t.value().to_owned());
+    assert_eq!(stored.as_deref(), Some("shared"));
+}
+
+#[test]
+fn invalidation_compares_in_memory_and_reports_what_this_process_dropped() {
+    let dir = temp_dir("invalidate");
+    let c = in_dir(&dir);
+    let (a, profile, key) = parts(&c);
+    let t = a
+        .get(&profile, &key, &|| Ok(token("first", 600 * MIN, 600 * MIN)))
+        .unwrap();
+    let (b, _, _) = parts(&c);
+    b.get(&profile, &key, &|| panic!("B reads the store"))
+        .unwrap();
+    assert!(!a.invalidate(&profile, &key, "another").unwrap());
+    assert_eq!(
+        a.get(&profile, &key, &|| panic!("kept")).unwrap().value(),
+        "first"
+    );
+    assert!(a.invalidate(&profile, &key, t.value()).unwrap());
+    // B still had it in memory: it drops its copy, though the file is already gone.
+    assert!(b.invalidate(&profile, &key, t.value()).unwrap());
+    let fetched = AtomicUsize::new(0);
+    b.get(&profile, &key, &|| {
+        fetched.fetch_add(1, Ordering::SeqCst);
+        Ok(token("second", 600 * MIN, 600 * MIN))
+    })
+    .unwrap();
+    assert_eq!(fetched.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_long_token_survives_the_store() {
+    // SmartMarket access tokens are JWEs of a kilobyte or more.
+    let dir = temp_dir("long");
+    let c = in_dir(&dir);
+    let long = "x".repeat(6000);
+    let (a, profile, key) = parts(&c);
+    a.get(&profile, &key, &|| Ok(token(&long, 600 * MIN, 600 * MIN)))
+        .unwrap();
+    let (b, _, _) = parts(&c);
+    let got = b
+        .get(&profile, &key, &|| panic!("read from the store"))
+        .unwrap();
+    assert_eq!(got.value(), long);
+    let entries = b.file_store().unwrap().entries();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].label, format!("suz:{CONN}"));
+    assert_eq!(entries[0].masked_value, "xxxx…(6000 chars)");
+}
+
+#[test]
+fn a_held_lock_is_waited_for_until_the_timeout() {
+    let dir = temp_dir("lock");
+    let c = in_dir(&dir);
+    let (a, _, key) = parts(&c);
+    let files = a.file_store().unwrap();
+    let (_held, waited) = files.lock(&key.hash, Duration::from_secs(1)).unwrap();
+    assert!(!waited);
+    let (b, _, _) = parts(&c);
+    let started = Instant::now();
+    let e = b
+        .file_store()
+        .unwrap()
+        .lock(&key.hash, Duration::from_millis(300))
+        .map(|_| ())
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+#[test]
+fn tokens_are_stamped_with_the_wall_clock() {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!((now_ms() - wall).abs() < 5_000, "{} vs {wall}", now_ms());
 }

@@ -278,6 +278,21 @@ mod tests {
         );
         assert_eq!(e.message, "MDLP token: the answer has no valid `life_time`");
         assert_error(
+            parse_token(&answer(200, r#"{"token":"t","life_time":0}"#), NOW),
+            ErrorKind::Protocol,
+            Some(200),
+            None,
+            None,
+        );
+        let e = assert_error(
+            parse_token(&answer(200, r#"{"token":"","life_time":30}"#), NOW),
+            ErrorKind::Protocol,
+            Some(200),
+            None,
+            None,
+        );
+        assert_eq!(e.message, "MDLP token: the answer has no `token`");
+        assert_error(
             parse_token(&answer(200, r#"{"token":"t","life_time":-1}"#), NOW),
             ErrorKind::Protocol,
             Some(200),

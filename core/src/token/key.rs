@@ -39,3 +39,42 @@ impl TokenKey {
         TokenKey { label, hash }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn key(profile: &str) -> TokenKey {
+        let c = Config::from_json(
+            r#"{"profiles": {
+              "a": {"flow": "gismt", "oms_connection": "11B1ABC9-F4EE-47DB-8A20-F80AC83504E8"},
+              "b": {"flow": "mdlp", "oms_connection": "11b1abc9-f4ee-47db-8a20-f80ac83504e8",
+                    "client_id": "7df0d06f-6510-44fe-a378-76cb53e2605f", "client_secret": "s",
+                    "user_id": "u", "password": "p"},
+              "c": {"flow": "smartmarket", "client_id": "id1", "client_secret": "s"},
+              "d": {"flow": "smartmarket", "client_id": "id1", "client_secret": "s", "scope": "OTHER"},
+              "e": {"flow": "smartmarket", "client_id": "id2", "client_secret": "s"}}}"#,
+        )
+        .unwrap();
+        TokenKey::for_profile(&c.profiles[profile], Some("https://sber.test"))
+    }
+
+    #[test]
+    fn one_key_per_installation_and_per_smartmarket_client_and_scope() {
+        // Every SUZ flow of one installation shares a key (a new token revokes the old one).
+        assert_eq!(key("a").label, "suz:11b1abc9-f4ee-47db-8a20-f80ac83504e8");
+        assert_eq!(key("a").hash, key("b").hash);
+        assert_eq!(
+            key("c").label,
+            "smartmarket:https://sber.test:id1:SMART_PUSH"
+        );
+        assert_eq!(key("d").label, "smartmarket:https://sber.test:id1:OTHER");
+        let hashes = [key("a").hash, key("c").hash, key("d").hash, key("e").hash];
+        for (i, h) in hashes.iter().enumerate() {
+            assert_eq!(h.len(), 32);
+            assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert!(!hashes[i + 1..].contains(h), "{hashes:?}");
+        }
+    }
+}

@@ -291,16 +291,4 @@ impl RedisStore {
         )?;
         Ok(matches!(reply, Reply::Int(n) if n > 0))
     }
-
-    /// Checks the server answers (for `suz inspect`).
-    pub fn ping(&self) -> Result<()> {
-        let mut conn = Conn::open(&self.config)?;
-        match conn.call(&self.config, &[b"PING"])? {
-            Reply::Simple(_) | Reply::Bulk(_) => Ok(()),
-            other => Err(unavailable(
-                &self.config,
-                format!("unexpected reply {other:?}"),
-            )),
-        }
-    }
 }
