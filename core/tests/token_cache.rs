@@ -385,12 +385,13 @@ fn with_redis_down_the_default_is_an_error_and_local_falls_back() {
     let e = manager.get(&profile, &key, &fetch).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Store, "{e}");
     assert_eq!(fetches.load(Ordering::SeqCst), 0, "no token without Redis");
+    let e = manager.invalidate(&profile, &key, "t").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Store, "{e}");
     let (manager, profile, key) = parts(&redis_config(port, r#", "on_unavailable": "local""#));
-    assert_eq!(
-        manager.get(&profile, &key, &fetch).unwrap().value(),
-        "local"
-    );
+    let local = manager.get(&profile, &key, &fetch).unwrap();
+    assert_eq!(local.value(), "local");
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    assert!(manager.invalidate(&profile, &key, local.value()).unwrap());
 }
 
 /// `redis-cli` against the test server.

@@ -381,6 +381,93 @@ mod tests {
     }
 
     #[test]
+    fn defaults_as_documented() {
+        let c = Config::from_json("{}").unwrap();
+        assert_eq!(c.connect_timeout, Duration::from_millis(10_000));
+        assert_eq!(c.total_timeout, Duration::from_millis(60_000));
+        assert_eq!(c.retry.max_attempts, 3);
+        assert_eq!(c.retry.backoff, Duration::from_millis(200));
+        assert_eq!(c.retry.max_retry_after, Duration::from_millis(5_000));
+        assert_eq!(c.user_agent, "suz-auth/0.1.0");
+        assert_eq!(c.trust_roots, TrustRoots::Platform);
+        assert_eq!(c.cache.lock_timeout, Duration::from_millis(120_000));
+        assert_eq!(c.cache.refresh_margin, None);
+        assert!(c.proxy.is_none() && c.redis.is_none() && c.command_signer.is_none());
+        let r = Config::from_json(r#"{"redis": {"url": "redis://h"}}"#).unwrap();
+        let r = r.redis.unwrap();
+        assert_eq!((r.host.as_str(), r.port, r.db), ("h", 6379, 0));
+        assert_eq!(r.key_prefix, "suz-auth:");
+        assert_eq!(r.lock_ttl, Duration::from_millis(60_000));
+        assert_eq!(r.on_unavailable, RedisFallback::Error);
+    }
+
+    #[test]
+    fn every_stand_url() {
+        let url = |stand: &str, service| {
+            Config::from_json(&format!(r#"{{"stand": "{stand}"}}"#))
+                .unwrap()
+                .url(service)
+                .map(str::to_owned)
+                .ok()
+        };
+        use Service::*;
+        let expected = [
+            ("demo", Suz, "https://intuot.crpt.ru:16443"),
+            ("production", Suz, "https://suzgrid.crpt.ru:16443"),
+            ("demo", Mdlp, "https://api.sb.mdlp.crpt.ru/api/v1"),
+            ("sandbox", Mdlp, "https://api.sb.mdlp.crpt.ru/api/v1"),
+            ("production", Mdlp, "https://api.mdlp.crpt.ru/api/v1"),
+            ("demo", Gismt, "https://demo.lp.crpt.tech/api/v3"),
+            ("production", Gismt, "https://ismpr.crpt.ru/api/v3"),
+            (
+                "demo",
+                TrueApi,
+                "https://int01.gismt.crpt.tech/api/v3/true-api",
+            ),
+            (
+                "production",
+                TrueApi,
+                "https://markirovka.crpt.ru/api/v3/true-api",
+            ),
+            (
+                "demo",
+                SmartMarket,
+                "https://salute.online.sberbank.ru:9443",
+            ),
+            (
+                "production",
+                SmartMarket,
+                "https://salute.online.sberbank.ru:9443",
+            ),
+        ];
+        for (stand, service, want) in expected {
+            assert_eq!(
+                url(stand, service).as_deref(),
+                Some(want),
+                "{stand} {service:?}"
+            );
+        }
+        let one = |value: &str| {
+            Config::from_json(&format!(r#"{{"urls": {{"mdlp": "{value}"}}}}"#))
+                .unwrap()
+                .url(Mdlp)
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            one("demo-nonresident"),
+            "https://nrz.api.sb.mdlp.crpt.ru/api/v1"
+        );
+        assert_eq!(
+            one("production-nonresident"),
+            "https://nrz.api.mdlp.crpt.ru/api/v1"
+        );
+        assert_eq!(one("http://127.0.0.1:9/mdlp/"), "http://127.0.0.1:9/mdlp");
+        assert!(Config::from_json(r#"{"urls": {"mdlp": "ftp://x"}}"#).is_err());
+        assert!(Config::from_json(r#"{"stand": "staging"}"#).is_err());
+    }
+
+    #[test]
     fn stands_and_overrides() {
         let c = Config::from_json(r#"{"stand":"demo","urls":{"trueapi":"production-tobacco"}}"#)
             .unwrap();

@@ -181,6 +181,13 @@ mod tests {
                 "Debug shows the secret"
             );
         }
+        assert_eq!(
+            format!("{:?}", creds()),
+            format!(
+                "MdlpCredentials {{ client_id: \"{CLIENT_ID}\", client_secret: \"***\", \
+                 user_id: \"7FA9D6AA0FD7E4C2\" }}"
+            )
+        );
         let e = code_request(
             "u",
             CONN,

@@ -1,0 +1,106 @@
+//! The `suz` command line as an operator meets it: help, version, exit statuses, and the
+//! configuration read only after the arguments, from `--config` or `$SUZ_AUTH_CONFIG`.
+
+use std::process::{Command, Output};
+
+fn suz(args: &[&str], config_env: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_suz"));
+    cmd.args(args).env_remove("SUZ_AUTH_CONFIG");
+    if let Some(path) = config_env {
+        cmd.env("SUZ_AUTH_CONFIG", path);
+    }
+    cmd.output().expect("suz runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_and_version_go_to_stdout_with_status_0() {
+    let out = suz(&["--help"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    for word in [
+        "token",
+        "request",
+        "inspect",
+        "purge",
+        "--config",
+        "--json",
+        "--log",
+        "SUZ_AUTH_CONFIG",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}: {help}");
+    }
+    let out = suz(&["token", "--help"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("--threads"));
+    let out = suz(&["--version"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("suz {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_before_any_config_is_read() {
+    for args in [
+        &["token"][..],
+        &["frobnicate"],
+        &["token", "p", "--threads", "0"],
+        &[],
+    ] {
+        let out = suz(args, Some("/nonexistent/suz.json"));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            !text(&out.stderr).contains("nonexistent"),
+            "{args:?} read the config"
+        );
+    }
+}
+
+#[test]
+fn a_failure_exits_1_with_the_result_code_and_message() {
+    let out = suz(&["token", "p"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "suz: SUZ_RESULT_CONFIG: no configuration: pass --config FILE or set SUZ_AUTH_CONFIG"
+    );
+    let dir = std::env::temp_dir().join(format!("suz-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("suz.json");
+    std::fs::write(
+        &config,
+        r#"{"stand": "emulator", "emulator_url": "http://127.0.0.1:9", "cache": {"persist": false}}"#,
+    )
+    .unwrap();
+    // From $SUZ_AUTH_CONFIG: the config is read, and the unknown profile named.
+    let out = suz(&["token", "line1"], config.to_str());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("suz: SUZ_RESULT_INVALID_ARGUMENT: unknown profile \"line1\""),
+        "{stderr}"
+    );
+    // --config wins over the environment.
+    std::fs::write(dir.join("bad.json"), r#"{"stnd": "emulator"}"#).unwrap();
+    let bad = dir.join("bad.json");
+    let out = suz(
+        &["--config", bad.to_str().unwrap(), "token", "line1"],
+        config.to_str(),
+    );
+    assert!(
+        text(&out.stderr).contains("SUZ_RESULT_CONFIG"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
