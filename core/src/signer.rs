@@ -363,4 +363,118 @@ mod tests {
             assert!(!ok(b64(&bad).as_bytes()), "{what} passed as base64");
         }
     }
+
+    fn command(attached: &[&str], detached: &[&str], timeout_ms: u64) -> CommandSigner {
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        CommandSigner::new(CommandConfig {
+            attached: owned(attached),
+            detached: owned(detached),
+            timeout: Duration::from_millis(timeout_ms),
+        })
+    }
+
+    #[test]
+    fn a_command_reads_stdin_writes_stdout_and_the_kind_picks_its_argv() {
+        let c = command(
+            &["sh", "-c", "printf A; cat"],
+            &["sh", "-c", "printf D; cat"],
+            10_000,
+        );
+        assert_eq!(c.sign(b"xyz", SignatureKind::Attached).unwrap(), b"Axyz");
+        assert_eq!(c.sign(b"xyz", SignatureKind::Detached).unwrap(), b"Dxyz");
+    }
+
+    #[test]
+    fn in_and_out_files_for_tools_that_need_them() {
+        let copy = ["sh", "-c", "cp \"$0\" \"$1\"", "{in}", "{out}"];
+        let c = command(&copy, &copy, 10_000);
+        assert_eq!(
+            c.sign(b"data to sign", SignatureKind::Attached).unwrap(),
+            b"data to sign"
+        );
+        // The data file is private to this user, and gone afterwards.
+        let mode = [
+            "sh",
+            "-c",
+            "stat -c %a \"$0\" > \"$1\"; echo \"$0\" >> \"$1\"",
+            "{in}",
+            "{out}",
+        ];
+        let c = command(&mode, &mode, 10_000);
+        let out = String::from_utf8(c.sign(b"x", SignatureKind::Detached).unwrap()).unwrap();
+        let (perm, path) = out.split_once('\n').unwrap();
+        assert_eq!(perm, "600");
+        assert!(
+            !std::path::Path::new(path.trim()).exists(),
+            "{path} left behind"
+        );
+        let none = command(&["true", "{out}"], &["true", "{out}"], 10_000);
+        let e = none.sign(b"x", SignatureKind::Attached).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("signer command \"true\" wrote no {out} file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_failing_command_says_why() {
+        let fail = ["sh", "-c", "echo; echo 'token PIN required' >&2; exit 3"];
+        let e = command(&fail, &fail, 10_000)
+            .sign(b"x", SignatureKind::Attached)
+            .unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::SignerFailed);
+        assert_eq!(
+            e.message,
+            "signer command \"sh\" failed (exit status: 3): token PIN required"
+        );
+        let missing = ["/nonexistent/cryptcp"];
+        let e = command(&missing, &missing, 10_000)
+            .sign(b"x", SignatureKind::Attached)
+            .unwrap_err();
+        assert!(
+            e.message
+                .starts_with("cannot start signer command \"/nonexistent/cryptcp\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_command_that_hangs_is_killed_at_its_timeout() {
+        let hang = ["sleep", "5"];
+        let started = Instant::now();
+        let e = command(&hang, &hang, 300)
+            .sign(b"x", SignatureKind::Attached)
+            .unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(
+            e.message,
+            "signer command \"sleep\" did not finish within 300 ms"
+        );
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+
+    #[test]
+    fn a_command_from_json() {
+        let c = CommandSigner::from_json(r#"{"attached": ["a"], "detached": ["d"]}"#).unwrap();
+        assert_eq!(c.config.timeout, Duration::from_millis(60_000));
+        assert_eq!(
+            (c.config.attached[0].as_str(), c.config.detached[0].as_str()),
+            ("a", "d")
+        );
+        let c =
+            CommandSigner::from_json(r#"{"attached": ["a"], "detached": ["d"], "timeout_ms": 5}"#)
+                .unwrap();
+        assert_eq!(c.config.timeout, Duration::from_millis(5));
+        let e = CommandSigner::from_json(r#"{"attached": ["a"], "detached": ["d"], "timeout": 5}"#)
+            .unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::Config);
+        assert!(e.message.contains("timeout"), "{e}");
+        let e = CommandSigner::from_json(r#"{"attached": [], "detached": ["d"]}"#).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::Config);
+        assert!(CommandSigner::from_json(r#"{"attached": ["a"], "detached": []}"#).is_err());
+    }
 }

@@ -1,0 +1,302 @@
+//! The transport against the bundled emulator over real HTTP(S) on 127.0.0.1: which answers and
+//! failures are retried and how often, Retry-After, the total timeout, TLS roots, and how each
+//! failure is classified. Faults are queued through the emulator's admin API.
+
+use std::time::{Duration, Instant};
+
+use suz_auth_core::transport::{status_error, Method, Request, Response, Transport};
+use suz_auth_core::{Config, ErrorKind};
+use suz_emulator::{Emulator, EmulatorConfig};
+
+fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig::default()).expect("the emulator starts")
+}
+
+/// A transport with a 50 ms first backoff; `retry` adds members to `retry`, `extra` to the top.
+fn transport_with(retry: &str, extra: &str) -> Transport {
+    let json = format!(r#"{{"retry": {{"backoff_ms": 50{retry}}}{extra}}}"#);
+    Transport::new(&Config::from_json(&json).unwrap()).unwrap()
+}
+
+fn transport() -> Transport {
+    transport_with("", "")
+}
+
+fn send(t: &Transport, request: &Request) -> suz_auth_core::Result<Response> {
+    t.send(request, Instant::now() + Duration::from_secs(20))
+}
+
+fn fault(emu: &Emulator, json: &str) {
+    let r = Request::new(Method::Post, format!("{}/admin/faults", emu.base_url()))
+        .json(json.as_bytes().to_vec());
+    let answer = send(&transport(), &r).unwrap();
+    assert!(
+        answer.is_success(),
+        "{json}: {}",
+        String::from_utf8_lossy(&answer.body)
+    );
+}
+
+/// How many requests the emulator has seen for an endpoint (0 before the first).
+fn seen(emu: &Emulator, endpoint: &str) -> u64 {
+    emu.stats()["requests"][endpoint].as_u64().unwrap_or(0)
+}
+
+fn challenge(emu: &Emulator) -> Request {
+    Request::new(
+        Method::Get,
+        format!("{}/gismt/api/v3/auth/cert/key", emu.base_url()),
+    )
+}
+
+fn sign_in(emu: &Emulator) -> Request {
+    Request::new(
+        Method::Post,
+        format!(
+            "{}/gismt/api/v3/auth/cert/11b1abc9-f4ee-47db-8a20-f80ac83504e8",
+            emu.base_url()
+        ),
+    )
+    .json(br#"{"uuid":"x","data":"y"}"#.to_vec())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_429_is_retried_after_its_retry_after() {
+    let emu = emulator();
+    fault(
+        &emu,
+        r#"{"endpoint":"gismt.key","kind":"status","status":429,"retry_after":1}"#,
+    );
+    let started = Instant::now();
+    let answer = send(&transport(), &challenge(&emu)).unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(seen(&emu, "gismt.key"), 2);
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn gateway_errors_are_retried_with_a_doubling_pause() {
+    for status in [502, 503, 504] {
+        let emu = emulator();
+        fault(
+            &emu,
+            &format!(r#"{{"endpoint":"gismt.key","kind":"status","status":{status},"times":2}}"#),
+        );
+        let started = Instant::now();
+        let answer = send(&transport(), &challenge(&emu)).unwrap();
+        assert_eq!(answer.status, 200, "{status}");
+        assert_eq!(seen(&emu, "gismt.key"), 3, "{status}");
+        // 50 ms, then 100 ms.
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(150), "{status}: {took:?}");
+    }
+}
+
+#[test]
+fn attempts_are_limited_and_other_statuses_are_not_retried() {
+    let emu = emulator();
+    fault(
+        &emu,
+        r#"{"endpoint":"gismt.key","kind":"status","status":503,"times":0}"#,
+    );
+    assert_eq!(send(&transport(), &challenge(&emu)).unwrap().status, 503);
+    assert_eq!(seen(&emu, "gismt.key"), 3, "three attempts by default");
+    assert_eq!(
+        send(
+            &transport_with(r#", "max_attempts": 1"#, ""),
+            &challenge(&emu)
+        )
+        .unwrap()
+        .status,
+        503
+    );
+    assert_eq!(seen(&emu, "gismt.key"), 4, "max_attempts 1: no retry");
+
+    let emu = emulator();
+    fault(
+        &emu,
+        r#"{"endpoint":"gismt.key","kind":"status","status":500,"times":0}"#,
+    );
+    assert_eq!(send(&transport(), &challenge(&emu)).unwrap().status, 500);
+    assert_eq!(seen(&emu, "gismt.key"), 1, "a 500 is not retried");
+}
+
+#[test]
+fn a_long_retry_after_goes_back_to_the_caller_at_once() {
+    let emu = emulator();
+    fault(
+        &emu,
+        r#"{"endpoint":"gismt.key","kind":"status","status":429,"retry_after":10}"#,
+    );
+    let started = Instant::now();
+    let answer = send(&transport(), &challenge(&emu)).unwrap();
+    assert_eq!(answer.status, 429);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(seen(&emu, "gismt.key"), 1);
+    let e = status_error(&answer);
+    assert_eq!(e.kind, ErrorKind::TooManyRequests);
+    assert_eq!(e.retry_after, Some(Duration::from_secs(10)));
+    // With a higher limit it is waited for: here 1 s of a 1 s Retry-After.
+    fault(
+        &emu,
+        r#"{"endpoint":"gismt.key","kind":"status","status":429,"retry_after":1}"#,
+    );
+    let t = transport_with(r#", "max_retry_after_ms": 500"#, "");
+    assert_eq!(
+        send(&t, &challenge(&emu)).unwrap().status,
+        429,
+        "1 s > 500 ms: not waited"
+    );
+}
+
+#[test]
+fn token_posts_are_never_repeated() {
+    let emu = emulator();
+    fault(
+        &emu,
+        r#"{"endpoint":"gismt.token","kind":"status","status":503}"#,
+    );
+    assert_eq!(send(&transport(), &sign_in(&emu)).unwrap().status, 503);
+    assert_eq!(seen(&emu, "gismt.token"), 1);
+    fault(&emu, r#"{"endpoint":"gismt.token","kind":"cut"}"#);
+    let e = send(&transport(), &sign_in(&emu)).unwrap_err();
+    assert_eq!(seen(&emu, "gismt.token"), 2, "{e}");
+}
+
+#[test]
+fn a_refused_connection_is_a_connect_error_retried_for_safe_requests() {
+    let url = format!(
+        "http://127.0.0.1:{}/gismt/api/v3/auth/cert/key",
+        free_port()
+    );
+    let get = Request::new(Method::Get, url.clone());
+    let started = Instant::now();
+    let e = send(&transport(), &get).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Connect, "{e}");
+    // Three attempts: pauses of 50 and 100 ms between them.
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let post = Request::new(Method::Post, url).json(b"{}".to_vec());
+    assert_eq!(
+        send(&transport(), &post).unwrap_err().kind,
+        ErrorKind::Connect
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn the_total_timeout_bounds_a_slow_answer() {
+    let emu = emulator();
+    fault(
+        &emu,
+        r#"{"endpoint":"gismt.key","kind":"delay","delay_ms":3000}"#,
+    );
+    let t = transport_with("", r#", "timeouts": {"total_ms": 400}"#);
+    let started = Instant::now();
+    let e = t.send(&challenge(&emu), t.deadline()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(350) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    // A deadline already passed sends nothing.
+    let before = seen(&emu, "gismt.key");
+    let e = t.send(&challenge(&emu), Instant::now()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Timeout);
+    assert_eq!(seen(&emu, "gismt.key"), before);
+}
+
+#[test]
+fn cut_and_truncated_answers_are_classified() {
+    let emu = emulator();
+    let one = transport_with(r#", "max_attempts": 1"#, "");
+    fault(&emu, r#"{"endpoint":"gismt.key","kind":"cut"}"#);
+    assert_eq!(
+        send(&one, &challenge(&emu)).unwrap_err().kind,
+        ErrorKind::Connect
+    );
+    fault(&emu, r#"{"endpoint":"gismt.key","kind":"truncated"}"#);
+    let e = send(&one, &challenge(&emu)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Protocol, "{e}");
+    assert_eq!(e.http_status, Some(200));
+}
+
+#[test]
+fn an_html_page_from_a_proxy_is_described_not_dumped() {
+    let emu = emulator();
+    fault(
+        &emu,
+        r#"{"endpoint":"gismt.key","kind":"html","status":403}"#,
+    );
+    let answer = send(&transport(), &challenge(&emu)).unwrap();
+    let e = status_error(&answer);
+    assert_eq!(e.kind, ErrorKind::Unauthorized);
+    assert!(
+        e.message
+            .starts_with("the server answered HTTP 403 (an HTML page of"),
+        "{e}"
+    );
+    assert!(!e.message.contains('<'), "{e}");
+}
+
+#[test]
+fn tls_needs_a_trusted_root() {
+    let emu = Emulator::start(EmulatorConfig {
+        tls: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let request = challenge(&emu);
+    assert!(request.url.starts_with("https://"), "{}", request.url);
+    let untrusted = transport_with(r#", "max_attempts": 1"#, r#", "tls": {"roots": "webpki"}"#);
+    assert_eq!(send(&untrusted, &request).unwrap_err().kind, ErrorKind::Tls);
+    let dir = std::env::temp_dir().join(format!("suz-core-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, emu.ca_pem().unwrap()).unwrap();
+    let trusted = transport_with(
+        "",
+        &format!(
+            r#", "tls": {{"roots": "webpki", "extra_roots_pem": {:?}}}"#,
+            ca.display().to_string()
+        ),
+    );
+    assert_eq!(send(&trusted, &request).unwrap().status, 200);
+    std::fs::write(&ca, "not a certificate").unwrap();
+    let e = Transport::new(
+        &Config::from_json(&format!(
+            r#"{{"tls": {{"extra_roots_pem": {:?}}}}}"#,
+            ca.display().to_string()
+        ))
+        .unwrap(),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert!(
+        e.message.starts_with("config key `tls.extra_roots_pem`"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
