@@ -477,4 +477,44 @@ mod tests {
         assert_eq!(e.kind, crate::ErrorKind::Config);
         assert!(CommandSigner::from_json(r#"{"attached": ["a"], "detached": []}"#).is_err());
     }
+
+    #[test]
+    fn long_form_lengths_of_one_to_four_bytes() {
+        let seq = |len_bytes: &[u8], content: usize| {
+            let mut v = vec![0x30, 0x80 | len_bytes.len() as u8];
+            v.extend_from_slice(len_bytes);
+            v.extend(std::iter::repeat_n(0x04, content));
+            v
+        };
+        assert!(normalize_signature(&seq(&[0x81], 0x81)).is_ok());
+        assert!(normalize_signature(&seq(&[0x01, 0x02], 0x0102)).is_ok());
+        assert!(normalize_signature(&seq(&[0x00, 0x01, 0x03], 0x0103)).is_ok());
+        assert!(normalize_signature(&seq(&[0x00, 0x00, 0x01, 0x04], 0x0104)).is_ok());
+        assert!(
+            normalize_signature(&seq(&[0x81], 0x80)).is_err(),
+            "one byte short"
+        );
+        assert!(
+            normalize_signature(&seq(&[0x01, 0x02], 0x0103)).is_err(),
+            "one byte long"
+        );
+        // A length field longer than the input.
+        assert!(normalize_signature(&[0x30, 0x84, 0x00, 0x00]).is_err());
+        // Four bytes exactly: the shortest input that can be a SEQUENCE with content.
+        assert!(normalize_signature(&[0x30, 0x02, 0x05, 0x00]).is_ok());
+        assert!(normalize_signature(&[0x30, 0x81, 0x01, 0x05]).is_ok());
+    }
+
+    #[test]
+    fn kinds_and_closures() {
+        assert_eq!(SignatureKind::Attached.name(), "attached");
+        assert_eq!(SignatureKind::Detached.name(), "detached");
+        let echo = |data: &[u8], kind: SignatureKind| -> Result<Vec<u8>> {
+            Ok([kind.name().as_bytes(), data].concat())
+        };
+        assert_eq!(
+            echo.sign(b"!", SignatureKind::Detached).unwrap(),
+            b"detached!"
+        );
+    }
 }

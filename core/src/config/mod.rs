@@ -402,6 +402,59 @@ mod tests {
     }
 
     #[test]
+    fn values_checked_beyond_their_type() {
+        let err = |json: &str| Config::from_json(json).unwrap_err().message;
+        assert_eq!(
+            err(r#"{"urls": {"suz": "https://a b"}}"#),
+            "config key `urls.suz`: \"https://a b\" is neither a stand name nor an http(s) URL"
+        );
+        assert!(err(r#"{"urls": {"suz": "https://"}}"#).contains("urls.suz"));
+        assert!(err(r#"{"urls": {"suz": "https:///x"}}"#).contains("urls.suz"));
+        assert!(err(r#"{"timeouts": {"connect_ms": 0}}"#).contains("greater than zero"));
+        assert!(err(r#"{"timeouts": {"total_ms": 0}}"#).contains("greater than zero"));
+        assert_eq!(
+            err(r#"{"signer": {"command": {"attached": ["a"], "detached": []}}}"#),
+            "config key `signer.command`: `attached` and `detached` must each be a non-empty argv array"
+        );
+        let c = Config::from_json(
+            r#"{"signer": {"command": {"attached": ["a"], "detached": ["d"], "timeout_ms": 7}}}"#,
+        )
+        .unwrap();
+        let cmd = c.command_signer.unwrap();
+        assert_eq!(
+            (cmd.attached, cmd.detached, cmd.timeout),
+            (
+                vec!["a".to_owned()],
+                vec!["d".to_owned()],
+                Duration::from_millis(7)
+            )
+        );
+        assert!(err(r#"{"stand": "emulator"}"#).contains("emulator_url"));
+        assert!(err(r#"{"emulator_url": "http://127.0.0.1:9"}"#).contains("only used with"));
+        let r = Config::from_json(r#"{"redis": {"url": "redis://h:7000/"}}"#).unwrap();
+        assert_eq!(r.redis.unwrap().db, 0);
+        assert!(format!("{:?}", Secret::new("hunter2")) == "\"***\"");
+        for s in [
+            Service::Suz,
+            Service::Mdlp,
+            Service::Gismt,
+            Service::TrueApi,
+            Service::SmartMarket,
+        ] {
+            let e = Config::from_json("{}").unwrap().url(s).unwrap_err().message;
+            assert_eq!(
+                e,
+                format!(
+                    "no URL for {0}: set \"stand\" or \"urls.{0}\" in the config",
+                    s.name()
+                )
+            );
+        }
+        assert_eq!(Service::TrueApi.name(), "trueapi");
+        assert_eq!(Service::SmartMarket.name(), "smartmarket");
+    }
+
+    #[test]
     fn every_stand_url() {
         let url = |stand: &str, service| {
             Config::from_json(&format!(r#"{{"stand": "{stand}"}}"#))

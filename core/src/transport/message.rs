@@ -357,6 +357,48 @@ mod tests {
     }
 
     #[test]
+    fn statuses_map_to_kinds_and_empty_fields_are_absent() {
+        let kind = |status| status_error(&Response::json_answer(status, "{}")).kind;
+        assert_eq!(kind(401), ErrorKind::Unauthorized);
+        assert_eq!(kind(403), ErrorKind::Unauthorized);
+        assert_eq!(kind(413), ErrorKind::PayloadTooLarge);
+        assert_eq!(kind(429), ErrorKind::TooManyRequests);
+        assert_eq!(kind(404), ErrorKind::HttpClientError);
+        assert_eq!(kind(502), ErrorKind::HttpServerError);
+        assert_eq!(kind(302), ErrorKind::Protocol);
+        let (c, m) = server_error_fields(&json!({"code": " ", "message": ""}));
+        assert_eq!((c, m), (None, None));
+        let (_, m) = server_error_fields(&json!({"error_message": "same", "description": "same"}));
+        assert_eq!(m.as_deref(), Some("same"));
+        let (c, m) = server_error_fields(&json!({"error_description": "d"}));
+        assert_eq!((c, m.as_deref()), (None, Some("d")));
+        // A body without the server's text is described in the message.
+        let e = status_error(&Response::json_answer(500, "oops"));
+        assert_eq!(
+            e.message,
+            "the server answered HTTP 500 (4 bytes starting \"oops\")"
+        );
+        let e = status_error(&Response::json_answer(500, ""));
+        assert_eq!(e.message, "the server answered HTTP 500");
+    }
+
+    #[test]
+    fn debug_shows_no_secret_and_no_body() {
+        let r = Request::new(Method::Post, "https://x/y".into())
+            .header("Authorization", "Basic c2VjcmV0")
+            .json(b"{\"password\":\"pw\"}".to_vec());
+        assert_eq!(
+            format!("{r:?}"),
+            "Request { method: Post, url: \"https://x/y\", headers: [\"Authorization\"], body_len: 17, repeatable: false }"
+        );
+        let a = Response::json_answer(200, r#"{"token":"secret-token"}"#);
+        assert_eq!(
+            format!("{a:?}"),
+            "Response { status: 200, headers: 1, body_len: 24 }"
+        );
+    }
+
+    #[test]
     fn html_is_described_not_dumped() {
         let d = describe_body(b"<html><body>502</body></html>", Some("text/html"));
         assert!(d.contains("HTML page"), "{d}");
