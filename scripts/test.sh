@@ -44,6 +44,11 @@ venv=${CARGO_TARGET_DIR:-$root/target}/python-venv
 export SUZ_AUTH_LIBRARY=${CARGO_TARGET_DIR:-$root/target}/debug/libsuz_auth.so
 (cd bindings/python && PYTHON="$venv/bin/python" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests) 2>&1 | tee -a "$log"
 
+echo "== the demo (README's first command)"
+scripts/demo.sh
+echo "== mutation testing, the fixed CI subset (scripts/mutants.sh runs the whole pass)"
+scripts/mutants.sh --ci
+
 passed=$(grep -Eo '([0-9]+) passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '([0-9]+) failed' "$log" | awk '{s+=$1} END {print s+0}')
 # The C programs run the same checks in three modes: counted once each, and said apart.

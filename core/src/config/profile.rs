@@ -431,5 +431,10 @@ mod tests {
         assert!(
             matches!(p.flow, ProfileFlow::SmartMarket { ref scope, .. } if scope == "SMART_PUSH")
         );
+        assert_eq!(p.api(), Service::SmartMarket);
+        assert!(!p.needs_signer());
+        let g = parse_profile("g", json!({"flow": "gismt", "oms_connection": CONN})).unwrap();
+        assert_eq!(g.api(), Service::Suz);
+        assert!(g.needs_signer());
     }
 }
