@@ -16,27 +16,9 @@
 #include <unistd.h>
 
 #include "openssl_signer.h"
+#include "check.h"
 #include "suz_auth.h"
 
-#define OMS_ID "cdf12109-10d3-11e6-8b6f-0050569977a1"
-#define CONNECTION "11b1abc9-f4ee-47db-8a20-f80ac83504e8"
-#define REGISTRATION_KEY "4344d884-7f21-456c-981e-cd68e92391e8"
-#define MDLP_CLIENT_ID "7df0d06f-6510-44fe-a378-76cb53e2605f"
-#define MDLP_CLIENT_SECRET "49781b3a-19d5-4ad7-b1b6-abb57e598d41"
-#define SM_CLIENT_ID "e5623627-bb8c-412c-94b7-1a6998e8ef3a"
-#define SM_CLIENT_SECRET "887d15a2-cb4f-4998-9591-5b26d62d3751"
-
-static int passed = 0, failed = 0;
-
-#define CHECK(name, cond)                                                                   \
-    do {                                                                                    \
-        if (cond) {                                                                         \
-            passed++;                                                                       \
-        } else {                                                                            \
-            failed++;                                                                       \
-            printf("FAIL %s (line %d): %s\n", name, __LINE__, suz_last_error_message());    \
-        }                                                                                   \
-    } while (0)
 
 /* POSTs a JSON body to the emulator's admin API over a plain socket; returns the status. */
 static int admin_post(const char *base_url, const char *path, const char *body)
