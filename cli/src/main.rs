@@ -17,8 +17,8 @@ use suz_auth_core::{Client, Error, ErrorKind, Level, Token};
 #[derive(Parser, Debug)]
 #[command(name = "suz", version, about, long_about = None)]
 struct Cli {
-    /// The JSON configuration file.
-    #[arg(long, global = true, env = "SUZ_AUTH_CONFIG", value_name = "FILE")]
+    /// The JSON configuration file [default: $SUZ_AUTH_CONFIG].
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
 
     /// Print JSON instead of text.
@@ -99,10 +99,14 @@ fn main() -> ExitCode {
 }
 
 fn client(cli: &Cli) -> Result<Arc<Client>, Error> {
-    let path = cli.config.as_ref().ok_or_else(|| {
+    // An empty SUZ_AUTH_CONFIG counts as unset.
+    let from_env = std::env::var_os("SUZ_AUTH_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let path = cli.config.clone().or(from_env).ok_or_else(|| {
         Error::config("no configuration: pass --config FILE or set SUZ_AUTH_CONFIG")
     })?;
-    let text = std::fs::read_to_string(path)
+    let text = std::fs::read_to_string(&path)
         .map_err(|e| Error::config(format!("cannot read {}: {e}", path.display())))?;
     Ok(Arc::new(Client::from_json(&text)?))
 }

@@ -68,12 +68,14 @@ fn usage_errors_exit_2_before_any_config_is_read() {
 
 #[test]
 fn a_failure_exits_1_with_the_result_code_and_message() {
-    let out = suz(&["token", "p"], None);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        text(&out.stderr).trim(),
-        "suz: SUZ_RESULT_CONFIG: no configuration: pass --config FILE or set SUZ_AUTH_CONFIG"
-    );
+    for empty_env in [None, Some("")] {
+        let out = suz(&["token", "p"], empty_env);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            text(&out.stderr).trim(),
+            "suz: SUZ_RESULT_CONFIG: no configuration: pass --config FILE or set SUZ_AUTH_CONFIG"
+        );
+    }
     let dir = std::env::temp_dir().join(format!("suz-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("suz.json");

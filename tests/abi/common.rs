@@ -566,3 +566,47 @@ pub fn counter(emu: &Emulator, path: &[&str]) -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("{path:?} is not a count: {value}"))
 }
+
+/// `suz_request` through the C ABI: the status, the body as text and the Content-Type.
+pub fn request(
+    client: &TestClient,
+    profile: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String, String) {
+    let (p, m, path) = (c(profile), c(method), c(path));
+    let body = body.map(c);
+    let mut response = ptr::null_mut();
+    let rc = unsafe {
+        suz_request(
+            client.0,
+            p.as_ptr(),
+            m.as_ptr(),
+            path.as_ptr(),
+            body.as_ref().map_or(ptr::null(), |b| b.as_ptr()),
+            &mut response,
+        )
+    };
+    assert_eq!(rc, SuzResult::Ok, "{}", last_message());
+    let status = unsafe { suz_response_status(response) };
+    let (mut bytes, mut len) = (ptr::null(), 0usize);
+    assert_eq!(
+        unsafe { suz_response_body(response, &mut bytes, &mut len) },
+        SuzResult::Ok
+    );
+    let text =
+        String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(bytes, len) }).into_owned();
+    let content_type =
+        text_or_empty(unsafe { suz_response_header(response, c("content-type").as_ptr()) });
+    unsafe { suz_response_free(response) };
+    (status, text, content_type)
+}
+
+fn text_or_empty(p: *const c_char) -> String {
+    if p.is_null() {
+        String::new()
+    } else {
+        text(p)
+    }
+}

@@ -2,7 +2,6 @@
 //! invalidate; authorized requests that recover from revocation.
 
 use std::collections::HashSet;
-use std::ffi::c_char;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -321,28 +320,9 @@ fn suz_request_recovers_after_the_token_is_revoked() {
     let dir = temp_dir("request");
     let client = profile_client(&emu, &dir);
     let call = |path: &str| -> (u16, String) {
-        let (p, m, path) = (c("line"), c("GET"), c(path));
-        let mut response = ptr::null_mut();
-        let rc = unsafe {
-            suz_request(
-                client.0,
-                p.as_ptr(),
-                m.as_ptr(),
-                path.as_ptr(),
-                ptr::null(),
-                &mut response,
-            )
-        };
-        assert_eq!(rc, SuzResult::Ok, "{}", last_message());
-        let status = unsafe { suz_response_status(response) };
-        let (mut body, mut len) = (ptr::null(), 0usize);
-        unsafe { suz_response_body(response, &mut body, &mut len) };
-        let text =
-            String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(body, len) }).into_owned();
-        let ct = text_of(unsafe { suz_response_header(response, c("content-type").as_ptr()) });
-        assert!(ct.contains("json"), "{ct}");
-        unsafe { suz_response_free(response) };
-        (status, text)
+        let (status, body, content_type) = request(&client, "line", "GET", path, None);
+        assert!(content_type.contains("json"), "{content_type}");
+        (status, body)
     };
     let (status, body) = call("/api/v2/pharma/ping");
     assert_eq!(status, 200, "{body}");
@@ -359,26 +339,14 @@ fn suz_request_recovers_after_the_token_is_revoked() {
     assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
 
     // SmartPush through a profile: Bearer and RqUID added.
-    let (p, m, path, body) = (
-        c("push"),
-        c("POST"),
-        c("/api/v2/smartpush/apprequest"),
-        c(r#"{"requestPayload":{"a":1}}"#),
+    let (status, body, _) = request(
+        &client,
+        "push",
+        "POST",
+        "/api/v2/smartpush/apprequest",
+        Some(r#"{"requestPayload":{"a":1}}"#),
     );
-    let mut response = ptr::null_mut();
-    let rc = unsafe {
-        suz_request(
-            client.0,
-            p.as_ptr(),
-            m.as_ptr(),
-            path.as_ptr(),
-            body.as_ptr(),
-            &mut response,
-        )
-    };
-    assert_eq!(rc, SuzResult::Ok, "{}", last_message());
-    assert_eq!(unsafe { suz_response_status(response) }, 200);
-    unsafe { suz_response_free(response) };
+    assert_eq!(status, 200, "{body}");
 }
 
 #[test]
@@ -396,21 +364,8 @@ fn suz_request_retries_a_401_once_then_returns_it() {
             "body":"{\"globalErrors\":[{\"error\":\"token revoked\",\"errorCode\":401}]}"}"#,
     );
     let pings = counter(&emu, &["requests", "suz.ping"]);
-    let (p, m, path) = (c("line"), c("GET"), c("/api/v2/pharma/ping"));
-    let mut response = ptr::null_mut();
-    let rc = unsafe {
-        suz_request(
-            client.0,
-            p.as_ptr(),
-            m.as_ptr(),
-            path.as_ptr(),
-            ptr::null(),
-            &mut response,
-        )
-    };
-    assert_eq!(rc, SuzResult::Ok, "{}", last_message());
-    assert_eq!(unsafe { suz_response_status(response) }, 401);
-    unsafe { suz_response_free(response) };
+    let (status, _, _) = request(&client, "line", "GET", "/api/v2/pharma/ping", None);
+    assert_eq!(status, 401);
     assert_eq!(
         counter(&emu, &["requests", "suz.ping"]) - pings,
         2,
@@ -421,10 +376,6 @@ fn suz_request_retries_a_401_once_then_returns_it() {
         2,
         "one new token for the retry"
     );
-}
-
-fn text_of(p: *const c_char) -> String {
-    text(p)
 }
 
 #[test]

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "openssl_signer.h"
@@ -38,6 +39,12 @@ static int admin_post(const char *base_url, const char *path, const char *body)
         return 0;
     }
     fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+    if (fd >= 0) {
+        /* A stuck emulator fails the check instead of hanging the test. */
+        struct timeval limit = {10, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+    }
     if (fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) == 0) {
         int len = snprintf(request, sizeof request,
                            "POST %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
