@@ -53,7 +53,7 @@ passed=$(grep -Eo '([0-9]+) passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '([0-9]+) failed' "$log" | awk '{s+=$1} END {print s+0}')
 # The C programs run the same checks in three modes: counted once each, and said apart.
 c_checks=$(awk '/\(plain\)$/ {p = 1; next} p && /^checks: / {s += $2; p = 0} END {print s + 0}' "$log")
-echo "C tests: $c_checks checks, each run plain, under ASan + UBSan and under valgrind"
+echo "C tests: $c_checks checks, each run plain, under ASan + UBSan and under valgrind (test_flows also against the static library)"
 passed=$((passed + c_checks))
 echo "total: $passed passed, $failed failed"
 [ "$failed" = 0 ]

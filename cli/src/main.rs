@@ -45,6 +45,7 @@ enum Command {
     },
     /// An authorized call with the profile's token; prints the body (the status on stderr).
     Request {
+        /// The profile, as named under `profiles` in the config.
         profile: String,
         /// GET, POST, PUT, PATCH or DELETE.
         method: String,

@@ -106,3 +106,48 @@ fn a_failure_exits_1_with_the_result_code_and_message() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The option and argument lines of a `--help` text: (name, description).
+fn described_items(help: &str) -> Vec<(String, String)> {
+    let mut items = Vec::new();
+    let mut in_list = false;
+    for line in help.lines() {
+        if line.ends_with(':') && !line.starts_with(' ') {
+            in_list = line == "Options:" || line == "Arguments:";
+            continue;
+        }
+        let item = line.trim_start();
+        if in_list && (item.starts_with('-') || item.starts_with('<')) {
+            // clap separates the name column from the description with two or more spaces.
+            let (name, description) = item.split_once("  ").unwrap_or((item, ""));
+            items.push((name.trim().to_owned(), description.trim().to_owned()));
+        }
+    }
+    items
+}
+
+#[test]
+fn every_command_describes_every_option_and_argument() {
+    let mut seen = 0;
+    for args in [
+        &["--help"][..],
+        &["token", "--help"],
+        &["request", "--help"],
+        &["inspect", "--help"],
+        &["purge", "--help"],
+    ] {
+        let out = suz(args, None);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let help = text(&out.stdout);
+        let items = described_items(&help);
+        assert!(items.len() >= 3, "{args:?}: no options found in\n{help}");
+        for (name, description) in items {
+            assert!(
+                description.split_whitespace().count() >= 2,
+                "{args:?}: `{name}` is not described:\n{help}"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 20, "{seen}");
+}

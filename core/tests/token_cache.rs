@@ -614,3 +614,36 @@ fn tokens_are_stamped_with_the_wall_clock() {
         .as_millis() as i64;
     assert!((now_ms() - wall).abs() < 5_000, "{} vs {wall}", now_ms());
 }
+
+#[test]
+fn a_redis_lock_whose_owner_died_expires_after_lock_ttl() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let c = redis_config(redis.port, r#", "lock_ttl_ms": 600"#);
+    let (_, _, key) = parts(&c);
+    let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
+    let never_fresh = |_: &Token| false;
+    // The owner takes the lock and dies: its guard is never dropped, so it never releases.
+    let (dead_owner, _) = store.lock_and_read(&key, &never_fresh).unwrap();
+    std::mem::forget(dead_owner);
+    let keys = redis_cli(redis.port, &["--scan"]);
+    let lock_key = keys
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no lock in {keys:?}"));
+    let ttl: i64 = redis_cli(redis.port, &["PTTL", lock_key]).parse().unwrap();
+    assert!(
+        ttl > 0 && ttl <= 600,
+        "the lock carries lock_ttl_ms: PTTL {ttl}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // Another machine gets the lock once it expired, not after waiting forever.
+    let started = Instant::now();
+    let (_guard, _) = store.lock_and_read(&key, &never_fresh).unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150) && waited < Duration::from_millis(1500),
+        "{waited:?}"
+    );
+}

@@ -2,6 +2,10 @@
 //! failures are retried and how often, Retry-After, the total timeout, TLS roots, and how each
 //! failure is classified. Faults are queued through the emulator's admin API.
 
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use suz_auth_core::transport::{status_error, Method, Request, Response, Transport};
@@ -299,4 +303,240 @@ fn tls_needs_a_trusted_root() {
         "{e}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Copies bytes both ways between two sockets until either side closes.
+fn pipe(a: TcpStream, b: TcpStream) {
+    let (mut a2, mut b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut a2, &mut b2);
+        let _ = b2.shutdown(Shutdown::Write);
+    });
+    let (mut a, mut b) = (a, b);
+    let _ = std::io::copy(&mut b, &mut a);
+    let _ = a.shutdown(Shutdown::Write);
+    let _ = up.join();
+}
+
+/// A local server on 127.0.0.1 that hands each accepted connection to `serve` on its own thread;
+/// returns its port and the number of connections accepted so far.
+fn local_server(serve: impl Fn(TcpStream) + Send + Sync + 'static) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let (count, serve) = (accepted.clone(), Arc::new(serve));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            let serve = serve.clone();
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    (port, accepted)
+}
+
+/// A TCP relay to the emulator: what arrives on the relay's port is the emulator's traffic.
+fn relay_to(emu: &Emulator) -> (u16, Arc<AtomicUsize>) {
+    let target = emu.port();
+    local_server(move |client| {
+        pipe(client, TcpStream::connect(("127.0.0.1", target)).unwrap());
+    })
+}
+
+#[test]
+fn connections_are_pooled() {
+    let emu = emulator();
+    let (port, accepted) = relay_to(&emu);
+    let t = transport();
+    let url = format!("http://127.0.0.1:{port}/gismt/api/v3/auth/cert/key");
+    for _ in 0..3 {
+        assert_eq!(
+            send(&t, &Request::new(Method::Get, url.clone()))
+                .unwrap()
+                .status,
+            200
+        );
+    }
+    assert_eq!(seen(&emu, "gismt.key"), 3);
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "three requests of one transport share one connection"
+    );
+}
+
+#[test]
+fn an_answer_body_is_bounded() {
+    // Claims 100 MB and sends 5 MB of it: the transport stops reading at its 4 MiB bound.
+    let (port, _) = local_server(|mut s| {
+        let mut head = [0u8; 1024];
+        let _ = s.read(&mut head);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n");
+        let chunk = vec![b' '; 64 * 1024];
+        for _ in 0..80 {
+            if s.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/gismt/api/v3/auth/cert/key");
+    let e = send(&transport(), &Request::new(Method::Get, url)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Protocol, "{e}");
+    assert!(e.message.contains("larger than 4194304 bytes"), "{e}");
+    assert_eq!(e.http_status, Some(200));
+}
+
+/// Reads an HTTP request head and the body its Content-Length announces.
+fn read_request(s: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).unwrap_or(0) == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let l = l.to_ascii_lowercase();
+            l.strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    s.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+/// An HTTP proxy that tunnels `CONNECT host:port` (how the transport uses any HTTP proxy, for
+/// plain HTTP as well); it records the request lines it received.
+fn http_proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let seen_lines = lines.clone();
+    let (port, _) = local_server(move |mut client| {
+        let (head, _) = read_request(&mut client);
+        let first = head.lines().next().unwrap_or_default().to_owned();
+        seen_lines.lock().unwrap().push(first.clone());
+        let authority = first
+            .strip_prefix("CONNECT ")
+            .and_then(|rest| rest.split(' ').next())
+            .expect("a CONNECT request");
+        assert!(
+            authority.starts_with("127.0.0.1:"),
+            "only loopback is ever tried"
+        );
+        let upstream = TcpStream::connect(authority).unwrap();
+        client
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .unwrap();
+        pipe(client, upstream);
+    });
+    (port, lines)
+}
+
+/// A SOCKS5 proxy (no authentication, CONNECT to an IPv4 address or a name); it counts the
+/// tunnels it opened.
+fn socks5_proxy() -> (u16, Arc<AtomicUsize>) {
+    let tunnels = Arc::new(AtomicUsize::new(0));
+    let count = tunnels.clone();
+    let (port, _) = local_server(move |mut client| {
+        let mut greeting = [0u8; 2];
+        client.read_exact(&mut greeting).unwrap();
+        assert_eq!(greeting[0], 5, "SOCKS version 5");
+        let mut methods = vec![0u8; greeting[1] as usize];
+        client.read_exact(&mut methods).unwrap();
+        client.write_all(&[5, 0]).unwrap();
+        let mut request = [0u8; 4];
+        client.read_exact(&mut request).unwrap();
+        assert_eq!(&request[..3], &[5, 1, 0], "a CONNECT request");
+        let host = match request[3] {
+            1 => {
+                let mut ip = [0u8; 4];
+                client.read_exact(&mut ip).unwrap();
+                std::net::Ipv4Addr::from(ip).to_string()
+            }
+            3 => {
+                let mut len = [0u8; 1];
+                client.read_exact(&mut len).unwrap();
+                let mut name = vec![0u8; len[0] as usize];
+                client.read_exact(&mut name).unwrap();
+                String::from_utf8(name).unwrap()
+            }
+            other => panic!("address type {other}"),
+        };
+        assert_eq!(host, "127.0.0.1", "only loopback is ever tried");
+        let mut port = [0u8; 2];
+        client.read_exact(&mut port).unwrap();
+        let upstream = TcpStream::connect((host.as_str(), u16::from_be_bytes(port))).unwrap();
+        client.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0]).unwrap();
+        count.fetch_add(1, Ordering::SeqCst);
+        pipe(client, upstream);
+    });
+    (port, tunnels)
+}
+
+#[test]
+fn requests_go_through_an_http_proxy() {
+    let emu = emulator();
+    let (port, lines) = http_proxy();
+    let t = transport_with("", &format!(r#", "proxy": "http://127.0.0.1:{port}""#));
+    assert_eq!(send(&t, &challenge(&emu)).unwrap().status, 200);
+    let lines = lines.lock().unwrap().clone();
+    assert_eq!(
+        lines,
+        [format!("CONNECT 127.0.0.1:{} HTTP/1.1", emu.port())]
+    );
+    assert_eq!(seen(&emu, "gismt.key"), 1);
+}
+
+#[test]
+fn requests_go_through_a_socks5_proxy() {
+    let emu = emulator();
+    let (port, tunnels) = socks5_proxy();
+    let t = transport_with("", &format!(r#", "proxy": "socks5://127.0.0.1:{port}""#));
+    assert_eq!(send(&t, &challenge(&emu)).unwrap().status, 200);
+    assert_eq!(tunnels.load(Ordering::SeqCst), 1);
+    assert_eq!(seen(&emu, "gismt.key"), 1);
+}
+
+#[test]
+fn an_unreachable_proxy_is_a_connect_error() {
+    let emu = emulator();
+    let t = transport_with(
+        r#", "max_attempts": 1"#,
+        &format!(r#", "proxy": "http://127.0.0.1:{}""#, free_port()),
+    );
+    let e = send(&t, &challenge(&emu)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Connect, "{e}");
+    assert_eq!(seen(&emu, "gismt.key"), 0);
+}
+
+#[test]
+fn the_connect_timeout_bounds_a_connection_nobody_accepts() {
+    // A listener whose accept queue is full drops further SYNs: the connection is never
+    // established, and only the connect timeout ends the wait.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut held = Vec::new();
+    while held.len() < 4096 {
+        let mut probe =
+            TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200));
+        match probe.as_mut() {
+            Ok(_) => held.push(probe.unwrap()),
+            Err(_) => break,
+        }
+    }
+    let t = transport_with(
+        r#", "max_attempts": 1"#,
+        r#", "timeouts": {"connect_ms": 300, "total_ms": 20000}"#,
+    );
+    let url = format!("http://127.0.0.1:{port}/gismt/api/v3/auth/cert/key");
+    let started = Instant::now();
+    let e = send(&t, &Request::new(Method::Get, url)).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    drop(listener);
 }

@@ -451,16 +451,26 @@ pub fn http(
 /// Whether a test that needs `tool` can run. Without it the test is skipped with a printed
 /// reason, unless `SUZ_AUTH_REQUIRE_ALL=1` (set by `scripts/test.sh`) makes that a failure.
 pub fn have(tool: &str, available: bool, install: &str) -> bool {
+    let required = std::env::var("SUZ_AUTH_REQUIRE_ALL").is_ok_and(|v| v == "1");
+    tool_check(tool, available, install, required)
+}
+
+/// [`have`] with the requirement given: true when available; when not, false with the reason
+/// printed, or a failure when `required`.
+pub fn tool_check(tool: &str, available: bool, install: &str, required: bool) -> bool {
     if available {
         return true;
     }
-    let required = std::env::var("SUZ_AUTH_REQUIRE_ALL").is_ok_and(|v| v == "1");
     assert!(
         !required,
         "{tool} is missing: {install} (SUZ_AUTH_REQUIRE_ALL=1 requires it)"
     );
-    eprintln!("skipped: {tool} is missing ({install})");
+    eprintln!("{}", skip_reason(tool, install));
     false
+}
+
+pub fn skip_reason(tool: &str, install: &str) -> String {
+    format!("skipped: {tool} is missing ({install})")
 }
 
 pub fn have_gost() -> bool {
@@ -525,10 +535,16 @@ pub fn stats(emu: &Emulator) -> Value {
     emu.stats()
 }
 
+/// Tokens the emulator issued for a connection: 0 when it issued none (the connection is then
+/// absent from `tokens_issued`, which itself must exist).
 pub fn tokens_issued(emu: &Emulator, connection: &str) -> u64 {
-    stats(emu)["tokens_issued"][connection.to_ascii_lowercase()]
-        .as_u64()
-        .unwrap_or(0)
+    let stats = stats(emu);
+    let issued = stats["tokens_issued"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no tokens_issued in the emulator's stats: {stats}"));
+    issued
+        .get(&connection.to_ascii_lowercase())
+        .map_or(0, |n| n.as_u64().expect("a count"))
 }
 
 /// The `suz` command-line tool of this workspace, built on first use (it is another package,
@@ -609,4 +625,76 @@ fn text_or_empty(p: *const c_char) -> String {
     } else {
         text(p)
     }
+}
+
+static LOG_LINES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// Serialises the tests that install the (process-wide) log callback.
+static LOG_CAPTURE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+unsafe extern "C" fn collect_log(
+    _userdata: *mut c_void,
+    level: SuzLogLevel,
+    message: *const c_char,
+) {
+    LOG_LINES
+        .lock()
+        .unwrap()
+        .push(format!("{level:?} {}", text(message)));
+}
+
+/// Runs `f` with the library's log going to a buffer (every level); returns what `f` returned
+/// and the log, one line per message as `Level message`. Other tests' messages may appear too.
+pub fn capture_log<R>(f: impl FnOnce() -> R) -> (R, String) {
+    let _one_at_a_time = LOG_CAPTURE.lock().unwrap_or_else(|e| e.into_inner());
+    LOG_LINES.lock().unwrap().clear();
+    let rc = unsafe {
+        suz_set_log_callback(
+            Some(collect_log),
+            ptr::null_mut(),
+            SuzLogLevel::Debug as u32,
+        )
+    };
+    assert_eq!(rc, SuzResult::Ok);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    unsafe { suz_set_log_callback(None, ptr::null_mut(), SuzLogLevel::Error as u32) };
+    let log = std::mem::take(&mut *LOG_LINES.lock().unwrap()).join("\n");
+    match result {
+        Ok(r) => (r, log),
+        Err(panic) => {
+            eprintln!("log while the test ran:\n{log}");
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
+/// Every form a secret takes on the wire and in text: raw, JSON-escaped, and base64 of the
+/// Basic `id:secret` pair when `basic_id` is given.
+pub fn secret_forms(secret: &str, basic_id: Option<&str>) -> Vec<String> {
+    use base64::Engine;
+    let mut forms = vec![secret.to_owned()];
+    let json = serde_json::to_string(secret).unwrap();
+    forms.push(json.trim_matches('"').to_owned());
+    if let Some(id) = basic_id {
+        forms.push(base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")));
+    }
+    forms
+}
+
+/// Fails, naming the form and the place, if any form of a secret occurs in `text`.
+pub fn assert_no_secret(text: &str, forms: &[String], place: &str) {
+    for form in forms {
+        assert!(
+            !text.contains(form.as_str()),
+            "a secret ({form}) appears in {place}:\n{text}"
+        );
+    }
+}
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

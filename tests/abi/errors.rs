@@ -52,7 +52,103 @@ fn invalid_utf8() {
     let rc = unsafe { suz_client_new(bad.as_ptr().cast::<c_char>(), &mut client) };
     assert_eq!(rc, SuzResult::InvalidUtf8);
     assert!(client.is_null());
-    assert!(last_message().contains("UTF-8"));
+    assert_eq!(
+        last_message(),
+        "argument `config_json` is not valid UTF-8 (bad byte at offset 10)"
+    );
+}
+
+/// Runs `suz token push` (a SmartMarket profile: no signer needed) for the emulator with `extra`
+/// config members and environment `env`; returns whether it succeeded and its stderr.
+fn cli_token(emu: &suz_emulator::Emulator, extra: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("suz-cli-env-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("suz.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"stand": "emulator", "emulator_url": "{}", "cache": {{"dir": {}}},
+                "retry": {{"max_attempts": 1}},
+                "profiles": {{"push": {{"flow": "smartmarket", "client_id": "{SMARTMARKET_CLIENT_ID}",
+                                       "client_secret": "{SMARTMARKET_CLIENT_SECRET}"}}}}{extra}}}"#,
+            emu.base_url(),
+            serde_json::to_string(&dir.join("cache")).unwrap()
+        ),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(suz_cli());
+    command.arg("--config").arg(&config).args(["token", "push"]);
+    for var in [
+        "ALL_PROXY",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "NO_PROXY",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    ] {
+        command.env_remove(var).env_remove(var.to_ascii_lowercase());
+    }
+    let out = command.envs(env.iter().copied()).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn proxy_env_reads_the_environment() {
+    let emu = emulator();
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let proxy = r#","proxy":"env""#;
+    assert_eq!(
+        cli_token(&emu, proxy, &[]),
+        (true, String::new()),
+        "no proxy variable: direct"
+    );
+    let (ok, stderr) = cli_token(&emu, proxy, &[("ALL_PROXY", &closed)]);
+    assert!(
+        !ok && stderr.starts_with("suz: SUZ_RESULT_CONNECT: "),
+        "through the dead proxy: {stderr}"
+    );
+    let (ok, stderr) = cli_token(&emu, "", &[("ALL_PROXY", &closed)]);
+    assert!(
+        ok,
+        "without \"proxy\": \"env\" the variable is ignored: {stderr}"
+    );
+}
+
+#[test]
+fn platform_roots_are_the_os_store_and_webpki_roots_are_built_in() {
+    let emu = start_emulator(suz_emulator::EmulatorConfig {
+        tls: true,
+        ..Default::default()
+    });
+    let dir = std::env::temp_dir().join(format!("suz-roots-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, emu.ca_pem().unwrap()).unwrap();
+    let ca = ca.to_str().unwrap();
+    // The OS store here is the file OpenSSL and the platform verifier read: SSL_CERT_FILE.
+    for (roots, env, trusted) in [
+        ("", vec![("SSL_CERT_FILE", ca)], true),
+        (
+            r#","tls":{"roots":"platform"}"#,
+            vec![("SSL_CERT_FILE", ca)],
+            true,
+        ),
+        (r#","tls":{"roots":"platform"}"#, vec![], false),
+        (
+            r#","tls":{"roots":"webpki"}"#,
+            vec![("SSL_CERT_FILE", ca)],
+            false,
+        ),
+    ] {
+        let (ok, stderr) = cli_token(&emu, roots, &env);
+        assert_eq!(ok, trusted, "{roots} {env:?}: {stderr}");
+        if !trusted {
+            assert!(stderr.starts_with("suz: SUZ_RESULT_TLS: "), "{stderr}");
+        }
+    }
 }
 
 #[test]
@@ -471,4 +567,36 @@ fn result_names_and_version() {
         "#define SUZ_AUTH_VERSION \"{}\"",
         env!("CARGO_PKG_VERSION")
     )));
+}
+
+#[test]
+fn a_missing_tool_skips_with_a_reason_or_fails_when_all_are_required() {
+    assert!(tool_check(
+        "redis-server",
+        true,
+        "apt-get install redis-server",
+        true
+    ));
+    assert!(!tool_check(
+        "redis-server",
+        false,
+        "apt-get install redis-server",
+        false
+    ));
+    assert_eq!(
+        skip_reason("redis-server", "apt-get install redis-server"),
+        "skipped: redis-server is missing (apt-get install redis-server)"
+    );
+    let failure = std::panic::catch_unwind(|| {
+        tool_check("redis-server", false, "apt-get install redis-server", true)
+    })
+    .expect_err("a required tool that is missing fails the test");
+    let message = failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        message,
+        "redis-server is missing: apt-get install redis-server (SUZ_AUTH_REQUIRE_ALL=1 requires it)"
+    );
 }

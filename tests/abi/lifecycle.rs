@@ -309,8 +309,134 @@ fn a_failed_refresh_returns_the_still_valid_token() {
         &emu,
         r#"{"endpoint":"gismt.key","kind":"status","status":503,"times":0}"#,
     );
-    let again = token_get(&client, "line").expect("the valid token is returned");
+    let (again, log) = capture_log(|| token_get(&client, "line"));
+    let again = again.expect("the valid token is returned");
     assert_eq!(again.value(), first.value());
+    assert!(
+        log.contains("Warn line: refresh failed, the cached token"),
+        "the failure is logged:\n{log}"
+    );
+}
+
+/// Waits until the emulator has seen a request on `endpoint`.
+fn wait_for_request(emu: &Emulator, endpoint: &str) {
+    let started = Instant::now();
+    while stats(emu)["requests"][endpoint].as_u64().unwrap_or(0) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no {endpoint} request came"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_caller_waits_for_another_process_and_logs_it() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("wait-log");
+    // The other process holds the lock for 2 s: its signer sleeps before signing.
+    let holder = spawn_cli(&setup(&emu, &dir, 2, "").config, &["token", "line"]);
+    wait_for_request(&emu, "gismt.key");
+    let client = profile_client(&emu, &dir);
+    let started = Instant::now();
+    let (token, log) = capture_log(|| token_get(&client, "line"));
+    let waited = started.elapsed();
+    let token = token.unwrap_or_else(|_| panic!("{}", last_message()));
+    let holder_token = outputs(vec![holder]);
+    assert_eq!(
+        holder_token,
+        [token.value()],
+        "the waiter read the holder's token"
+    );
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
+    assert!(waited > Duration::from_millis(500), "it waited: {waited:?}");
+    assert!(
+        log.contains("Info line: waited for another process's fetch"),
+        "{log}"
+    );
+}
+
+#[test]
+fn without_persistence_nothing_is_written() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("no-persist").join("cache");
+    let json = setup(&emu, &dir, 0, "").json.replace(
+        r#""lock_timeout_ms": 60000"#,
+        r#""lock_timeout_ms": 60000, "persist": false"#,
+    );
+    let client = TestClient::new(&json);
+    let first = token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
+    let again = token_get(&client, "line").unwrap();
+    assert_eq!(again.value(), first.value(), "kept in memory");
+    assert!(!dir.exists(), "the cache directory was created");
+}
+
+#[test]
+fn a_lock_file_that_cannot_be_used_is_a_store_error() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("store-lock");
+    let client = profile_client(&emu, &dir);
+    let token = token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
+    assert!(invalidate(&client, "line", &token));
+    // Each lock file the fetch left becomes a directory, which cannot be locked.
+    let mut replaced = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "lock") {
+            std::fs::remove_file(&path).unwrap();
+            std::fs::create_dir(&path).unwrap();
+            replaced += 1;
+        }
+    }
+    assert!(replaced > 0, "no lock file in {}", dir.display());
+    assert_eq!(token_get(&client, "line").unwrap_err(), SuzResult::Store);
+    assert!(
+        last_message().contains(".lock"),
+        "names the lock file: {}",
+        last_message()
+    );
+    assert_eq!(
+        tokens_issued(&emu, DEFAULT_OMS_CONNECTION),
+        1,
+        "no second token fetched"
+    );
+}
+
+#[test]
+fn profiles_default_to_signed_code_and_the_clients_signer_and_send_the_inn() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("profile-defaults");
+    let json = format!(
+        r#"{{"stand": "emulator", "emulator_url": "{url}", "cache": {{"dir": {dir}}},
+            "signer": {signer},
+            "profiles": {{
+              "pharma": {{"flow": "mdlp", "oms_connection": "{conn}", "client_id": "{id}",
+                          "client_secret": "{secret}", "user_id": "1865725612"}},
+              "ti": {{"flow": "trueapi", "oms_connection": "{conn}", "inn": "7701234567"}}
+            }}}}"#,
+        url = emu.base_url(),
+        dir = serde_json::to_string(&dir).unwrap(),
+        signer = signer_json(0),
+        conn = DEFAULT_OMS_CONNECTION,
+        id = MDLP_CLIENT_ID,
+        secret = MDLP_CLIENT_SECRET,
+    );
+    let client = TestClient::new(&json);
+    let token = token_get(&client, "pharma").unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_eq!(ping(&emu, &token.value()), 200);
+    // SIGNED_CODE: the code was signed (a password flow signs nothing) by the client's command.
+    assert_eq!(counter(&emu, &["signatures_verified"]), 1);
+    // Both profiles name one installation, so they share its one token: a second client with its
+    // own store fetches for "ti".
+    let other_dir = serde_json::to_string(&temp_dir("profile-defaults-ti")).unwrap();
+    let client = TestClient::new(&json.replace(&serde_json::to_string(&dir).unwrap(), &other_dir));
+    let token = token_get(&client, "ti").unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_eq!(ping(&emu, &token.value()), 200);
+    assert_eq!(stats(&emu)["last_inn"], "7701234567");
 }
 
 #[test]
@@ -417,7 +543,13 @@ fn unknown_profile_and_store_errors() {
         r#""on_unavailable": "local""#,
     );
     let client = TestClient::new(&json);
-    token_get(&client, "line").unwrap_or_else(|_| panic!("{}", last_message()));
+    let (token, log) = capture_log(|| token_get(&client, "line"));
+    token.unwrap_or_else(|_| panic!("{}", last_message()));
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("Error ") && l.contains("Redis")),
+        "the fallback is logged as an error:\n{log}"
+    );
 }
 
 struct RedisServer {
@@ -510,6 +642,14 @@ fn cli_inspect_masks_and_purge_clears() {
         v["tokens"][0]["label"],
         format!("suz:{DEFAULT_OMS_CONNECTION}")
     );
+    // With its expiry: the emulator's GIS MT tokens live 10 hours.
+    let entry = &v["tokens"][0];
+    let lifetime =
+        entry["expires_at_ms"].as_i64().unwrap() - entry["obtained_at_ms"].as_i64().unwrap();
+    assert_eq!(lifetime, 10 * 3600 * 1000, "{entry}");
+    assert_eq!(entry["expired"], false);
+    let text = outputs(vec![spawn_cli(&s.config, &["inspect"])]).join("\n");
+    assert!(text.contains("expires in 3599"), "{text}");
     let purge = outputs(vec![spawn_cli(&s.config, &["purge"])]).join("\n");
     assert!(purge.contains("removed 1"), "{purge}");
     let request = outputs(vec![spawn_cli(

@@ -12,3 +12,4 @@ mod errors;
 mod flows;
 mod lifecycle;
 mod robustness;
+mod threads;

@@ -1,8 +1,7 @@
 //! Every export takes NULL without crashing; the log never carries a secret or a whole token.
 
-use std::ffi::{c_char, c_void};
+use std::ffi::c_void;
 use std::ptr;
-use std::sync::Mutex;
 
 use crate::common::*;
 use suz_auth::*;
@@ -90,81 +89,96 @@ fn every_export_survives_null_arguments() {
     }
 }
 
-static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-unsafe extern "C" fn collect(_userdata: *mut c_void, level: SuzLogLevel, message: *const c_char) {
-    LOG.lock()
-        .unwrap()
-        .push(format!("{level:?} {}", text(message)));
+/// The details of the last failure on this thread, as one text.
+fn last_details() -> String {
+    [
+        suz_last_error_message(),
+        suz_last_server_code(),
+        suz_last_server_message(),
+        suz_last_rquid(),
+    ]
+    .into_iter()
+    .filter(|p| !p.is_null())
+    .map(|p| text(p))
+    .collect::<Vec<_>>()
+    .join("\n")
 }
 
 #[test]
-fn the_log_holds_no_secret_and_no_whole_token() {
+fn no_secret_reaches_the_log_or_an_error_and_no_whole_token_the_log() {
     needs_gost!();
     let emu = emulator();
     let dir = std::env::temp_dir().join(format!("suz-log-{}", uuid::Uuid::new_v4().simple()));
-    let secret = SMARTMARKET_CLIENT_SECRET;
+    // Wrong secrets with characters that JSON escapes, so the escaped form differs from the raw.
+    let (bad_secret, bad_password) = (r#"wr"ong\secret/1"#, r#"pa"ss\word"#);
+    let profiles = format!(
+        r#""line":{{"flow":"gismt","oms_connection":"{DEFAULT_OMS_CONNECTION}","oms_id":"{DEFAULT_OMS_ID}"}},
+        "push":{{"flow":"smartmarket","client_id":"{SMARTMARKET_CLIENT_ID}","client_secret":"{SMARTMARKET_CLIENT_SECRET}"}},
+        "pharma":{{"flow":"mdlp","oms_connection":"{DEFAULT_OMS_CONNECTION}","client_id":"{MDLP_CLIENT_ID}","client_secret":"{MDLP_CLIENT_SECRET}","user_id":"{MDLP_PASSWORD_USER}","password":"{MDLP_PASSWORD}"}},
+        "bad_push":{{"flow":"smartmarket","client_id":"{SMARTMARKET_CLIENT_ID}","client_secret":{}}},
+        "bad_pharma":{{"flow":"mdlp","oms_connection":"{DEFAULT_OMS_CONNECTION}","client_id":"{MDLP_CLIENT_ID}","client_secret":"{MDLP_CLIENT_SECRET}","user_id":"{MDLP_PASSWORD_USER}","password":{}}}"#,
+        serde_json::to_string(bad_secret).unwrap(),
+        serde_json::to_string(bad_password).unwrap(),
+    );
     let client = TestClient::with_extra(
         &emu,
         &format!(
-            r#","cache":{{"dir":"{}"}},"profiles":{{
-                "line":{{"flow":"gismt","oms_connection":"{DEFAULT_OMS_CONNECTION}","oms_id":"{DEFAULT_OMS_ID}"}},
-                "push":{{"flow":"smartmarket","client_id":"{SMARTMARKET_CLIENT_ID}","client_secret":"{secret}"}}}}"#,
-            dir.display()
+            r#","cache":{{"dir":{}}},"profiles":{{{profiles}}}"#,
+            serde_json::to_string(&dir).unwrap()
         ),
     );
+    let mut secrets = Vec::new();
+    secrets.extend(secret_forms(
+        SMARTMARKET_CLIENT_SECRET,
+        Some(SMARTMARKET_CLIENT_ID),
+    ));
+    secrets.extend(secret_forms(bad_secret, Some(SMARTMARKET_CLIENT_ID)));
+    secrets.extend(secret_forms(MDLP_CLIENT_SECRET, None));
+    secrets.extend(secret_forms(MDLP_PASSWORD, None));
+    secrets.extend(secret_forms(bad_password, None));
     let signer = TestSigner::new(SignMode::Correct);
     assert_eq!(
         unsafe { suz_client_set_signer(client.0, ptr::null(), signer.0) },
         SuzResult::Ok
     );
-    assert_eq!(
-        unsafe { suz_set_log_callback(Some(collect), ptr::null_mut(), SuzLogLevel::Debug as u32) },
-        SuzResult::Ok
-    );
-    let mut values = Vec::new();
-    for profile in ["line", "push", "line"] {
-        let p = c(profile);
-        let mut token = ptr::null_mut();
-        assert_eq!(
-            unsafe { suz_token_get(client.0, p.as_ptr(), &mut token) },
-            SuzResult::Ok,
-            "{}",
-            last_message()
-        );
-        values.push(text(unsafe { suz_token_value(token) }));
-        let mut dropped = false;
-        unsafe { suz_token_invalidate(client.0, p.as_ptr(), token, &mut dropped) };
-        unsafe { suz_token_free(token) };
-    }
-    let (p, m, path) = (c("line"), c("GET"), c("/api/v2/pharma/ping"));
-    // The second call is a cache hit.
-    for _ in 0..2 {
-        let mut response = ptr::null_mut();
-        assert_eq!(
-            unsafe {
-                suz_request(
-                    client.0,
-                    p.as_ptr(),
-                    m.as_ptr(),
-                    path.as_ptr(),
-                    ptr::null(),
-                    &mut response,
-                )
-            },
-            SuzResult::Ok
-        );
-        unsafe { suz_response_free(response) };
-    }
-    unsafe { suz_set_log_callback(None, ptr::null_mut(), SuzLogLevel::Error as u32) };
-
-    let log = LOG.lock().unwrap().join("\n");
+    let ((values, errors), log) = capture_log(|| {
+        let mut values = Vec::new();
+        for profile in ["line", "push", "pharma", "line"] {
+            let p = c(profile);
+            let mut token = ptr::null_mut();
+            let rc = unsafe { suz_token_get(client.0, p.as_ptr(), &mut token) };
+            assert_eq!(rc, SuzResult::Ok, "{profile}: {}", last_message());
+            values.push(text(unsafe { suz_token_value(token) }));
+            let mut dropped = false;
+            unsafe { suz_token_invalidate(client.0, p.as_ptr(), token, &mut dropped) };
+            unsafe { suz_token_free(token) };
+        }
+        let mut errors = Vec::new();
+        for profile in ["bad_push", "bad_pharma"] {
+            let p = c(profile);
+            let mut token = ptr::null_mut();
+            let rc = unsafe { suz_token_get(client.0, p.as_ptr(), &mut token) };
+            assert_eq!(rc, SuzResult::Unauthorized, "{profile}: {}", last_message());
+            errors.push(last_details());
+        }
+        // The second call is a cache hit.
+        for _ in 0..2 {
+            assert_eq!(
+                request(&client, "line", "GET", "/api/v2/pharma/ping", None).0,
+                200
+            );
+        }
+        (values, errors)
+    });
     assert!(log.contains("fetching a new token"), "{log}");
     assert!(
         log.contains("cache hit") || log.contains("file store"),
         "{log}"
     );
-    assert!(!log.contains(secret), "the client secret reached the log");
+    assert_no_secret(&log, &secrets, "the log");
+    for details in &errors {
+        assert_no_secret(details, &secrets, "the error details");
+    }
     for value in values {
         assert!(
             !log.contains(&value),

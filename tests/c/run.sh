@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the C tests strictly and runs them against the emulator: plain, under
-# AddressSanitizer + UndefinedBehaviorSanitizer, and under valgrind (no leaks allowed). Fails if
+# AddressSanitizer + UndefinedBehaviorSanitizer, and under valgrind (no leaks allowed); test_flows
+# also linked against the static library libsuz_auth.a. Fails if
 # any function the header declares is called by none of them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,6 +40,16 @@ for p in "${programs[@]}"; do
 done
 
 args=("$EMULATOR_URL" "$work/cert.pem" "$work/key.pem")
+
+# The static library: test_flows linked against libsuz_auth.a, with no shared library in reach.
+gcc "${cflags[@]}" tests/c/test_flows.c examples/c/openssl_signer.c "$lib_dir/libsuz_auth.a" \
+    -lpthread -ldl -lm -o "$work/test_flows_static"
+if ldd "$work/test_flows_static" | grep -q libsuz_auth; then
+    echo "test_flows_static loads libsuz_auth dynamically" >&2
+    exit 1
+fi
+echo "== C test_flows (static library)"
+"$work/test_flows_static" "${args[@]}"
 for p in "${programs[@]}"; do
     echo "== C $p (plain)"
     "$work/$p" "${args[@]}"

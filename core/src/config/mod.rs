@@ -311,14 +311,24 @@ impl Config {
 }
 
 fn default_cache_dir() -> PathBuf {
-    let base = std::env::var_os("SUZ_AUTH_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("suz-auth")))
-        .or_else(|| std::env::var_os("LOCALAPPDATA").map(|d| PathBuf::from(d).join("suz-auth")))
-        .or_else(|| {
-            std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache").join("suz-auth"))
-        });
-    base.unwrap_or_else(|| std::env::temp_dir().join("suz-auth"))
+    cache_dir_from(|name| std::env::var_os(name), std::env::temp_dir())
+}
+
+/// The default cache directory from the environment `var` gives: `$SUZ_AUTH_CACHE_DIR`, then
+/// `$XDG_CACHE_HOME/suz-auth`, `%LOCALAPPDATA%\suz-auth`, `~/.cache/suz-auth`, else `temp/suz-auth`.
+fn cache_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>, temp: PathBuf) -> PathBuf {
+    let under = |name: &str, parts: &[&str]| {
+        var(name).map(|base| {
+            parts
+                .iter()
+                .fold(PathBuf::from(base), |p, part| p.join(part))
+        })
+    };
+    under("SUZ_AUTH_CACHE_DIR", &[])
+        .or_else(|| under("XDG_CACHE_HOME", &["suz-auth"]))
+        .or_else(|| under("LOCALAPPDATA", &["suz-auth"]))
+        .or_else(|| under("HOME", &[".cache", "suz-auth"]))
+        .unwrap_or_else(|| temp.join("suz-auth"))
 }
 
 pub(crate) fn parse_command(raw: Option<RawSigner>, key: &str) -> Result<Option<CommandConfig>> {
@@ -342,6 +352,29 @@ pub(crate) fn parse_command(raw: Option<RawSigner>, key: &str) -> Result<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_dir_default_follows_the_documented_chain() {
+        let chain = [
+            ("SUZ_AUTH_CACHE_DIR", "/a", "/a"),
+            ("XDG_CACHE_HOME", "/x", "/x/suz-auth"),
+            ("LOCALAPPDATA", "/l", "/l/suz-auth"),
+            ("HOME", "/h", "/h/.cache/suz-auth"),
+        ];
+        for first in 0..=chain.len() {
+            let set = &chain[first..];
+            let dir = cache_dir_from(
+                |name| {
+                    set.iter()
+                        .find(|(n, _, _)| *n == name)
+                        .map(|(_, v, _)| (*v).into())
+                },
+                PathBuf::from("/tmp"),
+            );
+            let expected = set.first().map_or("/tmp/suz-auth", |(_, _, e)| *e);
+            assert_eq!(dir, PathBuf::from(expected), "set from {first}");
+        }
+    }
 
     #[test]
     fn unknown_key_is_named() {
