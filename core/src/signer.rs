@@ -40,6 +40,14 @@ pub trait Signer: Send + Sync {
     /// Signs `data` as a CMS of the given kind; the signature may come in any form that
     /// [`normalize_signature`] accepts.
     fn sign(&self, data: &[u8], kind: SignatureKind) -> Result<Vec<u8>>;
+
+    /// [`Signer::sign`], giving up at `deadline` where the signer can be interrupted (a command
+    /// is killed; the error is then [`crate::ErrorKind::Timeout`]). The default cannot interrupt
+    /// the host's code and simply signs.
+    fn sign_until(&self, data: &[u8], kind: SignatureKind, deadline: Instant) -> Result<Vec<u8>> {
+        let _ = deadline;
+        self.sign(data, kind)
+    }
 }
 
 impl<F> Signer for F
@@ -184,6 +192,18 @@ impl Drop for TempFile {
 
 impl Signer for CommandSigner {
     fn sign(&self, data: &[u8], kind: SignatureKind) -> Result<Vec<u8>> {
+        self.run(data, kind, None)
+    }
+
+    fn sign_until(&self, data: &[u8], kind: SignatureKind, deadline: Instant) -> Result<Vec<u8>> {
+        self.run(data, kind, Some(deadline))
+    }
+}
+
+impl CommandSigner {
+    /// Runs the command; it is killed at its own `timeout_ms` or at the call's `deadline`,
+    /// whichever comes first.
+    fn run(&self, data: &[u8], kind: SignatureKind, deadline: Option<Instant>) -> Result<Vec<u8>> {
         let argv = match kind {
             SignatureKind::Attached => &self.config.attached,
             SignatureKind::Detached => &self.config.detached,
@@ -238,11 +258,21 @@ impl Signer for CommandSigner {
             }
             buf
         });
-        let started = Instant::now();
+        let own_limit = Instant::now() + self.config.timeout;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
-                Ok(None) if started.elapsed() >= self.config.timeout => {
+                Ok(None) if deadline.is_some_and(|d| Instant::now() >= d && d < own_limit) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Error::new(
+                        crate::ErrorKind::Timeout,
+                        format!(
+                            "the call's total timeout ran out while signer command {program:?} was running; it was stopped"
+                        ),
+                    ));
+                }
+                Ok(None) if Instant::now() >= own_limit => {
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(Error::signer(format!(
@@ -437,6 +467,36 @@ mod tests {
                 .starts_with("cannot start signer command \"/nonexistent/cryptcp\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_command_is_stopped_at_the_calls_deadline_or_its_own_timeout_whichever_is_first() {
+        let hang = ["sleep", "5"];
+        let signer = command(&hang, &hang, 60_000);
+        let started = Instant::now();
+        let e = signer
+            .sign_until(
+                b"x",
+                SignatureKind::Attached,
+                started + Duration::from_millis(300),
+            )
+            .unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(e.kind, crate::ErrorKind::Timeout, "{e}");
+        assert!(e.message.contains("total timeout"), "{e}");
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+        // Its own timeout first: a signer failure, as without a deadline.
+        let e = command(&hang, &hang, 200)
+            .sign_until(
+                b"x",
+                SignatureKind::Attached,
+                Instant::now() + Duration::from_secs(30),
+            )
+            .unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::SignerFailed, "{e}");
     }
 
     #[test]

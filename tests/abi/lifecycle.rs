@@ -660,3 +660,106 @@ fn cli_inspect_masks_and_purge_clears() {
     let v: serde_json::Value = serde_json::from_str(&request).unwrap();
     assert_eq!(v["status"], 200);
 }
+
+#[test]
+fn no_call_outlives_its_total_timeout_whatever_the_retries_or_the_signer() {
+    needs_gost!();
+    let emu = emulator();
+    let short = |signer_delay: u32| {
+        setup(&emu, &temp_dir("total"), signer_delay, "")
+            .json
+            .replace(r#""total_ms": 30000"#, r#""total_ms": 1500"#)
+    };
+    // A signing command that takes 5 s is killed at the deadline.
+    let client = TestClient::new(&short(5));
+    let started = Instant::now();
+    assert_eq!(token_get(&client, "line").unwrap_err(), SuzResult::Timeout);
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(3000), "slow signer: {took:?}");
+    // A service that keeps answering 503 (retried) is given up at the deadline.
+    fault(
+        &emu,
+        r#"{"endpoint":"gismt.key","kind":"status","status":503,"times":0}"#,
+    );
+    let client = TestClient::new(&short(0).replace(
+        r#""timeouts""#,
+        r#""retry": {"max_attempts": 100, "backoff_ms": 200}, "timeouts""#,
+    ));
+    let started = Instant::now();
+    let rc = token_get(&client, "line").unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(rc, SuzResult::Timeout | SuzResult::HttpServerError),
+        "{rc:?}"
+    );
+    assert!(took < Duration::from_millis(3000), "retries: {took:?}");
+    assert!(
+        counter(&emu, &["requests", "gismt.key"]) >= 2,
+        "it did retry"
+    );
+}
+
+#[test]
+fn the_token_file_and_its_directory_are_fsynced() {
+    if !have(
+        "strace",
+        Command::new("strace")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "apt-get install strace",
+    ) {
+        return;
+    }
+    let emu = emulator();
+    let dir = temp_dir("fsync");
+    let s = setup(&emu, &dir, 0, "");
+    let trace = dir.with_extension("strace");
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-y",
+            "-qq",
+            "-e",
+            "trace=fsync,fdatasync,rename,renameat,renameat2",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(suz_cli())
+        .arg("--config")
+        .arg(&s.config)
+        .args(["token", "push"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let dir = dir.canonicalize().unwrap().display().to_string();
+    let calls: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains(&dir))
+        .map(|l| l.split_once(' ').map_or(l, |(_, call)| call.trim_start()))
+        .collect();
+    // The token's temporary file is synced, renamed into place, then the directory is synced.
+    let rename = calls
+        .iter()
+        .position(|c| c.starts_with("rename") && c.contains(".tmp"))
+        .unwrap_or_else(|| panic!("no rename of a temporary file:\n{trace}"));
+    let file_sync = calls[..rename]
+        .iter()
+        .any(|c| (c.starts_with("fsync(") || c.starts_with("fdatasync(")) && c.contains(".tmp"));
+    assert!(
+        file_sync,
+        "the temporary file is synced before the rename:\n{trace}"
+    );
+    let dir_sync = format!("<{dir}>)");
+    assert!(
+        calls[rename..]
+            .iter()
+            .any(|c| c.starts_with("fsync(") && c.contains(&dir_sync)),
+        "the directory is synced after the rename:\n{trace}"
+    );
+}

@@ -117,7 +117,7 @@ impl Client {
         signer: &dyn Signer,
         deadline: Instant,
     ) -> Result<Vec<u8>> {
-        let signature = signer.sign(data, kind)?;
+        let signature = signer.sign_until(data, kind, deadline)?;
         if Instant::now() >= deadline {
             return Err(Error::new(
                 ErrorKind::Timeout,
