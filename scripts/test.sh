@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 . scripts/lib.sh
 
-ensure_packages libengine-gost-openssl valgrind gcc python3 python3-venv binutils redis-server
+ensure_packages libengine-gost-openssl valgrind gcc python3 python3-venv binutils redis-server strace
 command -v cargo-clippy >/dev/null || rustup component add clippy
 command -v rustfmt >/dev/null || rustup component add rustfmt
 

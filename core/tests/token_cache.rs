@@ -647,3 +647,37 @@ fn a_redis_lock_whose_owner_died_expires_after_lock_ttl() {
         "{waited:?}"
     );
 }
+
+#[test]
+fn a_redis_lock_is_released_only_by_its_owner() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let c = redis_config(redis.port, r#", "lock_ttl_ms": 60000"#);
+    let (_, _, key) = parts(&c);
+    let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
+    let never_fresh = |_: &Token| false;
+    let (first_owner, _) = store.lock_and_read(&key, &never_fresh).unwrap();
+    let keys = redis_cli(redis.port, &["--scan"]);
+    let lock_key = keys
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no lock in {keys:?}"))
+        .to_owned();
+    // The lock expired and another machine holds it now.
+    assert_eq!(
+        redis_cli(redis.port, &["SET", &lock_key, "another-owner"]),
+        "OK"
+    );
+    drop(first_owner);
+    assert_eq!(
+        redis_cli(redis.port, &["GET", &lock_key]),
+        "another-owner",
+        "the first owner's release left the other owner's lock alone"
+    );
+    // And the owner's own release does remove it.
+    assert_eq!(redis_cli(redis.port, &["DEL", &lock_key]), "1");
+    let (owner, _) = store.lock_and_read(&key, &never_fresh).unwrap();
+    drop(owner);
+    assert_eq!(redis_cli(redis.port, &["EXISTS", &lock_key]), "0");
+}
