@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 import subprocess
 import textwrap
 import venv
 from pathlib import Path
 
+import suz_auth
 from conftest import CONNECTION, SM_CLIENT_ID, SM_CLIENT_SECRET, TARGET
 
 HERE = Path(__file__).resolve().parents[1]
@@ -25,7 +27,9 @@ def test_wheel_in_a_fresh_venv(emulator, gost_keys, tmp_path):
     )
     assert built.returncode == 0, built.stderr
     wheel = next(dist.glob("suz_auth-*.whl"))
-    assert "-py3-none-" in wheel.name and not wheel.name.endswith("-any.whl"), wheel.name
+    # The README's name: version, any Python 3, no ABI, this platform (never "any").
+    platform_tag = sysconfig.get_platform().replace("-", "_").replace(".", "_")
+    assert wheel.name == f"suz_auth-{suz_auth.__version__}-py3-none-{platform_tag}.whl", wheel.name
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
