@@ -99,7 +99,7 @@ fn last_details() -> String {
     ]
     .into_iter()
     .filter(|p| !p.is_null())
-    .map(|p| text(p))
+    .map(text)
     .collect::<Vec<_>>()
     .join("\n")
 }
