@@ -28,16 +28,16 @@ struct Args {
     #[arg(long)]
     require_gost: bool,
     /// Challenges and MDLP codes expire after N ms.
-    #[arg(long, value_name = "N", default_value_t = 300_000)]
+    #[arg(long, value_name = "N", default_value_t = EmulatorConfig::default().challenge_ttl_ms)]
     challenge_ttl_ms: u64,
     /// GIS MT and True API token lifetime in ms (default 10 hours).
-    #[arg(long, value_name = "N", default_value_t = 36_000_000)]
+    #[arg(long, value_name = "N", default_value_t = EmulatorConfig::default().gismt_token_ttl_ms)]
     token_ttl_ms: u64,
     /// MDLP token `life_time` in minutes (fractions allowed).
-    #[arg(long, value_name = "F", default_value_t = 30.0)]
+    #[arg(long, value_name = "F", default_value_t = EmulatorConfig::default().mdlp_life_time_minutes)]
     mdlp_life_time_minutes: f64,
     /// SmartMarket token lifetime in ms.
-    #[arg(long, value_name = "N", default_value_t = 1_800_000)]
+    #[arg(long, value_name = "N", default_value_t = EmulatorConfig::default().smartmarket_token_ttl_ms)]
     smartmarket_ttl_ms: u64,
     /// Send SmartMarket `expires_at` in seconds instead of milliseconds.
     #[arg(long)]
