@@ -470,6 +470,18 @@ mod tests {
     }
 
     #[test]
+    fn a_signer_that_cannot_be_interrupted_signs_as_usual_until_a_deadline() {
+        let closure = |data: &[u8], _kind: SignatureKind| Ok([b"sig:", data].concat());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        assert_eq!(
+            closure
+                .sign_until(b"abc", SignatureKind::Detached, deadline)
+                .unwrap(),
+            b"sig:abc"
+        );
+    }
+
+    #[test]
     fn a_command_is_stopped_at_the_calls_deadline_or_its_own_timeout_whichever_is_first() {
         let hang = ["sleep", "5"];
         let signer = command(&hang, &hang, 60_000);

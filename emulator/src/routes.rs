@@ -374,13 +374,15 @@ fn mdlp_token(state: &State, req: &Request, connection: &str) -> Reply {
         return mdlp_error(400, "1", "the body must be a JSON object");
     };
     let mut s = state.lock();
+    // Spent by the first attempt that names it, whatever the outcome.
+    let entry = str_field(&body, "code").and_then(|c| s.mdlp_codes.remove(c));
     if !s.connections.contains(&connection.to_ascii_lowercase()) {
         return mdlp_error(400, "5", &format!("unknown omsConnection {connection:?}"));
     }
     let Some(code) = str_field(&body, "code") else {
         return mdlp_error(400, "1", "code is required");
     };
-    let Some(entry) = s.mdlp_codes.remove(code) else {
+    let Some(entry) = entry else {
         return mdlp_error(401, "4", "the code is unknown or already used");
     };
     if entry.expires_at_ms <= now_ms() {
@@ -426,15 +428,16 @@ fn sign_in(state: &State, req: &Request, connection: &str, trueapi: bool) -> Rep
     let Some(body) = body_json(req) else {
         return crpt_error(400, "400", "Bad request", "the body must be a JSON object");
     };
-    let (Some(uuid), Some(data)) = (str_field(&body, "uuid"), str_field(&body, "data")) else {
+    let mut s = state.lock();
+    // Spent by the first attempt that names it, whatever the outcome.
+    let challenge = str_field(&body, "uuid").and_then(|u| s.challenges.remove(u));
+    let (Some(_), Some(data)) = (str_field(&body, "uuid"), str_field(&body, "data")) else {
         return crpt_error(400, "400", "Bad request", "uuid and data are required");
     };
-    let mut s = state.lock();
     if !s.connections.contains(&connection.to_ascii_lowercase()) {
         return crpt_error(400, "400", "Unknown omsConnection", connection);
     }
-    // Spent by the first attempt that names it, whatever the outcome.
-    let Some(challenge) = s.challenges.remove(uuid) else {
+    let Some(challenge) = challenge else {
         return crpt_error(
             401,
             "401",

@@ -925,6 +925,27 @@ fn a_challenge_is_spent_by_a_failed_attempt() {
         "the failed attempt spent it: {}",
         again.body
     );
+
+    // Also an attempt that fails before any signature check: an unknown installation.
+    let challenge = emu
+        .call("GET", "/gismt/api/v3/auth/cert/key", &[], "")
+        .json();
+    let signed = rsa_sign(challenge["data"].as_str().unwrap().as_bytes(), true);
+    let body = json!({"uuid": challenge["uuid"], "data": signed}).to_string();
+    let json_type = [("Content-Type", "application/json")];
+    let unknown = emu.call(
+        "POST",
+        "/gismt/api/v3/auth/cert/00000000-0000-0000-0000-000000000000",
+        &json_type,
+        &body,
+    );
+    assert_eq!(unknown.status, 400, "{}", unknown.body);
+    let again = emu.call("POST", &path, &json_type, &body);
+    assert!(
+        again.status >= 400,
+        "spent before the installation was checked: {}",
+        again.body
+    );
 }
 
 #[test]
