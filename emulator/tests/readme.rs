@@ -669,10 +669,19 @@ impl Binary {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
+        // The first line, waited for 10 s at most.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let Ok(first) = rx.recv_timeout(Duration::from_secs(10)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the emulator printed nothing within 10 s");
+        };
         let url = first
             .trim()
             .strip_prefix("suz-emulator listening on ")
@@ -689,12 +698,26 @@ impl Drop for Binary {
     }
 }
 
+/// Runs the binary to its end; one that is still running after 10 s is killed and fails the
+/// test (e.g. a start that should have been refused).
 fn emulator_output(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_suz-emulator"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_suz-emulator"))
         .args(args)
         .envs(env.iter().copied())
-        .output()
-        .unwrap()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("suz-emulator {args:?} was still running after 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 #[test]

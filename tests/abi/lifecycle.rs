@@ -144,14 +144,7 @@ fn a_process_killed_while_holding_the_lock_does_not_block_the_others() {
     let fast = setup(&emu, &dir, 0, "");
     let mut holder = spawn_cli(&slow.config, &["token", "line"]);
     // The holder has the lock once it asked for a challenge; its signer now sleeps.
-    let started = Instant::now();
-    while stats(&emu)["requests"]["gismt.key"].as_u64().unwrap_or(0) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the holder never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_request(&emu, "gismt.key");
     let waiters: Vec<Child> = (0..4)
         .map(|_| spawn_cli(&fast.config, &["token", "line", "--threads", "4"]))
         .collect();
@@ -521,11 +514,7 @@ fn unknown_profile_and_store_errors() {
         last_message()
     );
     // Redis configured, unreachable, and "error" chosen: a store error, never a second token.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let json = setup(
         &emu,
         &temp_dir("errors2"),
@@ -559,11 +548,7 @@ struct RedisServer {
 
 impl RedisServer {
     fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new("redis-server")
             .args([
                 "--bind",
