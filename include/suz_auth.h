@@ -427,6 +427,10 @@ SuzResult suz_signature_sink_fail(struct SuzSignatureSink *sink, const char *mes
 // `callback` (process-wide; replaces any earlier callback). A NULL callback switches logging
 // off. `userdata` is passed back untouched and must stay valid until the callback is
 // replaced. Any other `max_level` is `SUZ_RESULT_INVALID_ARGUMENT` and changes nothing.
+//
+// When this returns, the previous callback has returned on every thread and is never called
+// again (so its `userdata` may be freed): this waits for calls of it in flight. Calling this
+// from inside the log callback is `SUZ_RESULT_INVALID_ARGUMENT`.
 SuzResult suz_set_log_callback(SuzLogCallback callback, void *userdata, uint32_t max_level);
 
 // Sets the signer used by a profile's flow (`profile` NULL: the default for every profile

@@ -73,6 +73,10 @@ impl LogTarget {
 /// `callback` (process-wide; replaces any earlier callback). A NULL callback switches logging
 /// off. `userdata` is passed back untouched and must stay valid until the callback is
 /// replaced. Any other `max_level` is `SUZ_RESULT_INVALID_ARGUMENT` and changes nothing.
+///
+/// When this returns, the previous callback has returned on every thread and is never called
+/// again (so its `userdata` may be freed): this waits for calls of it in flight. Calling this
+/// from inside the log callback is `SUZ_RESULT_INVALID_ARGUMENT`.
 #[no_mangle]
 pub unsafe extern "C" fn suz_set_log_callback(
     callback: SuzLogCallback,
@@ -85,8 +89,7 @@ pub unsafe extern "C" fn suz_set_log_callback(
             let target = LogTarget { callback, userdata };
             Arc::new(move |level: Level, message: &str| target.send(level, message)) as Logger
         });
-        set_logger(max, logger);
-        Ok(())
+        set_logger(max, logger)
     })
 }
 
@@ -187,6 +190,7 @@ pub unsafe extern "C" fn suz_request(
             status,
             headers,
             body,
+            ..
         } = client.request(profile, method, path, body.map(str::as_bytes))?;
         let headers = headers
             .iter()

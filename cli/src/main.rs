@@ -83,7 +83,8 @@ fn main() -> ExitCode {
     // Arguments first: `--help`, `--version` and usage errors never need a config.
     let cli = Cli::parse();
     if let Some(level) = cli.log {
-        suz_auth_core::set_logger(
+        // Not from inside a logger, so it cannot fail.
+        let _ = suz_auth_core::set_logger(
             level.into(),
             Some(Arc::new(|level: Level, message: &str| {
                 eprintln!("suz [{}] {message}", level.name())
@@ -159,7 +160,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         }
         Command::Inspect => inspect(&client, cli.json, &mut out)?,
         Command::Purge => {
-            let removed = match client.tokens()?.file_store() {
+            let removed = match client.tokens()?.file_store()? {
                 Some(store) => store.purge()?,
                 None => 0,
             };
@@ -175,7 +176,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
 }
 
 fn inspect(client: &Client, as_json: bool, out: &mut impl Write) -> Result<(), Error> {
-    let Some(store) = client.tokens()?.file_store() else {
+    let Some(store) = client.tokens()?.file_store()? else {
         let _ = writeln!(
             out,
             "persistence is off (cache.persist = false): nothing stored"

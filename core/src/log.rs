@@ -36,20 +36,52 @@ pub type Logger = Arc<dyn Fn(Level, &str) + Send + Sync>;
 
 static LOGGER: RwLock<Option<(Level, Logger)>> = RwLock::new(None);
 
+thread_local! {
+    /// Set while this thread is inside the logger: a message logged from within the logger is
+    /// dropped, and the logger may not be replaced from within itself.
+    static IN_LOGGER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Sends messages up to `max_level` to `logger`, process-wide; `None` switches logging off.
-pub fn set_logger(max_level: Level, logger: Option<Logger>) {
+///
+/// When this returns, the previous logger is no longer running and will never be called again:
+/// it waits for calls of the previous logger in flight on other threads. Called from inside
+/// the logger itself it would wait for itself, so that is an
+/// [`crate::ErrorKind::InvalidArgument`] error and nothing changes.
+pub fn set_logger(max_level: Level, logger: Option<Logger>) -> crate::Result<()> {
+    if IN_LOGGER.with(|f| f.get()) {
+        return Err(crate::Error::invalid_argument(
+            "the log callback cannot be replaced from inside the log callback",
+        ));
+    }
     let mut slot = LOGGER.write().unwrap_or_else(|e| e.into_inner());
-    *slot = logger.map(|l| (max_level, l));
+    let previous = std::mem::replace(&mut *slot, logger.map(|l| (max_level, l)));
+    drop(slot);
+    // Dropped here, after no thread can be running it any more.
+    drop(previous);
+    Ok(())
 }
 
 pub(crate) fn log(level: Level, args: fmt::Arguments<'_>) {
-    let logger = {
-        let slot = LOGGER.read().unwrap_or_else(|e| e.into_inner());
-        match slot.as_ref() {
-            Some((max, logger)) if level <= *max => logger.clone(),
-            _ => return,
-        }
+    if IN_LOGGER.with(|f| f.get()) {
+        return;
+    }
+    // The read lock is held while the logger runs, so `set_logger` waits for calls in flight.
+    let slot = LOGGER.read().unwrap_or_else(|e| e.into_inner());
+    let Some((max, logger)) = slot.as_ref() else {
+        return;
     };
+    if level > *max {
+        return;
+    }
+    struct Inside;
+    impl Drop for Inside {
+        fn drop(&mut self) {
+            IN_LOGGER.with(|f| f.set(false));
+        }
+    }
+    IN_LOGGER.with(|f| f.set(true));
+    let _inside = Inside;
     logger(level, &args.to_string());
 }
 

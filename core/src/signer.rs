@@ -147,10 +147,8 @@ impl CommandSigner {
             detached: Vec<String>,
             timeout_ms: Option<u64>,
         }
-        let de = &mut serde_json::Deserializer::from_str(json);
-        let raw: Raw = serde_path_to_error::deserialize(de).map_err(|e| {
-            Error::config(format!("signer command key `{}`: {}", e.path(), e.inner()))
-        })?;
+        let raw: Raw =
+            crate::config::parse_document(json, "signer command", "signer command key ")?;
         if raw.attached.is_empty() || raw.detached.is_empty() {
             return Err(Error::config(
                 "signer command: `attached` and `detached` must each be a non-empty argv array",
@@ -159,7 +157,7 @@ impl CommandSigner {
         Ok(CommandSigner::new(CommandConfig {
             attached: raw.attached,
             detached: raw.detached,
-            timeout: Duration::from_millis(raw.timeout_ms.unwrap_or(60_000)),
+            timeout: crate::config::millis(raw.timeout_ms, 60_000, "timeout_ms", true)?,
         }))
     }
 }
@@ -175,12 +173,17 @@ impl TempFile {
         )))
     }
 
-    fn write_private(&self, data: &[u8]) -> std::io::Result<()> {
+    /// Writes `data` to a new owner-only file (never an existing file or a symlink) and returns
+    /// it open for reading from the start, to serve as the command's stdin.
+    fn write_private(&self, data: &[u8]) -> std::io::Result<std::fs::File> {
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
+        options.read(true).write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(&self.0)?.write_all(data)
+        let mut file = options.open(&self.0)?;
+        file.write_all(data)?;
+        std::io::Seek::rewind(&mut file)?;
+        Ok(file)
     }
 }
 
@@ -203,6 +206,14 @@ impl Signer for CommandSigner {
 impl CommandSigner {
     /// Runs the command; it is killed at its own `timeout_ms` or at the call's `deadline`,
     /// whichever comes first.
+    ///
+    /// What the host is protected from:
+    /// - The data reaches the command through a file, never a pipe the library writes to: a
+    ///   command that exits without reading cannot raise `SIGPIPE` in the host.
+    /// - The command runs in its own process group, and the whole group is killed when the run
+    ///   ends, so a shell's children cannot outlive the call or keep its pipes open.
+    /// - At most [`MAX_SIGNER_OUTPUT`] bytes of output are read; a command printing more is
+    ///   stopped.
     fn run(&self, data: &[u8], kind: SignatureKind, deadline: Option<Instant>) -> Result<Vec<u8>> {
         let argv = match kind {
             SignatureKind::Attached => &self.config.attached,
@@ -213,87 +224,70 @@ impl CommandSigner {
         let output = TempFile::new("out");
         let uses_in = argv.iter().any(|a| a.contains("{in}"));
         let uses_out = argv.iter().any(|a| a.contains("{out}"));
-        if uses_in {
-            input
-                .write_private(data)
-                .map_err(|e| Error::signer(format!("cannot write the data to sign: {e}")))?;
-        }
+        let stdin = input
+            .write_private(data)
+            .map_err(|e| Error::signer(format!("cannot write the data to sign: {e}")))?;
         let args = argv[1..].iter().map(|a| {
             a.replace("{in}", &input.0.to_string_lossy())
                 .replace("{out}", &output.0.to_string_lossy())
         });
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .stdin(if uses_in {
                 Stdio::null()
             } else {
-                Stdio::piped()
+                Stdio::from(stdin)
             })
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command
             .spawn()
             .map_err(|e| Error::signer(format!("cannot start signer command {program:?}: {e}")))?;
-
-        // Feed stdin and drain both pipes on their own threads so a chatty or slow command
-        // cannot deadlock us; the timeout below still bounds the whole run.
-        let feeder = child.stdin.take().map(|mut stdin| {
-            let data = data.to_vec();
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(&data);
-            })
-        });
-        let mut stdout = child.stdout.take();
-        let mut stderr = child.stderr.take();
-        let out_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(s) = stdout.as_mut() {
-                let _ = s.read_to_end(&mut buf);
-            }
-            buf
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(s) = stderr.as_mut() {
-                let _ = s.take(64 * 1024).read_to_end(&mut buf);
-            }
-            buf
-        });
-        let own_limit = Instant::now() + self.config.timeout;
+        let mut run = Running::new(&mut child);
         let status = loop {
-            match child.try_wait() {
+            match run.child_status() {
                 Ok(Some(status)) => break status,
-                Ok(None) if deadline.is_some_and(|d| Instant::now() >= d && d < own_limit) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(Error::new(
-                        crate::ErrorKind::Timeout,
-                        format!(
-                            "the call's total timeout ran out while signer command {program:?} was running; it was stopped"
-                        ),
-                    ));
-                }
-                Ok(None) if Instant::now() >= own_limit => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(Error::signer(format!(
-                        "signer command {program:?} did not finish within {} ms",
-                        self.config.timeout.as_millis()
-                    )));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Ok(None) => {}
                 Err(e) => return Err(Error::signer(format!("signer command {program:?}: {e}"))),
             }
+            if run.output_overflowed() {
+                return Err(Error::signer(format!(
+                    "signer command {program:?} printed more than {MAX_SIGNER_OUTPUT} bytes; it was stopped"
+                )));
+            }
+            let now = Instant::now();
+            let own_limit = run.started + self.config.timeout;
+            if deadline.is_some_and(|d| now >= d && d < own_limit) {
+                return Err(Error::new(
+                    crate::ErrorKind::Timeout,
+                    format!(
+                        "the call's total timeout ran out while signer command {program:?} was running; it was stopped"
+                    ),
+                ));
+            }
+            if now >= own_limit {
+                return Err(Error::signer(format!(
+                    "signer command {program:?} did not finish within {} ms (its `timeout_ms`); it was stopped",
+                    self.config.timeout.as_millis()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
         };
-        if let Some(f) = feeder {
-            let _ = f.join();
+        let (stdout, stderr) = run.finish();
+        if stdout.len() > MAX_SIGNER_OUTPUT {
+            return Err(Error::signer(format!(
+                "signer command {program:?} printed more than {MAX_SIGNER_OUTPUT} bytes"
+            )));
         }
-        let stdout = out_reader.join().unwrap_or_default();
-        let stderr = err_reader.join().unwrap_or_default();
         if !status.success() {
             let detail: String = String::from_utf8_lossy(&stderr)
                 .lines()
                 .filter(|l| !l.trim().is_empty())
                 .take(3)
+                .map(|l| l.chars().take(200).collect::<String>())
                 .collect::<Vec<_>>()
                 .join(" | ");
             return Err(Error::signer(format!(
@@ -306,15 +300,113 @@ impl CommandSigner {
             )));
         }
         if uses_out {
-            std::fs::read(&output.0).map_err(|e| {
+            read_bounded_file(&output.0).map_err(|e| {
                 Error::signer(format!(
-                    "signer command {program:?} wrote no {{out}} file: {e}"
+                    "signer command {program:?} wrote no usable {{out}} file: {e}"
                 ))
             })
         } else {
             Ok(stdout)
         }
     }
+}
+
+/// Largest signature a command may print or write (a CAdES-BES with its certificate is a few
+/// KiB); the callback path has the same bound.
+pub const MAX_SIGNER_OUTPUT: usize = 1024 * 1024;
+
+/// A started command with its output being drained on two threads (so a chatty command cannot
+/// block on a full pipe). Dropping it kills the command's process group and reaps the command.
+struct Running<'a> {
+    child: &'a mut std::process::Child,
+    started: Instant,
+    overflow: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+impl<'a> Running<'a> {
+    fn new(child: &'a mut std::process::Child) -> Running<'a> {
+        let overflow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stdout = child.stdout.take().map(|pipe| {
+            let overflow = overflow.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe
+                    .take(MAX_SIGNER_OUTPUT as u64 + 1)
+                    .read_to_end(&mut buf);
+                if buf.len() > MAX_SIGNER_OUTPUT {
+                    overflow.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                buf
+            })
+        });
+        let stderr = child.stderr.take().map(|pipe| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe.take(64 * 1024).read_to_end(&mut buf);
+                buf
+            })
+        });
+        Running {
+            child,
+            started: Instant::now(),
+            overflow,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn child_status(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
+    }
+
+    fn output_overflowed(&self) -> bool {
+        self.overflow.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Kills what is left of the process group (a shell's children), then collects the output.
+    /// The readers end once every holder of the pipes is gone.
+    fn finish(mut self) -> (Vec<u8>, Vec<u8>) {
+        self.kill();
+        let stdout = self.stdout.take().and_then(|t| t.join().ok());
+        let stderr = self.stderr.take().and_then(|t| t.join().ok());
+        (stdout.unwrap_or_default(), stderr.unwrap_or_default())
+    }
+
+    fn kill(&mut self) {
+        #[cfg(unix)]
+        {
+            let group = rustix::process::Pid::from_child(self.child);
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if self.stdout.is_some() || self.stderr.is_some() {
+            // An early return (timeout, overflow): stop everything; the reader threads end on
+            // their own once the killed processes' pipes close.
+            self.kill();
+        }
+    }
+}
+
+/// Reads a file a signer wrote, refusing anything over [`MAX_SIGNER_OUTPUT`].
+fn read_bounded_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_SIGNER_OUTPUT as u64 + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() > MAX_SIGNER_OUTPUT {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {MAX_SIGNER_OUTPUT} bytes"
+        )));
+    }
+    Ok(buf)
 }
 
 #[cfg(test)]
@@ -442,7 +534,7 @@ mod tests {
         let e = none.sign(b"x", SignatureKind::Attached).unwrap_err();
         assert!(
             e.message
-                .starts_with("signer command \"true\" wrote no {out} file"),
+                .starts_with("signer command \"true\" wrote no usable {out} file"),
             "{e}"
         );
     }
@@ -521,7 +613,7 @@ mod tests {
         let took = started.elapsed();
         assert_eq!(
             e.message,
-            "signer command \"sleep\" did not finish within 300 ms"
+            "signer command \"sleep\" did not finish within 300 ms (its `timeout_ms`); it was stopped"
         );
         assert!(
             took >= Duration::from_millis(300) && took < Duration::from_secs(3),

@@ -42,7 +42,7 @@ fn in_dir(dir: &std::path::Path) -> Config {
 fn parts(config: &Config) -> (TokenManager, Profile, TokenKey) {
     let manager = TokenManager::new(&config.cache, config.redis.as_ref()).unwrap();
     let profile = config.profiles["p"].clone();
-    let key = TokenKey::for_profile(&profile, None);
+    let key = TokenKey::for_profile(&profile, None, None);
     (manager, profile, key)
 }
 
@@ -169,7 +169,7 @@ fn next_process_fetches_after(error: ErrorKind) -> bool {
         })
         .unwrap();
     // A process that finds the marker of a fetch under way fetches, and this fetch fails.
-    let files = first.file_store().unwrap();
+    let files = first.file_store().unwrap().unwrap();
     files.begin_fetch(&key.hash).unwrap();
     let (second, _, _) = parts(&c);
     let kept = second
@@ -241,7 +241,7 @@ fn purge_deletes_tokens_and_markers_but_not_locks() {
     manager
         .get(&profile, &key, &|| Ok(token("t", 600 * MIN, 600 * MIN)))
         .unwrap();
-    let files = manager.file_store().unwrap();
+    let files = manager.file_store().unwrap().unwrap();
     files.begin_fetch(&key.hash).unwrap();
     let names = || {
         let mut v: Vec<String> = std::fs::read_dir(&dir)
@@ -529,6 +529,7 @@ fn a_token_from_redis_is_kept_in_this_machines_store_too() {
     let stored = b
         .file_store()
         .unwrap()
+        .unwrap()
         .read(&key.hash)
         .map(|t| t.value().to_owned());
     assert_eq!(stored.as_deref(), Some("shared"));
@@ -576,9 +577,9 @@ fn a_long_token_survives_the_store() {
         .get(&profile, &key, &|| panic!("read from the store"))
         .unwrap();
     assert_eq!(got.value(), long);
-    let entries = b.file_store().unwrap().entries();
+    let entries = b.file_store().unwrap().unwrap().entries();
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].label, format!("suz:{CONN}"));
+    assert_eq!(entries[0].label, format!("suz::{CONN}"));
     assert_eq!(entries[0].masked_value, "xxxx…(6000 chars)");
 }
 
@@ -587,13 +588,14 @@ fn a_held_lock_is_waited_for_until_the_timeout() {
     let dir = temp_dir("lock");
     let c = in_dir(&dir);
     let (a, _, key) = parts(&c);
-    let files = a.file_store().unwrap();
+    let files = a.file_store().unwrap().unwrap();
     let (_held, waited) = files.lock(&key.hash, Duration::from_secs(1)).unwrap();
     assert!(!waited);
     let (b, _, _) = parts(&c);
     let started = Instant::now();
     let e = b
         .file_store()
+        .unwrap()
         .unwrap()
         .lock(&key.hash, Duration::from_millis(300))
         .map(|_| ())
@@ -625,7 +627,9 @@ fn a_redis_lock_whose_owner_died_expires_after_lock_ttl() {
     let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
     let never_fresh = |_: &Token| false;
     // The owner takes the lock and dies: its guard is never dropped, so it never releases.
-    let (dead_owner, _) = store.lock_and_read(&key, &never_fresh).unwrap();
+    let (dead_owner, _) = store
+        .lock_and_read(&key, &never_fresh, Duration::from_secs(5))
+        .unwrap();
     std::mem::forget(dead_owner);
     let keys = redis_cli(redis.port, &["--scan"]);
     let lock_key = keys
@@ -640,7 +644,9 @@ fn a_redis_lock_whose_owner_died_expires_after_lock_ttl() {
     std::thread::sleep(Duration::from_millis(300));
     // Another machine gets the lock once it expired, not after waiting forever.
     let started = Instant::now();
-    let (_guard, _) = store.lock_and_read(&key, &never_fresh).unwrap();
+    let (_guard, _) = store
+        .lock_and_read(&key, &never_fresh, Duration::from_secs(5))
+        .unwrap();
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(150) && waited < Duration::from_millis(1500),
@@ -657,7 +663,9 @@ fn a_redis_lock_is_released_only_by_its_owner() {
     let (_, _, key) = parts(&c);
     let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
     let never_fresh = |_: &Token| false;
-    let (first_owner, _) = store.lock_and_read(&key, &never_fresh).unwrap();
+    let (first_owner, _) = store
+        .lock_and_read(&key, &never_fresh, Duration::from_secs(5))
+        .unwrap();
     let keys = redis_cli(redis.port, &["--scan"]);
     let lock_key = keys
         .lines()
@@ -677,7 +685,9 @@ fn a_redis_lock_is_released_only_by_its_owner() {
     );
     // And the owner's own release does remove it.
     assert_eq!(redis_cli(redis.port, &["DEL", &lock_key]), "1");
-    let (owner, _) = store.lock_and_read(&key, &never_fresh).unwrap();
+    let (owner, _) = store
+        .lock_and_read(&key, &never_fresh, Duration::from_secs(5))
+        .unwrap();
     drop(owner);
     assert_eq!(redis_cli(redis.port, &["EXISTS", &lock_key]), "0");
 }

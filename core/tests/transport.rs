@@ -540,3 +540,53 @@ fn the_connect_timeout_bounds_a_connection_nobody_accepts() {
     assert!(took < Duration::from_secs(5), "{took:?}");
     drop(listener);
 }
+
+/// Reads one request's head from `stream` and returns its `RqUID` header, if any.
+fn read_rquid(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).ok()? == 1 {
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).lines().find_map(|l| {
+        l.split_once(':')
+            .filter(|(n, _)| n.eq_ignore_ascii_case("rquid"))
+            .map(|(_, v)| v.trim().to_owned())
+    })
+}
+
+#[test]
+fn each_retry_sends_a_new_rquid_and_errors_name_the_last() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let (port, _) = local_server(move |mut stream| {
+        let rquid = read_rquid(&mut stream).unwrap_or_default();
+        log.lock().unwrap().push(rquid);
+        let _ = stream.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    });
+    let t = transport_with(r#", "max_attempts": 3"#, "");
+    let request = Request::new(
+        Method::Post,
+        format!("http://127.0.0.1:{port}/api/v2/oauth"),
+    )
+    .rquid("0123456789abcdef0123456789abcdef".into())
+    .repeatable(true);
+    let answer = send(&t, &request).unwrap();
+    assert_eq!(answer.status, 503);
+    let sent = seen.lock().unwrap().clone();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(sent[0], "0123456789abcdef0123456789abcdef");
+    for (i, id) in sent.iter().enumerate() {
+        assert_eq!(id.len(), 32, "the format is kept: {id}");
+        assert!(!sent[i + 1..].contains(id), "an RqUID was reused: {sent:?}");
+    }
+    assert_eq!(answer.rquid.as_deref(), Some(sent[2].as_str()));
+    let e = status_error(&answer).with_rquid(answer.rquid.as_deref());
+    assert_eq!(
+        e.rquid.as_deref(),
+        Some(sent[2].as_str()),
+        "the last one sent"
+    );
+}

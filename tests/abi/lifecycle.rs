@@ -625,7 +625,8 @@ fn cli_inspect_masks_and_purge_clears() {
     let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
     assert_eq!(
         v["tokens"][0]["label"],
-        format!("suz:{DEFAULT_OMS_CONNECTION}")
+        format!("suz:{}/suz:{DEFAULT_OMS_CONNECTION}", emu.base_url()),
+        "the key names the SUZ the token is for"
     );
     // With its expiry: the emulator's GIS MT tokens live 10 hours.
     let entry = &v["tokens"][0];

@@ -60,11 +60,14 @@ impl Client {
         })
     }
 
-    /// The key the profile's token is cached under (SmartMarket keys include the configured
-    /// SmartMarket URL).
+    /// The key the profile's token is cached under: it names the service the token is for
+    /// (the configured SUZ or SmartMarket URL).
     pub fn token_key(&self, profile: &Profile) -> TokenKey {
-        let url = self.config.url(Service::SmartMarket).ok();
-        TokenKey::for_profile(profile, url)
+        TokenKey::for_profile(
+            profile,
+            self.config.url(Service::Suz).ok(),
+            self.config.url(Service::SmartMarket).ok(),
+        )
     }
 
     /// Mints a new token for a profile, bypassing the cache.

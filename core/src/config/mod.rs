@@ -180,17 +180,7 @@ pub struct CacheConfig {
 impl Config {
     /// Parses and validates a configuration document.
     pub fn from_json(json: &str) -> Result<Config> {
-        let de = &mut serde_json::Deserializer::from_str(json);
-        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path.is_empty() || path == "." {
-                Error::config(format!("config: {inner}"))
-            } else {
-                Error::config(format!("config key `{path}`: {inner}"))
-            }
-        })?;
-        Self::from_raw(raw)
+        Self::from_raw(parse_document(json, "config", "config key ")?)
     }
 
     fn from_raw(raw: RawConfig) -> Result<Config> {
@@ -234,13 +224,8 @@ impl Config {
             };
             urls[i] = chosen;
         }
-        let connect_timeout = Duration::from_millis(raw.timeouts.connect_ms.unwrap_or(10_000));
-        let total_timeout = Duration::from_millis(raw.timeouts.total_ms.unwrap_or(60_000));
-        if connect_timeout.is_zero() || total_timeout.is_zero() {
-            return Err(Error::config(
-                "config key `timeouts`: timeouts must be greater than zero",
-            ));
-        }
+        let connect_timeout = millis(raw.timeouts.connect_ms, 10_000, "timeouts.connect_ms", true)?;
+        let total_timeout = millis(raw.timeouts.total_ms, 60_000, "timeouts.total_ms", true)?;
         if let Some(proxy) = &raw.proxy {
             if proxy != "env" {
                 ureq::Proxy::new(proxy).map_err(|e| {
@@ -258,9 +243,28 @@ impl Config {
             }
         };
         let retry = RetryPolicy {
-            max_attempts: raw.retry.max_attempts.unwrap_or(3).max(1),
-            backoff: Duration::from_millis(raw.retry.backoff_ms.unwrap_or(200)),
-            max_retry_after: Duration::from_millis(raw.retry.max_retry_after_ms.unwrap_or(5_000)),
+            max_attempts: raw.retry.max_attempts.unwrap_or(3).clamp(1, 100),
+            backoff: millis(raw.retry.backoff_ms, 200, "retry.backoff_ms", false)?,
+            max_retry_after: millis(
+                raw.retry.max_retry_after_ms,
+                5_000,
+                "retry.max_retry_after_ms",
+                false,
+            )?,
+        };
+        let user_agent = match raw.user_agent {
+            None => format!("suz-auth/{}", env!("CARGO_PKG_VERSION")),
+            Some(ua) => {
+                if ua.is_empty()
+                    || ua.len() > 256
+                    || !ua.bytes().all(|b| (0x20..=0x7e).contains(&b))
+                {
+                    return Err(Error::config(
+                        "config key `user_agent`: must be 1 to 256 printable ASCII characters (no CR, LF or other control characters)",
+                    ));
+                }
+                ua
+            }
         };
         let command_signer = parse_command(raw.signer, "signer.command")?;
         let mut profiles = BTreeMap::new();
@@ -272,14 +276,22 @@ impl Config {
                 Some(false) => None,
                 _ => Some(raw.cache.dir.unwrap_or_else(default_cache_dir)),
             },
-            refresh_margin: raw.cache.refresh_margin_ms.map(Duration::from_millis),
-            lock_timeout: Duration::from_millis(
-                raw.cache
-                    .lock_timeout_ms
-                    .unwrap_or(total_timeout.as_millis() as u64 * 2),
-            ),
+            refresh_margin: raw
+                .cache
+                .refresh_margin_ms
+                .map(|ms| millis(Some(ms), 0, "cache.refresh_margin_ms", false))
+                .transpose()?,
+            lock_timeout: millis(
+                raw.cache.lock_timeout_ms,
+                total_timeout.as_millis() as u64 * 2,
+                "cache.lock_timeout_ms",
+                true,
+            )?,
         };
-        let redis = raw.redis.map(parse_redis).transpose()?;
+        let redis = raw
+            .redis
+            .map(|r| parse_redis(r, total_timeout))
+            .transpose()?;
         Ok(Config {
             profiles,
             cache,
@@ -290,9 +302,7 @@ impl Config {
             proxy: raw.proxy,
             extra_roots_pem: raw.tls.extra_roots_pem,
             trust_roots,
-            user_agent: raw
-                .user_agent
-                .unwrap_or_else(|| format!("suz-auth/{}", env!("CARGO_PKG_VERSION"))),
+            user_agent,
             retry,
             command_signer,
         })
@@ -310,12 +320,78 @@ impl Config {
     }
 }
 
+/// Parses one whole JSON document: an error names the key (`{key_prefix}`path``) or, at the
+/// top, the document (`{what}: ...`); text after the document is an error too.
+pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
+    json: &str,
+    what: &str,
+    key_prefix: &str,
+) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(json);
+    let value: T = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            Error::config(format!("{what}: {inner}"))
+        } else {
+            Error::config(format!("{key_prefix}`{path}`: {inner}"))
+        }
+    })?;
+    de.end().map_err(|e| {
+        Error::config(format!(
+            "{what}: text after the end of the JSON document ({e})"
+        ))
+    })?;
+    Ok(value)
+}
+
+/// The largest value any `*_ms` setting takes: a day. Larger values are mistakes (and some
+/// would overflow the arithmetic on them).
+pub const MAX_MS: u64 = 24 * 3600 * 1000;
+
+/// A `*_ms` setting: `default` when absent, an error naming `key` when over [`MAX_MS`] or
+/// (with `nonzero`) zero.
+pub(crate) fn millis(
+    value: Option<u64>,
+    default: u64,
+    key: &str,
+    nonzero: bool,
+) -> Result<Duration> {
+    let ms = value.unwrap_or(default);
+    if ms > MAX_MS {
+        return Err(Error::config(format!(
+            "config key `{key}`: {ms} ms is more than a day ({MAX_MS} ms)"
+        )));
+    }
+    if nonzero && ms == 0 {
+        return Err(Error::config(format!(
+            "config key `{key}`: must be greater than zero"
+        )));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
 fn default_cache_dir() -> PathBuf {
     cache_dir_from(|name| std::env::var_os(name), std::env::temp_dir())
 }
 
+/// The last resort of the default chain: a directory of this user's own in the temporary
+/// directory (`suz-auth-<uid>` on Unix), so users never share one; the store refuses it if
+/// another user created it first.
+fn temp_cache_name() -> String {
+    #[cfg(unix)]
+    {
+        format!("suz-auth-{}", rustix::process::geteuid().as_raw())
+    }
+    #[cfg(not(unix))]
+    {
+        "suz-auth".to_owned()
+    }
+}
+
 /// The default cache directory from the environment `var` gives: `$SUZ_AUTH_CACHE_DIR`, then
-/// `$XDG_CACHE_HOME/suz-auth`, `%LOCALAPPDATA%\suz-auth`, `~/.cache/suz-auth`, else `temp/suz-auth`.
+/// `$XDG_CACHE_HOME/suz-auth`, `%LOCALAPPDATA%\suz-auth`, `~/.cache/suz-auth`, else
+/// `temp/suz-auth-<uid>`.
 fn cache_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>, temp: PathBuf) -> PathBuf {
     let under = |name: &str, parts: &[&str]| {
         var(name).map(|base| {
@@ -328,7 +404,7 @@ fn cache_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>, temp: PathBu
         .or_else(|| under("XDG_CACHE_HOME", &["suz-auth"]))
         .or_else(|| under("LOCALAPPDATA", &["suz-auth"]))
         .or_else(|| under("HOME", &[".cache", "suz-auth"]))
-        .unwrap_or_else(|| temp.join("suz-auth"))
+        .unwrap_or_else(|| temp.join(temp_cache_name()))
 }
 
 pub(crate) fn parse_command(raw: Option<RawSigner>, key: &str) -> Result<Option<CommandConfig>> {
@@ -343,7 +419,7 @@ pub(crate) fn parse_command(raw: Option<RawSigner>, key: &str) -> Result<Option<
             Ok(Some(CommandConfig {
                 attached: cmd.attached,
                 detached: cmd.detached,
-                timeout: Duration::from_millis(cmd.timeout_ms.unwrap_or(60_000)),
+                timeout: millis(cmd.timeout_ms, 60_000, &format!("{key}.timeout_ms"), true)?,
             }))
         }
     }
@@ -371,9 +447,53 @@ mod tests {
                 },
                 PathBuf::from("/tmp"),
             );
-            let expected = set.first().map_or("/tmp/suz-auth", |(_, _, e)| *e);
+            let fallback = format!("/tmp/{}", temp_cache_name());
+            #[cfg(unix)]
+            assert_eq!(
+                fallback,
+                format!("/tmp/suz-auth-{}", rustix::process::geteuid().as_raw())
+            );
+            let expected = set.first().map_or(fallback.as_str(), |(_, _, e)| *e);
             assert_eq!(dir, PathBuf::from(expected), "set from {first}");
         }
+    }
+
+    /// Values that used to be accepted and then broke a request or the arithmetic on them.
+    #[test]
+    fn config_gaps_are_config_errors_naming_the_key() {
+        let max = u64::MAX;
+        for (json, key) in [
+            (r#"{"user_agent": "a\r\nX-Evil: 1"}"#.to_owned(), "user_agent"),
+            (r#"{"user_agent": ""}"#.to_owned(), "user_agent"),
+            (format!(r#"{{"timeouts": {{"total_ms": {max}}}}}"#), "timeouts.total_ms"),
+            (format!(r#"{{"timeouts": {{"connect_ms": {max}}}}}"#), "timeouts.connect_ms"),
+            (format!(r#"{{"cache": {{"refresh_margin_ms": {max}}}}}"#), "cache.refresh_margin_ms"),
+            (format!(r#"{{"cache": {{"lock_timeout_ms": {max}}}}}"#), "cache.lock_timeout_ms"),
+            (format!(r#"{{"retry": {{"backoff_ms": {max}}}}}"#), "retry.backoff_ms"),
+            (
+                r#"{"redis": {"url": "redis://h", "lock_ttl_ms": 60000}}"#.to_owned(),
+                "redis.lock_ttl_ms",
+            ),
+            (
+                r#"{"signer": {"command": {"attached": ["a"], "detached": ["d"], "timeout_ms": 0}}}"#
+                    .to_owned(),
+                "signer.command.timeout_ms",
+            ),
+        ] {
+            let e = Config::from_json(&json).unwrap_err();
+            assert_eq!(e.kind, crate::ErrorKind::Config, "{json}");
+            assert!(e.message.contains(&format!("`{key}`")), "{json}: {e}");
+        }
+        for trailing in [r#"{} x"#, r#"{}{}"#, r#"{"stand": "demo"} // comment"#] {
+            let e = Config::from_json(trailing).unwrap_err();
+            assert!(e.message.contains("text after the end"), "{trailing}: {e}");
+        }
+        // A lock that outlives the longest fetch is fine.
+        let c = Config::from_json(
+            r#"{"timeouts": {"total_ms": 2000}, "redis": {"url": "redis://h", "lock_ttl_ms": 7000}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.redis.unwrap().lock_ttl, Duration::from_millis(7000));
     }
 
     #[test]
@@ -430,7 +550,7 @@ mod tests {
         let r = r.redis.unwrap();
         assert_eq!((r.host.as_str(), r.port, r.db), ("h", 6379, 0));
         assert_eq!(r.key_prefix, "suz-auth:");
-        assert_eq!(r.lock_ttl, Duration::from_millis(60_000));
+        assert_eq!(r.lock_ttl, Duration::from_millis(90_000), "total_ms + 30 s");
         assert_eq!(r.on_unavailable, RedisFallback::Error);
     }
 

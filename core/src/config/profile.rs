@@ -270,7 +270,9 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
         oms_connection,
         oms_id,
         signer: parse_command(signer, &key("signer.command"))?,
-        refresh_margin: margin.map(Duration::from_millis),
+        refresh_margin: margin
+            .map(|ms| super::millis(Some(ms), 0, &key("refresh_margin_ms"), false))
+            .transpose()?,
     })
 }
 

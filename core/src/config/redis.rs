@@ -40,14 +40,36 @@ pub struct RedisConfig {
     pub db: u32,
     /// What to do when Redis cannot be reached (`redis.on_unavailable`, default `error`).
     pub on_unavailable: RedisFallback,
-    /// Time to live of the fetch lock, so it expires if its owner dies; also how long a waiter
-    /// tries for it (`redis.lock_ttl_ms`, default 60 000 ms).
+    /// Time to live of the fetch lock, so it expires if its owner dies (`redis.lock_ttl_ms`,
+    /// default `timeouts.total_ms` + 30 000 ms; at least `timeouts.total_ms` + 5 000 ms, so the
+    /// lock outlives the longest fetch).
     pub lock_ttl: Duration,
     /// Prefix of every Redis key (`redis.key_prefix`, default `suz-auth:`).
     pub key_prefix: String,
 }
 
-pub(super) fn parse_redis(raw: RawRedis) -> Result<RedisConfig> {
+/// How much longer than the longest fetch (`timeouts.total_ms`) the Redis lock must live: time
+/// for the holder to store the token after its fetch ends.
+pub const LOCK_TTL_SLACK: Duration = Duration::from_secs(5);
+
+/// The lock's lifetime when `redis.lock_ttl_ms` is not set: the longest fetch plus 30 s.
+pub const DEFAULT_LOCK_TTL_EXTRA: Duration = Duration::from_secs(30);
+
+pub(super) fn parse_redis(raw: RawRedis, total_timeout: Duration) -> Result<RedisConfig> {
+    let lock_ttl = super::millis(
+        raw.lock_ttl_ms,
+        (total_timeout + DEFAULT_LOCK_TTL_EXTRA).as_millis() as u64,
+        "redis.lock_ttl_ms",
+        true,
+    )?;
+    if lock_ttl < total_timeout + LOCK_TTL_SLACK {
+        return Err(Error::config(format!(
+            "config key `redis.lock_ttl_ms`: {} ms is too short: the lock must outlive the longest fetch, `timeouts.total_ms` ({} ms) plus {} ms, or two machines could fetch at once",
+            lock_ttl.as_millis(),
+            total_timeout.as_millis(),
+            LOCK_TTL_SLACK.as_millis()
+        )));
+    }
     let bad = |why: &str| {
         Error::config(format!(
             "config key `redis.url`: {why} (expected redis://[:password@]host:port[/db])"
@@ -95,7 +117,7 @@ pub(super) fn parse_redis(raw: RawRedis) -> Result<RedisConfig> {
         password,
         db,
         on_unavailable,
-        lock_ttl: Duration::from_millis(raw.lock_ttl_ms.unwrap_or(60_000)),
+        lock_ttl,
         key_prefix: raw.key_prefix.unwrap_or_else(|| "suz-auth:".to_owned()),
     })
 }

@@ -111,7 +111,7 @@ pub fn parse_token(flow: Flow, response: &Response, now_ms: i64) -> Result<Token
     let v = success_json(response, &what)?;
     let token = string_field(&v, "token", response, &what)?;
     let expires = jwt_expiry_ms(&token).unwrap_or(now_ms + TOKEN_LIFETIME_MS);
-    Ok(Token::new(token, flow, now_ms, expires))
+    super::minted(response, &what, token, flow, now_ms, expires)
 }
 
 /// The `exp` claim of a JWT, in ms, when the token is one (True API tokens are); otherwise None.
@@ -124,7 +124,7 @@ fn jwt_expiry_ms(token: &str) -> Option<i64> {
         .ok()?
         .get("exp")?
         .as_i64()?;
-    (exp > 1_000_000_000).then_some(exp * 1000)
+    (exp > 1_000_000_000).then(|| exp.saturating_mul(1000))
 }
 
 #[cfg(test)]
@@ -210,6 +210,13 @@ mod tests {
         let body = format!(r#"{{"token":"{jwt}"}}"#);
         let t = parse_token(Flow::TrueApi, &answer(200, &body), NOW).unwrap();
         assert_eq!(t.expires_at_ms(), NOW + TOKEN_LIFETIME_MS);
+        // An absurd `exp` (here 9e15 s) is refused, not a token cached as fresh forever.
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":9000000000000000}"#);
+        let body = format!(r#"{{"token":"eyJhbGciOiJub25lIn0.{payload}.sig"}}"#);
+        let e = parse_token(Flow::TrueApi, &answer(200, &body), NOW).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Protocol, "{e}");
+        assert!(e.message.contains("lifetime"), "{e}");
     }
 
     #[test]

@@ -139,12 +139,9 @@ pub fn parse_token(response: &Response, now_ms: i64) -> Result<Token> {
         .ok_or_else(|| {
             response.protocol_error(format!("{what}: the answer has no valid `life_time`"))
         })?;
-    Ok(Token::new(
-        token,
-        Flow::Mdlp,
-        now_ms,
-        now_ms + (minutes * 60_000.0) as i64,
-    ))
+    // `as` saturates; the sum saturates too, and `minted` refuses the result.
+    let expires = now_ms.saturating_add((minutes * 60_000.0) as i64);
+    super::minted(response, what, token, Flow::Mdlp, now_ms, expires)
 }
 
 #[cfg(test)]
@@ -249,6 +246,13 @@ mod tests {
         }
         let t = parse_token(&answer(200, r#"{"token":"t","life_time":0.5}"#), NOW).unwrap();
         assert_eq!(t.expires_at_ms(), NOW + 30_000);
+        // Absurd lifetimes: a protocol error, never a token fresh forever (nor a panic).
+        for life in ["1e300", "\"1e300\"", "99999999999", "1000000"] {
+            let body = format!(r#"{{"token":"t","life_time":{life}}}"#);
+            let e = parse_token(&answer(200, &body), NOW).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Protocol, "{life}: {e}");
+            assert!(e.message.contains("lifetime"), "{life}: {e}");
+        }
     }
 
     #[test]

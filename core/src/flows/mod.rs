@@ -136,6 +136,35 @@ pub(crate) fn require_text(value: &str, what: &str) -> Result<()> {
 }
 
 /// The JSON object of a 2xx answer, or the error the answer stands for.
+/// The longest lifetime a token may claim: a month. Every real token lives hours; a larger
+/// `exp`, `expires_at` or `life_time` is a broken answer, and caching it would keep a token
+/// "fresh" long after the server forgot it.
+pub const MAX_TOKEN_LIFETIME_MS: i64 = 31 * 24 * 3600 * 1000;
+
+/// A token minted by a server, after checking what the server said: the value (visible
+/// ASCII within [`crate::token::MAX_TOKEN_LEN`]) and the expiry (after `now_ms`, at most
+/// [`MAX_TOKEN_LIFETIME_MS`] away). Anything else is [`crate::ErrorKind::Protocol`].
+pub(crate) fn minted(
+    response: &Response,
+    what: &str,
+    value: String,
+    flow: Flow,
+    now_ms: i64,
+    expires_at_ms: i64,
+) -> Result<Token> {
+    crate::token::check_token_value(&value, &format!("{what} token"))
+        .map_err(|e| response.protocol_error(e.message))?;
+    let lifetime = expires_at_ms.saturating_sub(now_ms);
+    if lifetime <= 0 || lifetime > MAX_TOKEN_LIFETIME_MS {
+        return Err(response.protocol_error(format!(
+            "{what}: the answer gives the token a lifetime of {} s, outside (0, {} s]",
+            lifetime / 1000,
+            MAX_TOKEN_LIFETIME_MS / 1000
+        )));
+    }
+    Ok(Token::new(value, flow, now_ms, expires_at_ms))
+}
+
 pub(crate) fn success_json(response: &Response, what: &str) -> Result<Value> {
     response.success()?.json(what)
 }
@@ -195,6 +224,7 @@ pub(crate) mod test_support {
             status,
             headers: vec![("content-type".into(), "text/html".into())],
             body: b"<html><body>Bad Gateway</body></html>".to_vec(),
+            rquid: None,
         }
     }
 

@@ -65,7 +65,7 @@ pub fn parse_token(response: &Response, now_ms: i64) -> Result<Token> {
         .ok_or_else(|| {
             response.protocol_error(format!("{what}: the answer has no valid `expires_at`"))
         })?;
-    Ok(Token::new(token, Flow::SmartMarket, now_ms, expires))
+    super::minted(response, what, token, Flow::SmartMarket, now_ms, expires)
 }
 
 /// The SmartPush `apprequest` call: `body_json` is the whole request body
@@ -122,7 +122,8 @@ pub(crate) fn expires_at_ms(raw: f64, now_ms: i64) -> Option<i64> {
     } else if raw >= 1e9 {
         (raw * 1000.0) as i64
     } else {
-        now_ms + (raw * 1000.0) as i64
+        // `as` saturates; the sum saturates too, and `minted` refuses the result.
+        now_ms.saturating_add((raw * 1000.0) as i64)
     })
 }
 
@@ -192,13 +193,38 @@ mod tests {
         let t = parse_token(
             &answer(
                 200,
-                r#"{"access_token":"eyJ.a.b","expires_at":1617814516729}"#,
+                r#"{"access_token":"eyJ.a.b","expires_at":1700003600000}"#,
             ),
             NOW,
         )
         .unwrap();
         assert_eq!(t.value(), "eyJ.a.b");
-        assert_eq!(t.expires_at_ms(), 1_617_814_516_729);
+        assert_eq!(t.expires_at_ms(), 1_700_003_600_000);
+        // An expiry in the past, absurdly far, or too large for a number: never a forever-token.
+        for expires in ["1617814516729", "1e300", "99999999999999999999", "8000000"] {
+            let body = format!(r#"{{"access_token":"x","expires_at":{expires}}}"#);
+            let e = assert_error(
+                parse_token(&answer(200, &body), NOW),
+                ErrorKind::Protocol,
+                Some(200),
+                None,
+                None,
+            );
+            assert!(e.message.contains("lifetime"), "{expires}: {e}");
+        }
+        // A token that would inject headers, or carries NUL, or is too long.
+        for token in ["a\\r\\nX-Evil: 1", "a\\u0000b", "a b", &"x".repeat(9000)] {
+            let body = format!(r#"{{"access_token":"{token}","expires_at":3600}}"#);
+            let e = assert_error(
+                parse_token(&answer(200, &body), NOW),
+                ErrorKind::Protocol,
+                Some(200),
+                None,
+                None,
+            );
+            assert!(!e.message.contains("X-Evil"), "{e}");
+            assert!(e.message.contains("it was not used"), "{e}");
+        }
         assert_eq!(t.flow(), Flow::SmartMarket);
         let e = assert_error(
             parse_token(&answer(200, r#"{"access_token":"x"}"#), NOW),

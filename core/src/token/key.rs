@@ -14,9 +14,15 @@ pub struct TokenKey {
 }
 
 impl TokenKey {
-    /// SUZ tokens: one per omsConnection, whichever flow minted it (a new one revokes the old).
-    /// SmartMarket: one per service URL, client and scope (they coexist; caching saves calls).
-    pub fn for_profile(profile: &Profile, smartmarket_url: Option<&str>) -> TokenKey {
+    /// SUZ tokens: one per SUZ (its URL, `suz_url`) and omsConnection, whichever flow minted it
+    /// (a new one revokes the old). SmartMarket: one per service URL (`smartmarket_url`), client
+    /// and scope (they coexist; caching saves calls). The URLs keep the tokens of different
+    /// stands apart.
+    pub fn for_profile(
+        profile: &Profile,
+        suz_url: Option<&str>,
+        smartmarket_url: Option<&str>,
+    ) -> TokenKey {
         let label = match &profile.flow {
             ProfileFlow::SmartMarket {
                 client_id, scope, ..
@@ -26,7 +32,8 @@ impl TokenKey {
                 scope
             ),
             _ => format!(
-                "suz:{}",
+                "suz:{}:{}",
+                suz_url.unwrap_or(""),
                 profile
                     .oms_connection
                     .as_deref()
@@ -57,13 +64,20 @@ mod tests {
               "e": {"flow": "smartmarket", "client_id": "id2", "client_secret": "s"}}}"#,
         )
         .unwrap();
-        TokenKey::for_profile(&c.profiles[profile], Some("https://sber.test"))
+        TokenKey::for_profile(
+            &c.profiles[profile],
+            Some("https://suz.test"),
+            Some("https://sber.test"),
+        )
     }
 
     #[test]
     fn one_key_per_installation_and_per_smartmarket_client_and_scope() {
         // Every SUZ flow of one installation shares a key (a new token revokes the old one).
-        assert_eq!(key("a").label, "suz:11b1abc9-f4ee-47db-8a20-f80ac83504e8");
+        assert_eq!(
+            key("a").label,
+            "suz:https://suz.test:11b1abc9-f4ee-47db-8a20-f80ac83504e8"
+        );
         assert_eq!(key("a").hash, key("b").hash);
         assert_eq!(
             key("c").label,

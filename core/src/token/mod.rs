@@ -98,6 +98,40 @@ impl fmt::Debug for Token {
     }
 }
 
+/// The longest token accepted from a server, in bytes. Tokens are sent back in HTTP headers
+/// (`clientToken`, `Authorization: Bearer`); the real services issue UUIDs and JWTs of about a
+/// kilobyte.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// Checks a token a server sent before it is cached or handed out: non-empty, at most
+/// [`MAX_TOKEN_LEN`] bytes of visible ASCII (`!` to `~`). Anything else — CR/LF that would
+/// inject headers, NUL, spaces, non-ASCII — is [`crate::ErrorKind::Protocol`]; the message
+/// never shows the value.
+pub fn check_token_value(value: &str, what: &str) -> crate::Result<()> {
+    let fail = |why: String| {
+        Err(crate::Error::new(
+            crate::ErrorKind::Protocol,
+            format!("the server's {what} {why}; it was not used"),
+        ))
+    };
+    if value.is_empty() {
+        return fail("is empty".into());
+    }
+    if value.len() > MAX_TOKEN_LEN {
+        return fail(format!(
+            "is {} bytes long, over the {MAX_TOKEN_LEN}-byte limit",
+            value.len()
+        ));
+    }
+    if let Some(at) = value.bytes().position(|b| !(0x21..=0x7e).contains(&b)) {
+        return fail(format!(
+            "contains a character that is not visible ASCII (byte {:#04x} at offset {at})",
+            value.as_bytes()[at]
+        ));
+    }
+    Ok(())
+}
+
 /// Masks a secret for logs and messages: at most four leading characters survive.
 pub fn mask(secret: &str) -> String {
     let count = secret.chars().count();

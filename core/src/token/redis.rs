@@ -224,6 +224,7 @@ impl RedisStore {
         &self,
         key: &TokenKey,
         is_fresh: &dyn Fn(&Token) -> bool,
+        wait: Duration,
     ) -> Result<(RedisGuard<'_>, Option<Token>)> {
         let (lock_key, token_key) = self.keys(key);
         let owner = uuid::Uuid::new_v4().to_string();
@@ -264,7 +265,7 @@ impl RedisStore {
                 guard.conn = Some(conn);
                 return Ok((guard, fresh));
             }
-            if started.elapsed() >= self.config.lock_ttl {
+            if started.elapsed() >= wait {
                 return Err(Error::lock_timeout(
                     "another machine's fetch (Redis lock)",
                     started.elapsed(),

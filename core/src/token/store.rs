@@ -8,6 +8,12 @@
 //!   `std::fs::File::lock`). The kernel releases it when the holder dies, so a killed process
 //!   never blocks the others. Lock files are never deleted: deleting one while another process
 //!   waits on it would let two processes hold "the" lock at once.
+//! - The directory must belong to the current user and be writable by nobody else; it is
+//!   refused otherwise. Nothing in it is trusted: every file is opened without following a
+//!   symlink and without blocking (a FIFO cannot hang a call), and anything that is not a
+//!   regular file is refused.
+//! - A fetch starts only once the store has room to record it: the fetch marker reserves the
+//!   space the token will take and becomes the token file by a rename.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -21,6 +27,10 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// The format written by this version; others are read as a miss and replaced.
 pub const STORE_VERSION: u32 = 1;
+
+/// The largest record the store writes or reads: a token of [`crate::token::MAX_TOKEN_LEN`]
+/// bytes with its label and times fits with room to spare.
+pub const MAX_RECORD: usize = 16 * 1024;
 
 #[derive(Serialize, Deserialize)]
 struct StoredToken {
@@ -69,14 +79,18 @@ impl Drop for FileLock {
 }
 
 impl FileStore {
-    /// Opens the store in `dir`, creating the directory if needed (owner-only on Unix).
+    /// Opens the store in `dir`, creating the directory if needed (owner-only on Unix). A
+    /// directory that is a symlink, belongs to another user or is writable by others is refused
+    /// with [`ErrorKind::Store`], as is one that cannot be created.
     pub fn open(dir: &Path) -> Result<FileStore> {
         create_private_dir(dir).map_err(|e| {
-            Error::config(format!(
-                "config key `cache.dir`: cannot create {}: {e}",
-                dir.display()
-            ))
+            store_error(
+                dir,
+                "cannot create the cache directory (config key `cache.dir`)",
+                e,
+            )
         })?;
+        check_private_dir(dir)?;
         Ok(FileStore {
             dir: dir.to_path_buf(),
         })
@@ -103,40 +117,79 @@ impl FileStore {
     /// [`FileStore::end_fetch`], the server may have issued a token (revoking the stored one)
     /// that nobody stored: the next lock holder sees the marker and fetches anew instead of
     /// handing out a possibly revoked token.
+    ///
+    /// The marker is [`MAX_RECORD`] bytes written and synced: if the disk cannot hold the token
+    /// that is about to be minted, this fails ([`ErrorKind::Store`]) and no fetch happens.
     pub fn begin_fetch(&self, hash: &str) -> Result<()> {
         let path = self.marker_path(hash);
-        let result = private_options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .and_then(|f| f.sync_all())
-            .and_then(|_| sync_dir(&self.dir));
-        result.map_err(|e| store_error(&path, "cannot write the fetch marker", e))
+        let result = open_safely(
+            private_options().write(true).create(true).truncate(true),
+            &path,
+        )
+        .and_then(|mut f| {
+            f.write_all(&[b' '; MAX_RECORD])?;
+            f.sync_all()
+        })
+        .and_then(|_| sync_dir(&self.dir));
+        result.map_err(|e| {
+            store_error(
+                &path,
+                "cannot reserve room to record the token before fetching it; nothing was fetched",
+                e,
+            )
+        })
     }
 
-    /// Clears the marker after the fetch's outcome is known.
+    /// Records the fetched token: written into the marker's reserved space, which is then
+    /// renamed over the token file, so the token appears and the marker goes in one step. If
+    /// that fails the marker stays: other processes fetch anew instead of trusting the old
+    /// token.
+    pub fn finish_fetch(&self, hash: &str, label: &str, token: &Token) -> Result<()> {
+        let bytes = encode(label, token);
+        let marker = self.marker_path(hash);
+        let target = self.token_path(hash);
+        let result = (|| -> std::io::Result<()> {
+            if bytes.len() > MAX_RECORD {
+                return Err(std::io::Error::other(format!(
+                    "the record is {} bytes, over the {MAX_RECORD}-byte limit",
+                    bytes.len()
+                )));
+            }
+            let mut file = open_safely(OpenOptions::new().write(true), &marker)?;
+            file.write_all(&bytes)?;
+            file.set_len(bytes.len() as u64)?;
+            file.sync_all()?;
+            drop(file);
+            fs::rename(&marker, &target)?;
+            sync_dir(&self.dir)
+        })();
+        result.map_err(|e| store_error(&target, "cannot record the fetched token", e))
+    }
+
+    /// Clears the marker after a fetch that certainly minted nothing.
     pub fn end_fetch(&self, hash: &str) {
         let _ = fs::remove_file(self.marker_path(hash));
         let _ = sync_dir(&self.dir);
     }
 
-    /// Whether a previous lock holder died during a fetch.
+    /// Whether a previous lock holder died during a fetch (or could not record its token).
     pub fn fetch_interrupted(&self, hash: &str) -> bool {
-        self.marker_path(hash).exists()
+        fs::symlink_metadata(self.marker_path(hash)).is_ok()
     }
 
     /// Takes the key's lock, waiting at most `timeout` for another process to release it.
     /// Returns whether it had to wait, for the log.
     pub fn lock(&self, hash: &str, timeout: Duration) -> Result<(FileLock, bool)> {
         let path = self.lock_path(hash);
-        let file = private_options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| store_error(&path, "cannot open the lock file", e))?;
+        let file = open_safely(
+            private_options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+            &path,
+        )
+        .map_err(|e| store_error(&path, "cannot open the lock file", e))?;
         let started = Instant::now();
         let mut waited = false;
         let mut pause = Duration::from_millis(2);
@@ -165,15 +218,10 @@ impl FileStore {
     }
 
     /// The stored token, or `None` for a missing, corrupt, truncated or foreign-version file.
+    /// A symlink, FIFO or anything else that is not a regular file is a miss too (and is
+    /// replaced by the next write).
     pub fn read(&self, hash: &str) -> Option<Token> {
-        let mut bytes = Vec::new();
-        File::open(self.token_path(hash))
-            .ok()?
-            .take(64 * 1024)
-            .read_to_end(&mut bytes)
-            .ok()?;
-        let bytes = zeroize::Zeroizing::new(bytes);
-        decode(&bytes)
+        decode(&read_record(&self.token_path(hash))?)
     }
 
     /// Replaces the stored token atomically.
@@ -230,9 +278,8 @@ impl FileStore {
             else {
                 continue;
             };
-            let label = fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| serde_json::from_str::<StoredToken>(&t).ok())
+            let label = read_record(&path)
+                .and_then(|t| serde_json::from_slice::<StoredToken>(&t).ok())
                 .map(|s| s.label)
                 .unwrap_or_default();
             if let Some(token) = self.read(hash) {
@@ -301,6 +348,87 @@ pub(crate) fn flow_from_name(name: &str) -> Option<Flow> {
     [Flow::Mdlp, Flow::Gismt, Flow::TrueApi, Flow::SmartMarket]
         .into_iter()
         .find(|f| f.name() == name)
+}
+
+/// Opens a file of the store without following a symlink or blocking on a FIFO, and refuses
+/// anything that is not a regular file.
+fn open_safely(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc_eloop()) {
+            std::io::Error::other("it is a symlink, which the store never follows")
+        } else {
+            e
+        }
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other(
+            "it is not a regular file (a FIFO, device or directory was put in its place)",
+        ));
+    }
+    Ok(file)
+}
+
+fn libc_eloop() -> i32 {
+    #[cfg(unix)]
+    {
+        libc::ELOOP
+    }
+    #[cfg(not(unix))]
+    {
+        -1
+    }
+}
+
+/// A record's bytes (at most [`MAX_RECORD`]); `None` if missing, unsafe or too large.
+fn read_record(path: &Path) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let file = open_safely(OpenOptions::new().read(true), path).ok()?;
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    file.take(MAX_RECORD as u64 + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    (bytes.len() <= MAX_RECORD).then_some(bytes)
+}
+
+/// Refuses a cache directory another local user could tamper with.
+fn check_private_dir(dir: &Path) -> Result<()> {
+    let refuse = |why: String| {
+        Err(Error::new(
+            ErrorKind::Store,
+            format!(
+                "token store: refusing the cache directory {}: {why} (config key `cache.dir`)",
+                dir.display()
+            ),
+        ))
+    };
+    let meta = fs::symlink_metadata(dir)
+        .map_err(|e| store_error(dir, "cannot inspect the cache directory", e))?;
+    if meta.file_type().is_symlink() {
+        return refuse("it is a symlink; give the real path of a directory of your own".into());
+    }
+    if !meta.is_dir() {
+        return refuse("it is not a directory".into());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        if meta.uid() != me {
+            return refuse(format!(
+                "it belongs to uid {}, not to this user (uid {me}); use a directory of your own, or have its owner run the service",
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return refuse(format!(
+                "other users may write to it (mode {:o}); run `chmod 700 {}`",
+                meta.mode() & 0o777,
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn store_error(path: &Path, what: &str, e: std::io::Error) -> Error {

@@ -116,6 +116,26 @@ impl Request {
         self
     }
 
+    /// The same request with a new `RqUID` (in the same format), for a retry: the services
+    /// define it as unique per request. `None` when the request has no `RqUID`.
+    pub fn with_new_rquid(&self) -> Option<Request> {
+        let old = self.rquid.as_deref()?;
+        let id = uuid::Uuid::new_v4();
+        let fresh = if old.contains('-') {
+            id.hyphenated().to_string()
+        } else {
+            id.simple().to_string()
+        };
+        let mut next = self.clone();
+        for (name, value) in &mut next.headers {
+            if name.eq_ignore_ascii_case("RqUID") {
+                *value = Zeroizing::new(fresh.clone());
+            }
+        }
+        next.rquid = Some(fresh);
+        Some(next)
+    }
+
     /// Sets whether the request may be sent again after a failure.
     pub fn repeatable(mut self, repeatable: bool) -> Self {
         self.repeatable = repeatable;
@@ -150,6 +170,8 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// The body bytes (at most 4 MiB; a larger answer is a protocol error).
     pub body: Vec<u8>,
+    /// The `RqUID` of the attempt that got this answer (each retry sends a new one).
+    pub rquid: Option<String>,
 }
 
 impl fmt::Debug for Response {
@@ -169,6 +191,7 @@ impl Response {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.as_bytes().to_vec(),
+            rquid: None,
         }
     }
 
@@ -216,12 +239,19 @@ impl Response {
     }
 }
 
-/// `Retry-After` in delta-seconds form (what the services send); an HTTP date is ignored.
+/// The longest `Retry-After` taken as given: a day. A larger value (or one too large for a
+/// number) is reported as a day.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// `Retry-After` in delta-seconds form (what the services send), at most [`MAX_RETRY_AFTER`];
+/// an HTTP date is ignored.
 pub fn retry_after(response: &Response) -> Option<Duration> {
-    response
-        .header("retry-after")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let value = response.header("retry-after")?.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let seconds = value.parse::<u64>().unwrap_or(u64::MAX);
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
 /// The error for a non-2xx answer: kind by status, plus the server's code and text from
@@ -319,6 +349,20 @@ pub(crate) fn describe_body(body: &[u8], content_type: Option<&str>) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn retry_after_is_bounded() {
+        let with = |v: &str| {
+            let mut r = Response::json_answer(429, "{}");
+            r.headers.push(("retry-after".into(), v.into()));
+            retry_after(&r)
+        };
+        assert_eq!(with("7"), Some(Duration::from_secs(7)));
+        assert_eq!(with("99999999999999999999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(with("18446744073709551615"), Some(MAX_RETRY_AFTER));
+        assert_eq!(with("-5"), None);
+        assert_eq!(with("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
 
     #[test]
     fn every_error_shape_is_read() {

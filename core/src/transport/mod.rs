@@ -111,15 +111,25 @@ impl Transport {
 
     /// Sends a request, retrying what is safe to retry, and returns the answer whatever its
     /// status. Errors are transport failures only, with the request's `RqUID`.
+    /// Each retry of a request with an `RqUID` sends a new one; errors carry the last one sent.
     pub fn send(&self, request: &Request, deadline: Instant) -> Result<Response> {
-        self.send_retrying(request, deadline)
-            .map_err(|e| e.with_rquid(request.rquid.as_deref()))
+        let mut last_rquid = request.rquid.clone();
+        self.send_retrying(request, deadline, &mut last_rquid)
+            .map_err(|e| e.with_rquid(last_rquid.as_deref()))
     }
 
-    fn send_retrying(&self, request: &Request, deadline: Instant) -> Result<Response> {
+    fn send_retrying(
+        &self,
+        first: &Request,
+        deadline: Instant,
+        last_rquid: &mut Option<String>,
+    ) -> Result<Response> {
         let mut attempt = 1;
         let mut pause = self.retry.backoff;
+        let mut renewed: Option<Request> = None;
         loop {
+            let request = renewed.as_ref().unwrap_or(first);
+            *last_rquid = request.rquid.clone();
             let result = self.send_once(request, deadline);
             let retry_in = match &result {
                 _ if !request.repeatable || attempt >= self.retry.max_attempts => None,
@@ -136,6 +146,7 @@ impl Transport {
                     std::thread::sleep(wait);
                     attempt += 1;
                     pause = pause.saturating_mul(2);
+                    renewed = first.with_new_rquid().or(renewed);
                 }
                 _ => return result,
             }
@@ -208,6 +219,7 @@ impl Transport {
             status,
             headers,
             body,
+            rquid: request.rquid.clone(),
         })
     }
 }
