@@ -8,7 +8,10 @@
 //! - The token is stored with `PX` = its remaining lifetime, so Redis drops it when it expires.
 //!
 //! A small RESP client over one TCP connection per operation: the library needs five commands,
-//! which does not justify a client crate in the core.
+//! which does not justify a client crate in the core. It does not trust the server: every
+//! length, line, array and nesting level it reads is bounded (see `MAX_BULK_LEN` and the
+//! constants after it), and a reply beyond a bound is a `Store` error, never an allocation,
+//! a stack overflow or an endless read.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -29,6 +32,27 @@ const COMPARE_TOKEN_AND_DELETE: &str = concat!(
     "local v = redis.call('GET', KEYS[1]) ",
     "if v and string.find(v, ARGV[1], 1, true) then return redis.call('DEL', KEYS[1]) else return 0 end"
 );
+
+/// The longest bulk reply accepted, in bytes. Tokens are stored as small JSON documents (a
+/// SmartMarket JWE is a few kilobytes); anything larger comes from a broken or hostile server,
+/// and is refused before any of it is allocated.
+const MAX_BULK_LEN: usize = 1 << 20;
+
+/// The longest reply line accepted (a simple string, an error, an integer or a length header),
+/// CRLF included. The limit is on bytes read, so an endless line is cut here, not by the read
+/// timeout.
+const MAX_LINE_LEN: usize = 64 << 10;
+
+/// The most items one array reply may announce. The commands used here answer with simple
+/// strings, integers and bulk strings; arrays are read only to stay in step with the stream.
+const MAX_ARRAY_LEN: usize = 16;
+
+/// The deepest nesting of arrays accepted; the reader recurses once per level.
+const MAX_ARRAY_DEPTH: usize = 8;
+
+/// The most array items in one reply, all levels together, so that a reply within the length
+/// and depth limits still cannot announce `16^8` items.
+const MAX_REPLY_ITEMS: usize = 64;
 
 #[derive(Debug)]
 enum Reply {
@@ -91,49 +115,107 @@ impl Conn {
             .get_mut()
             .write_all(&out)
             .map_err(|e| unavailable(config, e))?;
-        self.read_reply(config)
+        let mut items_left = MAX_REPLY_ITEMS;
+        self.read_reply(config, 0, &mut items_left)
     }
 
+    /// One CRLF-terminated line, without the CRLF; at most [`MAX_LINE_LEN`] bytes are read.
     fn read_line(&mut self, config: &RedisConfig) -> Result<String> {
-        let mut line = String::new();
-        let n = self
-            .reader
-            .read_line(&mut line)
+        let mut line = Vec::new();
+        (&mut self.reader)
+            .take(MAX_LINE_LEN as u64)
+            .read_until(b'\n', &mut line)
             .map_err(|e| unavailable(config, e))?;
-        if n == 0 || !line.ends_with("\r\n") {
-            return Err(unavailable(config, "connection closed"));
+        if !line.ends_with(b"\n") {
+            return Err(if line.len() >= MAX_LINE_LEN {
+                unavailable(
+                    config,
+                    format!("reply line exceeds {MAX_LINE_LEN} bytes without CRLF"),
+                )
+            } else {
+                unavailable(config, "connection closed")
+            });
+        }
+        if !line.ends_with(b"\r\n") {
+            return Err(unavailable(config, "bad reply: a line ends without CR"));
         }
         line.truncate(line.len() - 2);
-        Ok(line)
+        Ok(String::from_utf8_lossy(&line).into_owned())
     }
 
-    fn read_reply(&mut self, config: &RedisConfig) -> Result<Reply> {
+    /// One reply; `depth` is the number of arrays around it, `items_left` what remains of the
+    /// reply's [`MAX_REPLY_ITEMS`].
+    fn read_reply(
+        &mut self,
+        config: &RedisConfig,
+        depth: usize,
+        items_left: &mut usize,
+    ) -> Result<Reply> {
         let line = self.read_line(config)?;
-        let (kind, rest) = line.split_at(line.len().min(1));
+        // The kind is one ASCII byte; anything else (a multibyte character too) is a bad reply.
+        let (kind, rest) = match line.as_bytes().first() {
+            Some(&kind) => (kind, line.get(1..).unwrap_or_default()),
+            None => (0, ""),
+        };
         let number = |s: &str| {
             s.parse::<i64>()
                 .map_err(|_| unavailable(config, format!("bad reply {line:?}")))
         };
         match kind {
-            "+" => Ok(Reply::Simple(rest.to_owned())),
-            "-" => Err(Error::new(ErrorKind::Store, format!("Redis error: {rest}"))),
-            ":" => Ok(Reply::Int(number(rest)?)),
-            "$" => {
-                let len = number(rest)?;
-                if len < 0 {
-                    return Ok(Reply::Bulk(None));
+            b'+' => Ok(Reply::Simple(rest.to_owned())),
+            b'-' => Err(Error::new(ErrorKind::Store, format!("Redis error: {rest}"))),
+            b':' => Ok(Reply::Int(number(rest)?)),
+            b'$' => {
+                let len = match number(rest)? {
+                    -1 => return Ok(Reply::Bulk(None)),
+                    len => usize::try_from(len)
+                        .map_err(|_| unavailable(config, format!("bad reply {line:?}")))?,
+                };
+                if len > MAX_BULK_LEN {
+                    return Err(unavailable(
+                        config,
+                        format!("reply bulk length {len} exceeds {MAX_BULK_LEN} bytes"),
+                    ));
                 }
-                let mut buf = vec![0u8; len as usize + 2];
+                let mut buf = vec![0u8; len + 2];
                 self.reader
                     .read_exact(&mut buf)
                     .map_err(|e| unavailable(config, e))?;
-                buf.truncate(len as usize);
+                if !buf.ends_with(b"\r\n") {
+                    return Err(unavailable(
+                        config,
+                        "bad reply: a bulk string ends without CRLF",
+                    ));
+                }
+                buf.truncate(len);
                 Ok(Reply::Bulk(Some(buf)))
             }
-            "*" => {
-                let len = number(rest)?;
-                for _ in 0..len.max(0) {
-                    self.read_reply(config)?;
+            b'*' => {
+                let len = match number(rest)? {
+                    -1 => return Ok(Reply::Array),
+                    len => usize::try_from(len)
+                        .map_err(|_| unavailable(config, format!("bad reply {line:?}")))?,
+                };
+                if len > MAX_ARRAY_LEN {
+                    return Err(unavailable(
+                        config,
+                        format!("reply array of {len} items exceeds {MAX_ARRAY_LEN} items"),
+                    ));
+                }
+                if depth >= MAX_ARRAY_DEPTH {
+                    return Err(unavailable(
+                        config,
+                        format!("reply arrays nest deeper than {MAX_ARRAY_DEPTH} levels"),
+                    ));
+                }
+                *items_left = items_left.checked_sub(len).ok_or_else(|| {
+                    unavailable(
+                        config,
+                        format!("reply arrays hold more than {MAX_REPLY_ITEMS} items in all"),
+                    )
+                })?;
+                for _ in 0..len {
+                    self.read_reply(config, depth + 1, items_left)?;
                 }
                 Ok(Reply::Array)
             }
