@@ -681,3 +681,36 @@ fn a_redis_lock_is_released_only_by_its_owner() {
     drop(owner);
     assert_eq!(redis_cli(redis.port, &["EXISTS", &lock_key]), "0");
 }
+
+#[test]
+fn a_holder_whose_redis_lock_expired_does_not_store_over_the_next_holders_token() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store_with_lock_ttl = |ms: u64| {
+        let c = redis_config(redis.port, &format!(r#", "lock_ttl_ms": {ms}"#));
+        suz_auth_core::token::redis::RedisStore::new(c.redis.unwrap())
+    };
+    let (slow, next) = (store_with_lock_ttl(100), store_with_lock_ttl(60_000));
+    let (_, _, key) = parts(&redis_config(redis.port, ""));
+    let never_fresh = |_: &Token| false;
+    // The slow machine's fetch outlives its lock; the next machine takes the lock and stores.
+    let (late, _) = slow.lock_and_read(&key, &never_fresh).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (current, _) = next.lock_and_read(&key, &never_fresh).unwrap();
+    current
+        .store(&token("second", 600 * MIN, 600 * MIN))
+        .unwrap();
+    drop(current);
+    let e = late
+        .store(&token("first", 600 * MIN, 600 * MIN))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Store, "{e}");
+    assert!(e.to_string().contains("lock expired"), "{e}");
+    drop(late);
+    let (_, stored) = next.lock_and_read(&key, &|_: &Token| true).unwrap();
+    assert_eq!(
+        stored.map(|t| t.value().to_owned()).as_deref(),
+        Some("second")
+    );
+}

@@ -5,7 +5,9 @@
 //!   owner dies.
 //! - Waiters poll: each turn they re-read the token and try the lock again, so they take the
 //!   token the winner stored.
-//! - The token is stored with `PX` = its remaining lifetime, so Redis drops it when it expires.
+//! - The token is stored with `PX` = its remaining lifetime, so Redis drops it when it expires,
+//!   and only while the lock still holds the writer's owner id (one script, atomic): a holder
+//!   whose lock expired mid-fetch cannot overwrite the token of the machine that took it next.
 //!
 //! A small RESP client over one TCP connection per operation: the library needs five commands,
 //! which does not justify a client crate in the core. It does not trust the server: every
@@ -26,6 +28,14 @@ use crate::error::{Error, ErrorKind, Result};
 /// Deletes the key only if it still holds the caller's value (owner id or token).
 const COMPARE_AND_DELETE: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// Stores a token only while the lock still holds the caller's owner id: `KEYS[1]` the lock,
+/// `KEYS[2]` the token, `ARGV[1]` the owner id, `ARGV[2]` the token, `ARGV[3]` its time to live
+/// in milliseconds. Returns 1 if it stored, 0 if not.
+const STORE_IF_OWNER: &str = concat!(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then ",
+    "redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end"
+);
 
 /// Deletes a stored token only if its value field is the given one.
 const COMPARE_TOKEN_AND_DELETE: &str = concat!(
@@ -240,25 +250,46 @@ pub struct RedisGuard<'a> {
 }
 
 impl RedisGuard<'_> {
-    /// Stores the fetched token with a TTL equal to its remaining lifetime.
+    /// Stores the fetched token with a TTL equal to its remaining lifetime, if this guard still
+    /// holds the lock (checked and written in one atomic script). A `Store` error if the lock
+    /// expired before the fetch ended: another machine may have fetched and stored since, and
+    /// its token is left in place.
     pub fn store(&self, token: &Token) -> Result<()> {
+        let config = &self.store.config;
         let ttl = token.expires_at_ms() - now_ms();
         if ttl <= 0 {
             return Ok(());
         }
-        let mut conn = Conn::open(&self.store.config)?;
+        let mut conn = Conn::open(config)?;
         let value = encode(&self.label, token);
-        conn.call(
-            &self.store.config,
+        let reply = conn.call(
+            config,
             &[
-                b"SET",
+                b"EVAL",
+                STORE_IF_OWNER.as_bytes(),
+                b"2",
+                self.lock_key.as_bytes(),
                 self.token_key.as_bytes(),
+                self.owner.as_bytes(),
                 &value,
-                b"PX",
                 ttl.to_string().as_bytes(),
             ],
         )?;
-        Ok(())
+        match reply {
+            Reply::Int(1) => Ok(()),
+            Reply::Int(0) => Err(Error::new(
+                ErrorKind::Store,
+                format!(
+                    "the Redis lock expired before the fetch ended (redis.lock_ttl_ms = {}): \
+                     another machine may have fetched, so the token was not stored in Redis",
+                    config.lock_ttl.as_millis()
+                ),
+            )),
+            _ => Err(unavailable(
+                config,
+                "bad reply: the store script answered neither 1 nor 0",
+            )),
+        }
     }
 }
 
