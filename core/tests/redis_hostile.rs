@@ -15,6 +15,9 @@ use suz_auth_core::{Error, ErrorKind, Token};
 
 const CONN: &str = "11b1abc9-f4ee-47db-8a20-f80ac83504e8";
 
+/// How long `lock_and_read` may wait for the lock; the fake server never makes it wait.
+const WAIT: Duration = Duration::from_secs(1);
+
 /// What the fake server sends in answer to one command.
 type Answer = Box<dyn FnOnce(&mut TcpStream) + Send>;
 
@@ -94,7 +97,7 @@ fn error_for_reply(reply: Answer) -> Error {
     let never_fresh = |_: &Token| false;
     let started = Instant::now();
     let e = store
-        .lock_and_read(&key, &never_fresh)
+        .lock_and_read(&key, &never_fresh, WAIT)
         .map(|_| ())
         .expect_err("a hostile reply is an error");
     let took = started.elapsed();
@@ -140,7 +143,7 @@ fn a_bulk_reply_up_to_the_limit_is_read() {
         bytes(":1\r\n"),
     ]);
     let (store, key) = store_at(port);
-    let (guard, fresh) = store.lock_and_read(&key, &|_: &Token| true).unwrap();
+    let (guard, fresh) = store.lock_and_read(&key, &|_: &Token| true, WAIT).unwrap();
     assert!(fresh.is_none());
     drop(guard);
     drop(store);

@@ -266,6 +266,9 @@ fn purge_deletes_tokens_and_markers_but_not_locks() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// How long the Redis tests below wait for a lock they expect to get.
+const WAIT: Duration = Duration::from_secs(5);
+
 /// A `redis-server` on a free loopback port, stopped on drop; `None` (with a printed reason)
 /// when it is not installed, unless `SUZ_AUTH_REQUIRE_ALL=1`.
 struct RedisServer {
@@ -625,7 +628,7 @@ fn a_redis_lock_whose_owner_died_expires_after_lock_ttl() {
     let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
     let never_fresh = |_: &Token| false;
     // The owner takes the lock and dies: its guard is never dropped, so it never releases.
-    let (dead_owner, _) = store.lock_and_read(&key, &never_fresh).unwrap();
+    let (dead_owner, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     std::mem::forget(dead_owner);
     let keys = redis_cli(redis.port, &["--scan"]);
     let lock_key = keys
@@ -640,7 +643,7 @@ fn a_redis_lock_whose_owner_died_expires_after_lock_ttl() {
     std::thread::sleep(Duration::from_millis(300));
     // Another machine gets the lock once it expired, not after waiting forever.
     let started = Instant::now();
-    let (_guard, _) = store.lock_and_read(&key, &never_fresh).unwrap();
+    let (_guard, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(150) && waited < Duration::from_millis(1500),
@@ -657,7 +660,7 @@ fn a_redis_lock_is_released_only_by_its_owner() {
     let (_, _, key) = parts(&c);
     let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
     let never_fresh = |_: &Token| false;
-    let (first_owner, _) = store.lock_and_read(&key, &never_fresh).unwrap();
+    let (first_owner, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     let keys = redis_cli(redis.port, &["--scan"]);
     let lock_key = keys
         .lines()
@@ -677,7 +680,7 @@ fn a_redis_lock_is_released_only_by_its_owner() {
     );
     // And the owner's own release does remove it.
     assert_eq!(redis_cli(redis.port, &["DEL", &lock_key]), "1");
-    let (owner, _) = store.lock_and_read(&key, &never_fresh).unwrap();
+    let (owner, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     drop(owner);
     assert_eq!(redis_cli(redis.port, &["EXISTS", &lock_key]), "0");
 }
@@ -695,9 +698,9 @@ fn a_holder_whose_redis_lock_expired_does_not_store_over_the_next_holders_token(
     let (_, _, key) = parts(&redis_config(redis.port, ""));
     let never_fresh = |_: &Token| false;
     // The slow machine's fetch outlives its lock; the next machine takes the lock and stores.
-    let (late, _) = slow.lock_and_read(&key, &never_fresh).unwrap();
+    let (late, _) = slow.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let (current, _) = next.lock_and_read(&key, &never_fresh).unwrap();
+    let (current, _) = next.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     current
         .store(&token("second", 600 * MIN, 600 * MIN))
         .unwrap();
@@ -708,9 +711,33 @@ fn a_holder_whose_redis_lock_expired_does_not_store_over_the_next_holders_token(
     assert_eq!(e.kind, ErrorKind::Store, "{e}");
     assert!(e.to_string().contains("lock expired"), "{e}");
     drop(late);
-    let (_, stored) = next.lock_and_read(&key, &|_: &Token| true).unwrap();
+    let (_, stored) = next.lock_and_read(&key, &|_: &Token| true, WAIT).unwrap();
     assert_eq!(
         stored.map(|t| t.value().to_owned()).as_deref(),
         Some("second")
+    );
+}
+
+#[test]
+fn a_redis_lock_waiter_gives_up_after_its_wait_not_the_lock_ttl() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let c = redis_config(redis.port, r#", "lock_ttl_ms": 60000"#);
+    let (_, _, key) = parts(&c);
+    let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
+    let never_fresh = |_: &Token| false;
+    // Another machine holds the lock for its whole 60-second lifetime.
+    let (_held, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
+    let started = Instant::now();
+    let e = store
+        .lock_and_read(&key, &never_fresh, Duration::from_millis(300))
+        .map(|_| ())
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "{waited:?}"
     );
 }

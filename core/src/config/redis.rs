@@ -40,8 +40,8 @@ pub struct RedisConfig {
     pub db: u32,
     /// What to do when Redis cannot be reached (`redis.on_unavailable`, default `error`).
     pub on_unavailable: RedisFallback,
-    /// Time to live of the fetch lock, so it expires if its owner dies; also how long a waiter
-    /// tries for it (`redis.lock_ttl_ms`, default 60 000 ms).
+    /// Time to live of the fetch lock, so it expires if its owner dies (`redis.lock_ttl_ms`,
+    /// default 60 000 ms). A waiter tries for it for `cache.lock_timeout_ms`.
     pub lock_ttl: Duration,
     /// Prefix of every Redis key (`redis.key_prefix`, default `suz-auth:`).
     pub key_prefix: String,

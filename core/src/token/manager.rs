@@ -143,7 +143,11 @@ impl TokenManager {
         #[cfg(feature = "redis")]
         let redis_lock = match &self.redis {
             Some((redis, fallback)) => {
-                match redis.lock_and_read(key, &|t| self.is_fresh(profile, t)) {
+                match redis.lock_and_read(
+                    key,
+                    &|t| self.is_fresh(profile, t),
+                    self.config.lock_timeout,
+                ) {
                     Ok((guard, Some(t))) => {
                         drop(guard);
                         log_at!(Level::Debug, "{}: token from Redis", profile.name);

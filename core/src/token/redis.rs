@@ -25,6 +25,9 @@ use super::{now_ms, Token};
 use crate::config::RedisConfig;
 use crate::error::{Error, ErrorKind, Result};
 
+/// How often a waiter re-reads the token and tries the lock again.
+const LOCK_POLL: Duration = Duration::from_millis(25);
+
 /// Deletes the key only if it still holds the caller's value (owner id or token).
 const COMPARE_AND_DELETE: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
@@ -333,10 +336,15 @@ impl RedisStore {
 
     /// Waits for either a fresh token in Redis (returned, with no lock held) or the lock (with
     /// no fresh token: the caller fetches, stores through the guard, and drops it).
+    ///
+    /// Gives up after `wait` with a `Timeout` error ([`Error::lock_timeout`]). `wait` is the
+    /// caller's patience, not the lock's lifetime (`redis.lock_ttl_ms`): a holder may keep the
+    /// lock for all of its lifetime.
     pub fn lock_and_read(
         &self,
         key: &TokenKey,
         is_fresh: &dyn Fn(&Token) -> bool,
+        wait: Duration,
     ) -> Result<(RedisGuard<'_>, Option<Token>)> {
         let (lock_key, token_key) = self.keys(key);
         let owner = uuid::Uuid::new_v4().to_string();
@@ -377,13 +385,14 @@ impl RedisStore {
                 guard.conn = Some(conn);
                 return Ok((guard, fresh));
             }
-            if started.elapsed() >= self.config.lock_ttl {
+            let waited = started.elapsed();
+            if waited >= wait {
                 return Err(Error::lock_timeout(
                     "another machine's fetch (Redis lock)",
-                    started.elapsed(),
+                    waited,
                 ));
             }
-            std::thread::sleep(Duration::from_millis(25));
+            std::thread::sleep(LOCK_POLL.min(wait - waited));
         }
     }
 
