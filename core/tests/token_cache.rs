@@ -172,16 +172,14 @@ fn next_process_fetches_after(error: ErrorKind) -> bool {
     let files = first.file_store().unwrap().unwrap();
     files.begin_fetch(&key.hash).unwrap();
     let (second, _, _) = parts(&c);
-    let kept = second
+    // The stored token may have been revoked by the interrupted fetch: it is never the
+    // fallback, the failure is reported.
+    let e = second
         .get(&profile, &key, &|| {
             Err(Error::new(error, "the fetch failed"))
         })
-        .unwrap();
-    assert_eq!(
-        kept.value(),
-        "stored",
-        "the still valid token is handed out"
-    );
+        .unwrap_err();
+    assert_eq!(e.kind, error, "{e}");
     let (third, _, _) = parts(&c);
     let count = AtomicUsize::new(0);
     third
@@ -265,6 +263,9 @@ fn purge_deletes_tokens_and_markers_but_not_locks() {
     assert_eq!(files.purge().unwrap(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// How long the Redis tests below wait for a lock they expect to get.
+const WAIT: Duration = Duration::from_secs(5);
 
 /// A `redis-server` on a free loopback port, stopped on drop; `None` (with a printed reason)
 /// when it is not installed, unless `SUZ_AUTH_REQUIRE_ALL=1`.
@@ -357,6 +358,15 @@ fn redis_invalidation_drops_only_the_token_that_failed() {
     let (e, _, _) = machine();
     assert_eq!(e.get(&profile, &key, &counting).unwrap().value(), "newer");
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}
+
+/// A Redis config whose lock lives `ttl_ms`. Set on the parsed config: a configuration file
+/// may not make the lock shorter than `timeouts.total_ms` + 5 s (it must outlive a fetch), but
+/// these tests drive the store directly with fetches that take no time.
+fn redis_config_ttl(port: u16, ttl_ms: u64) -> Config {
+    let mut c = redis_config(port, "");
+    c.redis.as_mut().unwrap().lock_ttl = Duration::from_millis(ttl_ms);
+    c
 }
 
 fn redis_config(port: u16, redis_extra: &str) -> Config {
@@ -622,14 +632,12 @@ fn a_redis_lock_whose_owner_died_expires_after_lock_ttl() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let c = redis_config(redis.port, r#", "lock_ttl_ms": 600"#);
+    let c = redis_config_ttl(redis.port, 600);
     let (_, _, key) = parts(&c);
     let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
     let never_fresh = |_: &Token| false;
     // The owner takes the lock and dies: its guard is never dropped, so it never releases.
-    let (dead_owner, _) = store
-        .lock_and_read(&key, &never_fresh, Duration::from_secs(5))
-        .unwrap();
+    let (dead_owner, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     std::mem::forget(dead_owner);
     let keys = redis_cli(redis.port, &["--scan"]);
     let lock_key = keys
@@ -644,9 +652,7 @@ fn a_redis_lock_whose_owner_died_expires_after_lock_ttl() {
     std::thread::sleep(Duration::from_millis(300));
     // Another machine gets the lock once it expired, not after waiting forever.
     let started = Instant::now();
-    let (_guard, _) = store
-        .lock_and_read(&key, &never_fresh, Duration::from_secs(5))
-        .unwrap();
+    let (_guard, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(150) && waited < Duration::from_millis(1500),
@@ -659,13 +665,11 @@ fn a_redis_lock_is_released_only_by_its_owner() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let c = redis_config(redis.port, r#", "lock_ttl_ms": 60000"#);
+    let c = redis_config_ttl(redis.port, 60_000);
     let (_, _, key) = parts(&c);
     let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
     let never_fresh = |_: &Token| false;
-    let (first_owner, _) = store
-        .lock_and_read(&key, &never_fresh, Duration::from_secs(5))
-        .unwrap();
+    let (first_owner, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     let keys = redis_cli(redis.port, &["--scan"]);
     let lock_key = keys
         .lines()
@@ -685,9 +689,64 @@ fn a_redis_lock_is_released_only_by_its_owner() {
     );
     // And the owner's own release does remove it.
     assert_eq!(redis_cli(redis.port, &["DEL", &lock_key]), "1");
-    let (owner, _) = store
-        .lock_and_read(&key, &never_fresh, Duration::from_secs(5))
-        .unwrap();
+    let (owner, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     drop(owner);
     assert_eq!(redis_cli(redis.port, &["EXISTS", &lock_key]), "0");
+}
+
+#[test]
+fn a_holder_whose_redis_lock_expired_does_not_store_over_the_next_holders_token() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store_with_lock_ttl = |ms: u64| {
+        let c = redis_config_ttl(redis.port, ms);
+        suz_auth_core::token::redis::RedisStore::new(c.redis.unwrap())
+    };
+    let (slow, next) = (store_with_lock_ttl(100), store_with_lock_ttl(60_000));
+    let (_, _, key) = parts(&redis_config(redis.port, ""));
+    let never_fresh = |_: &Token| false;
+    // The slow machine's fetch outlives its lock; the next machine takes the lock and stores.
+    let (late, _) = slow.lock_and_read(&key, &never_fresh, WAIT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (current, _) = next.lock_and_read(&key, &never_fresh, WAIT).unwrap();
+    current
+        .store(&token("second", 600 * MIN, 600 * MIN))
+        .unwrap();
+    drop(current);
+    let e = late
+        .store(&token("first", 600 * MIN, 600 * MIN))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Store, "{e}");
+    assert!(e.to_string().contains("lock expired"), "{e}");
+    drop(late);
+    let (_, stored) = next.lock_and_read(&key, &|_: &Token| true, WAIT).unwrap();
+    assert_eq!(
+        stored.map(|t| t.value().to_owned()).as_deref(),
+        Some("second")
+    );
+}
+
+#[test]
+fn a_redis_lock_waiter_gives_up_after_its_wait_not_the_lock_ttl() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let c = redis_config_ttl(redis.port, 60_000);
+    let (_, _, key) = parts(&c);
+    let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
+    let never_fresh = |_: &Token| false;
+    // Another machine holds the lock for its whole 60-second lifetime.
+    let (_held, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
+    let started = Instant::now();
+    let e = store
+        .lock_and_read(&key, &never_fresh, Duration::from_millis(300))
+        .map(|_| ())
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
 }

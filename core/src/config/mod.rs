@@ -173,7 +173,7 @@ pub struct CacheConfig {
     pub dir: Option<PathBuf>,
     /// A fixed refresh margin; `None` picks one from the token's lifetime.
     pub refresh_margin: Option<Duration>,
-    /// How long to wait for another process's fetch.
+    /// How long to wait for another process's fetch (or, with Redis, another machine's).
     pub lock_timeout: Duration,
 }
 

@@ -42,7 +42,8 @@ pub struct RedisConfig {
     pub on_unavailable: RedisFallback,
     /// Time to live of the fetch lock, so it expires if its owner dies (`redis.lock_ttl_ms`,
     /// default `timeouts.total_ms` + 30 000 ms; at least `timeouts.total_ms` + 5 000 ms, so the
-    /// lock outlives the longest fetch).
+    /// lock outlives the longest fetch). A waiter tries for it for
+    /// `cache.lock_timeout_ms`.
     pub lock_ttl: Duration,
     /// Prefix of every Redis key (`redis.key_prefix`, default `suz-auth:`).
     pub key_prefix: String,

@@ -5,10 +5,15 @@
 //!   owner dies.
 //! - Waiters poll: each turn they re-read the token and try the lock again, so they take the
 //!   token the winner stored.
-//! - The token is stored with `PX` = its remaining lifetime, so Redis drops it when it expires.
+//! - The token is stored with `PX` = its remaining lifetime, so Redis drops it when it expires,
+//!   and only while the lock still holds the writer's owner id (one script, atomic): a holder
+//!   whose lock expired mid-fetch cannot overwrite the token of the machine that took it next.
 //!
 //! A small RESP client over one TCP connection per operation: the library needs five commands,
-//! which does not justify a client crate in the core.
+//! which does not justify a client crate in the core. It does not trust the server: every
+//! length, line, array and nesting level it reads is bounded (see `MAX_BULK_LEN` and the
+//! constants after it), and a reply beyond a bound is a `Store` error, never an allocation,
+//! a stack overflow or an endless read.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -20,15 +25,47 @@ use super::{now_ms, Token};
 use crate::config::RedisConfig;
 use crate::error::{Error, ErrorKind, Result};
 
+/// How often a waiter re-reads the token and tries the lock again.
+const LOCK_POLL: Duration = Duration::from_millis(25);
+
 /// Deletes the key only if it still holds the caller's value (owner id or token).
 const COMPARE_AND_DELETE: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// Stores a token only while the lock still holds the caller's owner id: `KEYS[1]` the lock,
+/// `KEYS[2]` the token, `ARGV[1]` the owner id, `ARGV[2]` the token, `ARGV[3]` its time to live
+/// in milliseconds. Returns 1 if it stored, 0 if not.
+const STORE_IF_OWNER: &str = concat!(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then ",
+    "redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end"
+);
 
 /// Deletes a stored token only if its value field is the given one.
 const COMPARE_TOKEN_AND_DELETE: &str = concat!(
     "local v = redis.call('GET', KEYS[1]) ",
     "if v and string.find(v, ARGV[1], 1, true) then return redis.call('DEL', KEYS[1]) else return 0 end"
 );
+
+/// The longest bulk reply accepted, in bytes. Tokens are stored as small JSON documents (a
+/// SmartMarket JWE is a few kilobytes); anything larger comes from a broken or hostile server,
+/// and is refused before any of it is allocated.
+const MAX_BULK_LEN: usize = 1 << 20;
+
+/// The longest reply line accepted (a simple string, an error, an integer or a length header),
+/// CRLF included. The limit is on bytes read, so an endless line is cut here, not by the read
+/// timeout.
+const MAX_LINE_LEN: usize = 64 << 10;
+
+/// The most items one array reply may announce. The commands used here answer with simple
+/// strings, integers and bulk strings; arrays are read only to stay in step with the stream.
+const MAX_ARRAY_LEN: usize = 16;
+
+/// The deepest nesting of arrays accepted; the reader recurses once per level.
+const MAX_ARRAY_DEPTH: usize = 8;
+
+/// The most array items in one reply, all levels together, so that a reply within the length
+/// and depth limits still cannot announce `16^8` items.
+const MAX_REPLY_ITEMS: usize = 64;
 
 #[derive(Debug)]
 enum Reply {
@@ -91,49 +128,107 @@ impl Conn {
             .get_mut()
             .write_all(&out)
             .map_err(|e| unavailable(config, e))?;
-        self.read_reply(config)
+        let mut items_left = MAX_REPLY_ITEMS;
+        self.read_reply(config, 0, &mut items_left)
     }
 
+    /// One CRLF-terminated line, without the CRLF; at most [`MAX_LINE_LEN`] bytes are read.
     fn read_line(&mut self, config: &RedisConfig) -> Result<String> {
-        let mut line = String::new();
-        let n = self
-            .reader
-            .read_line(&mut line)
+        let mut line = Vec::new();
+        (&mut self.reader)
+            .take(MAX_LINE_LEN as u64)
+            .read_until(b'\n', &mut line)
             .map_err(|e| unavailable(config, e))?;
-        if n == 0 || !line.ends_with("\r\n") {
-            return Err(unavailable(config, "connection closed"));
+        if !line.ends_with(b"\n") {
+            return Err(if line.len() >= MAX_LINE_LEN {
+                unavailable(
+                    config,
+                    format!("reply line exceeds {MAX_LINE_LEN} bytes without CRLF"),
+                )
+            } else {
+                unavailable(config, "connection closed")
+            });
+        }
+        if !line.ends_with(b"\r\n") {
+            return Err(unavailable(config, "bad reply: a line ends without CR"));
         }
         line.truncate(line.len() - 2);
-        Ok(line)
+        Ok(String::from_utf8_lossy(&line).into_owned())
     }
 
-    fn read_reply(&mut self, config: &RedisConfig) -> Result<Reply> {
+    /// One reply; `depth` is the number of arrays around it, `items_left` what remains of the
+    /// reply's [`MAX_REPLY_ITEMS`].
+    fn read_reply(
+        &mut self,
+        config: &RedisConfig,
+        depth: usize,
+        items_left: &mut usize,
+    ) -> Result<Reply> {
         let line = self.read_line(config)?;
-        let (kind, rest) = line.split_at(line.len().min(1));
+        // The kind is one ASCII byte; anything else (a multibyte character too) is a bad reply.
+        let (kind, rest) = match line.as_bytes().first() {
+            Some(&kind) => (kind, line.get(1..).unwrap_or_default()),
+            None => (0, ""),
+        };
         let number = |s: &str| {
             s.parse::<i64>()
                 .map_err(|_| unavailable(config, format!("bad reply {line:?}")))
         };
         match kind {
-            "+" => Ok(Reply::Simple(rest.to_owned())),
-            "-" => Err(Error::new(ErrorKind::Store, format!("Redis error: {rest}"))),
-            ":" => Ok(Reply::Int(number(rest)?)),
-            "$" => {
-                let len = number(rest)?;
-                if len < 0 {
-                    return Ok(Reply::Bulk(None));
+            b'+' => Ok(Reply::Simple(rest.to_owned())),
+            b'-' => Err(Error::new(ErrorKind::Store, format!("Redis error: {rest}"))),
+            b':' => Ok(Reply::Int(number(rest)?)),
+            b'$' => {
+                let len = match number(rest)? {
+                    -1 => return Ok(Reply::Bulk(None)),
+                    len => usize::try_from(len)
+                        .map_err(|_| unavailable(config, format!("bad reply {line:?}")))?,
+                };
+                if len > MAX_BULK_LEN {
+                    return Err(unavailable(
+                        config,
+                        format!("reply bulk length {len} exceeds {MAX_BULK_LEN} bytes"),
+                    ));
                 }
-                let mut buf = vec![0u8; len as usize + 2];
+                let mut buf = vec![0u8; len + 2];
                 self.reader
                     .read_exact(&mut buf)
                     .map_err(|e| unavailable(config, e))?;
-                buf.truncate(len as usize);
+                if !buf.ends_with(b"\r\n") {
+                    return Err(unavailable(
+                        config,
+                        "bad reply: a bulk string ends without CRLF",
+                    ));
+                }
+                buf.truncate(len);
                 Ok(Reply::Bulk(Some(buf)))
             }
-            "*" => {
-                let len = number(rest)?;
-                for _ in 0..len.max(0) {
-                    self.read_reply(config)?;
+            b'*' => {
+                let len = match number(rest)? {
+                    -1 => return Ok(Reply::Array),
+                    len => usize::try_from(len)
+                        .map_err(|_| unavailable(config, format!("bad reply {line:?}")))?,
+                };
+                if len > MAX_ARRAY_LEN {
+                    return Err(unavailable(
+                        config,
+                        format!("reply array of {len} items exceeds {MAX_ARRAY_LEN} items"),
+                    ));
+                }
+                if depth >= MAX_ARRAY_DEPTH {
+                    return Err(unavailable(
+                        config,
+                        format!("reply arrays nest deeper than {MAX_ARRAY_DEPTH} levels"),
+                    ));
+                }
+                *items_left = items_left.checked_sub(len).ok_or_else(|| {
+                    unavailable(
+                        config,
+                        format!("reply arrays hold more than {MAX_REPLY_ITEMS} items in all"),
+                    )
+                })?;
+                for _ in 0..len {
+                    self.read_reply(config, depth + 1, items_left)?;
                 }
                 Ok(Reply::Array)
             }
@@ -158,25 +253,46 @@ pub struct RedisGuard<'a> {
 }
 
 impl RedisGuard<'_> {
-    /// Stores the fetched token with a TTL equal to its remaining lifetime.
+    /// Stores the fetched token with a TTL equal to its remaining lifetime, if this guard still
+    /// holds the lock (checked and written in one atomic script). A `Store` error if the lock
+    /// expired before the fetch ended: another machine may have fetched and stored since, and
+    /// its token is left in place.
     pub fn store(&self, token: &Token) -> Result<()> {
+        let config = &self.store.config;
         let ttl = token.expires_at_ms() - now_ms();
         if ttl <= 0 {
             return Ok(());
         }
-        let mut conn = Conn::open(&self.store.config)?;
+        let mut conn = Conn::open(config)?;
         let value = encode(&self.label, token);
-        conn.call(
-            &self.store.config,
+        let reply = conn.call(
+            config,
             &[
-                b"SET",
+                b"EVAL",
+                STORE_IF_OWNER.as_bytes(),
+                b"2",
+                self.lock_key.as_bytes(),
                 self.token_key.as_bytes(),
+                self.owner.as_bytes(),
                 &value,
-                b"PX",
                 ttl.to_string().as_bytes(),
             ],
         )?;
-        Ok(())
+        match reply {
+            Reply::Int(1) => Ok(()),
+            Reply::Int(0) => Err(Error::new(
+                ErrorKind::Store,
+                format!(
+                    "the Redis lock expired before the fetch ended (redis.lock_ttl_ms = {}): \
+                     another machine may have fetched, so the token was not stored in Redis",
+                    config.lock_ttl.as_millis()
+                ),
+            )),
+            _ => Err(unavailable(
+                config,
+                "bad reply: the store script answered neither 1 nor 0",
+            )),
+        }
     }
 }
 
@@ -220,6 +336,10 @@ impl RedisStore {
 
     /// Waits for either a fresh token in Redis (returned, with no lock held) or the lock (with
     /// no fresh token: the caller fetches, stores through the guard, and drops it).
+    ///
+    /// Gives up after `wait` with a `Timeout` error ([`Error::lock_timeout`]). `wait` is the
+    /// caller's patience, not the lock's lifetime (`redis.lock_ttl_ms`): a holder may keep the
+    /// lock for all of its lifetime.
     pub fn lock_and_read(
         &self,
         key: &TokenKey,
@@ -265,13 +385,14 @@ impl RedisStore {
                 guard.conn = Some(conn);
                 return Ok((guard, fresh));
             }
-            if started.elapsed() >= wait {
+            let waited = started.elapsed();
+            if waited >= wait {
                 return Err(Error::lock_timeout(
                     "another machine's fetch (Redis lock)",
-                    started.elapsed(),
+                    waited,
                 ));
             }
-            std::thread::sleep(Duration::from_millis(25));
+            std::thread::sleep(LOCK_POLL.min(wait - waited));
         }
     }
 

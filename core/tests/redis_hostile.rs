@@ -1,0 +1,215 @@
+//! The Redis client against a hostile (or broken) server: a fake Redis on loopback answers the
+//! client's commands with replies that would make a trusting client allocate terabytes, overflow
+//! its stack or read forever. Each must be a `Store` error within a couple of seconds, with the
+//! process still alive.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use suz_auth_core::config::Config;
+use suz_auth_core::token::key::TokenKey;
+use suz_auth_core::token::redis::RedisStore;
+use suz_auth_core::{Error, ErrorKind, Token};
+
+const CONN: &str = "11b1abc9-f4ee-47db-8a20-f80ac83504e8";
+
+/// How long `lock_and_read` may wait for the lock; the fake server never makes it wait.
+const WAIT: Duration = Duration::from_secs(1);
+
+/// What the fake server sends in answer to one command.
+type Answer = Box<dyn FnOnce(&mut TcpStream) + Send>;
+
+/// Raw bytes as the answer.
+fn bytes(reply: impl Into<Vec<u8>>) -> Answer {
+    let reply = reply.into();
+    Box::new(move |stream| {
+        // The client may hang up halfway through a hostile reply: that is the point.
+        let _ = stream.write_all(&reply);
+    })
+}
+
+/// Reads one command (a RESP array of bulk strings) from the client; `None` once it hung up.
+fn read_command(reader: &mut impl BufRead) -> Option<Vec<Vec<u8>>> {
+    let mut line = String::new();
+    let header = |reader: &mut dyn BufRead, line: &mut String, kind: char| {
+        line.clear();
+        reader.read_line(line).ok().filter(|&n| n > 0)?;
+        line.trim_end().strip_prefix(kind)?.parse::<usize>().ok()
+    };
+    let n = header(reader, &mut line, '*')?;
+    (0..n)
+        .map(|_| {
+            let len = header(reader, &mut line, '$')?;
+            let mut arg = vec![0; len + 2];
+            reader.read_exact(&mut arg).ok()?;
+            arg.truncate(len);
+            Some(arg)
+        })
+        .collect()
+}
+
+/// A fake Redis on a free loopback port: it answers the first commands of one connection with
+/// `answers`, one each, then keeps the connection open until the client hangs up (so a client
+/// that waits for more sees no end of the stream, only its read timeout). The thread returns
+/// the commands it read.
+fn fake_redis(answers: Vec<Answer>) -> (u16, JoinHandle<Vec<Vec<Vec<u8>>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut commands = Vec::new();
+        for answer in answers {
+            let Some(command) = read_command(&mut reader) else {
+                return commands;
+            };
+            commands.push(command);
+            answer(&mut stream);
+        }
+        // Hold the connection until the client closes it.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        commands
+    });
+    (port, server)
+}
+
+/// A Redis store pointing at `port`, and a key to ask it for.
+fn store_at(port: u16) -> (RedisStore, TokenKey) {
+    let json = format!(
+        r#"{{"profiles": {{"p": {{"flow": "gismt", "oms_connection": "{CONN}"}}}},
+            "cache": {{"persist": false}}, "redis": {{"url": "redis://127.0.0.1:{port}"}}}}"#
+    );
+    let config = Config::from_json(&json).unwrap();
+    let key = TokenKey::for_profile(&config.profiles["p"], None, None);
+    (RedisStore::new(config.redis.unwrap()), key)
+}
+
+/// `lock_and_read` against a server that answers the first command (the `GET` of the token)
+/// with `reply`: the error it ends with, after checking it came as a `Store` error in time.
+fn error_for_reply(reply: Answer) -> Error {
+    let (port, server) = fake_redis(vec![reply]);
+    let (store, key) = store_at(port);
+    let never_fresh = |_: &Token| false;
+    let started = Instant::now();
+    let e = store
+        .lock_and_read(&key, &never_fresh, WAIT)
+        .map(|_| ())
+        .expect_err("a hostile reply is an error");
+    let took = started.elapsed();
+    assert_eq!(e.kind, ErrorKind::Store, "{e}");
+    assert!(took < Duration::from_secs(2), "took {took:?}: {e}");
+    let message = e.to_string();
+    assert!(
+        message.contains(&format!("Redis store at 127.0.0.1:{port} unavailable")),
+        "{message}"
+    );
+    drop(store);
+    let commands = server.join().unwrap();
+    assert_eq!(
+        commands[0][0], b"GET",
+        "the client asked for the token first"
+    );
+    e
+}
+
+#[test]
+fn a_huge_bulk_length_is_an_error_not_an_allocation() {
+    let e = error_for_reply(bytes("$9999999999999\r\n"));
+    assert!(
+        e.to_string()
+            .contains("reply bulk length 9999999999999 exceeds 1048576 bytes"),
+        "{e}"
+    );
+    // One byte over the limit is refused before any of it is read.
+    let e = error_for_reply(bytes("$1048577\r\n"));
+    assert!(e.to_string().contains("exceeds 1048576 bytes"), "{e}");
+}
+
+#[test]
+fn a_bulk_reply_up_to_the_limit_is_read() {
+    // A 1 MiB value (not a token: a miss), then the lock, the re-read and the release.
+    let mut big = b"$1048576\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 1 << 20));
+    big.extend_from_slice(b"\r\n");
+    let (port, server) = fake_redis(vec![
+        bytes(big),
+        bytes("+OK\r\n"),
+        bytes("$-1\r\n"),
+        bytes(":1\r\n"),
+    ]);
+    let (store, key) = store_at(port);
+    let (guard, fresh) = store.lock_and_read(&key, &|_: &Token| true, WAIT).unwrap();
+    assert!(fresh.is_none());
+    drop(guard);
+    drop(store);
+    let commands = server.join().unwrap();
+    let names: Vec<&[u8]> = commands.iter().map(|c| c[0].as_slice()).collect();
+    assert_eq!(names, [&b"GET"[..], b"SET", b"GET", b"EVAL"]);
+}
+
+#[test]
+fn deeply_nested_arrays_are_an_error_not_a_stack_overflow() {
+    let e = error_for_reply(bytes("*1\r\n".repeat(100_000)));
+    assert!(e.to_string().contains("nest deeper than 8"), "{e}");
+}
+
+#[test]
+fn a_long_array_is_an_error() {
+    // A billion items, each read and dropped, would keep the client busy for good.
+    let e = error_for_reply(bytes("*1000000000\r\n"));
+    assert!(e.to_string().contains("1000000000 items"), "{e}");
+    // Within the length and depth limits, the total number of items is bounded too.
+    let e = error_for_reply(bytes("*16\r\n".repeat(8)));
+    assert!(e.to_string().contains("items in all"), "{e}");
+}
+
+/// The peak resident memory of this process (Linux), in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[test]
+fn an_endless_line_is_cut_at_the_line_limit() {
+    let before = peak_rss();
+    // 64 MiB without a CRLF, as fast as the socket takes it.
+    let endless: Answer = Box::new(|stream| {
+        let chunk = vec![b'a'; 64 * 1024];
+        for _ in 0..1024 {
+            if stream.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let e = error_for_reply(endless);
+    assert!(
+        e.to_string()
+            .contains("reply line exceeds 65536 bytes without CRLF"),
+        "{e}"
+    );
+    if let (Some(before), Some(after)) = (before, peak_rss()) {
+        assert!(
+            after.saturating_sub(before) < 16 << 20,
+            "the peak memory grew by {} bytes",
+            after - before
+        );
+    }
+}
+
+#[test]
+fn a_bad_reply_kind_or_a_bulk_without_crlf_is_an_error() {
+    let e = error_for_reply(bytes("?what\r\n"));
+    assert!(e.to_string().contains("bad reply"), "{e}");
+    // A multibyte character where the one-byte kind belongs.
+    let e = error_for_reply(bytes("\u{e9}t\u{e9}\r\n"));
+    assert!(e.to_string().contains("bad reply"), "{e}");
+    let e = error_for_reply(bytes("$3\r\nabcXY"));
+    assert!(e.to_string().contains("bad reply"), "{e}");
+}
