@@ -115,7 +115,7 @@ pub const OK_NAME: &str = "SUZ_RESULT_OK";
 
 /// An error with everything a caller may want to log or act on. Never contains a secret.
 #[derive(Clone, Debug, thiserror::Error)]
-#[error("{message}{}", Detail(.http_status, .server_code, .server_message))]
+#[error("{message}{}", Detail(.message, .http_status, .server_code, .server_message))]
 #[non_exhaustive]
 pub struct Error {
     /// The category of the error (the C ABI's result code).
@@ -135,30 +135,44 @@ pub struct Error {
 }
 
 /// The ` (HTTP 401, server code 4: text)` part of an error's text.
-struct Detail<'a>(&'a Option<u16>, &'a Option<String>, &'a Option<String>);
+struct Detail<'a>(
+    &'a str,
+    &'a Option<u16>,
+    &'a Option<String>,
+    &'a Option<String>,
+);
 
+/// The HTTP status (unless the message already names it) and the server's code and text.
 impl fmt::Display for Detail<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(status) = self.0 else {
-            return Ok(());
-        };
-        write!(f, " (HTTP {status}")?;
-        if let Some(code) = self.1 {
-            write!(f, ", server code {code}")?;
+        let Detail(message, status, code, text) = self;
+        let mut parts = Vec::new();
+        if let Some(status) = status {
+            if !message.contains(&format!("HTTP {status}")) {
+                parts.push(format!("HTTP {status}"));
+            }
         }
-        if let Some(text) = self.2 {
-            write!(f, ": {text}")?;
+        if let Some(code) = code {
+            parts.push(format!("server code {code}"));
         }
-        f.write_str(")")
+        let head = parts.join(", ");
+        match (head.is_empty(), text) {
+            (true, None) => Ok(()),
+            (true, Some(text)) => write!(f, " ({text})"),
+            (false, None) => write!(f, " ({head})"),
+            (false, Some(text)) => write!(f, " ({head}: {text})"),
+        }
     }
 }
 
 impl Error {
     /// An error of `kind` with `message`, and no HTTP or server details.
+    ///
+    /// A message over [`MAX_MESSAGE`] bytes (one that echoes a huge input) is cut there.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,
-            message: message.into(),
+            message: bounded(message.into()),
             http_status: None,
             server_code: None,
             server_message: None,
@@ -204,6 +218,25 @@ impl Error {
     }
 }
 
+/// The longest message an error carries, in bytes: whatever a message echoes (a caller's
+/// argument, a server's text) is cut so that the whole stays under this.
+pub const MAX_MESSAGE: usize = 2048;
+
+/// `text` cut at [`MAX_MESSAGE`] bytes (on a character boundary), saying how long it was.
+pub(crate) fn bounded(mut text: String) -> String {
+    if text.len() <= MAX_MESSAGE {
+        return text;
+    }
+    let total = text.len();
+    let mut cut = MAX_MESSAGE - 64;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push_str(&format!("… (cut; {total} bytes in all)"));
+    text
+}
+
 /// The result type of the library, with its [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -231,7 +264,13 @@ mod tests {
         e.server_message = Some("bad signature".into());
         assert_eq!(
             e.to_string(),
-            "the server answered HTTP 401 (HTTP 401, server code 4: bad signature)"
+            "the server answered HTTP 401 (server code 4: bad signature)",
+            "the status is not repeated"
+        );
+        e.message = "MDLP token: the answer has no valid `life_time`".into();
+        assert_eq!(
+            e.to_string(),
+            "MDLP token: the answer has no valid `life_time` (HTTP 401, server code 4: bad signature)"
         );
     }
 }

@@ -94,7 +94,11 @@ impl Client {
         parse: impl FnOnce(&Response) -> Result<T>,
     ) -> Result<T> {
         let response = self.transport.send(request, deadline)?;
-        parse(&response).map_err(|e| e.with_rquid(response.rquid.as_deref()))
+        parse(&response).map_err(|e| {
+            request
+                .secrets
+                .scrub_error(e.with_rquid(response.rquid.as_deref()))
+        })
     }
 
     /// The given signer, or the configured one, or an error that says how to provide one.

@@ -22,6 +22,7 @@ pub use stands::Service;
 use crate::error::{Error, Result};
 use profile::parse_profile;
 use redis::{parse_redis, RawRedis};
+pub use url::redact_url;
 use url::{check_url, resolve_url_value};
 
 #[derive(Deserialize, Default)]
@@ -126,7 +127,7 @@ pub struct RetryPolicy {
 }
 
 /// An external signing command: data on stdin (or `{in}`), signature on stdout (or `{out}`).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CommandConfig {
     /// Command line (program, then arguments) for attached signatures; `{in}` and `{out}` arguments
     /// are replaced by temporary file paths.
@@ -138,7 +139,7 @@ pub struct CommandConfig {
 }
 
 /// The parsed, validated configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     urls: [Option<String>; 5],
     /// Time allowed to connect (`timeouts.connect_ms`, default 10 000 ms).
@@ -164,6 +165,49 @@ pub struct Config {
     pub cache: CacheConfig,
     /// The Redis store settings (`redis`); `None` when tokens are not shared through Redis.
     pub redis: Option<RedisConfig>,
+}
+
+/// Shows the programs and how many arguments, never the arguments: they may hold a PIN.
+impl std::fmt::Debug for CommandConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |argv: &[String]| {
+            format!(
+                "{:?} and {} arguments",
+                argv.first().map(String::as_str).unwrap_or(""),
+                argv.len().saturating_sub(1)
+            )
+        };
+        f.debug_struct("CommandConfig")
+            .field("attached", &shown(&self.attached))
+            .field("detached", &shown(&self.detached))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Shows URLs (the proxy's too) without their user and password.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<Option<String>> = self
+            .urls
+            .iter()
+            .map(|u| u.as_deref().map(redact_url))
+            .collect();
+        f.debug_struct("Config")
+            .field("urls", &urls)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("total_timeout", &self.total_timeout)
+            .field("proxy", &self.proxy.as_deref().map(redact_url))
+            .field("extra_roots_pem", &self.extra_roots_pem)
+            .field("trust_roots", &self.trust_roots)
+            .field("user_agent", &self.user_agent)
+            .field("retry", &self.retry)
+            .field("command_signer", &self.command_signer)
+            .field("profiles", &self.profiles)
+            .field("cache", &self.cache)
+            .field("redis", &self.redis)
+            .finish()
+    }
 }
 
 /// The token cache.
@@ -229,7 +273,8 @@ impl Config {
         if let Some(proxy) = &raw.proxy {
             if proxy != "env" {
                 ureq::Proxy::new(proxy).map_err(|e| {
-                    Error::config(format!("config key `proxy`: invalid proxy URL: {e}"))
+                    let text = e.to_string().replace(proxy.as_str(), &redact_url(proxy));
+                    Error::config(format!("config key `proxy`: invalid proxy URL: {text}"))
                 })?;
             }
         }

@@ -28,3 +28,34 @@ pub(super) fn check_url(value: &str, key: &str) -> Result<String> {
         ))),
     }
 }
+
+/// A URL without its user and password (`scheme://***@host...`), for messages and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn userinfo_is_redacted() {
+        assert_eq!(
+            redact_url("http://user:p%40ss@proxy:3128"),
+            "http://***@proxy:3128"
+        );
+        assert_eq!(
+            redact_url("redis://:hunter2@h:6379/1"),
+            "redis://***@h:6379/1"
+        );
+        assert_eq!(redact_url("https://h/a@b"), "https://h/a@b");
+        assert_eq!(redact_url("env"), "env");
+    }
+}

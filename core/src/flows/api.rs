@@ -45,10 +45,13 @@ pub fn request(
                     url.push_str(oms_id);
                 }
             }
-            Request::new(method, url).header("clientToken", token)
+            Request::new(method, url)
+                .header("clientToken", token)
+                .secret(token)
         }
         Auth::Bearer { token, rquid } => Request::new(method, url)
             .header("Authorization", format!("Bearer {token}"))
+            .secret(token)
             .rquid(rquid),
     };
     Ok(match body {

@@ -85,7 +85,9 @@ pub fn code_request(
         "auth_type": auth.wire_name(),
     }))
     .map_err(|e| Error::invalid_argument(e.to_string()))?;
-    Ok(Request::new(Method::Post, format!("{mdlp_url}/auth")).json(body))
+    Ok(Request::new(Method::Post, format!("{mdlp_url}/auth"))
+        .json(body)
+        .secret(&creds.client_secret))
 }
 
 /// The code from the answer to [`code_request`].
@@ -117,7 +119,11 @@ pub fn password_request(
     require_text(password, "MDLP password")?;
     let body = serde_json::to_vec(&json!({ "code": code, "password": password }))
         .map_err(|e| Error::invalid_argument(e.to_string()))?;
-    Ok(Request::new(Method::Post, token_url(mdlp_url, oms_connection)).json(body))
+    Ok(
+        Request::new(Method::Post, token_url(mdlp_url, oms_connection))
+            .json(body)
+            .secret(password),
+    )
 }
 
 fn token_url(mdlp_url: &str, oms_connection: &str) -> String {

@@ -225,6 +225,7 @@ pub(crate) mod test_support {
             headers: vec![("content-type".into(), "text/html".into())],
             body: b"<html><body>Bad Gateway</body></html>".to_vec(),
             rquid: None,
+            secrets: Default::default(),
         }
     }
 

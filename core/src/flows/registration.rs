@@ -51,7 +51,15 @@ pub(super) fn request(
 /// The `omsConnection` of a `SUCCESS`, or the reason of a `REJECTED`.
 pub fn parse(response: &Response) -> Result<String> {
     let what = "installation registration";
-    let v = success_json(response, what)?;
+    let v = success_json(response, what).map_err(|mut e| {
+        // The SUZ answers a signature it cannot verify with 413 "Неверная подпись": the code
+        // stays (PAYLOAD_TOO_LARGE), the message says what happened.
+        let text = e.server_message.as_deref().unwrap_or("").to_lowercase();
+        if e.http_status == Some(413) && (text.contains("подпис") || text.contains("signature")) {
+            e.message = "the SUZ refused the registration's signature (HTTP 413); check the certificate and that the exact body was signed (detached)".to_owned();
+        }
+        e
+    })?;
     let status = string_field(&v, "status", response, what)?;
     match status.to_ascii_uppercase().as_str() {
         "SUCCESS" => {
@@ -111,6 +119,21 @@ mod tests {
                  {{\"address\":\"Moscow, 1 Red Square\"}}"
             )
         );
+    }
+
+    #[test]
+    fn a_413_for_the_signature_says_so_once() {
+        let body =
+            r#"{"success":false,"globalErrors":[{"error":"Неверная подпись","errorCode":413}]}"#;
+        let e = parse(&answer(413, body)).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::PayloadTooLarge);
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("the SUZ refused the registration's signature (HTTP 413)"),
+            "{shown}"
+        );
+        assert_eq!(shown.matches("HTTP 413").count(), 1, "{shown}");
+        assert!(shown.contains("Неверная подпись"), "{shown}");
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub fn token_request(
     Ok(
         Request::new(Method::Post, format!("{smartmarket_url}/api/v2/oauth"))
             .header("Authorization", basic.as_str())
+            .secret(client_secret)
+            .secret(&credentials)
+            .secret(&basic["Basic ".len()..])
             .rquid(rquid)
             .body("application/x-www-form-urlencoded", form.into_bytes())
             .repeatable(true),

@@ -69,6 +69,50 @@ pub struct Request {
     pub repeatable: bool,
     /// The RqUID sent, reported with any error.
     pub rquid: Option<String>,
+    /// Values this request carries that no message may show (see [`Request::secret`]).
+    pub secrets: Secrets,
+}
+
+/// Secret values (a client secret, a password, Basic credentials, a token) that are cut out of
+/// every text a server sends back before it reaches an error message: a gateway that echoes
+/// the request must not put them in a log. Shorter values than four characters are not
+/// tracked (they would blank out ordinary words).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secrets(Vec<Zeroizing<String>>);
+
+impl Secrets {
+    /// Adds a value.
+    pub fn add(&mut self, value: &str) {
+        if value.chars().count() >= 4 && !self.0.iter().any(|s| s.as_str() == value) {
+            self.0.push(Zeroizing::new(value.to_owned()));
+            // Longest first, so a value containing another is cut whole.
+            self.0.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+
+    /// `text` with every secret value replaced by `***`.
+    pub fn scrub(&self, text: &str) -> String {
+        self.0
+            .iter()
+            .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "***"))
+    }
+
+    /// The error with its message and server fields scrubbed.
+    pub fn scrub_error(&self, mut e: Error) -> Error {
+        if self.0.is_empty() {
+            return e;
+        }
+        e.message = self.scrub(&e.message);
+        e.server_message = e.server_message.map(|m| self.scrub(&m));
+        e.server_code = e.server_code.map(|m| self.scrub(&m));
+        e
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secrets({} values)", self.0.len())
+    }
 }
 
 impl Request {
@@ -81,6 +125,7 @@ impl Request {
             body: None,
             repeatable: method == Method::Get,
             rquid: None,
+            secrets: Secrets::default(),
         }
     }
 
@@ -106,6 +151,13 @@ impl Request {
     /// Sets the body and its content type, replacing any previous body.
     pub fn body(mut self, content_type: &'static str, body: Vec<u8>) -> Self {
         self.body = Some((content_type, Zeroizing::new(body)));
+        self
+    }
+
+    /// Records a value this request carries that must never appear in a message, in every form
+    /// the request carries it (e.g. the client secret, and the Basic credentials made of it).
+    pub fn secret(mut self, value: &str) -> Self {
+        self.secrets.add(value);
         self
     }
 
@@ -172,6 +224,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// The `RqUID` of the attempt that got this answer (each retry sends a new one).
     pub rquid: Option<String>,
+    /// The request's secret values, cut out of any error made from this answer.
+    pub secrets: Secrets,
 }
 
 impl fmt::Debug for Response {
@@ -192,6 +246,7 @@ impl Response {
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.as_bytes().to_vec(),
             rquid: None,
+            secrets: Secrets::default(),
         }
     }
 
@@ -207,6 +262,11 @@ impl Response {
         } else {
             Err(status_error(self))
         }
+    }
+
+    /// The answer's body as text with the request's secrets cut out (for messages).
+    fn scrubbed_text(&self) -> String {
+        self.secrets.scrub(&String::from_utf8_lossy(&self.body))
     }
 
     /// The value of the first header with this name (case-insensitive); `None` when there is none.
@@ -226,14 +286,14 @@ impl Response {
             }
             Err(_) => Err(self.protocol_error(format!(
                 "{what}: the answer is not JSON ({})",
-                describe_body(&self.body, self.header("content-type"))
+                describe_body(self.scrubbed_text().as_bytes(), self.header("content-type"))
             ))),
         }
     }
 
     /// A protocol error with `message` and this answer's HTTP status.
     pub fn protocol_error(&self, message: String) -> Error {
-        let mut e = Error::protocol(message);
+        let mut e = Error::protocol(self.secrets.scrub(&message));
         e.http_status = Some(self.status);
         e
     }
@@ -266,7 +326,8 @@ pub fn status_error(response: &Response) -> Error {
         500..=599 => ErrorKind::HttpServerError,
         _ => ErrorKind::Protocol,
     };
-    let (server_code, server_message) = match serde_json::from_slice::<Value>(&response.body) {
+    let text = response.scrubbed_text();
+    let (server_code, server_message) = match serde_json::from_str::<Value>(&text) {
         Ok(v) => server_error_fields(&v),
         Err(_) => (None, None),
     };
@@ -274,7 +335,7 @@ pub fn status_error(response: &Response) -> Error {
     if server_message.is_none() && !response.body.is_empty() {
         message.push_str(&format!(
             " ({})",
-            describe_body(&response.body, response.header("content-type"))
+            describe_body(text.as_bytes(), response.header("content-type"))
         ));
     }
     let mut e = Error::new(kind, message);
@@ -291,7 +352,9 @@ pub fn status_error(response: &Response) -> Error {
 pub fn server_error_fields(v: &Value) -> (Option<String>, Option<String>) {
     fn text(v: Option<&Value>) -> Option<String> {
         match v? {
-            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Value::String(s) if !s.trim().is_empty() => {
+                Some(crate::error::bounded(s.trim().to_owned()))
+            }
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }

@@ -7,7 +7,9 @@ mod message;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-pub use message::{retry_after, server_error_fields, status_error, Method, Request, Response};
+pub use message::{
+    retry_after, server_error_fields, status_error, Method, Request, Response, Secrets,
+};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 use crate::config::{Config, TrustRoots};
@@ -20,7 +22,10 @@ const MAX_BODY: u64 = 4 * 1024 * 1024;
 pub struct Transport {
     agent: ureq::Agent,
     total: Duration,
+    connect: Duration,
     retry: crate::config::RetryPolicy,
+    /// The proxy URL's user and password, cut out of every message.
+    proxy_secrets: Secrets,
 }
 
 impl Transport {
@@ -80,10 +85,10 @@ impl Transport {
         let proxy = match config.proxy.as_deref() {
             None => None,
             Some("env") => ureq::Proxy::try_from_env(),
-            Some(url) => Some(
-                ureq::Proxy::new(url)
-                    .map_err(|e| Error::config(format!("config key `proxy`: {e}")))?,
-            ),
+            Some(url) => Some(ureq::Proxy::new(url).map_err(|e| {
+                let text = e.to_string().replace(url, &crate::config::redact_url(url));
+                Error::config(format!("config key `proxy`: {text}"))
+            })?),
         };
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -97,11 +102,30 @@ impl Transport {
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .build()
             .new_agent();
+        let mut proxy_secrets = Secrets::default();
+        if let Some((_, rest)) = config.proxy.as_deref().and_then(|p| p.split_once("://")) {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            if let Some((userinfo, _)) = authority.rsplit_once('@') {
+                proxy_secrets.add(userinfo);
+                if let Some((_, password)) = userinfo.split_once(':') {
+                    proxy_secrets.add(password);
+                }
+            }
+        }
         Ok(Transport {
             agent,
             total: config.total_timeout,
+            connect: config.connect_timeout,
             retry: config.retry.clone(),
+            proxy_secrets,
         })
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            connect: self.connect,
+            total: self.total,
+        }
     }
 
     /// The deadline of a call that starts now.
@@ -115,7 +139,12 @@ impl Transport {
     pub fn send(&self, request: &Request, deadline: Instant) -> Result<Response> {
         let mut last_rquid = request.rquid.clone();
         self.send_retrying(request, deadline, &mut last_rquid)
-            .map_err(|e| e.with_rquid(last_rquid.as_deref()))
+            .map_err(|e| {
+                let e = request
+                    .secrets
+                    .scrub_error(e.with_rquid(last_rquid.as_deref()));
+                self.proxy_secrets.scrub_error(e)
+            })
     }
 
     fn send_retrying(
@@ -186,7 +215,7 @@ impl Transport {
         let mut response = self
             .agent
             .run(configured)
-            .map_err(|e| transport_error(e, &what, false))?;
+            .map_err(|e| transport_error(e, &what, false, &self.limits()))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -207,7 +236,7 @@ impl Transport {
             .read_to_end(&mut body)
             .map_err(|e| {
                 let mut err = match ureq_error_in(&e) {
-                    Some(inner) => transport_error_ref(inner, &what, true),
+                    Some(inner) => transport_error_ref(inner, &what, true, &self.limits()),
                     None => Error::protocol(format!(
                         "{what}: the answer's body was cut short or unreadable ({e})"
                     )),
@@ -220,6 +249,7 @@ impl Transport {
             headers,
             body,
             rquid: request.rquid.clone(),
+            secrets: request.secrets.clone(),
         })
     }
 }
@@ -233,14 +263,35 @@ fn strip_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
-fn transport_error(e: ureq::Error, what: &str, in_body: bool) -> Error {
-    transport_error_ref(&e, what, in_body)
+/// The configured limits, to name the one that ran out.
+struct Limits {
+    connect: Duration,
+    total: Duration,
 }
 
-fn transport_error_ref(e: &ureq::Error, what: &str, in_body: bool) -> Error {
+impl Limits {
+    fn timeout_text(&self, t: &ureq::Timeout) -> String {
+        match t {
+            ureq::Timeout::Resolve | ureq::Timeout::Connect => format!(
+                "the connect timeout (timeouts.connect_ms = {} ms) ran out",
+                self.connect.as_millis()
+            ),
+            _ => format!(
+                "the call's total timeout (timeouts.total_ms = {} ms) ran out",
+                self.total.as_millis()
+            ),
+        }
+    }
+}
+
+fn transport_error(e: ureq::Error, what: &str, in_body: bool, limits: &Limits) -> Error {
+    transport_error_ref(&e, what, in_body, limits)
+}
+
+fn transport_error_ref(e: &ureq::Error, what: &str, in_body: bool, limits: &Limits) -> Error {
     use ureq::Error as U;
     let (kind, text) = match e {
-        U::Timeout(t) => (ErrorKind::Timeout, format!("timed out ({t:?})")),
+        U::Timeout(t) => (ErrorKind::Timeout, limits.timeout_text(t)),
         U::HostNotFound => (ErrorKind::Connect, "host not found".to_owned()),
         U::ConnectionFailed => (ErrorKind::Connect, "connection failed".to_owned()),
         U::InvalidProxyUrl => (ErrorKind::Config, "invalid proxy URL".to_owned()),
@@ -253,20 +304,20 @@ fn transport_error_ref(e: &ureq::Error, what: &str, in_body: bool) -> Error {
             format!("the answer is larger than {n} bytes"),
         ),
         U::Protocol(p) => (ErrorKind::Protocol, format!("malformed HTTP answer: {p}")),
-        U::Io(io) => return io_error(io, what, in_body),
+        U::Io(io) => return io_error(io, what, in_body, limits),
         other => (ErrorKind::Connect, other.to_string()),
     };
     Error::new(kind, format!("{what}: {text}"))
 }
 
-fn io_error(io: &std::io::Error, what: &str, in_body: bool) -> Error {
+fn io_error(io: &std::io::Error, what: &str, in_body: bool, limits: &Limits) -> Error {
     use std::io::ErrorKind as K;
     if let Some(inner) = io.get_ref() {
         if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
             return Error::new(ErrorKind::Tls, format!("{what}: TLS error: {tls}"));
         }
         if let Some(u) = inner.downcast_ref::<ureq::Error>() {
-            return transport_error_ref(u, what, in_body);
+            return transport_error_ref(u, what, in_body, limits);
         }
     }
     let kind = match io.kind() {
@@ -275,6 +326,7 @@ fn io_error(io: &std::io::Error, what: &str, in_body: bool) -> Error {
         _ => ErrorKind::Connect,
     };
     let text = match io.kind() {
+        K::TimedOut | K::WouldBlock => limits.timeout_text(&ureq::Timeout::Global),
         K::ConnectionRefused => "connection refused".to_owned(),
         K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe => {
             "the connection was closed before a complete answer".to_owned()
