@@ -29,9 +29,9 @@ trap 'kill ${EMULATOR_PID:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 make_gost_cert "$work"
 start_emulator "$lib_dir/suz-emulator" "$work/emulator.log"
 
-cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Iexamples/c)
+cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -g -pthread -Iinclude -Iexamples/c)
 link=(-L"$lib_dir" -lsuz_auth -Wl,-rpath,"$lib_dir")
-programs=(test_flows test_lifecycle)
+programs=(test_flows test_lifecycle test_safety)
 for p in "${programs[@]}"; do
     sources=("tests/c/$p.c" examples/c/openssl_signer.c)
     gcc "${cflags[@]}" "${sources[@]}" "${link[@]}" -o "$work/$p"
