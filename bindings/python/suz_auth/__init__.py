@@ -12,6 +12,7 @@ machine. Start with :class:`Client`::
 
 from ._errors import (
     ClientHttpError,
+    ClosedError,
     ConfigError,
     ConnectError,
     HttpError,
@@ -49,6 +50,7 @@ from ._ffi import __version__
 __all__ = [
     "Client",
     "ClientHttpError",
+    "ClosedError",
     "ConfigError",
     "ConnectError",
     "Flow",

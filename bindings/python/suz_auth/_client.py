@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime as _dt
 import enum
@@ -10,9 +11,9 @@ import json
 import logging
 import threading
 from ctypes import POINTER, c_bool, c_char_p, c_size_t, c_uint8, c_void_p
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Union
 
-from ._errors import SuzError, last_error
+from ._errors import ClosedError, SuzError, last_error
 from ._ffi import LOG_CALLBACK, SIGN_CALLBACK, USERDATA_FREE, encode, lib, take_string
 
 
@@ -141,32 +142,68 @@ def disable_logging() -> None:
 
 
 class _Native:
-    """An owned native handle: close() frees it once; use after close raises."""
+    """An owned native handle, freed once by close().
+
+    Every native call that uses the handle runs inside ``with self._use() as ptr:``, which
+    counts it as in flight (per thread). close() refuses new calls at once (ClosedError), waits
+    for the calls in flight to return, then frees the handle: never under a call. A close() from
+    a thread that is itself inside a call on the handle (a signer callback) would wait for
+    itself forever, so it raises RuntimeError instead.
+    """
 
     _free: Callable[[c_void_p], None]
     _what = "object"
 
     def __init__(self, handle: c_void_p) -> None:
         self._handle: Optional[c_void_p] = handle
-        self._lock = threading.Lock()
+        self._calls = threading.Condition()
+        self._in_flight: Dict[int, int] = {}  # thread ident -> calls of that thread
 
-    @property
-    def _ptr(self) -> c_void_p:
-        handle = self._handle
-        if handle is None:
-            raise ValueError(f"this {self._what} is closed")
-        return handle
+    @contextlib.contextmanager
+    def _use(self) -> Iterator[c_void_p]:
+        """The handle, held for one native call: close() waits until the block ends."""
+        me = threading.get_ident()
+        with self._calls:
+            handle = self._handle
+            if handle is None:
+                raise ClosedError(f"this {self._what} is closed")
+            self._in_flight[me] = self._in_flight.get(me, 0) + 1
+        try:
+            yield handle
+        finally:
+            with self._calls:
+                self._in_flight[me] -= 1
+                if not self._in_flight[me]:
+                    del self._in_flight[me]
+                if not self._in_flight:
+                    self._calls.notify_all()
 
     @property
     def closed(self) -> bool:
+        """True from the moment close() begins."""
         return self._handle is None
 
     def close(self) -> None:
-        """Frees the native object. Closing twice is harmless."""
-        with self._lock:
+        """Frees the native object once the calls using it have returned; calls that start
+        after close() began raise :class:`~suz_auth.ClosedError`. Closing twice is harmless.
+
+        Blocks until every call in flight that uses this object (on any thread) has returned:
+        up to the configuration's ``timeouts.total_ms`` (``cache.lock_timeout_ms`` for a
+        ``token_get`` waiting for another process), plus however long a Python signer takes.
+        Raises RuntimeError, and changes nothing, when called from inside such a call on the
+        same thread (from a signer callback), which could otherwise never return.
+        """
+        with self._calls:
+            if threading.get_ident() in self._in_flight:
+                raise RuntimeError(
+                    f"close() called from inside a call on this {self._what} (a signer callback?): "
+                    "it would wait for itself; close it after the call returns"
+                )
             handle, self._handle = self._handle, None
-        if handle is not None:
-            type(self)._free(handle)
+            while self._in_flight:
+                self._calls.wait()
+            if handle is not None:
+                type(self)._free(handle)
 
     def __enter__(self):
         return self
@@ -190,19 +227,23 @@ class Token(_Native):
 
     @property
     def value(self) -> str:
-        return lib.suz_token_value(self._ptr).decode("utf-8")
+        with self._use() as token:
+            return lib.suz_token_value(token).decode("utf-8")
 
     @property
     def flow(self) -> Flow:
-        return Flow(lib.suz_token_flow(self._ptr))
+        with self._use() as token:
+            return Flow(lib.suz_token_flow(token))
 
     @property
     def obtained_at_ms(self) -> int:
-        return lib.suz_token_obtained_at_ms(self._ptr)
+        with self._use() as token:
+            return lib.suz_token_obtained_at_ms(token)
 
     @property
     def expires_at_ms(self) -> int:
-        return lib.suz_token_expires_at_ms(self._ptr)
+        with self._use() as token:
+            return lib.suz_token_expires_at_ms(token)
 
     @property
     def obtained_at(self) -> _dt.datetime:
@@ -260,15 +301,14 @@ class Signer(_Native):
 SignerLike = Union[Signer, SignFunction, None]
 
 
-def _signer_handle(signer: SignerLike, keep: list) -> Optional[c_void_p]:
-    """A native handle for a Signer or a callable (wrapped for the duration of one call)."""
+def _signer_handle(signer: SignerLike, call: contextlib.ExitStack) -> Optional[c_void_p]:
+    """A native handle for a Signer, held until ``call`` ends; a callable is wrapped in a Signer
+    closed when ``call`` ends (a client given it with set_signer keeps its own reference)."""
     if signer is None:
         return None
-    if isinstance(signer, Signer):
-        return signer._ptr
-    wrapped = Signer(signer)
-    keep.append(wrapped)
-    return wrapped._ptr
+    if not isinstance(signer, Signer):
+        signer = call.enter_context(Signer(signer))
+    return call.enter_context(signer._use())
 
 
 def _bytes_arg(data: Union[bytes, str]):
@@ -292,24 +332,28 @@ class Pending(_Native):
         """The exact bytes to sign."""
         ptr = POINTER(c_uint8)()
         length = c_size_t()
-        _check(lib.suz_pending_data(self._ptr, ctypes.byref(ptr), ctypes.byref(length)))
-        return ctypes.string_at(ptr, length.value) if length.value else b""
+        with self._use() as pending:
+            _check(lib.suz_pending_data(pending, ctypes.byref(ptr), ctypes.byref(length)))
+            return ctypes.string_at(ptr, length.value) if length.value else b""
 
     @property
     def kind(self) -> SignatureKind:
-        return SignatureKind(lib.suz_pending_kind(self._ptr))
+        with self._use() as pending:
+            return SignatureKind(lib.suz_pending_kind(pending))
 
     def finish_token(self, signature: Union[bytes, str]) -> Token:
         buffer, length = _bytes_arg(signature)
         out = c_void_p()
-        _check(lib.suz_pending_finish_token(self._client._ptr, self._ptr, buffer, length, ctypes.byref(out)))
+        with self._client._use() as client, self._use() as pending:
+            _check(lib.suz_pending_finish_token(client, pending, buffer, length, ctypes.byref(out)))
         return Token(out)
 
     def finish_registration(self, signature: Union[bytes, str]) -> str:
         """Sends the signed registration; returns the new omsConnection."""
         buffer, length = _bytes_arg(signature)
         out = c_void_p()
-        _check(lib.suz_pending_finish_registration(self._client._ptr, self._ptr, buffer, length, ctypes.byref(out)))
+        with self._client._use() as client, self._use() as pending:
+            _check(lib.suz_pending_finish_registration(client, pending, buffer, length, ctypes.byref(out)))
         return take_string(out)
 
 
@@ -342,7 +386,9 @@ ConfigLike = Union[str, Mapping[str, Any]]
 class Client(_Native):
     """A configured client (see the README's config reference for the keys).
 
-    Safe to share between threads. Use it as a context manager, or call :meth:`close`.
+    Safe to share between threads. Use it as a context manager, or call :meth:`close`, which
+    waits for the calls in flight on other threads to return before it frees the client; a call
+    that starts after close() raises :class:`~suz_auth.ClosedError`.
     """
 
     _free = staticmethod(lib.suz_client_free)
@@ -353,11 +399,11 @@ class Client(_Native):
         out = c_void_p()
         _check(lib.suz_client_new(encode(text, "config"), ctypes.byref(out)))
         super().__init__(out)
-        self._signers: list = []  # signers set with set_signer stay referenced here too
 
     def _token_call(self, fn, *args) -> Token:
         out = c_void_p()
-        _check(fn(self._ptr, *args, ctypes.byref(out)))
+        with self._use() as client:
+            _check(fn(client, *args, ctypes.byref(out)))
         return Token(out)
 
     # -- installation registration
@@ -367,19 +413,19 @@ class Client(_Native):
         """Registers an installation; returns its omsConnection. ``pharma=True`` sends no
         signature (the pharma group needs none). Raises RegistrationRejectedError with the
         reason in ``server_message`` when the SUZ rejects it."""
-        keep: list = []
         out = c_void_p()
-        _check(
-            lib.suz_register_connection(
-                self._ptr,
-                encode(oms_id, "oms_id"),
-                encode(registration_key, "registration_key"),
-                encode(address, "address"),
-                c_bool(pharma),
-                _signer_handle(signer, keep),
-                ctypes.byref(out),
+        with contextlib.ExitStack() as call:
+            _check(
+                lib.suz_register_connection(
+                    call.enter_context(self._use()),
+                    encode(oms_id, "oms_id"),
+                    encode(registration_key, "registration_key"),
+                    encode(address, "address"),
+                    c_bool(pharma),
+                    _signer_handle(signer, call),
+                    ctypes.byref(out),
+                )
             )
-        )
         return take_string(out)
 
     # -- token flows
@@ -395,33 +441,33 @@ class Client(_Native):
     ) -> Token:
         """A SUZ clientToken through MDLP: with ``password`` (PASSWORD) or a signer
         (SIGNED_CODE, detached signature of the code)."""
-        keep: list = []
-        return self._token_call(
-            lib.suz_get_token_mdlp,
-            encode(oms_connection, "oms_connection"),
-            encode(client_id, "client_id"),
-            encode(client_secret, "client_secret"),
-            encode(user_id, "user_id"),
-            encode(password, "password"),
-            _signer_handle(signer, keep),
-        )
+        with contextlib.ExitStack() as call:
+            return self._token_call(
+                lib.suz_get_token_mdlp,
+                encode(oms_connection, "oms_connection"),
+                encode(client_id, "client_id"),
+                encode(client_secret, "client_secret"),
+                encode(user_id, "user_id"),
+                encode(password, "password"),
+                _signer_handle(signer, call),
+            )
 
     def get_token_gismt(self, oms_connection: str, signer: SignerLike = None) -> Token:
         """A SUZ clientToken through GIS MT (attached signature of a challenge)."""
-        keep: list = []
-        return self._token_call(
-            lib.suz_get_token_gismt, encode(oms_connection, "oms_connection"), _signer_handle(signer, keep)
-        )
+        with contextlib.ExitStack() as call:
+            return self._token_call(
+                lib.suz_get_token_gismt, encode(oms_connection, "oms_connection"), _signer_handle(signer, call)
+            )
 
     def get_token_trueapi(self, oms_connection: str, inn: Optional[str] = None, signer: SignerLike = None) -> Token:
         """A SUZ clientToken through True API; ``inn`` picks the organisation."""
-        keep: list = []
-        return self._token_call(
-            lib.suz_get_token_trueapi,
-            encode(oms_connection, "oms_connection"),
-            encode(inn, "inn"),
-            _signer_handle(signer, keep),
-        )
+        with contextlib.ExitStack() as call:
+            return self._token_call(
+                lib.suz_get_token_trueapi,
+                encode(oms_connection, "oms_connection"),
+                encode(inn, "inn"),
+                _signer_handle(signer, call),
+            )
 
     def get_token_smartmarket(self, client_id: str, client_secret: str, scope: Optional[str] = None) -> Token:
         """A SmartMarket OAuth access_token (scope SMART_PUSH unless given)."""
@@ -438,13 +484,17 @@ class Client(_Native):
         token = access_token.value if isinstance(access_token, Token) else access_token
         text = body if isinstance(body, str) else json.dumps(body)
         out = c_void_p()
-        _check(lib.suz_smartpush_request(self._ptr, encode(token, "access_token"), encode(text, "body"), ctypes.byref(out)))
+        with self._use() as client:
+            _check(
+                lib.suz_smartpush_request(client, encode(token, "access_token"), encode(text, "body"), ctypes.byref(out))
+            )
         return json.loads(take_string(out))
 
     # -- two-phase
     def _pending_call(self, fn, *args) -> Pending:
         out = c_void_p()
-        _check(fn(self._ptr, *args, ctypes.byref(out)))
+        with self._use() as client:
+            _check(fn(client, *args, ctypes.byref(out)))
         return Pending(out, self)
 
     def begin_registration(self, oms_id: str, registration_key: str, address: str) -> Pending:
@@ -472,11 +522,14 @@ class Client(_Native):
 
     # -- profiles
     def set_signer(self, signer: Union[Signer, SignFunction], profile: Optional[str] = None) -> None:
-        """The signer of one profile, or (no profile) of every profile without its own."""
-        keep: list = []
-        handle = _signer_handle(signer, keep)
-        _check(lib.suz_client_set_signer(self._ptr, encode(profile, "profile"), handle))
-        self._signers.extend(keep)
+        """The signer of one profile, or (no profile) of every profile without its own. The
+        client keeps its own reference: ``signer`` may be closed afterwards."""
+        with contextlib.ExitStack() as call:
+            _check(
+                lib.suz_client_set_signer(
+                    call.enter_context(self._use()), encode(profile, "profile"), _signer_handle(signer, call)
+                )
+            )
 
     def token_get(self, profile: str) -> Token:
         """The profile's token: cached while fresh, otherwise fetched once for every thread and
@@ -486,7 +539,8 @@ class Client(_Native):
     def token_invalidate(self, profile: str, token: Token) -> bool:
         """Drops the cached token only if it is still ``token``; returns whether it did."""
         dropped = c_bool(False)
-        _check(lib.suz_token_invalidate(self._ptr, encode(profile, "profile"), token._ptr, ctypes.byref(dropped)))
+        with self._use() as client, token._use() as seen:
+            _check(lib.suz_token_invalidate(client, encode(profile, "profile"), seen, ctypes.byref(dropped)))
         return bool(dropped.value)
 
     def request(
@@ -495,16 +549,17 @@ class Client(_Native):
         """An authorized call with the profile's token; retried once with a new token on 401."""
         text = None if body is None else body if isinstance(body, str) else json.dumps(body)
         out = c_void_p()
-        _check(
-            lib.suz_request(
-                self._ptr,
-                encode(profile, "profile"),
-                encode(method, "method"),
-                encode(path, "path"),
-                encode(text, "body"),
-                ctypes.byref(out),
+        with self._use() as client:
+            _check(
+                lib.suz_request(
+                    client,
+                    encode(profile, "profile"),
+                    encode(method, "method"),
+                    encode(path, "path"),
+                    encode(text, "body"),
+                    ctypes.byref(out),
+                )
             )
-        )
         try:
             status = lib.suz_response_status(out)
             ptr = POINTER(c_uint8)()
@@ -519,12 +574,6 @@ class Client(_Native):
             return Response(status, headers, body_bytes)
         finally:
             lib.suz_response_free(out)
-
-    def close(self) -> None:
-        super().close()
-        for signer in self._signers:
-            signer.close()
-        self._signers = []
 
 
 def version() -> str:

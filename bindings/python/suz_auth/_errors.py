@@ -49,6 +49,12 @@ class SuzError(Exception):
         return lib.suz_result_name(self.code).decode()
 
 
+class ClosedError(ValueError):
+    """A call on a client, signer, token or pending operation that is closed (or whose close()
+    has begun), or a pending operation whose client is. Raised by this package, not the library:
+    it is not a :class:`SuzError`. A ``ValueError``, like the use of a closed Python file."""
+
+
 class NullArgumentError(SuzError, ValueError):
     code = 1
 

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -48,6 +49,14 @@ class Emulator:
 
     def tokens_issued(self, connection: str = CONNECTION) -> int:
         return int(self.stats()["tokens_issued"].get(connection.lower(), 0))
+
+    def wait_for_request(self, endpoint: str, timeout: float = 20.0) -> None:
+        """Returns once a request to ``endpoint`` has arrived (a delayed one is still in flight)."""
+        deadline = time.monotonic() + timeout
+        while not self.stats()["requests"].get(endpoint, 0):
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {endpoint} request came in {timeout} s")
+            time.sleep(0.02)
 
     def ping(self, token: str) -> int:
         request = urllib.request.Request(f"{self.url}/suz/api/v2/pharma/ping?omsId={OMS_ID}")
