@@ -440,6 +440,21 @@ mod tests {
     }
 
     #[test]
+    fn debug_never_shows_command_arguments() {
+        let signer = command(
+            &["cryptcp", "-sign", "-pin", "12345678"],
+            &["cryptcp", "-pin", "12345678"],
+            1000,
+        );
+        let shown = format!("{signer:?}");
+        assert!(!shown.contains("12345678"), "{shown}");
+        assert!(
+            shown.contains("cryptcp") && shown.contains("and 3 arguments"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn garbage_is_a_signer_error() {
         for bad in [
             &b""[..],

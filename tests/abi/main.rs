@@ -12,4 +12,5 @@ mod errors;
 mod flows;
 mod lifecycle;
 mod robustness;
+mod safety;
 mod threads;
