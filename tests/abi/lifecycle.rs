@@ -729,14 +729,15 @@ fn the_token_file_and_its_directory_are_fsynced() {
         .filter(|l| l.contains(&dir))
         .map(|l| l.split_once(' ').map_or(l, |(_, call)| call.trim_start()))
         .collect();
-    // The token's temporary file is synced, renamed into place, then the directory is synced.
+    // The token is written into the fetch marker's reserved space, which is synced, renamed
+    // over the token file, then the directory is synced.
     let rename = calls
         .iter()
-        .position(|c| c.starts_with("rename") && c.contains(".tmp"))
-        .unwrap_or_else(|| panic!("no rename of a temporary file:\n{trace}"));
-    let file_sync = calls[..rename]
-        .iter()
-        .any(|c| (c.starts_with("fsync(") || c.starts_with("fdatasync(")) && c.contains(".tmp"));
+        .position(|c| c.starts_with("rename") && c.contains(".fetching") && c.contains(".token"))
+        .unwrap_or_else(|| panic!("no rename of the marker onto the token:\n{trace}"));
+    let file_sync = calls[..rename].iter().any(|c| {
+        (c.starts_with("fsync(") || c.starts_with("fdatasync(")) && c.contains(".fetching")
+    });
     assert!(
         file_sync,
         "the temporary file is synced before the rename:\n{trace}"
