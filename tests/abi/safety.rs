@@ -275,26 +275,10 @@ fn command_signer(argv: &[&str], timeout_ms: u64) -> *mut SuzSigner {
     out
 }
 
+/// A registration signed by `signer`: the result code (success included).
 fn register_with(client: &TestClient, signer: *mut SuzSigner) -> SuzResult {
-    let (oms, key, address) = (
-        c(DEFAULT_OMS_ID),
-        c(DEMO_REGISTRATION_KEY),
-        c("Moscow, 1 Red Square"),
-    );
-    let mut out = ptr::null_mut();
-    let rc = unsafe {
-        suz_register_connection(
-            client.0,
-            oms.as_ptr(),
-            key.as_ptr(),
-            address.as_ptr(),
-            false,
-            signer,
-            &mut out,
-        )
-    };
-    unsafe { suz_string_free(out) };
-    rc
+    register(client, DEMO_REGISTRATION_KEY, "Moscow, 1 Red Square", false, signer)
+        .map_or_else(|rc| rc, |_| SuzResult::Ok)
 }
 
 fn process_gone(pid: u32) -> bool {
