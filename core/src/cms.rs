@@ -53,14 +53,15 @@ const PRIVATE_KEY: &str = "the signer returned a private key, not a CMS signatur
 /// naming what it was; the message never contains the input.
 pub(crate) fn check_signature(der: &[u8], kind: SignatureKind) -> Result<()> {
     let attached = classify(der).map_err(|what| Error::signer(what.to_string()))?;
+    // Every kind listed, so that a new one cannot pass unchecked.
     match (kind, attached) {
+        (SignatureKind::Attached, true) | (SignatureKind::Detached, false) => Ok(()),
         (SignatureKind::Attached, false) => Err(Error::signer(
             "the signer returned a detached signature where an attached one is needed",
         )),
         (SignatureKind::Detached, true) => Err(Error::signer(
             "the signer returned an attached signature where a detached one is needed",
         )),
-        _ => Ok(()),
     }
 }
 
@@ -885,6 +886,81 @@ mod tests {
         }
     }
 
+    /// Near misses of the key and certificate shapes are neither: only the generic refusal.
+    #[test]
+    fn near_misses_are_not_named_keys_or_certificates() {
+        let generic = NotASignature::NotContentInfo.to_string();
+        let int = |v: u8| tlv(0x02, &[v]);
+        let octets = tlv(0x04, &FAKE_KEY);
+        let algorithm = cons(0x30, &[&tlv(0x06, GOST_KEY)]);
+        let no_oid = cons(0x30, &[&int(1)]);
+        let nine_ints: Vec<Vec<u8>> = (0..9).map(int).collect();
+        let mut eight_and_a_null: Vec<&[u8]> = nine_ints.iter().map(Vec::as_slice).collect();
+        let null = tlv(0x05, &[]);
+        eight_and_a_null[8] = &null;
+        let tbs = cons(0x30, &[&cons(0xA0, &[&int(2)]), &int(1)]);
+        for (parts, what) in [
+            (
+                vec![&int(5)[..], &algorithm, &octets],
+                "PKCS#8 with version 5",
+            ),
+            (
+                vec![&tlv(0x0A, &[0]), &algorithm, &octets],
+                "PKCS#8 with an ENUMERATED version",
+            ),
+            (
+                vec![&tlv(0x02, &[0, 0]), &algorithm, &octets],
+                "PKCS#8 with a two-octet version",
+            ),
+            (
+                vec![&int(0), &algorithm, &int(7)],
+                "PKCS#8 whose key is no OCTET STRING",
+            ),
+            (
+                vec![&int(0), &cons(0x31, &[&tlv(0x06, GOST_KEY)]), &octets],
+                "a SET algorithm",
+            ),
+            (
+                vec![&int(0), &no_oid, &octets],
+                "an algorithm without an OID",
+            ),
+            (
+                nine_ints[..8].iter().map(Vec::as_slice).collect(),
+                "eight INTEGERs",
+            ),
+            (eight_and_a_null, "nine elements, one not an INTEGER"),
+            (vec![&int(0), &octets, &null], "SEC1 with version 0"),
+            (vec![&int(1), &int(7)], "SEC1 whose key is no OCTET STRING"),
+            (vec![&int(0), &octets], "SEC1 with version 0, bare"),
+            (
+                vec![&tbs, &algorithm, &octets],
+                "a certificate signed with an OCTET STRING",
+            ),
+            (
+                vec![&tbs, &int(1), &tlv(0x03, &[0])],
+                "a certificate with an INTEGER algorithm",
+            ),
+            (
+                vec![&int(1), &algorithm, &tlv(0x03, &[0])],
+                "a certificate with an INTEGER tbs",
+            ),
+            (
+                vec![
+                    &cons(0x30, &[&int(1), &no_oid, &algorithm, &algorithm])[..],
+                    &algorithm,
+                    &tlv(0x03, &[0]),
+                ],
+                "a v1 certificate whose signature algorithm has no OID",
+            ),
+        ] {
+            assert_eq!(
+                refusal(&cons(0x30, &parts), SignatureKind::Attached),
+                generic,
+                "{what}"
+            );
+        }
+    }
+
     #[test]
     fn another_cms_type_is_named_by_its_oid() {
         let data = content_info(ID_DATA, &tlv(0x04, b"hello"));
@@ -905,6 +981,11 @@ mod tests {
         assert!(
             refusal(&long, SignatureKind::Attached).contains("a CMS of an unreadable content type")
         );
+        // At most 32 octets are shown.
+        let arcs = |n: usize| [&[0x2A][..], &vec![0x01; n - 1]].concat();
+        assert_eq!(dotted(&arcs(32)), Some(format!("1.2{}", ".1".repeat(31))));
+        assert_eq!(dotted(&arcs(33)), None);
+        assert_eq!(dotted(&[]), None);
         assert_eq!(dotted(&[0x81]), None, "an arc that never ends");
         assert_eq!(
             dotted(&[[0xFF; 10].as_slice(), &[0x7F]].concat()),
@@ -1023,6 +1104,51 @@ mod tests {
         );
         // A high tag number that fits is read.
         assert!(is_one_element(&[0x1F, 0x81, 0x01, 0x00]));
+    }
+
+    #[test]
+    fn identifiers_and_lengths_are_read() {
+        let read_tag = |b: &[u8]| tag(&mut &b[..]);
+        assert_eq!(read_tag(&[0x30]), Ok(SEQUENCE));
+        assert_eq!(read_tag(&[0xA1]), Ok(Tag::context(1)));
+        let application = Tag {
+            class: Class::Application,
+            constructed: false,
+            number: 2,
+        };
+        assert_eq!(read_tag(&[0x42]), Ok(application));
+        let private = Tag {
+            class: Class::Private,
+            constructed: true,
+            number: 3,
+        };
+        assert_eq!(read_tag(&[0xE3]), Ok(private));
+        assert_eq!(
+            read_tag(&[0x1F, 0x81, 0x01]),
+            Ok(Tag::universal(129, false))
+        );
+        assert_eq!(
+            read_tag(&[0x3F, 0xFF, 0xFF, 0xFF, 0x7F]),
+            Ok(Tag::universal(0x0FFF_FFFF, true))
+        );
+        assert_eq!(read_tag(&[0x1F, 0x81]), Err(Malformed("truncated")));
+
+        let read_length = |b: &[u8]| {
+            length(&mut &b[..]).map(|l| match l {
+                Length::Definite(n) => Some(n),
+                Length::Indefinite => None,
+            })
+        };
+        assert_eq!(read_length(&[0x05]), Ok(Some(5)));
+        assert_eq!(read_length(&[0x7F]), Ok(Some(0x7F)));
+        assert_eq!(read_length(&[0x80]), Ok(None));
+        assert_eq!(read_length(&[0x81, 0x80]), Ok(Some(0x80)));
+        assert_eq!(read_length(&[0x82, 0x01, 0x02]), Ok(Some(0x0102)));
+        assert_eq!(
+            read_length(&[0x84, 0xFF, 0xFF, 0xFF, 0xFF]),
+            Ok(Some(0xFFFF_FFFF))
+        );
+        assert_eq!(read_length(&[0x82, 0x01]), Err(Malformed("truncated")));
     }
 
     #[test]

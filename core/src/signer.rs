@@ -380,6 +380,11 @@ mod tests {
                 refusal(bad, kind);
             }
         }
+        // Binary that does not start like DER is not read as DER.
+        assert_eq!(
+            refusal(b"\xff\xfe\x00", ATTACHED),
+            "the signer returned neither a DER signature nor base64 text"
+        );
     }
 
     /// The structure check: one whole DER/BER SEQUENCE, not a byte more or less.
