@@ -180,7 +180,9 @@ typedef struct SuzToken SuzToken;
 // during the call), the signature kind, and a sink. The host signs with its crypto (GOST
 // R 34.10-2012 CAdES) and writes the result with `suz_signature_sink_write` — DER, or base64
 // with or without line breaks — then returns 0. Any other return value means failure; the host
-// may say why with `suz_signature_sink_fail` first. Nothing the host allocates crosses the
+// may say why with `suz_signature_sink_fail` first. What is written must be a CMS SignedData of
+// `kind`; anything else (a certificate, a key, the other kind) fails the flow with
+// `SUZ_RESULT_SIGNER_FAILED` and is not sent. Nothing the host allocates crosses the
 // boundary.
 //
 // Threads: the callback runs on the thread that called the flow function, synchronously.
@@ -330,7 +332,9 @@ SuzResult suz_pending_data(const struct SuzPending *pending,
 uint32_t suz_pending_kind(const struct SuzPending *pending);
 
 // Phase two of a token flow (MDLP, GIS MT, True API): sends `signature` (DER, or base64 with
-// or without line breaks; `signature_len` bytes) and returns the token.
+// or without line breaks; `signature_len` bytes) and returns the token. The signature must be
+// a CMS SignedData of `suz_pending_kind`; anything else is `SUZ_RESULT_SIGNER_FAILED`, nothing
+// is sent, and `pending` can still be finished with the right signature.
 SuzResult suz_pending_finish_token(const struct SuzClient *client,
                                    const struct SuzPending *pending,
                                    const uint8_t *signature,

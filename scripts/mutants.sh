@@ -3,8 +3,8 @@
 # (a return value, an operator, a deleted statement) and runs the core's tests against each
 # change. A change no test notices is a missing test or dead code.
 #
-#   scripts/mutants.sh                 token/, flows/, signer, config and transport (slow: ~1 h
-#                                      on 2 cores)
+#   scripts/mutants.sh                 token/, flows/, signer, cms, config and transport (slow:
+#                                      over 1 h on 2 cores)
 #   scripts/mutants.sh --ci            a fixed, fast subset that CI runs
 #   scripts/mutants.sh FILE...         only these files (paths under core/src)
 #
@@ -27,7 +27,8 @@ if [ $ci = 1 ]; then
     files=(core/src/flows/challenge.rs core/src/flows/registration.rs core/src/flows/api.rs
            core/src/token/key.rs)
 elif [ ${#files[@]} = 0 ]; then
-    files=(core/src/token core/src/flows core/src/signer.rs core/src/config core/src/transport)
+    files=(core/src/token core/src/flows core/src/signer.rs core/src/cms.rs core/src/config
+           core/src/transport)
 fi
 args=()
 for f in "${files[@]}"; do

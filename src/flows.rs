@@ -335,7 +335,9 @@ pub unsafe extern "C" fn suz_pending_kind(pending: *const SuzPending) -> u32 {
 }
 
 /// Phase two of a token flow (MDLP, GIS MT, True API): sends `signature` (DER, or base64 with
-/// or without line breaks; `signature_len` bytes) and returns the token.
+/// or without line breaks; `signature_len` bytes) and returns the token. The signature must be
+/// a CMS SignedData of `suz_pending_kind`; anything else is `SUZ_RESULT_SIGNER_FAILED`, nothing
+/// is sent, and `pending` can still be finished with the right signature.
 #[no_mangle]
 pub unsafe extern "C" fn suz_pending_finish_token(
     client: *const SuzClient,

@@ -12,7 +12,7 @@
 //! client      config in, profiles, one deadline per call, 401 retry     (client/)
 //! flows       build request <- inputs; parse response -> typed result   (flows/, no I/O)
 //! token       key, cache with single flight, file and Redis stores      (token/)
-//! signer      callback, command, normalisation                          (signer.rs)
+//! signer      callback, command, normalisation, CMS check               (signer.rs, cms.rs)
 //! transport   ureq on rustls: pooled, bounded bodies, safe retries      (transport/)
 //! config      the JSON document, by types                               (config/)
 //! error, log
@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod cms;
 pub mod config;
 pub mod error;
 pub mod flows;

@@ -2,6 +2,7 @@
 //! or the host itself between the two phases of a flow). All three end in
 //! [`normalize_signature`], so every flow sends the same clean base64 whatever the signer gave.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -59,22 +60,49 @@ where
     }
 }
 
-/// Turns a signer's output into canonical base64 of a DER/BER CMS structure.
+/// Turns a signer's output into canonical base64 of a CMS signature of the given `kind`.
 ///
-/// Accepted: raw DER (or BER with indefinite length, as some CSPs write), base64 with any
+/// Accepted: raw DER (or BER with indefinite lengths, as some CSPs write), base64 with any
 /// whitespace or CR/LF (CryptoPro, 1C's `Base64Строка`), PEM with `-----BEGIN ...-----` lines.
-/// Anything else is a [`crate::ErrorKind::SignerFailed`], so garbage never reaches a server.
-pub fn normalize_signature(raw: &[u8]) -> Result<String> {
+/// Whatever the form, the result must be a CMS `ContentInfo` holding a `SignedData` that
+/// carries its content for [`SignatureKind::Attached`] and does not for
+/// [`SignatureKind::Detached`]. Anything else — garbage, a certificate, a private key, another
+/// CMS type, the other kind — is a [`crate::ErrorKind::SignerFailed`] that says what it was
+/// without repeating it, so nothing but a signature reaches a server.
+pub fn normalize_signature(raw: &[u8], kind: SignatureKind) -> Result<String> {
     if raw.is_empty() {
         return Err(Error::signer("the signer returned an empty signature"));
     }
-    if looks_like_cms(raw) {
-        return Ok(STANDARD.encode(raw));
-    }
+    // Binary when it is one whole DER/BER SEQUENCE, or when it starts like one and is no
+    // text (a truncated DER signature then gets the reader's reason rather than a base64
+    // error).
+    let binary = raw.first() == Some(&0x30)
+        && (crate::cms::is_one_element(raw) || std::str::from_utf8(raw).is_err());
+    let der = if binary {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(decode_text(raw)?)
+    };
+    crate::cms::check_signature(&der, kind)?;
+    Ok(STANDARD.encode(der))
+}
+
+/// The bytes of base64 or PEM text. A PEM block labelled as a certificate or a private key is
+/// refused from its label, before anything is decoded.
+fn decode_text(raw: &[u8]) -> Result<Vec<u8>> {
     let text = std::str::from_utf8(raw).map_err(|_| {
         Error::signer("the signer returned neither a DER signature nor base64 text")
     })?;
     let text = text.trim_start_matches('\u{feff}');
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+        {
+            crate::cms::check_pem_label(label)?;
+        }
+    }
     let cleaned: String = text
         .lines()
         .filter(|line| !line.trim_start().starts_with("-----"))
@@ -88,39 +116,9 @@ pub fn normalize_signature(raw: &[u8]) -> Result<String> {
         &base64::alphabet::STANDARD,
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
     );
-    let der = LENIENT
+    LENIENT
         .decode(cleaned.as_bytes())
-        .map_err(|_| Error::signer("the signer's output is not valid base64 or DER"))?;
-    if !looks_like_cms(&der) {
-        return Err(Error::signer(
-            "the signer's output decodes from base64 but is not a CMS (DER) structure",
-        ));
-    }
-    Ok(STANDARD.encode(der))
-}
-
-/// A DER SEQUENCE whose length covers exactly the input, or a BER indefinite-length one.
-fn looks_like_cms(b: &[u8]) -> bool {
-    if b.len() < 4 || b[0] != 0x30 {
-        return false;
-    }
-    let first = b[1] as usize;
-    if first == 0x80 {
-        return b.ends_with(&[0, 0]);
-    }
-    let (len, header) = if first < 0x80 {
-        (first, 2)
-    } else {
-        let n = first & 0x7f;
-        if n == 0 || n > 4 || b.len() < 2 + n {
-            return false;
-        }
-        let len = b[2..2 + n]
-            .iter()
-            .fold(0usize, |acc, x| (acc << 8) | *x as usize);
-        (len, 2 + n)
-    };
-    header + len == b.len()
+        .map_err(|_| Error::signer("the signer's output is not valid base64 or DER"))
 }
 
 /// Runs a command per signature. Data goes to stdin, or to a temporary file named by an `{in}`
@@ -413,29 +411,50 @@ fn read_bounded_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn fake_cms() -> Vec<u8> {
-        let mut v = vec![0x30, 0x82, 0x01, 0x00];
-        v.extend(std::iter::repeat_n(0xAB, 0x100));
-        v
+    use crate::cms::test_support::{
+        cons, signed_data, tlv, GOST_ATTACHED, GOST_ATTACHED_BER, GOST_CERT_PEM, GOST_DETACHED,
+    };
+    use crate::ErrorKind;
+
+    const ATTACHED: SignatureKind = SignatureKind::Attached;
+    const DETACHED: SignatureKind = SignatureKind::Detached;
+
+    /// Base64 in lines of 64 characters, ended by CR/LF, as CryptoPro writes it.
+    fn lines_of_64(b64: &str) -> String {
+        b64.as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    }
+
+    fn pem(label: &str, der: &[u8]) -> String {
+        let body = lines_of_64(&STANDARD.encode(der));
+        format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
+    }
+
+    fn refusal(raw: &[u8], kind: SignatureKind) -> String {
+        let e = normalize_signature(raw, kind).expect_err("refused");
+        assert_eq!(e.kind, ErrorKind::SignerFailed, "{e}");
+        e.message
     }
 
     #[test]
     fn der_base64_with_breaks_and_pem_all_normalise_the_same() {
-        let der = fake_cms();
-        let b64 = STANDARD.encode(&der);
-        let broken: String = b64
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect::<Vec<_>>()
-            .join("\r\n");
-        let pem = format!("-----BEGIN CMS-----\n{broken}\n-----END CMS-----\n");
-        assert_eq!(normalize_signature(&der).unwrap(), b64);
-        assert_eq!(normalize_signature(broken.as_bytes()).unwrap(), b64);
-        assert_eq!(normalize_signature(pem.as_bytes()).unwrap(), b64);
+        for (der, kind) in [(GOST_ATTACHED, ATTACHED), (GOST_DETACHED, DETACHED)] {
+            let b64 = STANDARD.encode(der);
+            let broken = lines_of_64(&b64);
+            let cms = pem("CMS", der);
+            assert_eq!(normalize_signature(der, kind).unwrap(), b64);
+            assert_eq!(normalize_signature(broken.as_bytes(), kind).unwrap(), b64);
+            assert_eq!(normalize_signature(cms.as_bytes(), kind).unwrap(), b64);
+            let with_bom = format!("\u{feff} {b64} \n");
+            assert_eq!(normalize_signature(with_bom.as_bytes(), kind).unwrap(), b64);
+        }
+        // BER stays BER: the server gets what the signer made, only re-encoded as base64.
         assert_eq!(
-            normalize_signature(format!(" {b64} \n").as_bytes()).unwrap(),
-            b64
+            normalize_signature(GOST_ATTACHED_BER, ATTACHED).unwrap(),
+            STANDARD.encode(GOST_ATTACHED_BER)
         );
     }
 
@@ -462,27 +481,32 @@ mod tests {
             b"\xff\xfe\x00",
             b"aGVsbG8=",
             b"\x30\x05ab",
+            b"-----BEGIN CMS-----\n-----END CMS-----\n",
         ] {
-            let e = normalize_signature(bad).unwrap_err();
-            assert_eq!(e.kind, crate::ErrorKind::SignerFailed, "{bad:?}");
+            for kind in [ATTACHED, DETACHED] {
+                refusal(bad, kind);
+            }
         }
+        // Binary that does not start like DER is not read as DER.
+        assert_eq!(
+            refusal(b"\xff\xfe\x00", ATTACHED),
+            "the signer returned neither a DER signature nor base64 text"
+        );
     }
 
-    /// The structure check: a BER/DER SEQUENCE whose length covers exactly what was given.
+    /// The structure check: one whole DER/BER SEQUENCE, not a byte more or less.
     #[test]
     fn only_a_whole_sequence_passes_the_structure_check() {
-        let der = fake_cms();
-        let ok = |b: &[u8]| normalize_signature(b).is_ok();
+        let der = GOST_DETACHED;
+        let ok = |b: &[u8]| normalize_signature(b, DETACHED).is_ok();
         let b64 = |b: &[u8]| STANDARD.encode(b);
-        assert!(ok(&der));
-        // Short form length, and BER with an indefinite length ended by two zero bytes.
-        assert!(ok(&[0x30, 0x03, 0x02, 0x01, 0x01]));
-        assert!(ok(&[0x30, 0x80, 0x02, 0x01, 0x01, 0x00, 0x00]));
-        let mut cut = der.clone();
+        assert!(ok(der));
+        assert!(ok(b64(der).as_bytes()));
+        let mut cut = der.to_vec();
         cut.pop();
-        let mut longer = der.clone();
+        let mut longer = der.to_vec();
         longer.push(0);
-        let mut not_a_sequence = der.clone();
+        let mut not_a_sequence = der.to_vec();
         not_a_sequence[0] = 0x31;
         for (bad, what) in [
             (cut, "one byte short"),
@@ -495,9 +519,155 @@ mod tests {
             (vec![0x30, 0x85, 0, 0, 0, 0, 1, 0], "a five-byte length"),
             (vec![0x30, 0x80, 0x00], "three bytes"),
             (vec![0x30, 0x02, 0x05], "one byte short, short form"),
+            (vec![0x30, 0x03, 0x02, 0x01, 0x01], "a SEQUENCE, but no CMS"),
         ] {
             assert!(!ok(&bad), "{what} passed as DER");
             assert!(!ok(b64(&bad).as_bytes()), "{what} passed as base64");
+        }
+        // Binary that starts like DER gets the reader's reason, not a base64 complaint.
+        let mut cut = der.to_vec();
+        cut.truncate(100);
+        assert_eq!(
+            refusal(&cut, DETACHED),
+            "the signer's output is not a well-formed DER/BER structure (truncated)"
+        );
+    }
+
+    #[test]
+    fn long_form_lengths_of_one_to_four_bytes() {
+        let inner = {
+            let der = signed_data(Some(b"challenge"));
+            assert!(der[1] < 0x80, "the builder's ContentInfo is short");
+            der[2..].to_vec()
+        };
+        // The ContentInfo with its length written in `n` octets (BER allows leading zeros).
+        let with_length = |n: usize, len: usize| {
+            let mut v = vec![0x30, 0x80 | n as u8];
+            v.extend_from_slice(&(len as u32).to_be_bytes()[4 - n..]);
+            v.extend_from_slice(&inner);
+            v
+        };
+        for n in 1..=4 {
+            assert!(
+                normalize_signature(&with_length(n, inner.len()), ATTACHED).is_ok(),
+                "{n} length octets"
+            );
+            assert!(
+                normalize_signature(&with_length(n, inner.len() + 1), ATTACHED).is_err(),
+                "one byte short, {n} length octets"
+            );
+            assert!(
+                normalize_signature(&with_length(n, inner.len() - 1), ATTACHED).is_err(),
+                "one byte long, {n} length octets"
+            );
+        }
+        // A length field longer than the input.
+        assert!(normalize_signature(&[0x30, 0x84, 0x00, 0x00], ATTACHED).is_err());
+        // A long-form length in the contents too: a big attached content.
+        let big = signed_data(Some(&[0x41; 70_000]));
+        assert!(normalize_signature(&big, ATTACHED).is_ok());
+    }
+
+    #[test]
+    fn the_kind_must_be_the_one_the_step_needs() {
+        let b64 = STANDARD.encode(GOST_ATTACHED);
+        assert_eq!(
+            refusal(b64.as_bytes(), DETACHED),
+            "the signer returned an attached signature where a detached one is needed"
+        );
+        assert_eq!(
+            refusal(&pem("CMS", GOST_DETACHED).into_bytes(), ATTACHED),
+            "the signer returned a detached signature where an attached one is needed"
+        );
+        assert!(refusal(GOST_ATTACHED_BER, DETACHED).contains("an attached signature"));
+    }
+
+    #[test]
+    fn a_certificate_is_refused_as_der_base64_and_pem() {
+        const MESSAGE: &str = "the signer returned a certificate, not a CMS signature";
+        let b64: String = GOST_CERT_PEM
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = STANDARD.decode(&b64).unwrap();
+        for kind in [ATTACHED, DETACHED] {
+            assert_eq!(refusal(&der, kind), MESSAGE);
+            assert_eq!(refusal(b64.as_bytes(), kind), MESSAGE);
+            assert_eq!(refusal(GOST_CERT_PEM.as_bytes(), kind), MESSAGE);
+        }
+        // From the label alone: a certificate PEM is not decoded at all.
+        let broken = "-----BEGIN CERTIFICATE-----\n!!not base64!!\n-----END CERTIFICATE-----\n";
+        assert_eq!(refusal(broken.as_bytes(), ATTACHED), MESSAGE);
+    }
+
+    #[test]
+    fn a_private_key_is_refused_and_never_repeated() {
+        const MESSAGE: &str = "the signer returned a private key, not a CMS signature";
+        // PKCS#8 shaped like a GOST key, with 32 bytes that are plainly not one.
+        let key = cons(
+            0x30,
+            &[
+                &tlv(0x02, &[0]),
+                &cons(
+                    0x30,
+                    &[&tlv(
+                        0x06,
+                        &[0x2A, 0x85, 0x03, 0x07, 0x01, 0x01, 0x01, 0x01],
+                    )],
+                ),
+                &tlv(0x04, &[0x11; 32]),
+            ],
+        );
+        let b64 = STANDARD.encode(&key);
+        let key_pem = pem("PRIVATE KEY", &key);
+        for raw in [&key[..], b64.as_bytes(), key_pem.as_bytes()] {
+            for kind in [ATTACHED, DETACHED] {
+                let message = refusal(raw, kind);
+                assert_eq!(message, MESSAGE);
+            }
+        }
+        // From the label alone, even when the body would not decode; and wherever the key is
+        // in the text, even after a good signature.
+        let rsa = "-----BEGIN RSA PRIVATE KEY-----\nnot base64\n-----END RSA PRIVATE KEY-----";
+        assert_eq!(refusal(rsa.as_bytes(), DETACHED), MESSAGE);
+        let both = format!("{}{key_pem}", pem("CMS", GOST_DETACHED));
+        assert_eq!(refusal(both.as_bytes(), DETACHED), MESSAGE);
+    }
+
+    #[test]
+    fn another_cms_type_is_refused() {
+        let data = cons(
+            0x30,
+            &[
+                &tlv(
+                    0x06,
+                    &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x01],
+                ),
+                &cons(0xA0, &[&tlv(0x04, b"challenge")]),
+            ],
+        );
+        assert_eq!(
+            refusal(STANDARD.encode(&data).as_bytes(), ATTACHED),
+            "the signer returned a CMS of type 1.2.840.113549.1.7.1 (data), not SignedData"
+        );
+    }
+
+    /// Every prefix of a real signature, as DER and as base64, is refused without a panic.
+    #[test]
+    fn no_prefix_passes_or_panics() {
+        for fixture in [GOST_ATTACHED, GOST_DETACHED, GOST_ATTACHED_BER] {
+            let b64 = STANDARD.encode(fixture);
+            for kind in [ATTACHED, DETACHED] {
+                for end in 0..fixture.len() {
+                    assert!(normalize_signature(&fixture[..end], kind).is_err(), "{end}");
+                }
+                for end in 0..b64.len() - 3 {
+                    assert!(
+                        normalize_signature(&b64.as_bytes()[..end], kind).is_err(),
+                        "{end}"
+                    );
+                }
+            }
         }
     }
 
@@ -655,33 +825,6 @@ mod tests {
         let e = CommandSigner::from_json(r#"{"attached": [], "detached": ["d"]}"#).unwrap_err();
         assert_eq!(e.kind, crate::ErrorKind::Config);
         assert!(CommandSigner::from_json(r#"{"attached": ["a"], "detached": []}"#).is_err());
-    }
-
-    #[test]
-    fn long_form_lengths_of_one_to_four_bytes() {
-        let seq = |len_bytes: &[u8], content: usize| {
-            let mut v = vec![0x30, 0x80 | len_bytes.len() as u8];
-            v.extend_from_slice(len_bytes);
-            v.extend(std::iter::repeat_n(0x04, content));
-            v
-        };
-        assert!(normalize_signature(&seq(&[0x81], 0x81)).is_ok());
-        assert!(normalize_signature(&seq(&[0x01, 0x02], 0x0102)).is_ok());
-        assert!(normalize_signature(&seq(&[0x00, 0x01, 0x03], 0x0103)).is_ok());
-        assert!(normalize_signature(&seq(&[0x00, 0x00, 0x01, 0x04], 0x0104)).is_ok());
-        assert!(
-            normalize_signature(&seq(&[0x81], 0x80)).is_err(),
-            "one byte short"
-        );
-        assert!(
-            normalize_signature(&seq(&[0x01, 0x02], 0x0103)).is_err(),
-            "one byte long"
-        );
-        // A length field longer than the input.
-        assert!(normalize_signature(&[0x30, 0x84, 0x00, 0x00]).is_err());
-        // Four bytes exactly: the shortest input that can be a SEQUENCE with content.
-        assert!(normalize_signature(&[0x30, 0x02, 0x05, 0x00]).is_ok());
-        assert!(normalize_signature(&[0x30, 0x81, 0x01, 0x05]).is_ok());
     }
 
     #[test]

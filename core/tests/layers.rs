@@ -2,7 +2,7 @@
 //! is no cycle among them. Read from the source, so a new `use` that breaks the order fails here.
 //!
 //! ```text
-//! client -> flows -> token -> signer -> transport -> config -> error, log
+//! client -> flows -> token -> signer (and cms) -> transport -> config -> error, log
 //! ```
 //! Inside `token`, the stores sit under the cache: key <- store <- redis <- manager.
 
@@ -14,7 +14,7 @@ fn layer(module: &str) -> Option<u8> {
         "error" | "log" => 0,
         "config" => 1,
         "transport" => 2,
-        "signer" => 3,
+        "signer" | "cms" => 3,
         "token" => 4,
         "flows" => 5,
         "client" => 6,

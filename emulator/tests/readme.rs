@@ -995,3 +995,49 @@ fn a_detached_mdlp_signature_must_cover_the_exact_code() {
     let good = token_with(&second, second.as_bytes());
     assert_eq!(good.status, 200, "{}", good.body);
 }
+
+/// The kind is checked on its own: a detached signature over the challenge where an attached
+/// one is required, and an attached one over the MDLP code where a detached one is. (The
+/// library refuses both before sending, so only a direct call shows this.)
+#[test]
+fn the_signature_kind_is_checked() {
+    let emu = Emu::start();
+    let json_type = [("Content-Type", "application/json")];
+    let challenge = emu
+        .call("GET", "/gismt/api/v3/auth/cert/key", &[], "")
+        .json();
+    let detached = rsa_sign(challenge["data"].as_str().unwrap().as_bytes(), false);
+    let answer = emu.call(
+        "POST",
+        &format!("/gismt/api/v3/auth/cert/{DEFAULT_OMS_CONNECTION}"),
+        &json_type,
+        &json!({"uuid": challenge["uuid"], "data": detached}).to_string(),
+    );
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .contains("detached signature where attached is required"),
+        "{}",
+        answer.body
+    );
+    let code = emu.mdlp_code("1865725612", "SIGNED_CODE").json()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = emu.call(
+        "POST",
+        &format!("/mdlp/api/v1/token/{DEFAULT_OMS_CONNECTION}"),
+        &json_type,
+        &json!({"code": code, "signature": rsa_sign(code.as_bytes(), true)}).to_string(),
+    );
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .contains("attached signature where detached is required"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(emu.stats()["tokens_issued_total"], 0);
+}

@@ -80,6 +80,16 @@ pub fn openssl_sign(data: &[u8], attached: bool) -> Vec<u8> {
     out.stdout
 }
 
+/// The DER inside a one-block PEM file.
+pub fn pem_body(path: &std::path::Path) -> Vec<u8> {
+    use base64::Engine;
+    let pem = std::fs::read_to_string(path).unwrap();
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
 /// What the test signing callback does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignMode {
@@ -98,6 +108,12 @@ pub enum SignMode {
     /// The host's code throws inside the callback; the callback catches it, as the header
     /// requires, and reports it through the sink.
     Throws,
+    /// Return the signer's certificate (PEM) instead of a signature.
+    Certificate,
+    /// Return the signer's certificate as DER instead of a signature.
+    CertificateDer,
+    /// Return the signer's private key (the PKCS#8 PEM file) instead of a signature.
+    PrivateKey,
 }
 
 pub struct SignerState {
@@ -139,6 +155,9 @@ pub unsafe extern "C" fn sign_callback(
             return 7;
         }
         SignMode::Garbage => b"this is not a signature".to_vec(),
+        SignMode::Certificate => std::fs::read(&gost().cert).unwrap(),
+        SignMode::CertificateDer => pem_body(&gost().cert),
+        SignMode::PrivateKey => std::fs::read(&gost().key).unwrap(),
         SignMode::Throws => {
             let thrown = std::panic::catch_unwind(|| -> Vec<u8> {
                 panic!("CryptoPro: the certificate's private key is not available")

@@ -531,6 +531,65 @@ fn signer_failures() {
     );
 }
 
+/// A signer that hands back its certificate or its private key instead of a signature (a
+/// misconfigured command, a callback that returns the wrong file): the flow is a signer error
+/// naming what came back, and those bytes go nowhere — not to the server, not into the error
+/// message, not into the log.
+#[test]
+fn a_certificate_or_a_private_key_from_the_signer_is_never_sent() {
+    needs_gost!();
+    use base64::Engine;
+    let emu = emulator();
+    let client = TestClient::for_emulator(&emu);
+    let b64 = |path| base64::engine::general_purpose::STANDARD.encode(pem_body(path));
+    let (cert_b64, key_b64) = (b64(&gost().cert), b64(&gost().key));
+    // Any 12 characters in a row of the base64 would give it away.
+    let leaked = |text: &str, b64: &str| {
+        b64.as_bytes()
+            .windows(12)
+            .map(|w| std::str::from_utf8(w).unwrap())
+            .find(|w| text.contains(w))
+            .map(str::to_owned)
+    };
+    for (mode, what, b64, registration) in [
+        (SignMode::Certificate, "certificate", &cert_b64, false),
+        (SignMode::CertificateDer, "certificate", &cert_b64, true),
+        (SignMode::PrivateKey, "private key", &key_b64, false),
+        (SignMode::PrivateKey, "private key", &key_b64, true),
+    ] {
+        let signer = TestSigner::new(mode);
+        let ((rc, message), log) = capture_log(|| {
+            let rc = if registration {
+                register(&client, DEMO_REGISTRATION_KEY, "Склад", false, signer.0).unwrap_err()
+            } else {
+                gismt(&client, DEFAULT_OMS_CONNECTION, signer.0).unwrap_err()
+            };
+            (rc, last_message())
+        });
+        let case = format!("{mode:?}, registration {registration}");
+        assert_eq!(rc, SuzResult::SignerFailed, "{case}: {message}");
+        assert!(
+            message.contains(&format!("returned a {what}")),
+            "{case}: {message}"
+        );
+        assert_eq!(
+            leaked(&message, b64),
+            None,
+            "{case}: in the message {message}"
+        );
+        assert_eq!(leaked(&log, b64), None, "{case}: in the log");
+    }
+    // The flows got as far as the signer (two challenges were fetched), and nothing that
+    // carries a signature reached the emulator.
+    assert_eq!(counter(&emu, &["requests", "gismt.key"]), 2);
+    let requests = stats(&emu)["requests"].clone();
+    for endpoint in ["gismt.token", "suz.register"] {
+        assert!(requests.get(endpoint).is_none(), "{endpoint}: {requests}");
+    }
+    assert_eq!(counter(&emu, &["signatures_refused"]), 0);
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 0);
+}
+
 #[test]
 fn a_signer_that_throws_is_a_signer_error() {
     needs_gost!();

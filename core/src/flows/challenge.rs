@@ -149,14 +149,17 @@ mod tests {
         assert_eq!(p.data(), b"ZKTYWXSNLHBNLQLYOIJVIVRZCZWPMU");
         assert_eq!(p.kind(), SignatureKind::Attached);
         assert_eq!(p.flow(), Some(Flow::Gismt));
-        let r = p.token_request(SIGNATURE_DER).unwrap();
+        let e = p.token_request(&detached_der()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SignerFailed);
+        assert!(e.message.contains("where an attached one is needed"), "{e}");
+        let r = p.token_request(&attached_der()).unwrap();
         assert_method(&r, Method::Post, false);
         assert_eq!(
             render(&r),
             format!(
                 "POST https://api.test/v3/auth/cert/{CONN}\n\
                  Content-Type: application/json;charset=UTF-8\n\n\
-                 {{\"data\":\"{SIGNATURE_B64}\",\"uuid\":\"f1b2c3d4-0000-4000-8000-00000000000a\"}}"
+                 {{\"data\":\"{ATTACHED_B64}\",\"uuid\":\"f1b2c3d4-0000-4000-8000-00000000000a\"}}"
             )
         );
     }
@@ -170,14 +173,14 @@ mod tests {
         );
         let p = i.parse_key(&answer(200, CHALLENGE)).unwrap();
         let r = p
-            .token_request(format!("\r\n{SIGNATURE_B64}\r\n").as_bytes())
+            .token_request(format!("\r\n{ATTACHED_B64}\r\n").as_bytes())
             .unwrap();
         assert_eq!(
             render(&r),
             format!(
                 "POST https://api.test/v3/auth/simpleSignIn/{CONN}\n\
                  Content-Type: application/json;charset=UTF-8\n\n\
-                 {{\"data\":\"{SIGNATURE_B64}\",\"inn\":\"7700000000\",\
+                 {{\"data\":\"{ATTACHED_B64}\",\"inn\":\"7700000000\",\
                  \"uuid\":\"f1b2c3d4-0000-4000-8000-00000000000a\"}}"
             )
         );

@@ -207,14 +207,17 @@ mod tests {
         assert_eq!(p.data(), b"c0de-1");
         assert_eq!(p.kind(), SignatureKind::Detached);
         assert_eq!(p.flow(), Some(Flow::Mdlp));
-        let r = p.token_request(SIGNATURE_DER).unwrap();
+        let e = p.token_request(&attached_der()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SignerFailed);
+        assert!(e.message.contains("where a detached one is needed"), "{e}");
+        let r = p.token_request(&detached_der()).unwrap();
         assert_method(&r, Method::Post, false);
         assert_eq!(
             render(&r),
             format!(
                 "POST https://mdlp.test/api/v1/token/{CONN}\n\
                  Content-Type: application/json;charset=UTF-8\n\n\
-                 {{\"code\":\"c0de-1\",\"signature\":\"{SIGNATURE_B64}\"}}"
+                 {{\"code\":\"c0de-1\",\"signature\":\"{DETACHED_B64}\"}}"
             )
         );
         assert!(p.registration_request(None).is_err());

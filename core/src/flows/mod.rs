@@ -70,9 +70,10 @@ impl PendingSignature {
     }
 
     /// Phase two of a token flow: the request that sends `signature` (DER, base64 with or
-    /// without line breaks, or PEM; normalised here).
+    /// without line breaks, or PEM; normalised here). A signature that is not a CMS SignedData
+    /// of [`PendingSignature::kind`] is a [`crate::ErrorKind::SignerFailed`] and nothing is built.
     pub fn token_request(&self, signature: &[u8]) -> Result<Request> {
-        let signature = normalize_signature(signature)?;
+        let signature = normalize_signature(signature, self.kind)?;
         match &self.step {
             Step::Mdlp { url, code } => Ok(mdlp::signed_code_request(url, code, &signature)),
             Step::Challenge { url, uuid, inn, .. } => Ok(challenge::sign_in_request(
@@ -99,7 +100,8 @@ impl PendingSignature {
     }
 
     /// Phase two of a registration: the request with the body that was signed and, unless
-    /// `signature` is `None` (the pharma group), its `X-Signature`.
+    /// `signature` is `None` (the pharma group), its `X-Signature`, which must be a detached
+    /// CMS SignedData (see [`PendingSignature::token_request`]).
     pub fn registration_request(&self, signature: Option<&[u8]>) -> Result<Request> {
         let Step::Register {
             url,
@@ -110,7 +112,9 @@ impl PendingSignature {
                 "this pending operation is not a registration",
             ));
         };
-        let signature = signature.map(normalize_signature).transpose()?;
+        let signature = signature
+            .map(|s| normalize_signature(s, self.kind))
+            .transpose()?;
         Ok(registration::request(
             url,
             registration_key,
@@ -211,9 +215,28 @@ pub(crate) mod test_support {
 
     pub const CONN: &str = "11b1abc9-f4ee-47db-8a20-f80ac83504e8";
     pub const NOW: i64 = 1_700_000_000_000;
-    /// A minimal DER SEQUENCE, which the signature check takes for a CMS.
-    pub const SIGNATURE_DER: &[u8] = &[0x30, 0x03, 0x02, 0x01, 0x01];
-    pub const SIGNATURE_B64: &str = "MAMCAQE=";
+    /// The smallest CMS SignedData the signature check takes for an attached signature (over
+    /// `hi`, with one fake signer; `crate::cms::test_support::signed_data(Some(b"hi"))`).
+    pub const ATTACHED_B64: &str = "MGMGCSqGSIb3DQEHAqBWMFQCAQExDDAKBggqhQMHAQECAjARBgkqhkiG9w0BBwGgBAQCaGkxLjAsAgEBMAUwAAIBATAKBggqhQMHAQECAjAKBggqhQMHAQEBAQQIWlpaWlpaWlo=";
+    /// The same, detached (`signed_data(None)`).
+    pub const DETACHED_B64: &str = "MF0GCSqGSIb3DQEHAqBQME4CAQExDDAKBggqhQMHAQECAjALBgkqhkiG9w0BBwExLjAsAgEBMAUwAAIBATAKBggqhQMHAQECAjAKBggqhQMHAQEBAQQIWlpaWlpaWlo=";
+
+    /// [`ATTACHED_B64`] as DER.
+    pub fn attached_der() -> Vec<u8> {
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, ATTACHED_B64).unwrap()
+    }
+
+    /// [`DETACHED_B64`] as DER.
+    pub fn detached_der() -> Vec<u8> {
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, DETACHED_B64).unwrap()
+    }
+
+    #[test]
+    fn the_signatures_are_the_minimal_signed_data() {
+        use crate::cms::test_support::signed_data;
+        assert_eq!(attached_der(), signed_data(Some(b"hi")));
+        assert_eq!(detached_der(), signed_data(None));
+    }
 
     pub fn answer(status: u16, body: &str) -> Response {
         Response::json_answer(status, body)

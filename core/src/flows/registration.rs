@@ -108,13 +108,13 @@ mod tests {
         assert_eq!(p.data(), br#"{"address":"Moscow, 1 Red Square"}"#);
         assert_eq!(p.kind(), SignatureKind::Detached);
         assert_eq!(p.flow(), None);
-        let r = p.registration_request(Some(SIGNATURE_DER)).unwrap();
+        let r = p.registration_request(Some(&detached_der())).unwrap();
         assert_method(&r, Method::Post, false);
         assert_eq!(
             render(&r),
             format!(
                 "POST https://suz.test/api/v2/integration/connection?omsId={OMS_ID}\n\
-                 X-RegistrationKey: {KEY}\nX-Signature: {SIGNATURE_B64}\n\
+                 X-RegistrationKey: {KEY}\nX-Signature: {DETACHED_B64}\n\
                  Content-Type: application/json;charset=UTF-8\n\n\
                  {{\"address\":\"Moscow, 1 Red Square\"}}"
             )
@@ -145,6 +145,12 @@ mod tests {
             .registration_request(Some(b"not a signature"))
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::SignerFailed);
+        // Nor an attached signature: the body is signed detached.
+        let e = pending()
+            .registration_request(Some(&attached_der()))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SignerFailed);
+        assert!(e.message.contains("where a detached one is needed"), "{e}");
     }
 
     #[test]
