@@ -277,8 +277,14 @@ fn command_signer(argv: &[&str], timeout_ms: u64) -> *mut SuzSigner {
 
 /// A registration signed by `signer`: the result code (success included).
 fn register_with(client: &TestClient, signer: *mut SuzSigner) -> SuzResult {
-    register(client, DEMO_REGISTRATION_KEY, "Moscow, 1 Red Square", false, signer)
-        .map_or_else(|rc| rc, |_| SuzResult::Ok)
+    register(
+        client,
+        DEMO_REGISTRATION_KEY,
+        "Moscow, 1 Red Square",
+        false,
+        signer,
+    )
+    .map_or_else(|rc| rc, |_| SuzResult::Ok)
 }
 
 fn process_gone(pid: u32) -> bool {
