@@ -134,6 +134,13 @@ mod tests {
         );
         assert_eq!(shown.matches("HTTP 413").count(), 1, "{shown}");
         assert!(shown.contains("Неверная подпись"), "{shown}");
+        // Only a 413 about the signature says so.
+        let too_large =
+            r#"{"success":false,"globalErrors":[{"error":"body too large","errorCode":413}]}"#;
+        let e = parse(&answer(413, too_large)).unwrap_err();
+        assert!(e.message.starts_with("the server answered HTTP 413"), "{e}");
+        let e = parse(&answer(400, body)).unwrap_err();
+        assert!(e.message.starts_with("the server answered HTTP 400"), "{e}");
     }
 
     #[test]
