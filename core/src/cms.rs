@@ -65,6 +65,141 @@ pub(crate) fn check_signature(der: &[u8], kind: SignatureKind) -> Result<()> {
     }
 }
 
+/// Makes a signer's CMS `SignedData` the kind a step needs, over `content` (the bytes the step
+/// signs). 1C's crypto and most CSP tools make detached signatures, while GIS MT and True API
+/// want the challenge attached:
+/// - attached wanted, detached given: `content` is put into `encapContentInfo.eContent`. The
+///   signature covers the signed attributes, whose `messageDigest` is the content's digest, so
+///   it stays valid;
+/// - detached wanted, attached given: the embedded content must be `content`; it is removed;
+/// - attached wanted and given: the embedded content must be `content`.
+///
+/// The rebuilt structures are DER (definite lengths); the elements that are not rebuilt
+/// (certificates, signer infos) are kept byte for byte. Anything that is not a signature is
+/// refused as by [`check_signature`]; embedded content other than `content` is a
+/// [`crate::ErrorKind::SignerFailed`] that says so without showing either.
+pub(crate) fn conform(der: &[u8], kind: SignatureKind, content: &[u8]) -> Result<Vec<u8>> {
+    let attached = classify(der).map_err(|what| Error::signer(what.to_string()))?;
+    let parts = signed_parts(der).map_err(|Malformed(why)| {
+        Error::signer(format!(
+            "the signer returned a malformed CMS SignedData ({why})"
+        ))
+    })?;
+    if let Some(embedded) = &parts.e_content {
+        if embedded.as_slice() != content {
+            return Err(Error::signer(format!(
+                "the signer's attached signature carries {} bytes of other content than the {} bytes it was given to sign",
+                embedded.len(),
+                content.len()
+            )));
+        }
+    }
+    match (kind, attached) {
+        (SignatureKind::Attached, true) | (SignatureKind::Detached, false) => Ok(der.to_vec()),
+        (SignatureKind::Attached, false) => Ok(parts.rebuild(Some(content))),
+        (SignatureKind::Detached, true) => Ok(parts.rebuild(None)),
+    }
+}
+
+/// The pieces of a `ContentInfo` / `SignedData` that [`conform`] rebuilds around.
+struct SignedParts<'a> {
+    /// The `ContentInfo`'s contentType (id-signedData), whole.
+    content_type: &'a [u8],
+    /// `version` and `digestAlgorithms`, whole.
+    head: Vec<&'a [u8]>,
+    /// `eContentType`, whole.
+    e_content_type: &'a [u8],
+    /// The embedded content's octets (segments of a constructed OCTET STRING joined).
+    e_content: Option<Vec<u8>>,
+    /// `certificates`, `crls`, `signerInfos`: whatever follows `encapContentInfo`, whole.
+    tail: Vec<&'a [u8]>,
+}
+
+impl SignedParts<'_> {
+    /// The `ContentInfo` again, in DER where rebuilt, with `content` embedded or not.
+    fn rebuild(&self, content: Option<&[u8]>) -> Vec<u8> {
+        let mut encap = self.e_content_type.to_vec();
+        if let Some(content) = content {
+            encap.extend(encode(0xA0, &encode(0x04, content)));
+        }
+        let mut signed: Vec<u8> = self.head.concat();
+        signed.extend(encode(0x30, &encap));
+        signed.extend(self.tail.concat());
+        let mut top = self.content_type.to_vec();
+        top.extend(encode(0xA0, &encode(0x30, &signed)));
+        encode(0x30, &top)
+    }
+}
+
+/// Reads the parts of a signature [`classify`] accepted.
+fn signed_parts(der: &[u8]) -> Parsed<SignedParts<'_>> {
+    let top = whole(der)?;
+    let mut items = top.children();
+    let content_type = items.next()?.ok_or(Malformed("no contentType"))?;
+    let explicit = items.next()?.ok_or(Malformed("no content"))?;
+    let signed = explicit
+        .children()
+        .next()?
+        .ok_or(Malformed("no SignedData"))?;
+    let mut fields = signed.children();
+    let version = fields.next()?.ok_or(Malformed("no version"))?;
+    let digests = fields.next()?.ok_or(Malformed("no digestAlgorithms"))?;
+    let encap = fields.next()?.ok_or(Malformed("no encapContentInfo"))?;
+    let tail = fields.collect()?.into_iter().map(|t| t.raw).collect();
+    let mut encap_fields = encap.children();
+    let e_content_type = encap_fields.next()?.ok_or(Malformed("no eContentType"))?;
+    let e_content = match encap_fields.next()? {
+        None => None,
+        Some(explicit) => {
+            let octets = explicit
+                .children()
+                .next()?
+                .ok_or(Malformed("an empty eContent"))?;
+            let mut joined = Vec::new();
+            octet_string_value(&octets, &mut joined)?;
+            Some(joined)
+        }
+    };
+    Ok(SignedParts {
+        content_type: content_type.raw,
+        head: vec![version.raw, digests.raw],
+        e_content_type: e_content_type.raw,
+        e_content,
+        tail,
+    })
+}
+
+/// Appends an OCTET STRING's value to `out`: its contents, or (BER, constructed) its segments'.
+fn octet_string_value(tlv: &Tlv<'_>, out: &mut Vec<u8>) -> Parsed<()> {
+    check_octet_string(tlv)?;
+    if tlv.tag.constructed {
+        let mut segments = tlv.children();
+        while let Some(segment) = segments.next()? {
+            octet_string_value(&segment, out)?;
+        }
+    } else {
+        out.extend_from_slice(tlv.contents);
+    }
+    Ok(())
+}
+
+/// One DER element with a one-octet identifier and a definite length in the shortest form.
+pub(crate) fn encode(identifier: u8, contents: &[u8]) -> Vec<u8> {
+    let len = contents.len();
+    let mut out = Vec::with_capacity(len + 6);
+    out.push(identifier);
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
 /// Refuses a PEM block by its label alone, before anything is decoded: `CERTIFICATE` (also
 /// `X509 CERTIFICATE`, `TRUSTED CERTIFICATE`) and any label with `PRIVATE KEY` in it.
 pub(crate) fn check_pem_label(label: &str) -> Result<()> {
@@ -201,6 +336,8 @@ struct Tlv<'a> {
     tag: Tag,
     contents: &'a [u8],
     depth: usize,
+    /// The whole element as it was read: identifier, length, contents (and end-of-contents).
+    raw: &'a [u8],
 }
 
 impl<'a> Tlv<'a> {
@@ -344,11 +481,15 @@ fn element(input: &[u8], depth: usize) -> Parsed<(Tlv<'_>, &[u8])> {
             let (contents, rest) = after_header
                 .split_at_checked(len)
                 .ok_or(Malformed("truncated"))?;
+            let raw = input
+                .get(..input.len() - rest.len())
+                .ok_or(Malformed("truncated"))?;
             Ok((
                 Tlv {
                     tag,
                     contents,
                     depth,
+                    raw,
                 },
                 rest,
             ))
@@ -364,11 +505,15 @@ fn element(input: &[u8], depth: usize) -> Parsed<(Tlv<'_>, &[u8])> {
                     // `rest` is a suffix of `after_header`, so this cannot underflow.
                     let used = after_header.len() - rest.len();
                     let contents = after_header.get(..used).ok_or(Malformed("truncated"))?;
+                    let raw = input
+                        .get(..input.len() - after_end.len())
+                        .ok_or(Malformed("truncated"))?;
                     return Ok((
                         Tlv {
                             tag,
                             contents,
                             depth,
+                            raw,
                         },
                         after_end,
                     ));
@@ -609,23 +754,21 @@ pub(crate) mod test_support {
     /// The signer's certificate, PEM.
     pub const GOST_CERT_PEM: &str = include_str!("../testdata/gost-cert.pem");
 
+    /// [`GOST_CERT_PEM`] as DER.
+    pub fn gost_cert_der() -> Vec<u8> {
+        use base64::Engine;
+        let b64: String = GOST_CERT_PEM
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap()
+    }
+
     /// One DER element (definite length, shortest form).
     pub fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-        let len = contents.len();
-        let mut out = vec![tag];
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let bytes: Vec<u8> = len
-                .to_be_bytes()
-                .into_iter()
-                .skip_while(|b| *b == 0)
-                .collect();
-            out.push(0x80 | bytes.len() as u8);
-            out.extend(bytes);
-        }
-        out.extend_from_slice(contents);
-        out
+        super::encode(tag, contents)
     }
 
     /// A constructed element of the given parts.
@@ -741,17 +884,6 @@ mod tests {
                 &tlv(0x04, &FAKE_KEY),
             ],
         )
-    }
-
-    fn gost_cert_der() -> Vec<u8> {
-        use base64::Engine;
-        let b64: String = GOST_CERT_PEM
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .unwrap()
     }
 
     #[test]
@@ -1221,5 +1353,107 @@ mod tests {
             }
             let _ = check_signature(&input, SignatureKind::Detached);
         }
+    }
+}
+
+#[cfg(test)]
+mod conform_tests {
+    use super::test_support::*;
+    use super::*;
+
+    const CONTENT: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZABCD";
+
+    /// The embedded content of a signature the check accepts as attached.
+    fn embedded(der: &[u8]) -> Option<Vec<u8>> {
+        signed_parts(der).unwrap().e_content
+    }
+
+    /// `openssl cms -verify` (GOST engine) on `der`; `None` when OpenSSL's GOST engine is not
+    /// there. Checks the signature itself, not the certificate chain.
+    fn openssl_verifies(der: &[u8], detached_content: Option<&[u8]>) -> Option<bool> {
+        let dir = std::env::temp_dir().join(format!("suz-cms-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).ok()?;
+        std::fs::write(dir.join("sig.der"), der).ok()?;
+        let mut cmd = std::process::Command::new("openssl");
+        cmd.args(["cms", "-verify", "-engine", "gost", "-binary", "-noverify"])
+            .args(["-inform", "DER", "-in"])
+            .arg(dir.join("sig.der"))
+            .args(["-out"])
+            .arg(dir.join("out"));
+        if let Some(content) = detached_content {
+            std::fs::write(dir.join("content"), content).ok()?;
+            cmd.arg("-content").arg(dir.join("content"));
+        }
+        let out = cmd.output().ok()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let _ = std::fs::remove_dir_all(&dir);
+        if stderr.contains("engine") && !out.status.success() && !stderr.contains("Verification") {
+            return None;
+        }
+        Some(out.status.success())
+    }
+
+    #[test]
+    fn a_detached_signature_gets_the_content_and_stays_valid() {
+        let attached = conform(GOST_DETACHED, SignatureKind::Attached, CONTENT).unwrap();
+        assert!(check_signature(&attached, SignatureKind::Attached).is_ok());
+        assert_eq!(embedded(&attached).as_deref(), Some(CONTENT));
+        if let Some(ok) = openssl_verifies(&attached, None) {
+            assert!(ok, "OpenSSL refuses the converted signature");
+        }
+        // The other way: an attached one (DER or BER) loses its content, still valid.
+        for given in [GOST_ATTACHED, GOST_ATTACHED_BER] {
+            let detached = conform(given, SignatureKind::Detached, CONTENT).unwrap();
+            assert!(check_signature(&detached, SignatureKind::Detached).is_ok());
+            assert_eq!(embedded(&detached), None);
+            if let Some(ok) = openssl_verifies(&detached, Some(CONTENT)) {
+                assert!(ok, "OpenSSL refuses the stripped signature");
+            }
+        }
+        // What already fits is passed through untouched.
+        assert_eq!(
+            conform(GOST_ATTACHED_BER, SignatureKind::Attached, CONTENT).unwrap(),
+            GOST_ATTACHED_BER
+        );
+        assert_eq!(
+            conform(GOST_DETACHED, SignatureKind::Detached, CONTENT).unwrap(),
+            GOST_DETACHED
+        );
+    }
+
+    #[test]
+    fn embedded_content_must_be_the_bytes_to_sign() {
+        for (given, kind) in [
+            (GOST_ATTACHED, SignatureKind::Attached),
+            (GOST_ATTACHED_BER, SignatureKind::Attached),
+            (GOST_ATTACHED, SignatureKind::Detached),
+        ] {
+            let e = conform(given, kind, b"another challenge").unwrap_err();
+            assert_eq!(e.kind, crate::ErrorKind::SignerFailed);
+            assert!(e.message.contains("other content"), "{e}");
+            assert!(!e.message.contains("ABCD"), "the content is not shown: {e}");
+        }
+    }
+
+    #[test]
+    fn non_signatures_are_refused_as_by_the_check() {
+        let cert = gost_cert_der();
+        let e = conform(&cert, SignatureKind::Attached, CONTENT).unwrap_err();
+        assert!(e.message.contains("certificate"), "{e}");
+        let data = content_info(ID_DATA, &tlv(0x04, CONTENT));
+        let e = conform(&data, SignatureKind::Attached, CONTENT).unwrap_err();
+        assert!(e.message.contains("(data)"), "{e}");
+        for cut in 0..GOST_DETACHED.len() {
+            assert!(conform(&GOST_DETACHED[..cut], SignatureKind::Attached, CONTENT).is_err());
+        }
+    }
+
+    #[test]
+    fn encode_uses_the_shortest_length() {
+        assert_eq!(encode(0x04, b"hi"), [0x04, 0x02, b'h', b'i']);
+        let long = vec![0u8; 300];
+        assert_eq!(&encode(0x04, &long)[..4], &[0x04, 0x82, 0x01, 0x2C]);
+        let mid = vec![0u8; 200];
+        assert_eq!(&encode(0x04, &mid)[..3], &[0x04, 0x81, 200]);
     }
 }

@@ -43,6 +43,6 @@ pub use config::{Config, Service};
 pub use error::{Error, ErrorKind, Result};
 pub use flows::{MdlpCredentials, PendingSignature};
 pub use log::{set_logger, Level, Logger};
-pub use signer::{normalize_signature, CommandSigner, SignatureKind, Signer};
+pub use signer::{conform_signature, normalize_signature, CommandSigner, SignatureKind, Signer};
 pub use token::{Flow, Token};
 pub use transport::Response;

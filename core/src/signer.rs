@@ -70,6 +70,24 @@ where
 /// CMS type, the other kind — is a [`crate::ErrorKind::SignerFailed`] that says what it was
 /// without repeating it, so nothing but a signature reaches a server.
 pub fn normalize_signature(raw: &[u8], kind: SignatureKind) -> Result<String> {
+    let der = signature_bytes(raw)?;
+    crate::cms::check_signature(&der, kind)?;
+    Ok(STANDARD.encode(der))
+}
+
+/// [`normalize_signature`] for a step that signs `content`, accepting either kind: a detached
+/// signature where the step needs an attached one gets `content` embedded (1C's crypto and
+/// most CSP tools sign detached; GIS MT and True API want the challenge attached), and an
+/// attached one where a detached one is needed has its content removed. Embedded content must
+/// be `content`; otherwise, and for anything that is not a signature, the error is a
+/// [`crate::ErrorKind::SignerFailed`] that says what was wrong.
+pub fn conform_signature(raw: &[u8], kind: SignatureKind, content: &[u8]) -> Result<String> {
+    let der = signature_bytes(raw)?;
+    Ok(STANDARD.encode(crate::cms::conform(&der, kind, content)?))
+}
+
+/// A signer's output as DER/BER bytes, from any of the forms [`normalize_signature`] accepts.
+fn signature_bytes(raw: &[u8]) -> Result<Cow<'_, [u8]>> {
     if raw.is_empty() {
         return Err(Error::signer("the signer returned an empty signature"));
     }
@@ -78,13 +96,11 @@ pub fn normalize_signature(raw: &[u8], kind: SignatureKind) -> Result<String> {
     // error).
     let binary = raw.first() == Some(&0x30)
         && (crate::cms::is_one_element(raw) || std::str::from_utf8(raw).is_err());
-    let der = if binary {
+    Ok(if binary {
         Cow::Borrowed(raw)
     } else {
         Cow::Owned(decode_text(raw)?)
-    };
-    crate::cms::check_signature(&der, kind)?;
-    Ok(STANDARD.encode(der))
+    })
 }
 
 /// The bytes of base64 or PEM text. A PEM block labelled as a certificate or a private key is

@@ -1041,3 +1041,30 @@ fn the_signature_kind_is_checked() {
     );
     assert_eq!(emu.stats()["tokens_issued_total"], 0);
 }
+
+/// An attached signature must carry exactly the challenge: one over other bytes is refused,
+/// one over the challenge is accepted. (The library refuses the first before sending, so only
+/// a direct call shows this.)
+#[test]
+fn an_attached_signature_must_carry_the_challenge() {
+    let emu = Emu::start();
+    let json_type = [("Content-Type", "application/json")];
+    let sign_in = |signed: Option<&[u8]>| {
+        let challenge = emu
+            .call("GET", "/gismt/api/v3/auth/cert/key", &[], "")
+            .json();
+        let data = challenge["data"].as_str().unwrap().as_bytes().to_vec();
+        let signature = rsa_sign(signed.unwrap_or(&data), true);
+        emu.call(
+            "POST",
+            &format!("/gismt/api/v3/auth/cert/{DEFAULT_OMS_CONNECTION}"),
+            &json_type,
+            &json!({"uuid": challenge["uuid"], "data": signature}).to_string(),
+        )
+    };
+    let other = sign_in(Some(b"some other content"));
+    assert_eq!(other.status, 401, "{}", other.body);
+    let good = sign_in(None);
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert_eq!(emu.stats()["tokens_issued_total"], 1);
+}

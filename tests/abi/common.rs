@@ -54,6 +54,11 @@ pub fn gost() -> &'static Gost {
 
 /// Signs with the test GOST key through `openssl cms`; returns DER.
 pub fn openssl_sign(data: &[u8], attached: bool) -> Vec<u8> {
+    openssl_sign_as(data, attached, false)
+}
+
+/// [`openssl_sign`]; with `ber`, OpenSSL's streaming form: BER with indefinite lengths.
+pub fn openssl_sign_as(data: &[u8], attached: bool, ber: bool) -> Vec<u8> {
     let g = gost();
     let input = g.dir.join(format!("in-{}", uuid::Uuid::new_v4().simple()));
     std::fs::write(&input, data).unwrap();
@@ -69,6 +74,9 @@ pub fn openssl_sign(data: &[u8], attached: bool) -> Vec<u8> {
     .arg(&input);
     if attached {
         cmd.arg("-nodetach");
+    }
+    if ber {
+        cmd.arg("-stream");
     }
     let out = cmd.output().expect("openssl runs");
     let _ = std::fs::remove_file(&input);
@@ -99,6 +107,17 @@ pub enum SignMode {
     Base64Lines,
     /// Make the other kind of signature than the one asked for.
     WrongKind,
+    /// Always detached, whatever is asked (as 1C's crypto signs), in DER.
+    Detached,
+    /// Always detached, base64 with CR/LF every 64 characters (1C's `Base64Строка`).
+    DetachedBase64Lines,
+    /// Always detached, BER with indefinite lengths (OpenSSL's `-stream`).
+    DetachedBer,
+    /// Always attached, in DER.
+    Attached,
+    /// Detached, over other bytes than the ones given: the library cannot tell (it has no
+    /// GOST digest), so the server refuses it.
+    DetachedOtherContent,
     /// Sign other bytes than the ones given.
     OtherContent,
     /// Return a failure status with a reason.
@@ -148,6 +167,20 @@ pub unsafe extern "C" fn sign_callback(
                 .into_bytes()
         }
         SignMode::WrongKind => openssl_sign(data, !attached),
+        SignMode::Detached => openssl_sign(data, false),
+        SignMode::DetachedBase64Lines => {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(openssl_sign(data, false));
+            b64.as_bytes()
+                .chunks(64)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join("\r\n")
+                .into_bytes()
+        }
+        SignMode::DetachedBer => openssl_sign_as(data, false, true),
+        SignMode::Attached => openssl_sign(data, true),
+        SignMode::DetachedOtherContent => openssl_sign(b"some other content", false),
         SignMode::OtherContent => openssl_sign(b"some other content", attached),
         SignMode::Fail => {
             let why = CString::new("token PIN was not entered").unwrap();

@@ -371,8 +371,9 @@ fn http_status_families_carry_the_server_fields() {
         last_message()
     );
 
-    // 401 with the GIS MT {code,error_message,description} shape.
-    let bad = TestSigner::new(SignMode::OtherContent);
+    // 401 with the GIS MT {code,error_message,description} shape: a detached signature over
+    // other bytes gets the challenge embedded, and the server's digest check fails.
+    let bad = TestSigner::new(SignMode::DetachedOtherContent);
     assert_eq!(
         gismt(&client, DEFAULT_OMS_CONNECTION, bad.0).unwrap_err(),
         SuzResult::Unauthorized

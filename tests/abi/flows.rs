@@ -377,47 +377,57 @@ fn command_signer_from_config_and_from_json() {
     unsafe { suz_signer_free(signer) };
 }
 
-/// A signature of the other kind than the step needs is refused by the library before it is
-/// sent; a two-phase operation can then still be finished with the right one. (That the
-/// emulator refuses the wrong kind as well is `emulator/tests/readme.rs`'s to show: through the
-/// library it can no longer be reached.)
+/// A signature of the other kind than the step needs is made the right kind: a detached one
+/// (what 1C's crypto makes) gets the challenge embedded for GIS MT and True API, in DER, in
+/// base64 with CR/LF and in BER; an attached one loses its content for MDLP and registration.
+/// The emulator checks every converted signature with OpenSSL (GOST only).
 #[test]
-fn a_signature_of_the_wrong_kind_is_refused_before_it_is_sent() {
+fn a_signature_of_the_other_kind_is_converted_and_verified() {
     needs_gost!();
     let emu = emulator();
     let client = TestClient::for_emulator(&emu);
-    let signer = TestSigner::new(SignMode::WrongKind);
+    for mode in [
+        SignMode::Detached,
+        SignMode::DetachedBase64Lines,
+        SignMode::DetachedBer,
+        SignMode::WrongKind,
+    ] {
+        let signer = TestSigner::new(mode);
+        let token = gismt(&client, DEFAULT_OMS_CONNECTION, signer.0)
+            .unwrap_or_else(|e| panic!("GIS MT, {mode:?}: {e:?} {}", last_message()));
+        assert_eq!(ping(&emu, &token.value()), 200);
+        let token = trueapi(
+            &client,
+            DEFAULT_OMS_CONNECTION,
+            Some("7700000000"),
+            signer.0,
+        )
+        .unwrap_or_else(|e| panic!("True API, {mode:?}: {e:?} {}", last_message()));
+        assert_eq!(ping(&emu, &token.value()), 200);
+    }
+    for mode in [SignMode::Attached, SignMode::WrongKind] {
+        let signer = TestSigner::new(mode);
+        let token = mdlp(
+            &client,
+            DEFAULT_OMS_CONNECTION,
+            MDLP_CLIENT_SECRET,
+            "1865725612",
+            None,
+            signer.0,
+        )
+        .unwrap_or_else(|e| panic!("MDLP, {mode:?}: {e:?} {}", last_message()));
+        assert_eq!(ping(&emu, &token.value()), 200);
+        register(&client, DEMO_REGISTRATION_KEY, "Склад", false, signer.0)
+            .unwrap_or_else(|e| panic!("registration, {mode:?}: {e:?} {}", last_message()));
+    }
+    assert_eq!(counter(&emu, &["signatures_refused"]), 0);
     assert_eq!(
-        gismt(&client, DEFAULT_OMS_CONNECTION, signer.0).unwrap_err(),
-        SuzResult::SignerFailed
+        counter(&emu, &["gost_signatures_verified"]),
+        4 * 2 + 2 * 2,
+        "every converted signature was verified as GOST"
     );
-    assert_eq!(
-        last_message(),
-        "the signer returned a detached signature where an attached one is needed"
-    );
-    assert_eq!(
-        trueapi(&client, DEFAULT_OMS_CONNECTION, None, signer.0).unwrap_err(),
-        SuzResult::SignerFailed
-    );
-    // And an attached one where detached is required.
-    let err = mdlp(
-        &client,
-        DEFAULT_OMS_CONNECTION,
-        MDLP_CLIENT_SECRET,
-        "1865725612",
-        None,
-        signer.0,
-    )
-    .unwrap_err();
-    assert_eq!(err, SuzResult::SignerFailed);
-    assert_eq!(
-        last_message(),
-        "the signer returned an attached signature where a detached one is needed"
-    );
-    let err = register(&client, DEMO_REGISTRATION_KEY, "Склад", false, signer.0).unwrap_err();
-    assert_eq!(err, SuzResult::SignerFailed);
 
-    // Two phases: the wrong kind is refused, the challenge is not spent, the right kind works.
+    // Two phases: a detached signature finishes a GIS MT operation too.
     let conn = c(DEFAULT_OMS_CONNECTION);
     let mut pending = ptr::null_mut();
     assert_eq!(
@@ -438,28 +448,41 @@ fn a_signature_of_the_wrong_kind_is_refused_before_it_is_sent() {
             &mut out,
         )
     };
-    assert_eq!(token_result(rc, out).unwrap_err(), SuzResult::SignerFailed);
-    let requests = stats(&emu)["requests"].clone();
-    for endpoint in ["gismt.token", "trueapi.token", "mdlp.token", "suz.register"] {
-        assert!(requests.get(endpoint).is_none(), "{endpoint}: {requests}");
-    }
-    let token = two_phase_token(&client, pending).unwrap_or_else(|_| panic!("{}", last_message()));
+    let token = token_result(rc, out).unwrap_or_else(|_| panic!("{}", last_message()));
     unsafe { suz_pending_free(pending) };
     assert_eq!(ping(&emu, &token.value()), 200);
 }
 
+/// A signature over other bytes than the ones to sign: an attached one is refused by the
+/// library (its content is not the challenge) and nothing is sent; a detached one can only be
+/// checked by the server, which refuses it.
 #[test]
-fn emulator_refuses_a_signature_over_other_content() {
+fn a_signature_over_other_content_is_refused() {
     needs_gost!();
     let emu = emulator();
     let client = TestClient::for_emulator(&emu);
     let signer = TestSigner::new(SignMode::OtherContent);
     assert_eq!(
         gismt(&client, DEFAULT_OMS_CONNECTION, signer.0).unwrap_err(),
-        SuzResult::Unauthorized
+        SuzResult::SignerFailed
+    );
+    assert!(
+        last_message().contains("other content"),
+        "{}",
+        last_message()
+    );
+    assert_eq!(counter(&emu, &["requests", "gismt.key"]), 1);
+    assert!(
+        stats(&emu)["requests"].get("gismt.token").is_none(),
+        "nothing was sent"
     );
     let err = register(&client, DEMO_REGISTRATION_KEY, "Склад", false, signer.0).unwrap_err();
     assert_eq!(err, SuzResult::Unauthorized);
+    let detached = TestSigner::new(SignMode::DetachedOtherContent);
+    assert_eq!(
+        gismt(&client, DEFAULT_OMS_CONNECTION, detached.0).unwrap_err(),
+        SuzResult::Unauthorized
+    );
     assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 0);
 }
 

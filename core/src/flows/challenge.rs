@@ -149,19 +149,23 @@ mod tests {
         assert_eq!(p.data(), b"ZKTYWXSNLHBNLQLYOIJVIVRZCZWPMU");
         assert_eq!(p.kind(), SignatureKind::Attached);
         assert_eq!(p.flow(), Some(Flow::Gismt));
-        let e = p.token_request(&detached_der()).unwrap_err();
+        // An attached signature over other bytes than the challenge is refused.
+        let e = p.token_request(&attached_der()).unwrap_err();
         assert_eq!(e.kind, ErrorKind::SignerFailed);
-        assert!(e.message.contains("where an attached one is needed"), "{e}");
-        let r = p.token_request(&attached_der()).unwrap();
+        assert!(e.message.contains("other content"), "{e}");
+        let attached = attached_b64_over(p.data());
+        let r = p.token_request(&attached_over(p.data())).unwrap();
         assert_method(&r, Method::Post, false);
         assert_eq!(
             render(&r),
             format!(
                 "POST https://api.test/v3/auth/cert/{CONN}\n\
                  Content-Type: application/json;charset=UTF-8\n\n\
-                 {{\"data\":\"{ATTACHED_B64}\",\"uuid\":\"f1b2c3d4-0000-4000-8000-00000000000a\"}}"
+                 {{\"data\":\"{attached}\",\"uuid\":\"f1b2c3d4-0000-4000-8000-00000000000a\"}}"
             )
         );
+        // A detached signature (what 1C makes) gets the challenge embedded: the same request.
+        assert_eq!(p.token_request(&detached_der()).unwrap(), r);
     }
 
     #[test]
@@ -172,15 +176,16 @@ mod tests {
             "GET https://api.test/v3/auth/key\n"
         );
         let p = i.parse_key(&answer(200, CHALLENGE)).unwrap();
+        let attached = attached_b64_over(p.data());
         let r = p
-            .token_request(format!("\r\n{ATTACHED_B64}\r\n").as_bytes())
+            .token_request(format!("\r\n{attached}\r\n").as_bytes())
             .unwrap();
         assert_eq!(
             render(&r),
             format!(
                 "POST https://api.test/v3/auth/simpleSignIn/{CONN}\n\
                  Content-Type: application/json;charset=UTF-8\n\n\
-                 {{\"data\":\"{ATTACHED_B64}\",\"inn\":\"7700000000\",\
+                 {{\"data\":\"{attached}\",\"inn\":\"7700000000\",\
                  \"uuid\":\"f1b2c3d4-0000-4000-8000-00000000000a\"}}"
             )
         );

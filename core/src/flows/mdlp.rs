@@ -209,8 +209,10 @@ mod tests {
         assert_eq!(p.flow(), Some(Flow::Mdlp));
         let e = p.token_request(&attached_der()).unwrap_err();
         assert_eq!(e.kind, ErrorKind::SignerFailed);
-        assert!(e.message.contains("where a detached one is needed"), "{e}");
+        assert!(e.message.contains("other content"), "{e}");
         let r = p.token_request(&detached_der()).unwrap();
+        // An attached signature over the code has the code removed: the same request.
+        assert_eq!(p.token_request(&attached_over(b"c0de-1")).unwrap(), r);
         assert_method(&r, Method::Post, false);
         assert_eq!(
             render(&r),

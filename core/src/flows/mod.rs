@@ -17,7 +17,7 @@ use serde_json::Value;
 pub use mdlp::MdlpCredentials;
 
 use crate::error::{Error, Result};
-use crate::signer::{normalize_signature, SignatureKind};
+use crate::signer::{conform_signature, SignatureKind};
 use crate::token::{Flow, Token};
 use crate::transport::{server_error_fields, Request, Response};
 
@@ -73,7 +73,7 @@ impl PendingSignature {
     /// without line breaks, or PEM; normalised here). A signature that is not a CMS SignedData
     /// of [`PendingSignature::kind`] is a [`crate::ErrorKind::SignerFailed`] and nothing is built.
     pub fn token_request(&self, signature: &[u8]) -> Result<Request> {
-        let signature = normalize_signature(signature, self.kind)?;
+        let signature = conform_signature(signature, self.kind, &self.data)?;
         match &self.step {
             Step::Mdlp { url, code } => Ok(mdlp::signed_code_request(url, code, &signature)),
             Step::Challenge { url, uuid, inn, .. } => Ok(challenge::sign_in_request(
@@ -113,7 +113,7 @@ impl PendingSignature {
             ));
         };
         let signature = signature
-            .map(|s| normalize_signature(s, self.kind))
+            .map(|s| conform_signature(s, self.kind, &self.data))
             .transpose()?;
         Ok(registration::request(
             url,
@@ -224,6 +224,19 @@ pub(crate) mod test_support {
     /// [`ATTACHED_B64`] as DER.
     pub fn attached_der() -> Vec<u8> {
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, ATTACHED_B64).unwrap()
+    }
+
+    /// The minimal attached SignedData over `content`.
+    pub fn attached_over(content: &[u8]) -> Vec<u8> {
+        crate::cms::test_support::signed_data(Some(content))
+    }
+
+    /// [`attached_over`] as base64.
+    pub fn attached_b64_over(content: &[u8]) -> String {
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            attached_over(content),
+        )
     }
 
     /// [`DETACHED_B64`] as DER.

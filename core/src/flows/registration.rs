@@ -152,12 +152,19 @@ mod tests {
             .registration_request(Some(b"not a signature"))
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::SignerFailed);
-        // Nor an attached signature: the body is signed detached.
+        // Nor an attached signature over anything but the body; over the body, it is sent
+        // detached.
         let e = pending()
             .registration_request(Some(&attached_der()))
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::SignerFailed);
-        assert!(e.message.contains("where a detached one is needed"), "{e}");
+        assert!(e.message.contains("other content"), "{e}");
+        let p = pending();
+        assert_eq!(
+            p.registration_request(Some(&attached_over(p.data())))
+                .unwrap(),
+            p.registration_request(Some(&detached_der())).unwrap()
+        );
     }
 
     #[test]
