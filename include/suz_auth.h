@@ -333,8 +333,12 @@ uint32_t suz_pending_kind(const struct SuzPending *pending);
 
 // Phase two of a token flow (MDLP, GIS MT, True API): sends `signature` (DER, or base64 with
 // or without line breaks; `signature_len` bytes) and returns the token. The signature must be
-// a CMS SignedData of `suz_pending_kind`; anything else is `SUZ_RESULT_SIGNER_FAILED`, nothing
-// is sent, and `pending` can still be finished with the right signature.
+// a CMS SignedData; one of the other kind than `suz_pending_kind` is converted (a detached one
+// gets the bytes to sign embedded; an attached one over exactly those bytes loses them).
+// Anything else is `SUZ_RESULT_SIGNER_FAILED`, nothing is sent, and `pending` can still be
+// finished with the right signature. A pending operation (or a copy imported with
+// `suz_pending_import`) is finished once: a second finish is `SUZ_RESULT_INVALID_ARGUMENT`
+// and sends nothing.
 SuzResult suz_pending_finish_token(const struct SuzClient *client,
                                    const struct SuzPending *pending,
                                    const uint8_t *signature,
@@ -348,6 +352,24 @@ SuzResult suz_pending_finish_registration(const struct SuzClient *client,
                                           const uint8_t *signature,
                                           size_t signature_len,
                                           char **oms_connection_out);
+
+// Exports a pending operation as a printable string (ASCII, no spaces, a few hundred bytes) to
+// carry to another process or machine, e.g. in a 1C form attribute: `suz_pending_import` there,
+// with a client of the same configuration, restores it. The string holds what finishing needs
+// (the bytes to sign, the challenge's uuid or the MDLP code, the inn, the registration key)
+// and no client secret or password. It can be imported for 10 minutes after phase one. From
+// now on finishing this operation, or any imported copy, is recorded in the client's file
+// store, so that it is finished once in all. `*string_out` is freed with `suz_string_free`.
+SuzResult suz_pending_export(struct SuzPending *pending, char **string_out);
+
+// Restores a pending operation exported with `suz_pending_export`, for `client`. A string
+// that is damaged or altered, from another version of the library, made with a configuration
+// whose service URL differs from this client's, or older than 10 minutes is
+// `SUZ_RESULT_INVALID_ARGUMENT`, with a message saying which; nothing is sent. One that was
+// already finished is refused when finishing. `*pending_out` is freed with `suz_pending_free`.
+SuzResult suz_pending_import(const struct SuzClient *client,
+                             const char *exported,
+                             struct SuzPending **pending_out);
 
 // Frees a pending operation. NULL does nothing.
 void suz_pending_free(struct SuzPending *pending);

@@ -65,6 +65,10 @@ pub(crate) unsafe fn ref_arg<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
     p.as_ref().ok_or_else(|| null("argument", name))
 }
 
+pub(crate) unsafe fn mut_arg<'a, T>(p: *mut T, name: &str) -> Result<&'a mut T> {
+    p.as_mut().ok_or_else(|| null("argument", name))
+}
+
 pub(crate) unsafe fn out_arg<'a, T>(p: *mut T, name: &str) -> Result<&'a mut T> {
     p.as_mut().ok_or_else(|| null("out-parameter", name))
 }

@@ -336,8 +336,12 @@ pub unsafe extern "C" fn suz_pending_kind(pending: *const SuzPending) -> u32 {
 
 /// Phase two of a token flow (MDLP, GIS MT, True API): sends `signature` (DER, or base64 with
 /// or without line breaks; `signature_len` bytes) and returns the token. The signature must be
-/// a CMS SignedData of `suz_pending_kind`; anything else is `SUZ_RESULT_SIGNER_FAILED`, nothing
-/// is sent, and `pending` can still be finished with the right signature.
+/// a CMS SignedData; one of the other kind than `suz_pending_kind` is converted (a detached one
+/// gets the bytes to sign embedded; an attached one over exactly those bytes loses them).
+/// Anything else is `SUZ_RESULT_SIGNER_FAILED`, nothing is sent, and `pending` can still be
+/// finished with the right signature. A pending operation (or a copy imported with
+/// `suz_pending_import`) is finished once: a second finish is `SUZ_RESULT_INVALID_ARGUMENT`
+/// and sends nothing.
 #[no_mangle]
 pub unsafe extern "C" fn suz_pending_finish_token(
     client: *const SuzClient,
@@ -372,6 +376,47 @@ pub unsafe extern "C" fn suz_pending_finish_registration(
         let signature = bytes_arg!(signature, signature_len)?;
         let out = out_arg!(oms_connection_out)?;
         *out = owned_c_string(&client.register_finish(pending, signature)?);
+        Ok(())
+    })
+}
+
+/// Exports a pending operation as a printable string (ASCII, no spaces, a few hundred bytes) to
+/// carry to another process or machine, e.g. in a 1C form attribute: `suz_pending_import` there,
+/// with a client of the same configuration, restores it. The string holds what finishing needs
+/// (the bytes to sign, the challenge's uuid or the MDLP code, the inn, the registration key)
+/// and no client secret or password. It can be imported for 10 minutes after phase one. From
+/// now on finishing this operation, or any imported copy, is recorded in the client's file
+/// store, so that it is finished once in all. `*string_out` is freed with `suz_string_free`.
+#[no_mangle]
+pub unsafe extern "C" fn suz_pending_export(
+    pending: *mut SuzPending,
+    string_out: *mut *mut c_char,
+) -> SuzResult {
+    boundary::call(|| {
+        let pending = &mut boundary::mut_arg(pending, "pending")?.inner;
+        let out = out_arg!(string_out)?;
+        *out = owned_c_string(&pending.export());
+        Ok(())
+    })
+}
+
+/// Restores a pending operation exported with `suz_pending_export`, for `client`. A string
+/// that is damaged or altered, from another version of the library, made with a configuration
+/// whose service URL differs from this client's, or older than 10 minutes is
+/// `SUZ_RESULT_INVALID_ARGUMENT`, with a message saying which; nothing is sent. One that was
+/// already finished is refused when finishing. `*pending_out` is freed with `suz_pending_free`.
+#[no_mangle]
+pub unsafe extern "C" fn suz_pending_import(
+    client: *const SuzClient,
+    exported: *const c_char,
+    pending_out: *mut *mut SuzPending,
+) -> SuzResult {
+    boundary::call(|| {
+        let client = &arg!(client)?.inner;
+        let text = str_arg!(exported)?;
+        let out = out_arg!(pending_out)?;
+        let inner = client.pending_import(text)?;
+        *out = Box::into_raw(Box::new(SuzPending { inner }));
         Ok(())
     })
 }

@@ -1068,3 +1068,21 @@ fn an_attached_signature_must_carry_the_challenge() {
     assert_eq!(good.status, 200, "{}", good.body);
     assert_eq!(emu.stats()["tokens_issued_total"], 1);
 }
+
+/// A challenge is single-use: signed in once, the same uuid and signature again are refused.
+#[test]
+fn a_challenge_is_single_use() {
+    let emu = Emu::start();
+    let json_type = [("Content-Type", "application/json")];
+    let challenge = emu
+        .call("GET", "/gismt/api/v3/auth/cert/key", &[], "")
+        .json();
+    let signature = rsa_sign(challenge["data"].as_str().unwrap().as_bytes(), true);
+    let body = json!({"uuid": challenge["uuid"], "data": signature}).to_string();
+    let path = format!("/gismt/api/v3/auth/cert/{DEFAULT_OMS_CONNECTION}");
+    let first = emu.call("POST", &path, &json_type, &body);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let again = emu.call("POST", &path, &json_type, &body);
+    assert_eq!(again.status, 401, "{}", again.body);
+    assert!(again.body.contains("used"), "{}", again.body);
+}

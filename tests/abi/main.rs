@@ -8,6 +8,7 @@
 
 #[macro_use]
 mod common;
+mod carry;
 mod errors;
 mod flows;
 mod lifecycle;

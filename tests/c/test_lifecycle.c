@@ -147,17 +147,40 @@ static void test_two_phase_begins(SuzClient *client, const OpensslSigner *gost)
     token = NULL;
     suz_pending_free(pending);
 
+    /* True API, carried: exported, the original freed, imported, finished with a detached
+     * signature (as 1C makes it; the library embeds the challenge), and never twice. */
     CHECK("trueapi begin",
           suz_trueapi_begin(client, CONNECTION, "7707083893", &pending) == SUZ_RESULT_OK);
     CHECK("trueapi kind", suz_pending_kind(pending) == SUZ_SIGNATURE_KIND_ATTACHED);
-    suz_pending_data(pending, &data, &len);
-    signature_len = sign_outside(gost, data, len, 1, signature, sizeof signature);
-    CHECK("trueapi finish",
-          suz_pending_finish_token(client, pending, signature, signature_len, &token) ==
-                  SUZ_RESULT_OK &&
-              suz_token_flow(token) == SUZ_FLOW_TRUE_API);
-    suz_token_free(token);
-    suz_pending_free(pending);
+    {
+        char *exported = NULL;
+        SuzPending *imported = NULL, *again = NULL;
+
+        CHECK("export", suz_pending_export(pending, &exported) == SUZ_RESULT_OK &&
+                            exported != NULL && strncmp(exported, "suz-pending.1.", 14) == 0);
+        suz_pending_free(pending);
+        pending = NULL;
+        CHECK("import", suz_pending_import(client, exported, &imported) == SUZ_RESULT_OK);
+        suz_pending_data(imported, &data, &len);
+        signature_len = sign_outside(gost, data, len, 0, signature, sizeof signature);
+        CHECK("trueapi finish, imported, detached signature",
+              suz_pending_finish_token(client, imported, signature, signature_len, &token) ==
+                      SUZ_RESULT_OK &&
+                  suz_token_flow(token) == SUZ_FLOW_TRUE_API);
+        suz_token_free(token);
+        token = NULL;
+        CHECK("import again", suz_pending_import(client, exported, &again) == SUZ_RESULT_OK);
+        CHECK("a finished operation is not finished twice",
+              suz_pending_finish_token(client, again, signature, signature_len, &token) ==
+                      SUZ_RESULT_INVALID_ARGUMENT &&
+                  token == NULL && strstr(suz_last_error_message(), "already finished") != NULL);
+        CHECK("a damaged string is refused",
+              suz_pending_import(client, "suz-pending.1.e30.0000000000000000", &again) ==
+                  SUZ_RESULT_INVALID_ARGUMENT);
+        suz_pending_free(again);
+        suz_pending_free(imported);
+        suz_string_free(exported);
+    }
 }
 
 static void test_profiles(SuzClient *client, SuzSigner *signer)

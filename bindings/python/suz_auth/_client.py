@@ -341,6 +341,25 @@ class Pending(_Native):
         with self._use() as pending:
             return SignatureKind(lib.suz_pending_kind(pending))
 
+    def export(self) -> str:
+        """The operation as a printable string, to finish it in another process or on another
+        machine with :meth:`Pending.load` (within 10 minutes). It holds no client secret or
+        password. From now on the operation, and any copy, is finished once in all."""
+        out = c_void_p()
+        with self._use() as pending:
+            _check(lib.suz_pending_export(pending, ctypes.byref(out)))
+        return take_string(out)
+
+    @classmethod
+    def load(cls, client: "Client", exported: str) -> "Pending":
+        """Restores an operation exported with :meth:`export`, for ``client`` (same
+        configuration). A damaged, altered, foreign or expired string raises
+        :class:`InvalidArgumentError` saying which; nothing is sent."""
+        out = c_void_p()
+        with client._use() as native:
+            _check(lib.suz_pending_import(native, exported.encode("utf-8"), ctypes.byref(out)))
+        return cls(out, client)
+
     def finish_token(self, signature: Union[bytes, str]) -> Token:
         buffer, length = _bytes_arg(signature)
         out = c_void_p()

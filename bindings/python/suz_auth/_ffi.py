@@ -144,6 +144,8 @@ _declare("suz_pending_finish_token", R, Handle, Handle, POINTER(c_uint8), c_size
 _declare(
     "suz_pending_finish_registration", R, Handle, Handle, POINTER(c_uint8), c_size_t, POINTER(c_void_p)
 )
+_declare("suz_pending_export", R, Handle, POINTER(c_void_p))
+_declare("suz_pending_import", R, Handle, c_char_p, POINTER(Handle))
 _declare("suz_pending_free", None, Handle)
 _declare("suz_token_value", c_char_p, Handle)
 _declare("suz_token_flow", c_uint32, Handle)

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::Client;
 use crate::config::Service;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::flows::challenge::ChallengeInputs;
 use crate::flows::mdlp::{self, AuthType};
 use crate::flows::{registration, smartmarket, MdlpCredentials, PendingSignature};
@@ -32,6 +32,7 @@ impl Client {
     /// Phase two: sends the body that was signed with its signature; returns `omsConnection`.
     pub fn register_finish(&self, pending: &PendingSignature, signature: &[u8]) -> Result<String> {
         let request = pending.registration_request(Some(signature))?;
+        self.claim(pending)?;
         self.exchange(&request, self.deadline(), registration::parse)
     }
 
@@ -165,7 +166,49 @@ impl Client {
 
     /// Phase two of any signed token flow (MDLP code, GIS MT or True API challenge).
     pub fn finish_token(&self, pending: &PendingSignature, signature: &[u8]) -> Result<Token> {
+        // The signature is checked first: a wrong one leaves the operation to finish again.
+        pending.token_request(signature)?;
+        self.claim(pending)?;
         self.finish_token_by(pending, signature, self.deadline())
+    }
+
+    /// A state exported with [`PendingSignature::export`], in this or another process or
+    /// machine with the same configuration (see [`crate::flows::carry`]).
+    pub fn pending_import(&self, text: &str) -> Result<PendingSignature> {
+        PendingSignature::import(
+            text,
+            &|service| self.base_url(service).ok().map(str::to_owned),
+            now_ms(),
+        )
+    }
+
+    /// Records that `pending` is being finished, before anything is sent: finishing it again —
+    /// it or a copy, imported in this process or (for a carried state, through the file store)
+    /// in any other — is refused with [`crate::ErrorKind::InvalidArgument`].
+    fn claim(&self, pending: &PendingSignature) -> Result<()> {
+        let already = || {
+            Error::invalid_argument(
+                "this pending operation was already finished (its challenge or code is spent); begin again",
+            )
+        };
+        {
+            let now = now_ms();
+            let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+            // Forget what is older than an hour: bounded memory; the server refuses a spent
+            // challenge anyway.
+            finished.retain(|_, at| now - *at < 3_600_000);
+            if finished.insert(pending.id().to_owned(), now).is_some() {
+                return Err(already());
+            }
+        }
+        if pending.is_carried() {
+            if let Some(files) = self.tokens()?.file_store()? {
+                if !files.claim_finish(pending.id())? {
+                    return Err(already());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn finish_token_by(

@@ -26,6 +26,8 @@ pub struct Client {
     signers: RwLock<HashMap<String, Arc<dyn Signer>>>,
     /// The token cache, opened on first use (so clients that never cache touch no disk).
     tokens: OnceLock<std::result::Result<TokenManager, Error>>,
+    /// Ids of the pending operations this client finished, with when (Unix ms).
+    finished: std::sync::Mutex<HashMap<String, i64>>,
 }
 
 impl fmt::Debug for Client {
@@ -56,6 +58,7 @@ impl Client {
             default_signer,
             signers: RwLock::new(HashMap::new()),
             tokens: OnceLock::new(),
+            finished: std::sync::Mutex::new(HashMap::new()),
         })
     }
 

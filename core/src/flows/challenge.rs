@@ -78,16 +78,16 @@ impl ChallengeInputs {
         let uuid = string_field(&v, "uuid", response, &what)?;
         let data = string_field(&v, "data", response, &what)?;
         let (_, sign_in_path) = paths(self.flow, &self.oms_connection)?;
-        Ok(PendingSignature {
-            data: data.into_bytes(),
-            kind: SignatureKind::Attached,
-            step: Step::Challenge {
+        Ok(PendingSignature::new(
+            data.into_bytes(),
+            SignatureKind::Attached,
+            Step::Challenge {
                 flow: self.flow,
                 url: format!("{}{sign_in_path}", self.base_url),
                 uuid,
                 inn: self.inn.clone(),
             },
-        })
+        ))
     }
 }
 

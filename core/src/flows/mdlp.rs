@@ -99,14 +99,14 @@ pub fn parse_code(response: &Response) -> Result<String> {
 
 /// `SIGNED_CODE`, between the phases: the code to sign (detached).
 pub fn pending(mdlp_url: &str, oms_connection: &str, code: String) -> PendingSignature {
-    PendingSignature {
-        data: code.clone().into_bytes(),
-        kind: SignatureKind::Detached,
-        step: Step::Mdlp {
+    PendingSignature::new(
+        code.clone().into_bytes(),
+        SignatureKind::Detached,
+        Step::Mdlp {
             url: token_url(mdlp_url, oms_connection),
             code,
         },
-    }
+    )
 }
 
 /// `PASSWORD`: the token request with the password (wiped on drop).

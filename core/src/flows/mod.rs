@@ -7,6 +7,7 @@
 //! the clock (callers pass `now_ms`) or a random source (callers pass the `RqUID`).
 
 pub mod api;
+pub mod carry;
 pub mod challenge;
 pub mod mdlp;
 pub mod registration;
@@ -29,6 +30,14 @@ pub struct PendingSignature {
     data: Vec<u8>,
     kind: SignatureKind,
     step: Step,
+    /// A random id: names the operation in the store's record that it was finished.
+    id: String,
+    /// When phase one ended, Unix milliseconds: a carried state expires after
+    /// [`carry::PENDING_LIFETIME_MS`].
+    created_at_ms: i64,
+    /// Whether the state was exported or imported: then its finishing is recorded in the file
+    /// store, so that no copy of it is finished twice, in any process.
+    carried: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +59,27 @@ enum Step {
 }
 
 impl PendingSignature {
+    fn new(data: Vec<u8>, kind: SignatureKind, step: Step) -> PendingSignature {
+        PendingSignature {
+            data,
+            kind,
+            step,
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            created_at_ms: crate::token::now_ms(),
+            carried: false,
+        }
+    }
+
+    /// The operation's random id (32 hex digits).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether this state was exported or imported.
+    pub fn is_carried(&self) -> bool {
+        self.carried
+    }
+
     /// The exact bytes to sign.
     pub fn data(&self) -> &[u8] {
         &self.data

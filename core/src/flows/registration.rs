@@ -20,17 +20,17 @@ pub fn begin(
     require_text(address, "address")?;
     let body = serde_json::to_vec(&serde_json::json!({ "address": address }))
         .map_err(|e| Error::invalid_argument(format!("address: {e}")))?;
-    Ok(PendingSignature {
-        data: body,
-        kind: SignatureKind::Detached,
-        step: Step::Register {
+    Ok(PendingSignature::new(
+        body,
+        SignatureKind::Detached,
+        Step::Register {
             url: format!(
                 "{suz_url}/api/v2/integration/connection?omsId={}",
                 oms_id.trim()
             ),
             registration_key: registration_key.trim().to_owned(),
         },
-    })
+    ))
 }
 
 /// The registration request: the signed body as it was, byte for byte.

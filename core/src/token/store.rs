@@ -166,6 +166,27 @@ impl FileStore {
         result.map_err(|e| store_error(&target, "cannot record the fetched token", e))
     }
 
+    /// Records that the carried pending operation `id` (32 hex digits) is being finished;
+    /// `false` when some process already did. The record is a file `<id>.done`, created
+    /// exclusively, so two processes never both get `true`.
+    pub fn claim_finish(&self, id: &str) -> Result<bool> {
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::invalid_argument(
+                "a pending operation id is 32 hex digits",
+            ));
+        }
+        let path = self.dir.join(format!("{id}.done"));
+        match open_safely(private_options().write(true).create_new(true), &path) {
+            Ok(file) => {
+                let _ = file.sync_all();
+                let _ = sync_dir(&self.dir);
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(store_error(&path, "cannot record a finished operation", e)),
+        }
+    }
+
     /// Clears the marker after a fetch that certainly minted nothing.
     pub fn end_fetch(&self, hash: &str) {
         let _ = fs::remove_file(self.marker_path(hash));

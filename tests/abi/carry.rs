@@ -1,0 +1,171 @@
+//! A pending operation carried between processes, as 1C's client-server mode needs it: begun
+//! and exported in one process, imported, signed (detached, as 1C signs) and finished in
+//! another. The second process is this test binary again, running `finish_in_child`.
+
+use std::ffi::c_char;
+use std::process::Command;
+use std::ptr;
+
+use suz_auth::*;
+
+use crate::common::*;
+
+const CHILD_STATE: &str = "SUZ_TEST_CARRIED_STATE";
+const CHILD_CONFIG: &str = "SUZ_TEST_CARRIED_CONFIG";
+
+fn config(emu_url: &str, dir: &std::path::Path) -> String {
+    format!(
+        r#"{{"stand": "emulator", "emulator_url": "{emu_url}", "cache": {{"dir": {:?}}}}}"#,
+        dir.display().to_string()
+    )
+}
+
+fn export(pending: *mut SuzPending) -> String {
+    let mut out: *mut c_char = ptr::null_mut();
+    assert_eq!(
+        unsafe { suz_pending_export(pending, &mut out) },
+        SuzResult::Ok
+    );
+    let text = text(out);
+    unsafe { suz_string_free(out) };
+    text
+}
+
+fn import(client: &TestClient, state: &str) -> Result<*mut SuzPending, SuzResult> {
+    let state = c(state);
+    let mut out = ptr::null_mut();
+    match unsafe { suz_pending_import(client.0, state.as_ptr(), &mut out) } {
+        SuzResult::Ok => Ok(out),
+        rc => {
+            assert!(out.is_null());
+            Err(rc)
+        }
+    }
+}
+
+/// Signs the pending operation's bytes detached and finishes it.
+fn finish_detached(client: &TestClient, pending: *mut SuzPending) -> Result<OwnedToken, SuzResult> {
+    let mut data: *const u8 = ptr::null();
+    let mut len = 0usize;
+    assert_eq!(
+        unsafe { suz_pending_data(pending, &mut data, &mut len) },
+        SuzResult::Ok
+    );
+    let signature = openssl_sign(unsafe { std::slice::from_raw_parts(data, len) }, false);
+    let mut out = ptr::null_mut();
+    let rc = unsafe {
+        suz_pending_finish_token(
+            client.0,
+            pending,
+            signature.as_ptr(),
+            signature.len(),
+            &mut out,
+        )
+    };
+    token_result(rc, out)
+}
+
+/// The second process: does nothing unless started by the test below.
+#[test]
+fn finish_in_child() {
+    let (Ok(state), Ok(config)) = (std::env::var(CHILD_STATE), std::env::var(CHILD_CONFIG)) else {
+        return;
+    };
+    let client = TestClient::new(&config);
+    let pending = import(&client, &state).unwrap_or_else(|_| panic!("{}", last_message()));
+    let token = finish_detached(&client, pending).unwrap_or_else(|_| panic!("{}", last_message()));
+    unsafe { suz_pending_free(pending) };
+    println!("CARRIED-TOKEN={}", token.value());
+}
+
+#[test]
+fn a_state_exported_in_one_process_is_finished_in_another_once() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = std::env::temp_dir().join(format!("suz-carry-{}", uuid::Uuid::new_v4().simple()));
+    let json = config(&emu.base_url(), &dir);
+    let state = {
+        let client = TestClient::new(&json);
+        let conn = c(DEFAULT_OMS_CONNECTION);
+        let mut pending = ptr::null_mut();
+        assert_eq!(
+            unsafe { suz_gismt_begin(client.0, conn.as_ptr(), &mut pending) },
+            SuzResult::Ok
+        );
+        let state = export(pending);
+        unsafe { suz_pending_free(pending) };
+        state
+    };
+    assert!(state.bytes().all(|b| b.is_ascii_graphic()), "{state}");
+
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "carry::finish_in_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_STATE, &state)
+        .env(CHILD_CONFIG, &json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = stdout
+        .split_once("CARRIED-TOKEN=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the child printed no token:\n{stdout}"));
+    assert_eq!(ping(&emu, token), 200);
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
+
+    // Finishing it again, in this process: refused through the store's record, nothing sent.
+    let client = TestClient::new(&json);
+    let again = import(&client, &state).unwrap();
+    assert_eq!(
+        finish_detached(&client, again).map(|_| ()).unwrap_err(),
+        SuzResult::InvalidArgument
+    );
+    assert!(
+        last_message().contains("already finished"),
+        "{}",
+        last_message()
+    );
+    unsafe { suz_pending_free(again) };
+    assert_eq!(
+        counter(&emu, &["requests", "gismt.token"]),
+        1,
+        "nothing sent"
+    );
+
+    // Altered, foreign, not a state at all: refused at import, each saying which.
+    let mut altered = state.clone().into_bytes();
+    let at = "suz-pending.1.".len() + 10;
+    altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
+    let other = emulator();
+    let foreign = TestClient::new(&config(&other.base_url(), &dir));
+    for (client, text, says) in [
+        (&client, String::from_utf8(altered).unwrap(), "altered"),
+        (&foreign, state.clone(), "another configuration"),
+        (
+            &client,
+            "a 1C form attribute left empty".to_owned(),
+            "not a state",
+        ),
+    ] {
+        assert_eq!(
+            import(client, &text).unwrap_err(),
+            SuzResult::InvalidArgument
+        );
+        assert!(last_message().contains(says), "{}", last_message());
+    }
+    assert_eq!(
+        counter(&emu, &["requests", "gismt.token"]),
+        1,
+        "nothing sent"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
