@@ -56,7 +56,8 @@ enum Command {
     },
     /// List the cached tokens, masked, with their expiry.
     Inspect,
-    /// Delete every cached token (lock files stay).
+    /// Delete every cached token, fetch marker and record of a finished operation (lock files
+    /// stay).
     Purge,
 }
 

@@ -241,6 +241,9 @@ fn purge_deletes_tokens_and_markers_but_not_locks() {
         .unwrap();
     let files = manager.file_store().unwrap().unwrap();
     files.begin_fetch(&key.hash).unwrap();
+    let id = "0123456789abcdef0123456789abcdef";
+    assert!(files.claim_finish(id).unwrap());
+    assert!(!files.claim_finish(id).unwrap(), "claimed once only");
     let names = || {
         let mut v: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
@@ -253,12 +256,13 @@ fn purge_deletes_tokens_and_markers_but_not_locks() {
     assert_eq!(
         names(),
         [
+            format!("{id}.done"),
             format!("{h}.fetching"),
             format!("{h}.lock"),
             format!("{h}.token")
         ]
     );
-    assert_eq!(files.purge().unwrap(), 2);
+    assert_eq!(files.purge().unwrap(), 3);
     assert_eq!(names(), [format!("{h}.lock")]);
     assert_eq!(files.purge().unwrap(), 0);
     let _ = std::fs::remove_dir_all(&dir);
@@ -749,4 +753,38 @@ fn a_redis_lock_waiter_gives_up_after_its_wait_not_the_lock_ttl() {
         waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
         "{waited:?}"
     );
+}
+
+#[test]
+fn records_of_finished_operations_are_forgotten_after_an_hour() {
+    let dir = temp_dir("done");
+    let c = in_dir(&dir);
+    let (manager, _, _) = parts(&c);
+    let files = manager.file_store().unwrap().unwrap();
+    let (old, recent) = (
+        "00000000000000000000000000000001",
+        "00000000000000000000000000000002",
+    );
+    assert!(files.claim_finish(old).unwrap());
+    assert!(files.claim_finish(recent).unwrap());
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join(format!("{old}.done")))
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    assert!(files
+        .claim_finish("00000000000000000000000000000003")
+        .unwrap());
+    assert!(
+        !dir.join(format!("{old}.done")).exists(),
+        "the old record stays"
+    );
+    assert!(
+        dir.join(format!("{recent}.done")).exists(),
+        "a recent record went"
+    );
+    assert!(files.claim_finish("not hex").is_err());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -180,10 +180,33 @@ impl FileStore {
             Ok(file) => {
                 let _ = file.sync_all();
                 let _ = sync_dir(&self.dir);
+                self.forget_old_finishes();
                 Ok(true)
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(store_error(&path, "cannot record a finished operation", e)),
+        }
+    }
+
+    /// Removes records of finished operations older than an hour: a carried operation can be
+    /// imported for 10 minutes, so older records guard nothing.
+    fn forget_old_finishes(&self) {
+        let Ok(dir) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let hour = Duration::from_secs(3600);
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let old = entry
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > hour);
+            if old && name.to_string_lossy().ends_with(".done") {
+                let _ = fs::remove_file(entry.path());
+            }
         }
     }
 
@@ -318,7 +341,8 @@ impl FileStore {
         out
     }
 
-    /// Deletes every stored token (not the lock files); returns how many.
+    /// Deletes every stored token, fetch marker and record of a finished operation (not the
+    /// lock files); returns how many.
     pub fn purge(&self) -> Result<usize> {
         let mut removed = 0;
         let dir = fs::read_dir(&self.dir)
@@ -326,7 +350,10 @@ impl FileStore {
         for entry in dir.flatten() {
             let path = entry.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.ends_with(".token") || name.ends_with(".tmp") || name.ends_with(".fetching") {
+            if [".token", ".tmp", ".fetching", ".done"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+            {
                 fs::remove_file(&path).map_err(|e| store_error(&path, "cannot remove", e))?;
                 removed += 1;
             }
