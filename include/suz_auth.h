@@ -336,9 +336,9 @@ uint32_t suz_pending_kind(const struct SuzPending *pending);
 // a CMS SignedData; one of the other kind than `suz_pending_kind` is converted (a detached one
 // gets the bytes to sign embedded; an attached one over exactly those bytes loses them).
 // Anything else is `SUZ_RESULT_SIGNER_FAILED`, nothing is sent, and `pending` can still be
-// finished with the right signature. A pending operation (or a copy imported with
-// `suz_pending_import`) is finished once: a second finish is `SUZ_RESULT_INVALID_ARGUMENT`
-// and sends nothing.
+// finished with the right signature. Once a signature was accepted for sending, the operation
+// (and any copy imported with `suz_pending_import`) is spent whatever the answer: a second
+// finish is `SUZ_RESULT_INVALID_ARGUMENT` and sends nothing; begin again.
 SuzResult suz_pending_finish_token(const struct SuzClient *client,
                                    const struct SuzPending *pending,
                                    const uint8_t *signature,
@@ -346,7 +346,7 @@ SuzResult suz_pending_finish_token(const struct SuzClient *client,
                                    struct SuzToken **token_out);
 
 // Phase two of a registration: sends the signed body; `*oms_connection_out` as in
-// `suz_register_connection`.
+// `suz_register_connection`. Finished once, as `suz_pending_finish_token`.
 SuzResult suz_pending_finish_registration(const struct SuzClient *client,
                                           const struct SuzPending *pending,
                                           const uint8_t *signature,

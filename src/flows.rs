@@ -339,9 +339,9 @@ pub unsafe extern "C" fn suz_pending_kind(pending: *const SuzPending) -> u32 {
 /// a CMS SignedData; one of the other kind than `suz_pending_kind` is converted (a detached one
 /// gets the bytes to sign embedded; an attached one over exactly those bytes loses them).
 /// Anything else is `SUZ_RESULT_SIGNER_FAILED`, nothing is sent, and `pending` can still be
-/// finished with the right signature. A pending operation (or a copy imported with
-/// `suz_pending_import`) is finished once: a second finish is `SUZ_RESULT_INVALID_ARGUMENT`
-/// and sends nothing.
+/// finished with the right signature. Once a signature was accepted for sending, the operation
+/// (and any copy imported with `suz_pending_import`) is spent whatever the answer: a second
+/// finish is `SUZ_RESULT_INVALID_ARGUMENT` and sends nothing; begin again.
 #[no_mangle]
 pub unsafe extern "C" fn suz_pending_finish_token(
     client: *const SuzClient,
@@ -361,7 +361,7 @@ pub unsafe extern "C" fn suz_pending_finish_token(
 }
 
 /// Phase two of a registration: sends the signed body; `*oms_connection_out` as in
-/// `suz_register_connection`.
+/// `suz_register_connection`. Finished once, as `suz_pending_finish_token`.
 #[no_mangle]
 pub unsafe extern "C" fn suz_pending_finish_registration(
     client: *const SuzClient,
@@ -415,8 +415,7 @@ pub unsafe extern "C" fn suz_pending_import(
         let client = &arg!(client)?.inner;
         let text = str_arg!(exported)?;
         let out = out_arg!(pending_out)?;
-        let inner = client.pending_import(text)?;
-        *out = Box::into_raw(Box::new(SuzPending { inner }));
+        write_pending(out, client.pending_import(text)?);
         Ok(())
     })
 }

@@ -6,6 +6,9 @@ use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
@@ -291,6 +294,12 @@ impl CommandSigner {
             std::thread::sleep(Duration::from_millis(5));
         };
         let (stdout, stderr) = run.finish();
+        let Some(stdout) = stdout else {
+            return Err(Error::signer(format!(
+                "signer command {program:?} exited, but a process it started outside its process group kept its output open for {} ms; nothing was read",
+                OUTPUT_GRACE.as_millis()
+            )));
+        };
         if stdout.len() > MAX_SIGNER_OUTPUT {
             return Err(Error::signer(format!(
                 "signer command {program:?} printed more than {MAX_SIGNER_OUTPUT} bytes"
@@ -334,34 +343,43 @@ pub const MAX_SIGNER_OUTPUT: usize = 1024 * 1024;
 struct Running<'a> {
     child: &'a mut std::process::Child,
     started: Instant,
-    overflow: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
-    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    overflow: Arc<AtomicBool>,
+    stdout: Option<Receiver<Vec<u8>>>,
+    stderr: Option<Receiver<Vec<u8>>>,
+}
+
+/// How long the output may take to arrive once the command has exited and its process group is
+/// killed. Only a process that left the group (`setsid`) and kept the pipe open can make it
+/// run out.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// Reads at most `limit` bytes from `pipe` on a thread of its own; the bytes arrive on the
+/// receiver when the pipe ends or the limit is reached, and `full` is raised if it was reached.
+fn drain(
+    pipe: impl Read + Send + 'static,
+    limit: u64,
+    full: Option<Arc<AtomicBool>>,
+) -> Receiver<Vec<u8>> {
+    let (done, bytes) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.take(limit).read_to_end(&mut buf);
+        if let Some(full) = full.filter(|_| buf.len() as u64 >= limit) {
+            full.store(true, Ordering::SeqCst);
+        }
+        let _ = done.send(buf);
+    });
+    bytes
 }
 
 impl<'a> Running<'a> {
     fn new(child: &'a mut std::process::Child) -> Running<'a> {
-        let overflow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stdout = child.stdout.take().map(|pipe| {
-            let overflow = overflow.clone();
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = pipe
-                    .take(MAX_SIGNER_OUTPUT as u64 + 1)
-                    .read_to_end(&mut buf);
-                if buf.len() > MAX_SIGNER_OUTPUT {
-                    overflow.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
-                buf
-            })
-        });
-        let stderr = child.stderr.take().map(|pipe| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = pipe.take(64 * 1024).read_to_end(&mut buf);
-                buf
-            })
-        });
+        let overflow = Arc::new(AtomicBool::new(false));
+        let stdout = child
+            .stdout
+            .take()
+            .map(|pipe| drain(pipe, MAX_SIGNER_OUTPUT as u64 + 1, Some(overflow.clone())));
+        let stderr = child.stderr.take().map(|pipe| drain(pipe, 64 * 1024, None));
         Running {
             child,
             started: Instant::now(),
@@ -376,19 +394,30 @@ impl<'a> Running<'a> {
     }
 
     fn output_overflowed(&self) -> bool {
-        self.overflow.load(std::sync::atomic::Ordering::SeqCst)
+        self.overflow.load(Ordering::SeqCst)
     }
 
-    /// Kills what is left of the process group (a shell's children), then collects the output.
-    /// The readers end once every holder of the pipes is gone.
-    fn finish(mut self) -> (Vec<u8>, Vec<u8>) {
+    /// Kills what is left of the process group (a shell's children), then collects the output,
+    /// waiting at most [`OUTPUT_GRACE`] for it. `None` for stdout when a process that escaped
+    /// the group still holds it open.
+    fn finish(mut self) -> (Option<Vec<u8>>, Vec<u8>) {
         self.kill();
-        let stdout = self.stdout.take().and_then(|t| t.join().ok());
-        let stderr = self.stderr.take().and_then(|t| t.join().ok());
-        (stdout.unwrap_or_default(), stderr.unwrap_or_default())
+        let until = Instant::now() + OUTPUT_GRACE;
+        let collect = |rx: Option<Receiver<Vec<u8>>>| {
+            rx.and_then(|rx| {
+                rx.recv_timeout(until.saturating_duration_since(Instant::now()))
+                    .ok()
+            })
+        };
+        let stdout = collect(self.stdout.take());
+        let stderr = collect(self.stderr.take()).unwrap_or_default();
+        (stdout, stderr)
     }
 
     fn kill(&mut self) {
+        // The group's id is the command's pid. On the normal path the command was reaped just
+        // before; its pid could only name another group after the kernel had handed out every
+        // other pid in between, so the group kill cannot reach a stranger.
         #[cfg(unix)]
         {
             let group = rustix::process::Pid::from_child(self.child);
@@ -802,6 +831,24 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(e.kind, crate::ErrorKind::SignerFailed, "{e}");
+    }
+
+    /// A process that left the command's group (`setsid`) and keeps its stdout open cannot hold
+    /// the call: the output is waited for a bounded time after the command exits.
+    #[cfg(unix)]
+    #[test]
+    fn a_process_escaping_the_group_with_the_output_does_not_hold_the_call() {
+        let argv = ["sh", "-c", "setsid sleep 6 & echo signature"];
+        let c = command(&argv, &argv, 20_000);
+        let started = Instant::now();
+        let e = c.sign(b"x", SignatureKind::Detached).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::SignerFailed, "{e}");
+        assert!(e.message.contains("kept its output open"), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -162,6 +162,23 @@ fn a_state_exported_in_one_process_is_finished_in_another_once() {
         );
         assert!(last_message().contains(says), "{}", last_message());
     }
+    // Not UTF-8, and no out-parameter: named, nothing written.
+    let mut out = ptr::null_mut();
+    let bad = b"suz-pending.1.\xff\0";
+    assert_eq!(
+        unsafe { suz_pending_import(client.0, bad.as_ptr().cast(), &mut out) },
+        SuzResult::InvalidUtf8
+    );
+    assert!(
+        out.is_null() && last_message().contains("exported"),
+        "{}",
+        last_message()
+    );
+    let state = c(&state);
+    assert_eq!(
+        unsafe { suz_pending_import(client.0, state.as_ptr(), ptr::null_mut()) },
+        SuzResult::NullArgument
+    );
     assert_eq!(
         counter(&emu, &["requests", "gismt.token"]),
         1,

@@ -55,6 +55,8 @@ fn every_export_survives_null_arguments() {
             suz_pending_data(ptr::null(), ptr::null_mut(), ptr::null_mut()),
             suz_pending_finish_token(ptr::null(), ptr::null(), ptr::null(), 0, o.cast()),
             suz_pending_finish_registration(ptr::null(), ptr::null(), ptr::null(), 0, o.cast()),
+            suz_pending_export(ptr::null_mut(), o.cast()),
+            suz_pending_import(ptr::null(), ptr::null(), o.cast()),
             suz_client_set_signer(ptr::null(), ptr::null(), ptr::null()),
             suz_token_get(ptr::null(), ptr::null(), o.cast()),
             suz_token_invalidate(ptr::null(), ptr::null(), ptr::null(), ptr::null_mut()),

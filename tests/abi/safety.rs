@@ -110,7 +110,7 @@ fn http_reply(status: u16, extra_headers: &str, body: &str) -> String {
     )
 }
 
-/// Item 3: every wait is bounded and a failed fetch is shared, not repeated by each waiter.
+/// Every wait is bounded and a failed fetch is shared, not repeated by each waiter.
 #[test]
 fn sixteen_threads_against_a_silent_server_share_one_attempt_and_return_together() {
     let (url, accepted) = fake_server(|_| None);
@@ -191,7 +191,7 @@ fn stuck_signer(state: &StuckSigner) -> *mut SuzSigner {
     out
 }
 
-/// Item 3: a signer stuck in the host's code holds the other threads only up to
+/// A signer stuck in the host's code holds the other threads only up to
 /// `cache.lock_timeout_ms`, and they are told what they waited for.
 #[test]
 fn a_stuck_signer_holds_other_threads_only_up_to_the_lock_limit() {
@@ -236,7 +236,7 @@ fn a_stuck_signer_holds_other_threads_only_up_to_the_lock_limit() {
     unsafe { suz_signer_free(signer) };
 }
 
-/// Item 3: a signer that asks the token cache for a token, from inside a fetch, is refused
+/// A signer that asks the token cache for a token, from inside a fetch, is refused
 /// at once instead of waiting for itself.
 #[test]
 fn a_signer_calling_back_into_the_cache_is_refused() {
@@ -297,7 +297,7 @@ fn process_gone(pid: u32) -> bool {
     }
 }
 
-/// Item 2: a hung command, and what it started, are stopped at the call's deadline; a command
+/// A hung command, and what it started, are stopped at the call's deadline; a command
 /// printing without end is stopped at the output bound.
 #[test]
 fn a_hung_command_and_its_children_are_stopped_at_the_deadline() {
@@ -360,7 +360,7 @@ fn smartmarket_issued(emu: &Emulator) -> u64 {
     counter(emu, &["smartmarket_tokens_issued"])
 }
 
-/// Item 4: symlinks and FIFOs planted in the store are refused or replaced; nothing outside the
+/// Symlinks and FIFOs planted in the store are refused or replaced; nothing outside the
 /// store is created or changed, and no call hangs.
 #[test]
 fn planted_symlinks_and_fifos_are_refused_and_nothing_outside_changes() {
@@ -416,7 +416,7 @@ fn planted_symlinks_and_fifos_are_refused_and_nothing_outside_changes() {
     }
 }
 
-/// Item 4: a directory another user owns, or others may write to, is refused with a message
+/// A directory another user owns, or others may write to, is refused with a message
 /// naming it and the fix.
 #[test]
 fn a_foreign_or_shared_cache_directory_is_refused() {
@@ -468,7 +468,7 @@ fn as_nobody(config: &Path, args: &[&str]) -> std::process::Output {
         .expect("setpriv runs")
 }
 
-/// Item 4 as an unprivileged user: root's directory is refused; in a directory of its own, a
+/// As an unprivileged user: root's directory is refused; in a directory of its own, a
 /// `.lock` symlink to a root-owned place creates nothing there.
 #[test]
 fn an_unprivileged_user_cannot_be_made_to_use_or_write_elsewhere() {
@@ -484,6 +484,10 @@ fn an_unprivileged_user_cannot_be_made_to_use_or_write_elsewhere() {
         p.metadata()
             .map_or(true, |m| m.mode() & 0o001 != 0 || p == Path::new("/"))
     }) {
+        assert!(
+            std::env::var_os("SUZ_AUTH_REQUIRE_ALL").is_none(),
+            "the suz binary is not reachable by other users: check out somewhere they can enter"
+        );
         eprintln!("skipped: the suz binary is not reachable by other users");
         return;
     }
@@ -537,7 +541,7 @@ fn an_unprivileged_user_cannot_be_made_to_use_or_write_elsewhere() {
     assert!(!target.exists(), "a file was created in root's directory");
 }
 
-/// Item 6: on a full disk no token is minted that the store cannot record: three processes,
+/// On a full disk no token is minted that the store cannot record: three processes,
 /// no token issued (the old code minted one per process, each revoking the previous).
 #[test]
 fn a_full_disk_stops_the_fetch_before_it_happens() {
@@ -613,7 +617,7 @@ fn a_full_disk_stops_the_fetch_before_it_happens() {
     );
 }
 
-/// Item 8: two stands, one omsConnection, one cache directory: each keeps its own token.
+/// Two stands, one omsConnection, one cache directory: each keeps its own token.
 #[test]
 fn the_same_connection_on_two_stands_keeps_two_tokens() {
     needs_gost!();
@@ -642,7 +646,7 @@ fn the_same_connection_on_two_stands_keeps_two_tokens() {
     assert_eq!(tokens_issued(&b, DEFAULT_OMS_CONNECTION), 1);
 }
 
-/// Item 11: a cache directory that cannot be made is a STORE error, tried again next call.
+/// A cache directory that cannot be made is a STORE error, tried again next call.
 #[test]
 fn a_cache_directory_failure_is_a_store_error_retried_on_the_next_call() {
     let emu = emulator();
@@ -668,7 +672,7 @@ fn smartmarket_at(url: &str) -> (TestClient, Result<OwnedToken, SuzResult>) {
     (client, result)
 }
 
-/// Items 14 and 15: a token that would inject headers, carries NUL, is too long, or claims to
+/// A token that would inject headers, carries NUL, is too long, or claims to
 /// live for ever is a PROTOCOL error; a huge Retry-After is reported bounded.
 #[test]
 fn tokens_and_server_numbers_are_checked() {
@@ -715,7 +719,7 @@ fn tokens_and_server_numbers_are_checked() {
     );
 }
 
-/// Item 16: configuration values that used to break requests or arithmetic are CONFIG errors
+/// Configuration values that used to break requests or arithmetic are CONFIG errors
 /// naming their key.
 #[test]
 fn config_gaps_are_config_errors() {
@@ -748,7 +752,7 @@ fn config_gaps_are_config_errors() {
     }
 }
 
-/// Item 17: a gateway echoing the request puts no secret in a message; a proxy's password
+/// A gateway echoing the request puts no secret in a message; a proxy's password
 /// never shows; echoed input is bounded.
 #[test]
 fn secrets_echoed_by_a_gateway_never_reach_a_message() {

@@ -30,6 +30,8 @@ impl Client {
     }
 
     /// Phase two: sends the body that was signed with its signature; returns `omsConnection`.
+    /// Once a signature was accepted for sending, the operation is spent, whatever the answer:
+    /// finishing it again is refused (see [`Client::finish_token`]).
     pub fn register_finish(&self, pending: &PendingSignature, signature: &[u8]) -> Result<String> {
         let request = pending.registration_request(Some(signature))?;
         self.claim(pending)?;
@@ -164,12 +166,18 @@ impl Client {
         self.sign_and_finish(&pending, signer, deadline)
     }
 
-    /// Phase two of any signed token flow (MDLP code, GIS MT or True API challenge).
+    /// Phase two of any signed token flow (MDLP code, GIS MT or True API challenge). A signature
+    /// that is refused before sending leaves the operation to finish again; once one was
+    /// accepted for sending the operation is spent, whatever the answer (the server may have
+    /// spent its challenge), and finishing it again — or a copy, imported anywhere the file
+    /// store reaches — is [`crate::ErrorKind::InvalidArgument`] with nothing sent: begin again.
     pub fn finish_token(&self, pending: &PendingSignature, signature: &[u8]) -> Result<Token> {
         // The signature is checked first: a wrong one leaves the operation to finish again.
-        pending.token_request(signature)?;
+        let request = pending.token_request(signature)?;
         self.claim(pending)?;
-        self.finish_token_by(pending, signature, self.deadline())
+        self.exchange(&request, self.deadline(), |r| {
+            pending.parse_token(r, now_ms())
+        })
     }
 
     /// A state exported with [`PendingSignature::export`], in this or another process or

@@ -394,15 +394,18 @@ pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
 /// would overflow the arithmetic on them).
 pub const MAX_MS: u64 = 24 * 3600 * 1000;
 
-/// A `*_ms` setting: `default` when absent, an error naming `key` when over [`MAX_MS`] or
-/// (with `nonzero`) zero.
+/// A `*_ms` setting: `default` when absent (a default derived from another setting may exceed
+/// a day), an error naming `key` when a given value is over [`MAX_MS`] or (with `nonzero`)
+/// zero.
 pub(crate) fn millis(
     value: Option<u64>,
     default: u64,
     key: &str,
     nonzero: bool,
 ) -> Result<Duration> {
-    let ms = value.unwrap_or(default);
+    let Some(ms) = value else {
+        return Ok(Duration::from_millis(default));
+    };
     if ms > MAX_MS {
         return Err(Error::config(format!(
             "config key `{key}`: {ms} ms is more than a day ({MAX_MS} ms)"
@@ -533,6 +536,13 @@ mod tests {
             let e = Config::from_json(trailing).unwrap_err();
             assert!(e.message.contains("text after the end"), "{trailing}: {e}");
         }
+        // The longest total timeout with every derived default (twice it, plus 30 s) is fine.
+        let c = Config::from_json(
+            r#"{"timeouts": {"total_ms": 86400000}, "redis": {"url": "redis://h"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.cache.lock_timeout, Duration::from_millis(2 * 86_400_000));
+        assert_eq!(c.redis.unwrap().lock_ttl, Duration::from_millis(86_430_000));
         // A lock that outlives the longest fetch is fine.
         let c = Config::from_json(
             r#"{"timeouts": {"total_ms": 2000}, "redis": {"url": "redis://h", "lock_ttl_ms": 7000}}"#,

@@ -377,10 +377,14 @@ pub(crate) fn encode(label: &str, token: &Token) -> zeroize::Zeroizing<Vec<u8>> 
     zeroize::Zeroizing::new(serde_json::to_vec(&stored).unwrap_or_default())
 }
 
-/// A token from its stored form; `None` for anything corrupt, truncated or of another version.
+/// A token from its stored form; `None` for anything corrupt, truncated or of another version,
+/// and for a value no server could have given (see [`crate::token::check_token_value`]): a
+/// store — a file, Redis — never hands out what a fetch would have refused.
 pub(crate) fn decode(bytes: &[u8]) -> Option<Token> {
     let stored: StoredToken = serde_json::from_slice(bytes).ok()?;
-    if stored.version != STORE_VERSION || stored.value.is_empty() {
+    if stored.version != STORE_VERSION
+        || crate::token::check_token_value(&stored.value, "stored token").is_err()
+    {
         return None;
     }
     let flow = flow_from_name(&stored.flow)?;
@@ -564,6 +568,18 @@ mod tests {
         ] {
             fs::write(store.token_path("k"), bad).unwrap();
             assert_eq!(store.read("k"), None);
+        }
+    }
+
+    #[test]
+    fn a_stored_value_no_server_could_give_is_a_miss() {
+        let store = temp_store();
+        for bad in ["a\\r\\nX-Injected: 1", "a b", "", "a\\u0000b"] {
+            let json = format!(
+                r#"{{"version":1,"label":"l","flow":"gismt","value":"{bad}","obtained_at_ms":1,"expires_at_ms":2}}"#
+            );
+            fs::write(store.token_path("k"), json).unwrap();
+            assert_eq!(store.read("k"), None, "{bad:?}");
         }
     }
 
