@@ -568,8 +568,9 @@ fn a_full_disk_stops_the_fetch_before_it_happens() {
     let _unmount = Unmount(&mount_point);
     // Fill the disk up to the last few KiB.
     {
+        // One write larger than the disk: it fails with the disk full.
         let mut filler = std::fs::File::create(mount_point.join("filler")).unwrap();
-        while filler.write_all(&[0u8; 1024]).is_ok() {}
+        assert!(filler.write_all(&vec![0u8; 256 * 1024]).is_err());
         let _ = filler.sync_all();
     }
     let len = std::fs::metadata(mount_point.join("filler")).unwrap().len();
