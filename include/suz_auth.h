@@ -75,6 +75,13 @@ enum SuzResult
   // The token store could not be used (a lock file that cannot be opened, the cache
   // directory not writable, Redis unavailable with `redis.on_unavailable: "error"`).
   SUZ_RESULT_STORE = 17,
+  // Another caller holds the lease on this installation's token (it is signing or
+  // completing) and `cache.lock_timeout_ms` ran out waiting: nothing was started. Its token
+  // is in the cache once it completes; call again.
+  SUZ_RESULT_IN_PROGRESS = 18,
+  // `suz_token_complete`: the pending operation's lease expired and another caller took it
+  // over; nothing was sent. Call `suz_token_acquire` again.
+  SUZ_RESULT_LEASE_LOST = 19,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -476,6 +483,49 @@ SuzResult suz_client_set_signer(const struct SuzClient *client,
 SuzResult suz_token_get(const struct SuzClient *client,
                         const char *profile,
                         struct SuzToken **token_out);
+
+// The profile's token for a host that signs between two calls (1C, or any host whose
+// signature is made elsewhere), still one fetch per installation:
+//
+// - a fresh cached token: `*token_out` receives it, `*pending_out` is NULL;
+// - otherwise this caller takes the installation's **lease** in the shared store (the file
+//   store for the processes of this machine, Redis across machines) and the challenge or MDLP
+//   code is fetched: `*pending_out` receives the operation to sign (`suz_pending_data`,
+//   `suz_pending_kind`), `*token_out` is NULL. Complete it with `suz_token_complete` — in
+//   this process or, after `suz_pending_export`/`suz_pending_import`, in another one sharing
+//   the store — or give it up with `suz_token_release`. A lease whose holder never completes
+//   expires after `cache.lease_ms` (default 5 minutes) and the next caller takes it over.
+// - another caller holds a live lease: this call waits for its token (and returns it), at
+//   most `cache.lock_timeout_ms`, then fails with `SUZ_RESULT_IN_PROGRESS`: call again
+//   later. It never starts a second fetch.
+//
+// Profiles whose flow signs nothing (MDLP password, SmartMarket) always give a token here.
+// Freeing the pending operation does not release the lease (an exported copy may still be
+// completed elsewhere); it expires by itself. Both out-parameters are set to NULL first.
+SuzResult suz_token_acquire(const struct SuzClient *client,
+                            const char *profile,
+                            struct SuzToken **token_out,
+                            struct SuzPending **pending_out);
+
+// Completes a pending operation from `suz_token_acquire` (or its imported copy): sends
+// `signature` (any CMS form, as `suz_pending_finish_token` takes it), stores the token where
+// every caller finds it, and releases the lease. On success `*token_out` receives the token.
+//
+// A signature refused before sending (`SUZ_RESULT_SIGNER_FAILED`) leaves the operation and
+// its lease to complete again. If a fresh token is already in the cache it is returned and
+// nothing is sent. If the lease expired and another caller took it over:
+// `SUZ_RESULT_LEASE_LOST`, nothing sent — call `suz_token_acquire` again. A pending operation
+// from the other two-phase functions is `SUZ_RESULT_INVALID_ARGUMENT`.
+SuzResult suz_token_complete(const struct SuzClient *client,
+                             const struct SuzPending *pending,
+                             const uint8_t *signature,
+                             size_t signature_len,
+                             struct SuzToken **token_out);
+
+// Gives up the lease of a pending operation from `suz_token_acquire` (or its imported copy)
+// without completing it — the user cancelled the signature, say: the next caller takes the
+// lease at once instead of waiting for it to expire. `pending` is still to be freed.
+SuzResult suz_token_release(const struct SuzClient *client, const struct SuzPending *pending);
 
 // Compare-and-invalidate: drops the profile's cached token (memory, file store, Redis) only if
 // it is still `token`, the one the caller saw refused. A late 401 with an old token so cannot

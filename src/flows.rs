@@ -62,14 +62,14 @@ impl Drop for SuzToken {
 /// needs to finish. Single-use: the server's challenge or code inside is spent by the first
 /// finish. Not for concurrent use from several threads. Free with `suz_pending_free`.
 pub struct SuzPending {
-    inner: PendingSignature,
+    pub(crate) inner: PendingSignature,
 }
 
 fn write_token(out: &mut *mut SuzToken, token: Token) {
     *out = SuzToken::boxed(token);
 }
 
-fn write_pending(out: &mut *mut SuzPending, inner: PendingSignature) {
+pub(crate) fn write_pending(out: &mut *mut SuzPending, inner: PendingSignature) {
     *out = Box::into_raw(Box::new(SuzPending { inner }));
 }
 

@@ -54,6 +54,13 @@ pub enum SuzResult {
     /// The token store could not be used (a lock file that cannot be opened, the cache
     /// directory not writable, Redis unavailable with `redis.on_unavailable: "error"`).
     Store = 17,
+    /// Another caller holds the lease on this installation's token (it is signing or
+    /// completing) and `cache.lock_timeout_ms` ran out waiting: nothing was started. Its token
+    /// is in the cache once it completes; call again.
+    InProgress = 18,
+    /// `suz_token_complete`: the pending operation's lease expired and another caller took it
+    /// over; nothing was sent. Call `suz_token_acquire` again.
+    LeaseLost = 19,
 }
 
 impl SuzResult {
@@ -65,7 +72,7 @@ impl SuzResult {
     /// The code with this number, if there is one.
     pub fn from_code(code: u32) -> Option<SuzResult> {
         use SuzResult::*;
-        const ALL: [SuzResult; 18] = [
+        const ALL: [SuzResult; 20] = [
             Ok,
             NullArgument,
             InvalidUtf8,
@@ -84,6 +91,8 @@ impl SuzResult {
             SignerFailed,
             Panic,
             Store,
+            InProgress,
+            LeaseLost,
         ];
         ALL.into_iter().find(|r| *r as u32 == code)
     }

@@ -3,11 +3,11 @@
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
 
-use suz_auth_core::{set_logger, Error, Level, Logger, Response};
+use suz_auth_core::{set_logger, Acquired, Error, Level, Logger, Response};
 
 use crate::boundary::{self, lossless_c_string};
 use crate::client::SuzClient;
-use crate::flows::SuzToken;
+use crate::flows::{write_pending, SuzPending, SuzToken};
 use crate::result::SuzResult;
 use crate::signer::SuzSigner;
 
@@ -129,6 +129,88 @@ pub unsafe extern "C" fn suz_token_get(
         let out = out_arg!(token_out)?;
         *out = SuzToken::boxed(client.token_get(profile)?);
         Ok(())
+    })
+}
+
+/// The profile's token for a host that signs between two calls (1C, or any host whose
+/// signature is made elsewhere), still one fetch per installation:
+///
+/// - a fresh cached token: `*token_out` receives it, `*pending_out` is NULL;
+/// - otherwise this caller takes the installation's **lease** in the shared store (the file
+///   store for the processes of this machine, Redis across machines) and the challenge or MDLP
+///   code is fetched: `*pending_out` receives the operation to sign (`suz_pending_data`,
+///   `suz_pending_kind`), `*token_out` is NULL. Complete it with `suz_token_complete` — in
+///   this process or, after `suz_pending_export`/`suz_pending_import`, in another one sharing
+///   the store — or give it up with `suz_token_release`. A lease whose holder never completes
+///   expires after `cache.lease_ms` (default 5 minutes) and the next caller takes it over.
+/// - another caller holds a live lease: this call waits for its token (and returns it), at
+///   most `cache.lock_timeout_ms`, then fails with `SUZ_RESULT_IN_PROGRESS`: call again
+///   later. It never starts a second fetch.
+///
+/// Profiles whose flow signs nothing (MDLP password, SmartMarket) always give a token here.
+/// Freeing the pending operation does not release the lease (an exported copy may still be
+/// completed elsewhere); it expires by itself. Both out-parameters are set to NULL first.
+#[no_mangle]
+pub unsafe extern "C" fn suz_token_acquire(
+    client: *const SuzClient,
+    profile: *const c_char,
+    token_out: *mut *mut SuzToken,
+    pending_out: *mut *mut SuzPending,
+) -> SuzResult {
+    boundary::call(|| {
+        let client = &arg!(client)?.inner;
+        let profile = str_arg!(profile)?;
+        let token_out = out_arg!(token_out)?;
+        let pending_out = out_arg!(pending_out)?;
+        *token_out = std::ptr::null_mut();
+        *pending_out = std::ptr::null_mut();
+        match client.token_acquire(profile)? {
+            Acquired::Token(token) => *token_out = SuzToken::boxed(token),
+            Acquired::Pending(pending) => write_pending(pending_out, pending),
+        }
+        Ok(())
+    })
+}
+
+/// Completes a pending operation from `suz_token_acquire` (or its imported copy): sends
+/// `signature` (any CMS form, as `suz_pending_finish_token` takes it), stores the token where
+/// every caller finds it, and releases the lease. On success `*token_out` receives the token.
+///
+/// A signature refused before sending (`SUZ_RESULT_SIGNER_FAILED`) leaves the operation and
+/// its lease to complete again. If a fresh token is already in the cache it is returned and
+/// nothing is sent. If the lease expired and another caller took it over:
+/// `SUZ_RESULT_LEASE_LOST`, nothing sent — call `suz_token_acquire` again. A pending operation
+/// from the other two-phase functions is `SUZ_RESULT_INVALID_ARGUMENT`.
+#[no_mangle]
+pub unsafe extern "C" fn suz_token_complete(
+    client: *const SuzClient,
+    pending: *const SuzPending,
+    signature: *const u8,
+    signature_len: usize,
+    token_out: *mut *mut SuzToken,
+) -> SuzResult {
+    boundary::call(|| {
+        let client = &arg!(client)?.inner;
+        let pending = &arg!(pending)?.inner;
+        let signature = bytes_arg!(signature, signature_len)?;
+        let out = out_arg!(token_out)?;
+        *out = SuzToken::boxed(client.token_complete(pending, signature)?);
+        Ok(())
+    })
+}
+
+/// Gives up the lease of a pending operation from `suz_token_acquire` (or its imported copy)
+/// without completing it — the user cancelled the signature, say: the next caller takes the
+/// lease at once instead of waiting for it to expire. `pending` is still to be freed.
+#[no_mangle]
+pub unsafe extern "C" fn suz_token_release(
+    client: *const SuzClient,
+    pending: *const SuzPending,
+) -> SuzResult {
+    boundary::call(|| {
+        let client = &arg!(client)?.inner;
+        let pending = &arg!(pending)?.inner;
+        client.token_release(pending)
     })
 }
 

@@ -52,11 +52,17 @@ pub enum ErrorKind {
     /// The token store could not be used: a lock file that cannot be opened, Redis down (with
     /// `redis.on_unavailable: "error"`).
     Store = 17,
+    /// Another caller holds the lease on this installation's token (it is signing or
+    /// completing): nothing was started. Its token is in the cache once it completes; retry.
+    InProgress = 18,
+    /// The lease of a pending operation expired and another caller took it over: nothing was
+    /// sent. Acquire again (the new holder's token will be there).
+    LeaseLost = 19,
 }
 
 impl ErrorKind {
     /// Every kind, in code order.
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 19] = [
         ErrorKind::NullArgument,
         ErrorKind::InvalidUtf8,
         ErrorKind::InvalidArgument,
@@ -74,6 +80,8 @@ impl ErrorKind {
         ErrorKind::SignerFailed,
         ErrorKind::Panic,
         ErrorKind::Store,
+        ErrorKind::InProgress,
+        ErrorKind::LeaseLost,
     ];
 
     /// The stable number of this kind: the C ABI's result code.
@@ -106,6 +114,8 @@ impl ErrorKind {
             ErrorKind::SignerFailed => "SUZ_RESULT_SIGNER_FAILED",
             ErrorKind::Panic => "SUZ_RESULT_PANIC",
             ErrorKind::Store => "SUZ_RESULT_STORE",
+            ErrorKind::InProgress => "SUZ_RESULT_IN_PROGRESS",
+            ErrorKind::LeaseLost => "SUZ_RESULT_LEASE_LOST",
         }
     }
 }
@@ -252,7 +262,7 @@ mod tests {
             assert!(kind.name().starts_with("SUZ_RESULT_"));
         }
         assert_eq!(ErrorKind::from_code(0), None);
-        assert_eq!(ErrorKind::from_code(18), None);
+        assert_eq!(ErrorKind::from_code(20), None);
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub mod signer;
 pub mod token;
 pub mod transport;
 
-pub use client::Client;
+pub use client::{Acquired, Client};
 pub use config::{Config, Service};
 pub use error::{Error, ErrorKind, Result};
 pub use flows::{MdlpCredentials, PendingSignature};

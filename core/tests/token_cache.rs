@@ -788,3 +788,62 @@ fn records_of_finished_operations_are_forgotten_after_an_hour() {
     assert!(files.claim_finish("not hex").is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_lease_in_redis_holds_across_machines_and_is_taken_over_when_it_expires() {
+    use suz_auth_core::token::manager::Acquired;
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut c = redis_config(redis.port, "");
+    c.cache.lock_timeout = Duration::from_millis(200);
+    c.cache.lease = Duration::from_millis(600);
+    // Two "machines": no memory and no file store in common, only Redis.
+    let (a, profile, key) = parts(&c);
+    let (b, _, _) = parts(&c);
+    let Acquired::Lease(first) = a.acquire(&profile, &key).unwrap() else {
+        panic!("a cold cache gives the lease");
+    };
+    let e = b.acquire(&profile, &key).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InProgress, "{e}");
+    // A one-call fetch on the other machine does not start a second fetch either.
+    let e = b
+        .get(&profile, &key, &|| panic!("no second fetch"))
+        .unwrap_err();
+    assert!(
+        matches!(e.kind, ErrorKind::Timeout | ErrorKind::InProgress),
+        "{e}"
+    );
+
+    // The holder completes: the other machine acquires the same token.
+    let t = a
+        .complete(&profile, &key, &first, &|| {
+            Ok(token("leased", 600 * MIN, 600 * MIN))
+        })
+        .unwrap();
+    let Acquired::Token(seen) = b.acquire(&profile, &key).unwrap() else {
+        panic!("the completed token is in Redis");
+    };
+    assert_eq!(seen.value(), t.value());
+
+    // A holder that lets its lease expire loses it to the next caller.
+    b.invalidate(&profile, &key, "leased").unwrap();
+    let (a, _, _) = parts(&c);
+    let Acquired::Lease(slow) = a.acquire(&profile, &key).unwrap() else {
+        panic!("after invalidation, the lease");
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    let Acquired::Lease(next) = b.acquire(&profile, &key).unwrap() else {
+        panic!("an expired lease is taken over");
+    };
+    let e = a
+        .complete(&profile, &key, &slow, &|| panic!("nothing is sent"))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::LeaseLost, "{e}");
+    // Released: the next caller takes it at once.
+    b.release(&profile, &key, &next).unwrap();
+    assert!(matches!(
+        a.acquire(&profile, &key).unwrap(),
+        Acquired::Lease(_)
+    ));
+}

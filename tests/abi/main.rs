@@ -11,6 +11,7 @@ mod common;
 mod carry;
 mod errors;
 mod flows;
+mod lease;
 mod lifecycle;
 mod robustness;
 mod safety;

@@ -183,6 +183,60 @@ static void test_two_phase_begins(SuzClient *client, const OpensslSigner *gost)
     }
 }
 
+/* A profile's token with the signature made between two calls, as 1C makes it: acquire gives
+ * the cached token, or the lease and the data to sign; complete (here on an imported copy)
+ * stores the token; release gives the lease up. */
+static void test_acquire(SuzClient *client, OpensslSigner *gost)
+{
+    SuzToken *token = NULL, *cached = NULL;
+    SuzPending *pending = NULL, *imported = NULL;
+    const uint8_t *data = NULL;
+    size_t len = 0, signature_len;
+    uint8_t signature[16384];
+    char *exported = NULL;
+    bool dropped = false;
+
+    CHECK("acquire: the cached token",
+          suz_token_acquire(client, "line1", &token, &pending) == SUZ_RESULT_OK && token != NULL &&
+              pending == NULL);
+    CHECK("acquire: invalidated",
+          suz_token_invalidate(client, "line1", token, &dropped) == SUZ_RESULT_OK && dropped);
+    suz_token_free(token);
+    token = NULL;
+    CHECK("acquire: the lease",
+          suz_token_acquire(client, "line1", &token, &pending) == SUZ_RESULT_OK && token == NULL &&
+              pending != NULL);
+    CHECK("release", suz_token_release(client, pending) == SUZ_RESULT_OK);
+    suz_pending_free(pending);
+    pending = NULL;
+    CHECK("acquire: the lease again at once",
+          suz_token_acquire(client, "line1", &token, &pending) == SUZ_RESULT_OK && pending != NULL);
+    CHECK("export", suz_pending_export(pending, &exported) == SUZ_RESULT_OK);
+    suz_pending_free(pending);
+    CHECK("import", suz_pending_import(client, exported, &imported) == SUZ_RESULT_OK);
+    suz_pending_data(imported, &data, &len);
+    signature_len = sign_outside(gost, data, len, 0, signature, sizeof signature);
+    CHECK("complete with a detached signature",
+          suz_token_complete(client, imported, signature, signature_len, &token) ==
+                  SUZ_RESULT_OK &&
+              suz_token_flow(token) == SUZ_FLOW_GISMT);
+    CHECK("acquire: the completed token",
+          suz_token_acquire(client, "line1", &cached, &pending) == SUZ_RESULT_OK &&
+              cached != NULL && pending == NULL &&
+              strcmp(suz_token_value(cached), suz_token_value(token)) == 0);
+    CHECK("acquire: NULL out-parameter",
+          suz_token_acquire(client, "line1", &cached, NULL) == SUZ_RESULT_NULL_ARGUMENT);
+    CHECK("complete: NULL pending",
+          suz_token_complete(client, NULL, signature, signature_len, &token) ==
+              SUZ_RESULT_NULL_ARGUMENT);
+    CHECK("result name", strcmp(suz_result_name(SUZ_RESULT_IN_PROGRESS),
+                                "SUZ_RESULT_IN_PROGRESS") == 0);
+    suz_token_free(cached);
+    suz_token_free(token);
+    suz_pending_free(imported);
+    suz_string_free(exported);
+}
+
 static void test_profiles(SuzClient *client, SuzSigner *signer)
 {
     SuzToken *first = NULL, *second = NULL, *sber = NULL;
@@ -314,6 +368,7 @@ int main(int argc, char **argv)
     suz_token_free(token);
 
     test_profiles(client, signer);
+    test_acquire(client, &gost);
     test_two_phase_begins(client, &gost);
     test_last_error_details(client, argv[1]);
 

@@ -555,6 +555,39 @@ class Client(_Native):
         process on this machine."""
         return self._token_call(lib.suz_token_get, encode(profile, "profile"))
 
+    def acquire(self, profile: str) -> Union[Token, Pending]:
+        """The profile's token when the signature is made elsewhere (1C, a signing service,
+        a person at another computer), still one fetch per installation.
+
+        Returns the cached :class:`Token`, or — when a fetch is needed — a :class:`Pending`
+        holding the installation's lease: sign its :attr:`~Pending.data` and pass the
+        signature to :meth:`complete` (here, or in another process after
+        :meth:`Pending.export` / :meth:`Pending.load`), or give it up with :meth:`release`.
+        A caller that finds another's lease waits for its token, at most
+        ``cache.lock_timeout_ms``, then raises :class:`~suz_auth.InProgressError`."""
+        token, pending = c_void_p(), c_void_p()
+        with self._use() as client:
+            _check(
+                lib.suz_token_acquire(client, encode(profile, "profile"), ctypes.byref(token), ctypes.byref(pending))
+            )
+        return Token(token) if token.value else Pending(pending, self)
+
+    def complete(self, pending: Pending, signature: Union[bytes, str]) -> Token:
+        """Completes a :class:`Pending` from :meth:`acquire` (or its loaded copy): sends the
+        signature (any CMS form), stores the token for every caller, releases the lease.
+        :class:`~suz_auth.LeaseLostError` if the lease expired and another caller took it."""
+        buffer, length = _bytes_arg(signature)
+        out = c_void_p()
+        with self._use() as client, pending._use() as native:
+            _check(lib.suz_token_complete(client, native, buffer, length, ctypes.byref(out)))
+        return Token(out)
+
+    def release(self, pending: Pending) -> None:
+        """Gives up the lease of a :class:`Pending` from :meth:`acquire` without completing
+        it: the next caller takes the lease at once instead of when it expires."""
+        with self._use() as client, pending._use() as native:
+            _check(lib.suz_token_release(client, native))
+
     def token_invalidate(self, profile: str, token: Token) -> bool:
         """Drops the cached token only if it is still ``token``; returns whether it did."""
         dropped = c_bool(False)

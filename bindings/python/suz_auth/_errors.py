@@ -131,6 +131,18 @@ class StoreError(SuzError):
     code = 17
 
 
+class InProgressError(SuzError):
+    """Another caller holds the lease on this installation's token; retry later."""
+
+    code = 18
+
+
+class LeaseLostError(SuzError):
+    """The pending operation's lease expired and another caller took it over; acquire again."""
+
+    code = 19
+
+
 _BY_CODE = {
     cls.code: cls
     for cls in (
@@ -151,6 +163,8 @@ _BY_CODE = {
         SignerError,
         InternalPanicError,
         StoreError,
+        InProgressError,
+        LeaseLostError,
     )
 }
 

@@ -164,3 +164,69 @@ def test_begin_here_finish_in_another_process(emulator, gost_keys, tmp_path):
         with pytest.raises(suz_auth.InvalidArgumentError, match="altered"):
             suz_auth.Pending.load(client, state[:20] + ("A" if state[20] != "A" else "B") + state[21:])
     assert emulator.stats()["requests"]["trueapi.token"] == 1
+
+
+def test_acquire_in_one_process_complete_in_another(emulator, gost_keys, tmp_path):
+    """examples/sign_elsewhere.py: acquire in one process, sign detached (as 1C does), complete
+    in another; meanwhile another caller waits instead of fetching; one token is issued."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cert, key = gost_keys
+    config = emulator.config(
+        cache={"dir": str(tmp_path / "cache"), "lock_timeout_ms": 300},
+        profiles={"line": {"flow": "gismt", "oms_connection": CONNECTION}},
+    )
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "sign_elsewhere.py")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+
+    def step(*args: str) -> str:
+        run = subprocess.run(
+            [sys.executable, example, str(config_path), "line", *args],
+            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout.strip()
+
+    acquired = step("acquire")
+    assert acquired.startswith("PENDING suz-pending.1."), acquired
+    (tmp_path / "state.txt").write_text(acquired)
+    with suz_auth.Client(config) as client:
+        with pytest.raises(suz_auth.InProgressError, match="another caller is fetching"):
+            client.acquire("line")
+    signature = openssl_sign(cert, key, (tmp_path / "data.bin").read_bytes(), attached=False)
+    (tmp_path / "signature.der").write_bytes(signature)
+    assert step("complete", "state.txt", "signature.der").startswith("TOKEN ")
+    with suz_auth.Client(config) as client:
+        got = client.acquire("line")
+        assert isinstance(got, suz_auth.Token)
+        with got:
+            assert emulator.ping(got.value) == 200
+    assert emulator.stats()["tokens_issued_total"] == 1
+    assert emulator.stats()["requests"]["gismt.key"] == 1
+
+
+def test_a_released_lease_is_taken_at_once(emulator, gost_keys):
+    cert, key = gost_keys
+    config = emulator.config(
+        cache={"persist": False, "lock_timeout_ms": 200},
+        profiles={"line": {"flow": "trueapi", "oms_connection": CONNECTION}},
+    )
+    with suz_auth.Client(config) as client:
+        first = client.acquire("line")
+        assert isinstance(first, suz_auth.Pending) and first.kind == suz_auth.SignatureKind.ATTACHED
+        with pytest.raises(suz_auth.InProgressError):
+            client.acquire("line")
+        client.release(first)
+        first.close()
+        with client.acquire("line") as second:
+            token = client.complete(second, openssl_sign(cert, key, second.data, attached=True))
+        with token:
+            assert emulator.ping(token.value) == 200
+        with pytest.raises(suz_auth.InvalidArgumentError, match="suz_token_acquire"):
+            with client.begin_gismt(CONNECTION) as plain:
+                client.complete(plain, b"x")

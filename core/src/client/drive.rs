@@ -172,6 +172,12 @@ impl Client {
     /// spent its challenge), and finishing it again — or a copy, imported anywhere the file
     /// store reaches — is [`crate::ErrorKind::InvalidArgument`] with nothing sent: begin again.
     pub fn finish_token(&self, pending: &PendingSignature, signature: &[u8]) -> Result<Token> {
+        if pending.lease().is_some() {
+            // Finishing here would mint a token outside the cache, revoking the cached one.
+            return Err(Error::invalid_argument(
+                "this pending operation was begun by suz_token_acquire: complete it with suz_token_complete, which stores the token for every caller",
+            ));
+        }
         // The signature is checked first: a wrong one leaves the operation to finish again.
         let request = pending.token_request(signature)?;
         self.claim(pending)?;
@@ -193,7 +199,7 @@ impl Client {
     /// Records that `pending` is being finished, before anything is sent: finishing it again —
     /// it or a copy, imported in this process or (for a carried state, through the file store)
     /// in any other — is refused with [`crate::ErrorKind::InvalidArgument`].
-    fn claim(&self, pending: &PendingSignature) -> Result<()> {
+    pub(super) fn claim(&self, pending: &PendingSignature) -> Result<()> {
         let already = || {
             Error::invalid_argument(
                 "this pending operation was already finished (its challenge or code is spent); begin again",

@@ -12,9 +12,21 @@ use std::time::Instant;
 
 use crate::config::{Config, Service};
 use crate::error::{Error, ErrorKind, Result};
+use crate::flows::PendingSignature;
 use crate::signer::{CommandSigner, Signer};
 use crate::token::manager::TokenManager;
+use crate::token::Token;
 use crate::transport::{Request, Response, Transport};
+
+/// What [`Client::token_acquire`] gives: the token, or the data to sign for it.
+#[derive(Debug)]
+pub enum Acquired {
+    /// A fresh token from the cache (or, for a profile that signs nothing, just fetched).
+    Token(Token),
+    /// This caller holds the installation's lease: sign [`PendingSignature::data`] and call
+    /// [`Client::token_complete`] (or [`Client::token_release`] to give up).
+    Pending(PendingSignature),
+}
 
 /// A configured client. Cheap to share: it is `Send + Sync`, and every call may run on any
 /// thread at the same time as others. Keep-alive connections are pooled per client.

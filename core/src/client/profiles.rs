@@ -3,15 +3,17 @@
 
 use std::sync::Arc;
 
-use super::Client;
+use super::{Acquired, Client};
 use crate::config::{Profile, ProfileFlow, Service};
 use crate::error::{Error, Result};
 use crate::flows::api::{self, Auth};
-use crate::flows::{smartmarket, MdlpCredentials};
+use crate::flows::{smartmarket, MdlpCredentials, PendingSignature};
 use crate::log::{log_at, Level};
 use crate::signer::{CommandSigner, Signer};
 use crate::token::key::TokenKey;
-use crate::token::Token;
+use crate::token::lease::Lease;
+use crate::token::manager;
+use crate::token::{now_ms, Token};
 use crate::transport::{Method, Response};
 
 impl Client {
@@ -116,6 +118,95 @@ impl Client {
         let key = self.token_key(profile);
         self.tokens()?
             .get(profile, &key, &|| self.fetch_token(profile))
+    }
+
+    /// Two-phase form of [`Client::token_get`], for hosts that sign between two calls (1C):
+    /// the fresh cached token, or — when a fetch is needed — the installation's lease for this
+    /// caller and a [`PendingSignature`] to sign (its challenge or MDLP code already fetched).
+    /// Another caller's live lease is waited for, at most `cache.lock_timeout_ms`, then
+    /// [`crate::ErrorKind::InProgress`]. A profile whose flow signs nothing (MDLP password,
+    /// SmartMarket) gives its token in this call.
+    pub fn token_acquire(&self, name: &str) -> Result<Acquired> {
+        let profile = self.profile(name)?;
+        let key = self.token_key(profile);
+        let connection = profile.oms_connection.as_deref().unwrap_or("");
+        if matches!(
+            profile.flow,
+            ProfileFlow::MdlpPassword { .. } | ProfileFlow::SmartMarket { .. }
+        ) {
+            return self.token_get(name).map(Acquired::Token);
+        }
+        let tokens = self.tokens()?;
+        let lease = match tokens.acquire(profile, &key)? {
+            manager::Acquired::Token(t) => return Ok(Acquired::Token(t)),
+            manager::Acquired::Lease(lease) => lease,
+        };
+        let begun = match &profile.flow {
+            ProfileFlow::TrueApi { inn } => self.trueapi_begin(connection, inn.as_deref()),
+            ProfileFlow::MdlpSigned {
+                client_id,
+                client_secret,
+                user_id,
+            } => {
+                let creds = MdlpCredentials::new(client_id, client_secret.expose(), user_id);
+                self.mdlp_begin(connection, &creds)
+            }
+            _ => self.gismt_begin(connection),
+        };
+        match begun {
+            Ok(pending) => Ok(Acquired::Pending(pending.with_lease(lease))),
+            Err(e) => {
+                // Nothing was minted: the next caller may take the lease at once.
+                tokens.release(profile, &key, &lease)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Phase two of [`Client::token_acquire`]: sends the signature (any CMS form, converted
+    /// to the kind the flow needs), stores the token for every caller, releases the lease. May
+    /// run in another process or machine sharing the store, on an imported pending operation.
+    /// A signature refused before sending leaves the operation and its lease to complete again;
+    /// once sent, the operation is spent (see [`Client::finish_token`]). If a fresh token is
+    /// already in the cache it is returned and nothing is sent; if the lease was taken over,
+    /// [`crate::ErrorKind::LeaseLost`] and nothing is sent.
+    pub fn token_complete(&self, pending: &PendingSignature, signature: &[u8]) -> Result<Token> {
+        let (profile, key, lease) = self.leased(pending)?;
+        let request = pending.token_request(signature)?;
+        self.tokens()?.complete(profile, &key, lease, &|| {
+            self.claim(pending)?;
+            self.exchange(&request, self.deadline(), |r| {
+                pending.parse_token(r, now_ms())
+            })
+        })
+    }
+
+    /// Gives up the lease of a pending operation from [`Client::token_acquire`] without
+    /// completing it: the next caller takes the lease at once, instead of after it expires.
+    pub fn token_release(&self, pending: &PendingSignature) -> Result<()> {
+        let (profile, key, lease) = self.leased(pending)?;
+        self.tokens()?.release(profile, &key, lease)
+    }
+
+    /// The profile, key and lease of a pending operation from [`Client::token_acquire`].
+    fn leased<'a>(
+        &'a self,
+        pending: &'a PendingSignature,
+    ) -> Result<(&'a Profile, TokenKey, &'a Lease)> {
+        let lease = pending.lease().ok_or_else(|| {
+            Error::invalid_argument(
+                "this pending operation was not begun by suz_token_acquire: finish it with suz_pending_finish_token",
+            )
+        })?;
+        let profile = self.profile(&lease.profile)?;
+        let key = self.token_key(profile);
+        if key.hash != lease.key {
+            return Err(Error::invalid_argument(format!(
+                "this pending operation is for another installation than profile {:?} of this client (the configuration differs)",
+                profile.name
+            )));
+        }
+        Ok((profile, key, lease))
     }
 
     /// Drops the cached token only if it is still `value` (the one the caller saw fail).

@@ -55,6 +55,7 @@ struct RawCache {
     persist: Option<bool>,
     refresh_margin_ms: Option<u64>,
     lock_timeout_ms: Option<u64>,
+    lease_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -219,6 +220,12 @@ pub struct CacheConfig {
     pub refresh_margin: Option<Duration>,
     /// How long to wait for another process's fetch (or, with Redis, another machine's).
     pub lock_timeout: Duration,
+    /// How long a lease taken by `suz_token_acquire` lasts while its holder has the data
+    /// signed; after that another caller may take it over.
+    pub lease: Duration,
+    /// How long a lease is held while a completion sends its request: the call's total
+    /// timeout and 30 s more.
+    pub send_hold: Duration,
 }
 
 impl Config {
@@ -332,6 +339,8 @@ impl Config {
                 "cache.lock_timeout_ms",
                 true,
             )?,
+            lease: millis(raw.cache.lease_ms, DEFAULT_LEASE_MS, "cache.lease_ms", true)?,
+            send_hold: total_timeout + Duration::from_secs(30),
         };
         let redis = raw
             .redis
@@ -397,6 +406,9 @@ pub const MAX_MS: u64 = 24 * 3600 * 1000;
 /// A `*_ms` setting: `default` when absent (a default derived from another setting may exceed
 /// a day), an error naming `key` when a given value is over [`MAX_MS`] or (with `nonzero`)
 /// zero.
+/// Five minutes: time for a person to confirm a signature on a token at their computer.
+const DEFAULT_LEASE_MS: u64 = 5 * 60 * 1000;
+
 pub(crate) fn millis(
     value: Option<u64>,
     default: u64,

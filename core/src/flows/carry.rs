@@ -7,8 +7,8 @@
 //! state as JSON in unpadded base64url, `<check>` the first 8 bytes of the payload's SHA-256 in
 //! hex. It is printable ASCII with no spaces, so it fits a 1C form attribute or a JSON field.
 //! It holds what finishing needs — the flow, the service URL, the bytes to sign and the
-//! challenge's uuid, the MDLP code, the inn, or the registration key — and no client secret or
-//! password. The check catches a damaged or edited string; a deliberately forged one can do no
+//! challenge's uuid, the MDLP code, the inn, or the registration key, and the lease of a
+//! pending operation from `acquire` — and no client secret or password. The check catches a damaged or edited string; a deliberately forged one can do no
 //! harm either: its URL must be the importing client's own, and the server verifies the
 //! signature.
 
@@ -21,6 +21,7 @@ use super::{PendingSignature, Step};
 use crate::config::{redact_url, Service};
 use crate::error::{Error, Result};
 use crate::signer::SignatureKind;
+use crate::token::lease::Lease;
 use crate::token::Flow;
 
 /// How long an exported state can be imported and finished: ten minutes from phase one, the
@@ -50,6 +51,9 @@ struct Carried {
     code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     registration_key: Option<String>,
+    /// The lease taken by `acquire` (no secret: a profile name, a key hash, an owner id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease: Option<Lease>,
 }
 
 fn check_of(payload: &str) -> String {
@@ -78,6 +82,7 @@ impl PendingSignature {
             inn: None,
             code: None,
             registration_key: None,
+            lease: self.lease.clone(),
         };
         match &self.step {
             Step::Register {
@@ -232,6 +237,7 @@ impl PendingSignature {
             id: carried.id,
             created_at_ms: carried.created_at_ms,
             carried: true,
+            lease: carried.lease,
         })
     }
 }

@@ -19,6 +19,7 @@ pub use mdlp::MdlpCredentials;
 
 use crate::error::{Error, Result};
 use crate::signer::{conform_signature, SignatureKind};
+use crate::token::lease::Lease;
 use crate::token::{Flow, Token};
 use crate::transport::{server_error_fields, Request, Response};
 
@@ -38,6 +39,8 @@ pub struct PendingSignature {
     /// Whether the state was exported or imported: then its finishing is recorded in the file
     /// store, so that no copy of it is finished twice, in any process.
     carried: bool,
+    /// The lease on the installation's token, for an operation begun by `acquire`.
+    lease: Option<Lease>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,7 +70,19 @@ impl PendingSignature {
             id: uuid::Uuid::new_v4().simple().to_string(),
             created_at_ms: crate::token::now_ms(),
             carried: false,
+            lease: None,
         }
+    }
+
+    /// This operation, finishing into the token `lease` was taken for.
+    pub fn with_lease(mut self, lease: Lease) -> PendingSignature {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// The lease of an operation begun by `acquire`.
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
     }
 
     /// The operation's random id (32 hex digits).

@@ -3,17 +3,22 @@
 //! compare-and-invalidate.
 //!
 //! The order of a fetch: memory -> (lead, or wait for the leading thread) memory again -> (file
-//! lock) file store ->
-//! (Redis lock) Redis -> fetch -> write Redis, file, memory. Every waiter re-reads after it gets
-//! a lock, so it takes the token the winner fetched instead of fetching its own.
+//! lock) file store, and no live lease of another caller -> (Redis lock) Redis -> fetch -> write
+//! Redis, file, memory. Every waiter re-reads after it gets a lock, so it takes the token the
+//! winner fetched instead of fetching its own.
+//!
+//! The two-phase form ([`TokenManager::acquire`], [`TokenManager::complete`]) takes the same
+//! steps, but holds a lease record between them instead of the locks (see
+//! [`super::lease`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::key::TokenKey;
+use super::lease::Lease;
 #[cfg(feature = "redis")]
-use super::redis::RedisStore;
+use super::redis::{LeaseTry, RedisStore};
 use super::store::FileStore;
 use super::{mask, now_ms, Token};
 #[cfg(feature = "redis")]
@@ -34,6 +39,8 @@ pub struct TokenManager {
     flights: Mutex<HashMap<String, Arc<Flight>>>,
     /// The file store, opened on first use and retried on every call until it opens.
     files: Mutex<Option<Arc<FileStore>>>,
+    /// Leases by key when there is no file store (a memory-only cache): owner and expiry.
+    leases: Mutex<HashMap<String, (String, i64)>>,
     #[cfg(feature = "redis")]
     redis: Option<(RedisStore, RedisFallback)>,
     config: CacheConfig,
@@ -122,6 +129,7 @@ impl TokenManager {
             memory: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
             files: Mutex::new(None),
+            leases: Mutex::new(HashMap::new()),
             #[cfg(feature = "redis")]
             redis: redis.map(|r| (RedisStore::new(r.clone()), r.on_unavailable)),
             config: config.clone(),
@@ -240,23 +248,48 @@ impl TokenManager {
         })
     }
 
-    /// The leader's part: the memory again, the file store under its lock, Redis under its
-    /// lock, and only then a fetch.
+    /// The leader's part: tries until it has a token, or another caller's lease (a two-phase
+    /// fetch under way) outlasts `cache.lock_timeout_ms`.
     fn lead(
         &self,
         profile: &Profile,
         key: &TokenKey,
         fetch: &dyn Fn() -> Result<Token>,
     ) -> Result<Token> {
+        let limit = self.config.lock_timeout;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let left = limit.saturating_sub(started.elapsed());
+            if let Some(token) = self.lead_once(profile, key, fetch, left)? {
+                return Ok(token);
+            }
+            if started.elapsed() >= limit {
+                return Err(in_progress(profile, limit));
+            }
+            std::thread::sleep(pause.min(limit.saturating_sub(started.elapsed())));
+            pause = (pause * 2).min(MAX_POLL);
+        }
+    }
+
+    /// One try: the memory again, the file store under its lock, Redis under its lock, and
+    /// only then a fetch. `None` when another caller holds the key's lease.
+    fn lead_once(
+        &self,
+        profile: &Profile,
+        key: &TokenKey,
+        fetch: &dyn Fn() -> Result<Token>,
+        wait: Duration,
+    ) -> Result<Option<Token>> {
         // A fetch may have ended between the first look and taking the lead.
         if let Some(t) = self.memory_get(key).filter(|t| self.is_fresh(profile, t)) {
-            return Ok(t);
+            return Ok(Some(t));
         }
         let files = self.file_store()?;
         let mut interrupted = false;
         let _file_lock = match &files {
             Some(files) => {
-                let (guard, waited) = files.lock(&key.hash, self.config.lock_timeout)?;
+                let (guard, waited) = files.lock(&key.hash, wait)?;
                 if waited {
                     log_at!(
                         Level::Info,
@@ -275,26 +308,25 @@ impl TokenManager {
                 {
                     log_at!(Level::Debug, "{}: token from the file store", profile.name);
                     self.remember(key, &t);
-                    return Ok(t);
+                    return Ok(Some(t));
                 }
                 Some(guard)
             }
             None => None,
         };
+        if self.leased_by_other(files.as_deref(), &key.hash) {
+            return Ok(None);
+        }
 
         #[cfg(feature = "redis")]
         let redis_lock = match &self.redis {
             Some((redis, fallback)) => {
-                match redis.lock_and_read(
-                    key,
-                    &|t| self.is_fresh(profile, t),
-                    self.config.lock_timeout,
-                ) {
+                match redis.lock_and_read(key, &|t| self.is_fresh(profile, t), wait) {
                     Ok((guard, Some(t))) => {
                         drop(guard);
                         log_at!(Level::Debug, "{}: token from Redis", profile.name);
                         self.save_local(files.as_deref(), key, &t);
-                        return Ok(t);
+                        return Ok(Some(t));
                     }
                     Ok((guard, None)) => Some(guard),
                     Err(e) if *fallback == RedisFallback::Local => {
@@ -323,8 +355,42 @@ impl TokenManager {
             files.begin_fetch(&key.hash)?;
         }
         let outcome = fetch();
-        if let Some(files) = &files {
-            match &outcome {
+        self.record(profile, key, files.as_deref(), &outcome, &|_token| {
+            #[cfg(feature = "redis")]
+            if let Some(guard) = &redis_lock {
+                return guard.store(_token);
+            }
+            Ok(())
+        });
+        match outcome {
+            Ok(token) => Ok(Some(token)),
+            Err(e) => match previous {
+                Some(valid) => {
+                    log_at!(
+                        Level::Warn,
+                        "{}: refresh failed, the cached token {} is still valid and is used: {e}",
+                        profile.name,
+                        valid.masked()
+                    );
+                    Ok(Some(valid))
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    /// After a fetch: the file store's marker becomes the token (or goes, when the failure
+    /// certainly minted nothing), `to_redis` stores the token in Redis, memory keeps it.
+    fn record(
+        &self,
+        profile: &Profile,
+        key: &TokenKey,
+        files: Option<&FileStore>,
+        outcome: &Result<Token>,
+        to_redis: &dyn Fn(&Token) -> Result<()>,
+    ) {
+        if let Some(files) = files {
+            match outcome {
                 Ok(token) => {
                     if let Err(e) = files.finish_fetch(&key.hash, &key.label, token) {
                         // The marker stays, so other processes fetch anew rather than trust
@@ -338,40 +404,313 @@ impl TokenManager {
                 Err(_) => {}
             }
         }
-        match outcome {
-            Ok(token) => {
-                #[cfg(feature = "redis")]
-                if let Some(guard) = &redis_lock {
-                    if let Err(e) = guard.store(&token) {
-                        log_at!(
-                            Level::Error,
-                            "{}: cannot write the token to Redis: {e}",
-                            profile.name
-                        );
-                    }
-                }
-                self.remember(key, &token);
+        if let Ok(token) = outcome {
+            if let Err(e) = to_redis(token) {
                 log_at!(
-                    Level::Info,
-                    "{}: new token {} expires at {}",
-                    profile.name,
-                    token.masked(),
-                    token.expires_at_ms()
+                    Level::Error,
+                    "{}: cannot write the token to Redis: {e}",
+                    profile.name
                 );
-                Ok(token)
             }
-            Err(e) => match previous {
-                Some(valid) => {
+            self.remember(key, token);
+            log_at!(
+                Level::Info,
+                "{}: new token {} expires at {}",
+                profile.name,
+                token.masked(),
+                token.expires_at_ms()
+            );
+        }
+    }
+
+    /// Two-phase, phase one: a fresh cached token, or the key's lease for this caller (see
+    /// [`super::lease`]). A caller that finds another's live lease waits for its token, at
+    /// most `cache.lock_timeout_ms`, then gets [`ErrorKind::InProgress`]; it never starts a
+    /// second fetch.
+    pub fn acquire(&self, profile: &Profile, key: &TokenKey) -> Result<Acquired> {
+        let _mark = FetchingMark::enter()?;
+        let limit = self.config.lock_timeout;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match self.take(profile, key, limit.saturating_sub(started.elapsed()))? {
+                Some(acquired) => return Ok(acquired),
+                None if started.elapsed() >= limit => return Err(in_progress(profile, limit)),
+                None => {
+                    std::thread::sleep(pause.min(limit.saturating_sub(started.elapsed())));
+                    pause = (pause * 2).min(MAX_POLL);
+                }
+            }
+        }
+    }
+
+    /// One try of [`TokenManager::acquire`]; `None` while another caller holds the lease.
+    fn take(&self, profile: &Profile, key: &TokenKey, wait: Duration) -> Result<Option<Acquired>> {
+        if let Some(t) = self.memory_get(key).filter(|t| self.is_fresh(profile, t)) {
+            return Ok(Some(Acquired::Token(t)));
+        }
+        let files = self.file_store()?;
+        let owner = uuid::Uuid::new_v4().simple().to_string();
+        let expires_at_ms = now_ms().saturating_add(millis(self.config.lease));
+        {
+            let _guard = match &files {
+                Some(f) => match f.lock(&key.hash, wait) {
+                    Ok((guard, _)) => Some(guard),
+                    // A one-call fetch holds the lock for its whole length.
+                    Err(e) if e.kind == ErrorKind::Timeout => return Ok(None),
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            };
+            if let Some(t) = self.stored_fresh(profile, key, files.as_deref()) {
+                return Ok(Some(Acquired::Token(t)));
+            }
+            if !self.claim_local(files.as_deref(), &key.hash, &owner, expires_at_ms)? {
+                return Ok(None);
+            }
+        }
+        #[cfg(feature = "redis")]
+        if let Some((redis, fallback)) = &self.redis {
+            let found = match redis.try_lease(key, &owner, self.config.lease, &|t| {
+                self.is_fresh(profile, t)
+            }) {
+                Ok(LeaseTry::Taken) => None,
+                Ok(LeaseTry::Token(t)) => {
+                    log_at!(Level::Debug, "{}: token from Redis", profile.name);
+                    self.remember(key, &t);
+                    Some(Some(Acquired::Token(t)))
+                }
+                Ok(LeaseTry::Busy(_) | LeaseTry::Lost) => Some(None),
+                Err(e) if *fallback == RedisFallback::Local => {
+                    log_at!(
+                        Level::Error,
+                        "{}: Redis unavailable, the lease covers this machine only: {e}",
+                        profile.name
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.release_local(files.as_deref(), &key.hash, &owner);
+                    return Err(e);
+                }
+            };
+            if let Some(found) = found {
+                self.release_local(files.as_deref(), &key.hash, &owner);
+                return Ok(found);
+            }
+        }
+        log_at!(
+            Level::Info,
+            "{}: lease taken; the token is fetched when the signature comes",
+            profile.name
+        );
+        Ok(Some(Acquired::Lease(Lease {
+            profile: profile.name.clone(),
+            key: key.hash.clone(),
+            owner,
+            expires_at_ms,
+        })))
+    }
+
+    /// Two-phase, phase two: `mint` fetches the token under `lease` (sends the signed
+    /// request); the token is stored and the lease released, whatever the outcome. If a fresh
+    /// token is already in the cache, it is returned and nothing is sent. If another caller
+    /// took the lease over after it expired: [`ErrorKind::LeaseLost`], nothing sent.
+    pub fn complete(
+        &self,
+        profile: &Profile,
+        key: &TokenKey,
+        lease: &Lease,
+        mint: &dyn Fn() -> Result<Token>,
+    ) -> Result<Token> {
+        let _mark = FetchingMark::enter()?;
+        let files = self.file_store()?;
+        let _guard = match &files {
+            Some(f) => Some(f.lock(&key.hash, self.config.lock_timeout)?.0),
+            None => None,
+        };
+        let owner = lease.owner.as_str();
+        let fresh = self
+            .memory_get(key)
+            .filter(|t| self.is_fresh(profile, t))
+            .or_else(|| self.stored_fresh(profile, key, files.as_deref()));
+        if let Some(t) = fresh {
+            log_at!(
+                Level::Info,
+                "{}: a fresh token is already in the cache; nothing sent",
+                profile.name
+            );
+            self.drop_local_lease(files.as_deref(), &key.hash, owner);
+            self.release_redis(profile, key, owner);
+            return Ok(t);
+        }
+        let hold = now_ms().saturating_add(millis(self.config.send_hold));
+        if !self.claim_local(files.as_deref(), &key.hash, owner, hold)? {
+            return Err(lease_lost(profile));
+        }
+        #[cfg(feature = "redis")]
+        if let Some((redis, fallback)) = &self.redis {
+            let renewed = redis.renew_lease(key, owner, self.config.send_hold, &|t| {
+                self.is_fresh(profile, t)
+            });
+            match renewed {
+                Ok(LeaseTry::Taken) => {}
+                Ok(LeaseTry::Token(t)) => {
+                    self.drop_local_lease(files.as_deref(), &key.hash, owner);
+                    self.release_redis(profile, key, owner);
+                    self.remember(key, &t);
+                    return Ok(t);
+                }
+                Ok(LeaseTry::Busy(_) | LeaseTry::Lost) => {
+                    self.drop_local_lease(files.as_deref(), &key.hash, owner);
+                    return Err(lease_lost(profile));
+                }
+                Err(e) if *fallback == RedisFallback::Local => log_at!(
+                    Level::Error,
+                    "{}: Redis unavailable, completing under this machine's lease only: {e}",
+                    profile.name
+                ),
+                Err(e) => {
+                    self.drop_local_lease(files.as_deref(), &key.hash, owner);
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(f) = &files {
+            if let Err(e) = f.begin_fetch(&key.hash) {
+                self.drop_local_lease(files.as_deref(), &key.hash, owner);
+                self.release_redis(profile, key, owner);
+                return Err(e);
+            }
+        }
+        log_at!(Level::Info, "{}: completing the fetch", profile.name);
+        let outcome = mint();
+        self.record(profile, key, files.as_deref(), &outcome, &|_token| {
+            #[cfg(feature = "redis")]
+            if let Some((redis, _)) = &self.redis {
+                return redis.store_leased(key, owner, _token);
+            }
+            Ok(())
+        });
+        self.drop_local_lease(files.as_deref(), &key.hash, owner);
+        self.release_redis(profile, key, owner);
+        outcome
+    }
+
+    /// Gives `lease` up without fetching: the next caller takes the key's lease at once.
+    pub fn release(&self, profile: &Profile, key: &TokenKey, lease: &Lease) -> Result<()> {
+        let files = self.file_store()?;
+        self.release_local(files.as_deref(), &key.hash, &lease.owner);
+        self.release_redis(profile, key, &lease.owner);
+        log_at!(Level::Info, "{}: lease released", profile.name);
+        Ok(())
+    }
+
+    /// A fresh token in the file store, unless a fetch was interrupted there (the stored token
+    /// may have been revoked). The caller holds the key's lock.
+    fn stored_fresh(
+        &self,
+        profile: &Profile,
+        key: &TokenKey,
+        files: Option<&FileStore>,
+    ) -> Option<Token> {
+        let files = files?;
+        if files.fetch_interrupted(&key.hash) {
+            return None;
+        }
+        let token = files
+            .read(&key.hash)
+            .filter(|t| self.is_fresh(profile, t))?;
+        self.remember(key, &token);
+        Some(token)
+    }
+
+    /// Whether another caller holds a live lease on the key. With a file store the caller
+    /// holds the key's lock.
+    fn leased_by_other(&self, files: Option<&FileStore>, hash: &str) -> bool {
+        let record = match files {
+            Some(f) => f.read_lease(hash),
+            None => lock(&self.leases).get(hash).cloned(),
+        };
+        record.is_some_and(|(_, until)| until > now_ms())
+    }
+
+    /// Takes or renews the key's lease for `owner` until `until`, unless another owner holds
+    /// a live one (then `false`). With a file store the caller holds the key's lock; in memory
+    /// the check and the write are under one mutex.
+    fn claim_local(
+        &self,
+        files: Option<&FileStore>,
+        hash: &str,
+        owner: &str,
+        until: i64,
+    ) -> Result<bool> {
+        let now = now_ms();
+        let held_by_other = |record: Option<&(String, i64)>| {
+            record.is_some_and(|(o, expires)| o != owner && *expires > now)
+        };
+        match files {
+            Some(f) => {
+                if held_by_other(f.read_lease(hash).as_ref()) {
+                    return Ok(false);
+                }
+                f.write_lease(hash, owner, until)?;
+            }
+            None => {
+                let mut leases = lock(&self.leases);
+                if held_by_other(leases.get(hash)) {
+                    return Ok(false);
+                }
+                leases.insert(hash.to_owned(), (owner.to_owned(), until));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Removes `owner`'s lease record. With a file store the caller holds the key's lock.
+    fn drop_local_lease(&self, files: Option<&FileStore>, hash: &str, owner: &str) {
+        match files {
+            Some(f) => f.remove_lease(hash, owner),
+            None => {
+                let mut leases = lock(&self.leases);
+                if leases.get(hash).is_some_and(|(o, _)| o == owner) {
+                    leases.remove(hash);
+                }
+            }
+        }
+    }
+
+    /// [`TokenManager::drop_local_lease`] for a caller that does not hold the key's lock. If
+    /// the lock cannot be had, the record stays until it expires.
+    fn release_local(&self, files: Option<&FileStore>, hash: &str, owner: &str) {
+        let _guard = match files {
+            Some(f) => match f.lock(hash, self.config.lock_timeout) {
+                Ok((guard, _)) => Some(guard),
+                Err(e) => {
                     log_at!(
                         Level::Warn,
-                        "{}: refresh failed, the cached token {} is still valid and is used: {e}",
-                        profile.name,
-                        valid.masked()
+                        "cannot release a lease now (it expires by itself): {e}"
                     );
-                    Ok(valid)
+                    return;
                 }
-                None => Err(e),
             },
+            None => None,
+        };
+        self.drop_local_lease(files, hash, owner);
+    }
+
+    /// Releases `owner`'s lease in Redis, if Redis is used; a failure is logged (the lease
+    /// expires by itself).
+    fn release_redis(&self, _profile: &Profile, _key: &TokenKey, _owner: &str) {
+        #[cfg(feature = "redis")]
+        if let Some((redis, _)) = &self.redis {
+            if let Err(e) = redis.release_lease(_key, _owner) {
+                log_at!(
+                    Level::Warn,
+                    "{}: cannot release the lease in Redis now (it expires by itself): {e}",
+                    _profile.name
+                );
+            }
         }
     }
 
@@ -442,6 +781,43 @@ impl TokenManager {
         );
         Ok(dropped)
     }
+}
+
+/// The longest pause between two tries of a caller waiting for another's lease.
+const MAX_POLL: Duration = Duration::from_millis(100);
+
+/// What [`TokenManager::acquire`] found.
+#[derive(Debug)]
+pub enum Acquired {
+    /// A fresh token from the cache.
+    Token(Token),
+    /// The key's lease, for this caller to fetch the token under.
+    Lease(Lease),
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn in_progress(profile: &Profile, waited: Duration) -> Error {
+    Error::new(
+        ErrorKind::InProgress,
+        format!(
+            "{}: another caller is fetching this token (it holds the installation's lease, maybe waiting for a signature); waited {} ms (cache.lock_timeout_ms). Its token will be in the cache when it completes: call again",
+            profile.name,
+            waited.as_millis()
+        ),
+    )
+}
+
+fn lease_lost(profile: &Profile) -> Error {
+    Error::new(
+        ErrorKind::LeaseLost,
+        format!(
+            "{}: this pending operation's lease expired (cache.lease_ms) and another caller took it over; nothing was sent. Acquire again",
+            profile.name
+        ),
+    )
 }
 
 /// Whether a failed fetch may still have made the server issue (and so revoke) a token.

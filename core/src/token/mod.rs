@@ -3,6 +3,7 @@
 //! ([`store`]) and the Redis store ([`redis`]).
 
 pub mod key;
+pub mod lease;
 pub mod manager;
 #[cfg(feature = "redis")]
 pub mod redis;

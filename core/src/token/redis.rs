@@ -40,6 +40,13 @@ const STORE_IF_OWNER: &str = concat!(
     "redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end"
 );
 
+/// Extends the lock's time to live (`ARGV[2]` ms) if it still holds the owner id `ARGV[1]`.
+/// Returns 1 if it did, 0 if not.
+const RENEW_IF_OWNER: &str = concat!(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then ",
+    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end"
+);
+
 /// Deletes a stored token only if its value field is the given one.
 const COMPARE_TOKEN_AND_DELETE: &str = concat!(
     "local v = redis.call('GET', KEYS[1]) ",
@@ -237,6 +244,18 @@ impl Conn {
     }
 }
 
+/// The outcome of one try at a lease in Redis.
+pub enum LeaseTry {
+    /// A fresh token is in Redis; no lease is held.
+    Token(Token),
+    /// The lease is the caller's.
+    Taken,
+    /// Another owner holds the lease until this time (Unix ms).
+    Busy(i64),
+    /// Renewing: another owner took the lease over.
+    Lost,
+}
+
 /// The Redis store: tokens and the fetch lock shared across machines.
 pub struct RedisStore {
     config: RedisConfig,
@@ -258,41 +277,13 @@ impl RedisGuard<'_> {
     /// expired before the fetch ended: another machine may have fetched and stored since, and
     /// its token is left in place.
     pub fn store(&self, token: &Token) -> Result<()> {
-        let config = &self.store.config;
-        let ttl = token.expires_at_ms() - now_ms();
-        if ttl <= 0 {
-            return Ok(());
-        }
-        let mut conn = Conn::open(config)?;
-        let value = encode(&self.label, token);
-        let reply = conn.call(
-            config,
-            &[
-                b"EVAL",
-                STORE_IF_OWNER.as_bytes(),
-                b"2",
-                self.lock_key.as_bytes(),
-                self.token_key.as_bytes(),
-                self.owner.as_bytes(),
-                &value,
-                ttl.to_string().as_bytes(),
-            ],
-        )?;
-        match reply {
-            Reply::Int(1) => Ok(()),
-            Reply::Int(0) => Err(Error::new(
-                ErrorKind::Store,
-                format!(
-                    "the Redis lock expired before the fetch ended (redis.lock_ttl_ms = {}): \
-                     another machine may have fetched, so the token was not stored in Redis",
-                    config.lock_ttl.as_millis()
-                ),
-            )),
-            _ => Err(unavailable(
-                config,
-                "bad reply: the store script answered neither 1 nor 0",
-            )),
-        }
+        self.store.store_if_owner(
+            &self.lock_key,
+            &self.token_key,
+            &self.label,
+            &self.owner,
+            token,
+        )
     }
 }
 
@@ -394,6 +385,154 @@ impl RedisStore {
             }
             std::thread::sleep(LOCK_POLL.min(wait - waited));
         }
+    }
+
+    /// Stores `token` under `token_key` with a TTL equal to its remaining lifetime, if the lock
+    /// `lock_key` still holds `owner` (checked and written in one atomic script). A `Store`
+    /// error if it does not: another machine may have fetched and stored since, and its token
+    /// is left in place.
+    fn store_if_owner(
+        &self,
+        lock_key: &str,
+        token_key: &str,
+        label: &str,
+        owner: &str,
+        token: &Token,
+    ) -> Result<()> {
+        let config = &self.config;
+        let ttl = token.expires_at_ms() - now_ms();
+        if ttl <= 0 {
+            return Ok(());
+        }
+        let mut conn = Conn::open(config)?;
+        let value = encode(label, token);
+        let reply = conn.call(
+            config,
+            &[
+                b"EVAL",
+                STORE_IF_OWNER.as_bytes(),
+                b"2",
+                lock_key.as_bytes(),
+                token_key.as_bytes(),
+                owner.as_bytes(),
+                &value,
+                ttl.to_string().as_bytes(),
+            ],
+        )?;
+        match reply {
+            Reply::Int(1) => Ok(()),
+            Reply::Int(0) => Err(Error::new(
+                ErrorKind::Store,
+                "the Redis lock expired before the fetch ended (redis.lock_ttl_ms, or \
+                 cache.lease_ms for a two-phase fetch): another machine may have fetched, so \
+                 the token was not stored in Redis",
+            )),
+            _ => Err(unavailable(
+                config,
+                "bad reply: the store script answered neither 1 nor 0",
+            )),
+        }
+    }
+
+    /// One try at the lease of `key` for `owner`, lasting `ttl`: a fresh token in Redis (no
+    /// lease taken), the lease, or busy until the returned time (Unix ms) — never a wait.
+    pub fn try_lease(
+        &self,
+        key: &TokenKey,
+        owner: &str,
+        ttl: Duration,
+        is_fresh: &dyn Fn(&Token) -> bool,
+    ) -> Result<LeaseTry> {
+        let (lock_key, token_key) = self.keys(key);
+        let mut conn = Conn::open(&self.config)?;
+        if let Some(t) = self.read(&mut conn, &token_key)?.filter(|t| is_fresh(t)) {
+            return Ok(LeaseTry::Token(t));
+        }
+        let ms = ttl.as_millis().max(1).to_string();
+        let reply = conn.call(
+            &self.config,
+            &[
+                b"SET",
+                lock_key.as_bytes(),
+                owner.as_bytes(),
+                b"NX",
+                b"PX",
+                ms.as_bytes(),
+            ],
+        )?;
+        if matches!(reply, Reply::Simple(ref s) if s == "OK") {
+            // The previous holder may have stored a token just before releasing.
+            if let Some(t) = self.read(&mut conn, &token_key)?.filter(|t| is_fresh(t)) {
+                self.release_on(&mut conn, &lock_key, owner);
+                return Ok(LeaseTry::Token(t));
+            }
+            return Ok(LeaseTry::Taken);
+        }
+        let left = match conn.call(&self.config, &[b"PTTL", lock_key.as_bytes()])? {
+            Reply::Int(ms) if ms > 0 => ms,
+            _ => 0,
+        };
+        Ok(LeaseTry::Busy(now_ms() + left))
+    }
+
+    /// Extends `owner`'s lease of `key` to `ttl` from now before a completion sends. If the
+    /// lease expired and nobody took it, it is taken again — unless a fresh token is there
+    /// (returned: the caller uses it and sends nothing). `Lost` when another owner holds it.
+    pub fn renew_lease(
+        &self,
+        key: &TokenKey,
+        owner: &str,
+        ttl: Duration,
+        is_fresh: &dyn Fn(&Token) -> bool,
+    ) -> Result<LeaseTry> {
+        let (lock_key, _) = self.keys(key);
+        let mut conn = Conn::open(&self.config)?;
+        let ms = ttl.as_millis().max(1).to_string();
+        let reply = conn.call(
+            &self.config,
+            &[
+                b"EVAL",
+                RENEW_IF_OWNER.as_bytes(),
+                b"1",
+                lock_key.as_bytes(),
+                owner.as_bytes(),
+                ms.as_bytes(),
+            ],
+        )?;
+        if matches!(reply, Reply::Int(1)) {
+            return Ok(LeaseTry::Taken);
+        }
+        match self.try_lease(key, owner, ttl, is_fresh)? {
+            LeaseTry::Busy(_) => Ok(LeaseTry::Lost),
+            other => Ok(other),
+        }
+    }
+
+    /// Releases `owner`'s lease of `key` (nothing if another owner holds it).
+    pub fn release_lease(&self, key: &TokenKey, owner: &str) -> Result<()> {
+        let (lock_key, _) = self.keys(key);
+        let mut conn = Conn::open(&self.config)?;
+        self.release_on(&mut conn, &lock_key, owner);
+        Ok(())
+    }
+
+    /// Stores a token fetched under `owner`'s lease of `key`, while the lease still holds.
+    pub fn store_leased(&self, key: &TokenKey, owner: &str, token: &Token) -> Result<()> {
+        let (lock_key, token_key) = self.keys(key);
+        self.store_if_owner(&lock_key, &token_key, &key.label, owner, token)
+    }
+
+    fn release_on(&self, conn: &mut Conn, lock_key: &str, owner: &str) {
+        let _ = conn.call(
+            &self.config,
+            &[
+                b"EVAL",
+                COMPARE_AND_DELETE.as_bytes(),
+                b"1",
+                lock_key.as_bytes(),
+                owner.as_bytes(),
+            ],
+        );
     }
 
     /// Compare-and-invalidate in Redis.

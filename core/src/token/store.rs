@@ -14,6 +14,8 @@
 //!   regular file is refused.
 //! - A fetch starts only once the store has room to record it: the fetch marker reserves the
 //!   space the token will take and becomes the token file by a rename.
+//! - A two-phase fetch holds a lease: a record `<hash>.lease` with its owner id and expiry,
+//!   read and written under the key's lock, which outlives the process that wrote it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -40,6 +42,14 @@ struct StoredToken {
     flow: String,
     value: String,
     obtained_at_ms: i64,
+    expires_at_ms: i64,
+}
+
+/// A lease on fetching one key's token (see [`crate::token::lease`]).
+#[derive(Serialize, Deserialize)]
+struct LeaseRecord {
+    version: u32,
+    owner: String,
     expires_at_ms: i64,
 }
 
@@ -111,6 +121,40 @@ impl FileStore {
 
     fn marker_path(&self, hash: &str) -> PathBuf {
         self.dir.join(format!("{hash}.fetching"))
+    }
+
+    fn lease_path(&self, hash: &str) -> PathBuf {
+        self.dir.join(format!("{hash}.lease"))
+    }
+
+    /// The key's lease record: its owner id and when it expires (Unix ms). `None` when there
+    /// is none, or it cannot be read (a damaged record guards nothing). The caller holds the
+    /// key's lock.
+    pub fn read_lease(&self, hash: &str) -> Option<(String, i64)> {
+        let bytes = read_record(&self.lease_path(hash))?;
+        let record: LeaseRecord = serde_json::from_slice(&bytes).ok()?;
+        (record.version == STORE_VERSION).then_some((record.owner, record.expires_at_ms))
+    }
+
+    /// Writes the key's lease record (atomically). The caller holds the key's lock.
+    pub fn write_lease(&self, hash: &str, owner: &str, expires_at_ms: i64) -> Result<()> {
+        let record = LeaseRecord {
+            version: STORE_VERSION,
+            owner: owner.to_owned(),
+            expires_at_ms,
+        };
+        // A struct of strings and integers always serialises.
+        let bytes = serde_json::to_vec(&record).unwrap_or_default();
+        self.replace(hash, &self.lease_path(hash), &bytes)
+            .map_err(|e| store_error(&self.lease_path(hash), "cannot record the lease", e))
+    }
+
+    /// Removes the key's lease record if `owner` holds it. The caller holds the key's lock.
+    pub fn remove_lease(&self, hash: &str, owner: &str) {
+        if self.read_lease(hash).is_some_and(|(o, _)| o == owner) {
+            let _ = fs::remove_file(self.lease_path(hash));
+            let _ = sync_dir(&self.dir);
+        }
     }
 
     /// Records, before a fetch, that one is under way. If the process dies before
@@ -270,8 +314,13 @@ impl FileStore {
 
     /// Replaces the stored token atomically.
     pub fn write(&self, hash: &str, label: &str, token: &Token) -> Result<()> {
-        let bytes = encode(label, token);
         let target = self.token_path(hash);
+        self.replace(hash, &target, &encode(label, token))
+            .map_err(|e| store_error(&target, "cannot write the token", e))
+    }
+
+    /// Replaces `target` with `bytes` atomically: a new temporary file, synced, renamed over it.
+    fn replace(&self, hash: &str, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let temp = self.dir.join(format!(
             ".{hash}.{}.{}.tmp",
             std::process::id(),
@@ -279,17 +328,16 @@ impl FileStore {
         ));
         let result = (|| -> std::io::Result<()> {
             let mut file = private_options().write(true).create_new(true).open(&temp)?;
-            file.write_all(&bytes)?;
+            file.write_all(bytes)?;
             file.sync_all()?;
             drop(file);
-            fs::rename(&temp, &target)?;
+            fs::rename(&temp, target)?;
             sync_dir(&self.dir)
         })();
-        if let Err(e) = result {
+        if result.is_err() {
             let _ = fs::remove_file(&temp);
-            return Err(store_error(&target, "cannot write the token", e));
         }
-        Ok(())
+        result
     }
 
     /// Removes the stored token if it is still `value` (compare-and-invalidate). The caller
@@ -341,8 +389,8 @@ impl FileStore {
         out
     }
 
-    /// Deletes every stored token, fetch marker and record of a finished operation (not the
-    /// lock files); returns how many.
+    /// Deletes every stored token, fetch marker, lease and record of a finished operation (not
+    /// the lock files); returns how many.
     pub fn purge(&self) -> Result<usize> {
         let mut removed = 0;
         let dir = fs::read_dir(&self.dir)
@@ -350,7 +398,7 @@ impl FileStore {
         for entry in dir.flatten() {
             let path = entry.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if [".token", ".tmp", ".fetching", ".done"]
+            if [".token", ".tmp", ".fetching", ".done", ".lease"]
                 .iter()
                 .any(|ext| name.ends_with(ext))
             {
