@@ -847,3 +847,30 @@ fn a_lease_in_redis_holds_across_machines_and_is_taken_over_when_it_expires() {
         Acquired::Lease(_)
     ));
 }
+
+#[test]
+fn a_two_phase_caller_waits_for_a_one_call_fetch_and_takes_its_token() {
+    use suz_auth_core::token::manager::Acquired;
+    let dir = temp_dir("one-call-then-acquire");
+    for c in [memory_only("", ""), in_dir(&dir)] {
+        let (manager, profile, key) = parts(&c);
+        let fetching = Barrier::new(2);
+        let acquired = std::thread::scope(|s| {
+            s.spawn(|| {
+                manager
+                    .get(&profile, &key, &|| {
+                        fetching.wait();
+                        std::thread::sleep(Duration::from_millis(300));
+                        Ok(token("one-call", 600 * MIN, 600 * MIN))
+                    })
+                    .unwrap()
+            });
+            fetching.wait();
+            manager.acquire(&profile, &key).unwrap()
+        });
+        match acquired {
+            Acquired::Token(t) => assert_eq!(t.value(), "one-call"),
+            Acquired::Lease(_) => panic!("a lease during another caller's fetch"),
+        }
+    }
+}

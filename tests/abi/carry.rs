@@ -186,3 +186,47 @@ fn a_state_exported_in_one_process_is_finished_in_another_once() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A state exported `minutes_ago`: the same state with an earlier phase one, its check
+/// recomputed (the check catches damage; the age is what is refused).
+fn aged(state: &str, minutes_ago: i64) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use sha2::Digest;
+    let payload = state.split('.').nth(2).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let created = json["created_at_ms"].as_i64().unwrap();
+    json["created_at_ms"] = (created - minutes_ago * 60_000).into();
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&json).unwrap());
+    let check: String = sha2::Sha256::digest(payload.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("suz-pending.1.{payload}.{check}")
+}
+
+#[test]
+fn an_expired_state_is_refused_at_import_and_nothing_is_sent() {
+    let emu = emulator();
+    let dir = std::env::temp_dir().join(format!("suz-carry-{}", uuid::Uuid::new_v4().simple()));
+    let client = TestClient::new(&config(&emu.base_url(), &dir));
+    let conn = c(DEFAULT_OMS_CONNECTION);
+    let mut pending = ptr::null_mut();
+    assert_eq!(
+        unsafe { suz_gismt_begin(client.0, conn.as_ptr(), &mut pending) },
+        SuzResult::Ok
+    );
+    let state = export(pending);
+    unsafe { suz_pending_free(pending) };
+    // Nine minutes old: still good; eleven: expired, saying so.
+    let fresh = import(&client, &aged(&state, 9)).unwrap();
+    unsafe { suz_pending_free(fresh) };
+    assert_eq!(
+        import(&client, &aged(&state, 11)).unwrap_err(),
+        SuzResult::InvalidArgument
+    );
+    assert!(last_message().contains("expired"), "{}", last_message());
+    assert_eq!(counter(&emu, &["requests", "gismt.key"]), 1, "nothing sent");
+    let _ = std::fs::remove_dir_all(&dir);
+}

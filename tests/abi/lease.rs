@@ -493,3 +493,47 @@ fn a_memory_only_cache_leases_across_threads() {
     assert!(tokens.iter().all(|t| *t == tokens[0]));
     assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
 }
+
+#[test]
+fn mdlp_profiles_acquire_a_code_and_unsigned_profiles_a_token() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("mdlp");
+    let json = format!(
+        r#"{{"stand": "emulator", "emulator_url": "{url}", "cache": {{"dir": {dir:?}}},
+            "profiles": {{
+              "pharma": {{"flow": "mdlp", "oms_connection": "{conn}", "client_id": "{id}",
+                          "client_secret": "{secret}", "user_id": "1865725612"}},
+              "push": {{"flow": "smartmarket", "client_id": "{sm_id}", "client_secret": "{sm_secret}"}}
+            }}}}"#,
+        url = emu.base_url(),
+        dir = dir.display().to_string(),
+        conn = DEFAULT_OMS_CONNECTION,
+        id = MDLP_CLIENT_ID,
+        secret = MDLP_CLIENT_SECRET,
+        sm_id = SMARTMARKET_CLIENT_ID,
+        sm_secret = SMARTMARKET_CLIENT_SECRET,
+    );
+    let client = TestClient::new(&json);
+    let Ok(Got::Pending(pending)) = acquire(&client, "pharma") else {
+        panic!("{}", last_message())
+    };
+    assert_eq!(
+        unsafe { suz_pending_kind(pending) },
+        SuzSignatureKind::Detached as u32
+    );
+    let state = export(pending);
+    assert!(!state.contains(MDLP_CLIENT_SECRET));
+    // An attached signature over the code is accepted (its content is stripped).
+    let token = complete(&client, pending, &openssl_sign(&data_of(pending), true))
+        .unwrap_or_else(|rc| panic!("{rc:?}: {}", last_message()));
+    unsafe { suz_pending_free(pending) };
+    assert_eq!(token.flow(), SuzFlow::Mdlp as u32);
+    assert!(matches!(acquire(&client, "pharma"), Ok(Got::Token(t)) if t.value() == token.value()));
+    // SmartMarket signs nothing: a token at once.
+    let Ok(Got::Token(push)) = acquire(&client, "push") else {
+        panic!("{}", last_message())
+    };
+    assert_eq!(push.flow(), SuzFlow::SmartMarket as u32);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -611,6 +611,7 @@ mod tests {
         assert_eq!(c.user_agent, "suz-auth/0.1.0");
         assert_eq!(c.trust_roots, TrustRoots::Platform);
         assert_eq!(c.cache.lock_timeout, Duration::from_millis(120_000));
+        assert_eq!(c.cache.lease, Duration::from_millis(300_000));
         assert_eq!(c.cache.refresh_margin, None);
         assert!(c.proxy.is_none() && c.redis.is_none() && c.command_signer.is_none());
         let r = Config::from_json(r#"{"redis": {"url": "redis://h"}}"#).unwrap();

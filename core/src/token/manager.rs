@@ -83,6 +83,19 @@ impl Drop for Leading<'_> {
     }
 }
 
+/// A one-call fetch's lease in memory (a cache without a file store), dropped when it ends.
+struct MemoryLease<'a> {
+    manager: &'a TokenManager,
+    hash: &'a str,
+    owner: String,
+}
+
+impl Drop for MemoryLease<'_> {
+    fn drop(&mut self) {
+        self.manager.drop_local_lease(None, self.hash, &self.owner);
+    }
+}
+
 thread_local! {
     /// Set while this thread runs a fetch: a signer that calls back into the cache would wait
     /// for itself.
@@ -314,9 +327,24 @@ impl TokenManager {
             }
             None => None,
         };
-        if self.leased_by_other(files.as_deref(), &key.hash) {
-            return Ok(None);
-        }
+        // A two-phase caller's lease is waited for. Without a file store, whose lock keeps
+        // two-phase callers out during this fetch, the fetch holds a lease in memory.
+        let _memory_lease = match &files {
+            Some(files) if self.leased_by_other(files, &key.hash) => return Ok(None),
+            Some(_) => None,
+            None => {
+                let owner = uuid::Uuid::new_v4().simple().to_string();
+                let until = now_ms().saturating_add(millis(self.config.send_hold));
+                if !self.claim_local(None, &key.hash, &owner, until)? {
+                    return Ok(None);
+                }
+                Some(MemoryLease {
+                    manager: self,
+                    hash: &key.hash,
+                    owner,
+                })
+            }
+        };
 
         #[cfg(feature = "redis")]
         let redis_lock = match &self.redis {
@@ -625,14 +653,12 @@ impl TokenManager {
         Some(token)
     }
 
-    /// Whether another caller holds a live lease on the key. With a file store the caller
-    /// holds the key's lock.
-    fn leased_by_other(&self, files: Option<&FileStore>, hash: &str) -> bool {
-        let record = match files {
-            Some(f) => f.read_lease(hash),
-            None => lock(&self.leases).get(hash).cloned(),
-        };
-        record.is_some_and(|(_, until)| until > now_ms())
+    /// Whether a caller holds a live lease on the key in the file store; the caller holds the
+    /// key's lock.
+    fn leased_by_other(&self, files: &FileStore, hash: &str) -> bool {
+        files
+            .read_lease(hash)
+            .is_some_and(|(_, until)| until > now_ms())
     }
 
     /// Takes or renews the key's lease for `owner` until `until`, unless another owner holds
