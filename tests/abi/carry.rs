@@ -2,7 +2,6 @@
 //! and exported in one process, imported, signed (detached, as 1C signs) and finished in
 //! another. The second process is this test binary again, running `finish_in_child`.
 
-use std::ffi::c_char;
 use std::process::Command;
 use std::ptr;
 
@@ -20,38 +19,9 @@ fn config(emu_url: &str, dir: &std::path::Path) -> String {
     )
 }
 
-fn export(pending: *mut SuzPending) -> String {
-    let mut out: *mut c_char = ptr::null_mut();
-    assert_eq!(
-        unsafe { suz_pending_export(pending, &mut out) },
-        SuzResult::Ok
-    );
-    let text = text(out);
-    unsafe { suz_string_free(out) };
-    text
-}
-
-fn import(client: &TestClient, state: &str) -> Result<*mut SuzPending, SuzResult> {
-    let state = c(state);
-    let mut out = ptr::null_mut();
-    match unsafe { suz_pending_import(client.0, state.as_ptr(), &mut out) } {
-        SuzResult::Ok => Ok(out),
-        rc => {
-            assert!(out.is_null());
-            Err(rc)
-        }
-    }
-}
-
 /// Signs the pending operation's bytes detached and finishes it.
 fn finish_detached(client: &TestClient, pending: *mut SuzPending) -> Result<OwnedToken, SuzResult> {
-    let mut data: *const u8 = ptr::null();
-    let mut len = 0usize;
-    assert_eq!(
-        unsafe { suz_pending_data(pending, &mut data, &mut len) },
-        SuzResult::Ok
-    );
-    let signature = openssl_sign(unsafe { std::slice::from_raw_parts(data, len) }, false);
+    let signature = openssl_sign(&pending_data(pending), false);
     let mut out = ptr::null_mut();
     let rc = unsafe {
         suz_pending_finish_token(
@@ -72,7 +42,7 @@ fn finish_in_child() {
         return;
     };
     let client = TestClient::new(&config);
-    let pending = import(&client, &state).unwrap_or_else(|_| panic!("{}", last_message()));
+    let pending = import_pending(&client, &state).unwrap_or_else(|_| panic!("{}", last_message()));
     let token = finish_detached(&client, pending).unwrap_or_else(|_| panic!("{}", last_message()));
     unsafe { suz_pending_free(pending) };
     println!("CARRIED-TOKEN={}", token.value());
@@ -92,7 +62,7 @@ fn a_state_exported_in_one_process_is_finished_in_another_once() {
             unsafe { suz_gismt_begin(client.0, conn.as_ptr(), &mut pending) },
             SuzResult::Ok
         );
-        let state = export(pending);
+        let state = export_pending(pending);
         unsafe { suz_pending_free(pending) };
         state
     };
@@ -124,7 +94,7 @@ fn a_state_exported_in_one_process_is_finished_in_another_once() {
 
     // Finishing it again, in this process: refused through the store's record, nothing sent.
     let client = TestClient::new(&json);
-    let again = import(&client, &state).unwrap();
+    let again = import_pending(&client, &state).unwrap();
     assert_eq!(
         finish_detached(&client, again).map(|_| ()).unwrap_err(),
         SuzResult::InvalidArgument
@@ -157,7 +127,7 @@ fn a_state_exported_in_one_process_is_finished_in_another_once() {
         ),
     ] {
         assert_eq!(
-            import(client, &text).unwrap_err(),
+            import_pending(client, &text).unwrap_err(),
             SuzResult::InvalidArgument
         );
         assert!(last_message().contains(says), "{}", last_message());
@@ -217,13 +187,13 @@ fn an_expired_state_is_refused_at_import_and_nothing_is_sent() {
         unsafe { suz_gismt_begin(client.0, conn.as_ptr(), &mut pending) },
         SuzResult::Ok
     );
-    let state = export(pending);
+    let state = export_pending(pending);
     unsafe { suz_pending_free(pending) };
     // Nine minutes old: still good; eleven: expired, saying so.
-    let fresh = import(&client, &aged(&state, 9)).unwrap();
+    let fresh = import_pending(&client, &aged(&state, 9)).unwrap();
     unsafe { suz_pending_free(fresh) };
     assert_eq!(
-        import(&client, &aged(&state, 11)).unwrap_err(),
+        import_pending(&client, &aged(&state, 11)).unwrap_err(),
         SuzResult::InvalidArgument
     );
     assert!(last_message().contains("expired"), "{}", last_message());

@@ -750,3 +750,39 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The bytes a pending operation asks to have signed.
+pub fn pending_data(pending: *mut SuzPending) -> Vec<u8> {
+    let mut data: *const u8 = ptr::null();
+    let mut len = 0usize;
+    assert_eq!(
+        unsafe { suz_pending_data(pending, &mut data, &mut len) },
+        SuzResult::Ok
+    );
+    unsafe { std::slice::from_raw_parts(data, len) }.to_vec()
+}
+
+/// `suz_pending_export`, as a string.
+pub fn export_pending(pending: *mut SuzPending) -> String {
+    let mut out: *mut c_char = ptr::null_mut();
+    assert_eq!(
+        unsafe { suz_pending_export(pending, &mut out) },
+        SuzResult::Ok
+    );
+    let s = text(out);
+    unsafe { suz_string_free(out) };
+    s
+}
+
+/// `suz_pending_import`; on failure the out-parameter stays NULL.
+pub fn import_pending(client: &TestClient, state: &str) -> Result<*mut SuzPending, SuzResult> {
+    let state = c(state);
+    let mut out = ptr::null_mut();
+    match unsafe { suz_pending_import(client.0, state.as_ptr(), &mut out) } {
+        SuzResult::Ok => Ok(out),
+        rc => {
+            assert!(out.is_null());
+            Err(rc)
+        }
+    }
+}

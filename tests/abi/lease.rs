@@ -3,7 +3,6 @@
 //! caller's token, and `suz_token_complete` may run in yet another process. The processes are
 //! this test binary again, each running one of the `*_in_child` roles below.
 
-use std::ffi::c_char;
 use std::process::{Command, Output};
 use std::ptr;
 use std::time::{Duration, Instant};
@@ -69,33 +68,8 @@ fn acquire(client: &TestClient, profile: &str) -> Result<Got, SuzResult> {
     }
 }
 
-fn data_of(pending: *mut SuzPending) -> Vec<u8> {
-    let mut data: *const u8 = ptr::null();
-    let mut len = 0usize;
-    assert_eq!(
-        unsafe { suz_pending_data(pending, &mut data, &mut len) },
-        SuzResult::Ok
-    );
-    unsafe { std::slice::from_raw_parts(data, len) }.to_vec()
-}
-
-fn export(pending: *mut SuzPending) -> String {
-    let mut out: *mut c_char = ptr::null_mut();
-    assert_eq!(
-        unsafe { suz_pending_export(pending, &mut out) },
-        SuzResult::Ok
-    );
-    let s = text(out);
-    unsafe { suz_string_free(out) };
-    s
-}
-
 fn import(client: &TestClient, state: &str) -> *mut SuzPending {
-    let state = c(state);
-    let mut out = ptr::null_mut();
-    let rc = unsafe { suz_pending_import(client.0, state.as_ptr(), &mut out) };
-    assert_eq!(rc, SuzResult::Ok, "{}", last_message());
-    out
+    import_pending(client, state).unwrap_or_else(|rc| panic!("{rc:?}: {}", last_message()))
 }
 
 fn complete(
@@ -200,8 +174,8 @@ fn acquire_in_child() {
                     Ok(Got::Token(t)) => t,
                     Ok(Got::Pending(pending)) => {
                         println!("PENDING=1");
-                        let state = export(pending);
-                        let data = STANDARD.encode(data_of(pending));
+                        let state = export_pending(pending);
+                        let data = STANDARD.encode(pending_data(pending));
                         unsafe { suz_pending_free(pending) };
                         let signed = run_role("lease::sign_in_child", &[(ROLE_DATA, &data)]);
                         let signature = printed(&signed, "SIGNATURE").remove(0);
@@ -289,7 +263,7 @@ fn hold_lease_in_child() {
     };
     let client = TestClient::new(&config);
     match acquire(&client, "line") {
-        Ok(Got::Pending(pending)) => println!("HELD={}", export(pending)),
+        Ok(Got::Pending(pending)) => println!("HELD={}", export_pending(pending)),
         _ => panic!("the first caller gets the lease"),
     }
     use std::io::Write;
@@ -350,8 +324,12 @@ fn a_killed_lease_holder_loses_the_lease_when_it_expires() {
             last_message()
         )
     };
-    let token = complete(&client, pending, &openssl_sign(&data_of(pending), false))
-        .unwrap_or_else(|rc| panic!("{rc:?}: {}", last_message()));
+    let token = complete(
+        &client,
+        pending,
+        &openssl_sign(&pending_data(pending), false),
+    )
+    .unwrap_or_else(|rc| panic!("{rc:?}: {}", last_message()));
     unsafe { suz_pending_free(pending) };
     assert_eq!(ping(&emu, &token.value()), 200);
     assert_eq!(
@@ -362,7 +340,7 @@ fn a_killed_lease_holder_loses_the_lease_when_it_expires() {
 
     // The dead holder's state, completed late: the fresh token is there, nothing is sent.
     let late = import(&client, &held);
-    let again = complete(&client, late, &openssl_sign(&data_of(late), false)).unwrap();
+    let again = complete(&client, late, &openssl_sign(&pending_data(late), false)).unwrap();
     assert_eq!(again.value(), token.value());
     unsafe { suz_pending_free(late) };
     assert_eq!(sign_ins(&emu), 1, "nothing sent");
@@ -394,7 +372,7 @@ fn a_taken_over_lease_is_lost_and_a_released_one_is_free_at_once() {
         panic!("{}", last_message())
     };
     assert_eq!(
-        complete(&client, second, &openssl_sign(&data_of(second), false)).err(),
+        complete(&client, second, &openssl_sign(&pending_data(second), false)).err(),
         Some(SuzResult::LeaseLost)
     );
     assert!(
@@ -412,7 +390,7 @@ fn a_taken_over_lease_is_lost_and_a_released_one_is_free_at_once() {
     );
     // Finishing it outside the cache is refused: the token would not be stored.
     let mut out = ptr::null_mut();
-    let sig = openssl_sign(&data_of(third), true);
+    let sig = openssl_sign(&pending_data(third), true);
     assert_eq!(
         unsafe { suz_pending_finish_token(client.0, third, sig.as_ptr(), sig.len(), &mut out) },
         SuzResult::InvalidArgument
@@ -479,7 +457,7 @@ fn a_memory_only_cache_leases_across_threads() {
                     Ok(Got::Pending(p)) => {
                         std::thread::sleep(Duration::from_millis(300));
                         // 1C signs detached; the challenge is embedded before sending.
-                        let t = complete(&client, p, &openssl_sign(&data_of(p), false))
+                        let t = complete(&client, p, &openssl_sign(&pending_data(p), false))
                             .unwrap_or_else(|rc| panic!("{rc:?}: {}", last_message()));
                         unsafe { suz_pending_free(p) };
                         t.value()
@@ -522,11 +500,15 @@ fn mdlp_profiles_acquire_a_code_and_unsigned_profiles_a_token() {
         unsafe { suz_pending_kind(pending) },
         SuzSignatureKind::Detached as u32
     );
-    let state = export(pending);
+    let state = export_pending(pending);
     assert!(!state.contains(MDLP_CLIENT_SECRET));
     // An attached signature over the code is accepted (its content is stripped).
-    let token = complete(&client, pending, &openssl_sign(&data_of(pending), true))
-        .unwrap_or_else(|rc| panic!("{rc:?}: {}", last_message()));
+    let token = complete(
+        &client,
+        pending,
+        &openssl_sign(&pending_data(pending), true),
+    )
+    .unwrap_or_else(|rc| panic!("{rc:?}: {}", last_message()));
     unsafe { suz_pending_free(pending) };
     assert_eq!(token.flow(), SuzFlow::Mdlp as u32);
     assert!(matches!(acquire(&client, "pharma"), Ok(Got::Token(t)) if t.value() == token.value()));
