@@ -476,8 +476,10 @@ SuzResult suz_client_set_signer(const struct SuzClient *client,
 // The profile's token: the cached one while it has more than the refresh margin left,
 // otherwise a new one. At most one fetch per installation is in flight on this machine:
 // other threads wait for it, other processes wait on the store's file lock and then read the
-// token the first one stored (and across machines with the Redis store). If a refresh fails
-// while the cached token is still valid, that token is returned and the failure logged.
+// token the first one stored (and across machines with the Redis store). A caller holding the
+// installation's lease from `suz_token_acquire` is waited for too; after
+// `cache.lock_timeout_ms` that wait is `SUZ_RESULT_IN_PROGRESS`. If a refresh fails while the
+// cached token is still valid, that token is returned and the failure logged.
 //
 // On success `*token_out` receives a token to free with `suz_token_free`.
 SuzResult suz_token_get(const struct SuzClient *client,
