@@ -542,10 +542,14 @@ fn revoke_all_settings_for_token_lifetimes_and_reset() {
 /// A CMS signature (RSA, made with the `openssl` command) of `data`, base64: accepted by an
 /// emulator that does not require GOST.
 fn rsa_sign(data: &[u8], attached: bool) -> String {
+    // Made once per process: tests run on parallel threads, and one must not read a key
+    // another is still writing.
+    static MADE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let dir = std::env::temp_dir().join(format!("suz-emu-rsa-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
-    if !cert.exists() {
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if !*made {
         let ok = Command::new("openssl")
             .args([
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test",
@@ -559,7 +563,9 @@ fn rsa_sign(data: &[u8], attached: bool) -> String {
             .status
             .success();
         assert!(ok, "openssl req");
+        *made = true;
     }
+    drop(made);
     let mut sign = Command::new("openssl")
         .args(["cms", "-sign", "-binary", "-outform", "DER", "-signer"])
         .arg(&cert)
