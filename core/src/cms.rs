@@ -5,7 +5,9 @@
 //!
 //! The reader is a minimal BER reader written here rather than the `der` crate: `der` accepts
 //! DER only and rejects the indefinite lengths (`30 80 … 00 00`) that CryptoPro and OpenSSL's
-//! streaming mode emit. It reads tag-length-value elements with definite lengths of up to four
+//! streaming mode emit. `bcder`, which reads BER, was tried in its place (0.7.7): it reports
+//! errors as text only, so giving the reasons below meant matching its messages; its
+//! `skip_all` fails on every indefinite-length value; and the code grew rather than shrank. It reads tag-length-value elements with definite lengths of up to four
 //! length bytes and with indefinite lengths ended by end-of-contents octets, nested to at most
 //! [`MAX_DEPTH`] levels. It never panics: every slice is taken with a checked method and every
 //! length is checked against what is left. It checks structure only; the server verifies the
