@@ -838,7 +838,14 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_process_escaping_the_group_with_the_output_does_not_hold_the_call() {
-        let argv = ["sh", "-c", "setsid sleep 6 & echo signature"];
+        // The child has left the group once it has made the marker; only then does the command
+        // print and exit (a group kill before the escape would end the child too).
+        let marker = std::env::temp_dir().join(format!("suz-escaped-{}", uuid::Uuid::new_v4()));
+        let script = format!(
+            "setsid sh -c 'touch {m}; exec sleep 6' & while [ ! -e {m} ]; do sleep 0.01; done; echo signature",
+            m = marker.display()
+        );
+        let argv = ["sh", "-c", script.as_str()];
         let c = command(&argv, &argv, 20_000);
         let started = Instant::now();
         let e = c.sign(b"x", SignatureKind::Detached).unwrap_err();
@@ -849,6 +856,7 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+        let _ = std::fs::remove_file(&marker);
     }
 
     #[test]
