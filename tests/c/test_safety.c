@@ -10,6 +10,7 @@
  */
 #define _XOPEN_SOURCE 700
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,8 +89,11 @@ static void test_log_callback_replaced_under_load(const SuzClient *client)
         workers[i].calls = 0;
         pthread_create(&threads[i], NULL, get_tokens, &workers[i]);
     }
-    /* Replace until every worker made 100 calls under the churn (bounded: 2 000 000 rounds). */
+    /* Replace until every worker made 100 calls under the churn (bounded: 2 000 000 rounds).
+     * Each round lets the workers run: under valgrind, which runs one thread at a time, a
+     * replacer that never yields starves them. */
     for (round = 0; round < 2000000; round++) {
+        sched_yield();
         struct sink *next = calloc(1, sizeof *next);
         if (suz_set_log_callback(to_sink, next, SUZ_LOG_LEVEL_DEBUG) != SUZ_RESULT_OK) {
             replace_failures++;
