@@ -519,3 +519,103 @@ fn mdlp_profiles_acquire_a_code_and_unsigned_profiles_a_token() {
     assert_eq!(push.flow(), SuzFlow::SmartMarket as u32);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A server that answers garbage while the challenge is fetched: the error, and the lease is
+/// given back at once (the next caller gets one without waiting). A profile name that is not
+/// UTF-8: named, nothing written.
+#[test]
+fn a_failed_begin_gives_the_lease_back_and_bad_arguments_are_named() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("garbage");
+    let json = config(&emu.base_url(), &dir, r#", "lock_timeout_ms": 200"#);
+    let client = TestClient::new(&json.replacen('{', r#"{"retry": {"max_attempts": 1}, "#, 1));
+    fault(&emu, r#"{"endpoint":"gismt.key","kind":"html"}"#);
+    let failed = acquire(&client, "line").err();
+    assert!(
+        matches!(
+            failed,
+            Some(SuzResult::Protocol | SuzResult::HttpServerError)
+        ),
+        "{failed:?}: {}",
+        last_message()
+    );
+    let started = Instant::now();
+    let Ok(Got::Pending(pending)) = acquire(&client, "line") else {
+        panic!("{}", last_message())
+    };
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "no wait for a dead lease"
+    );
+    unsafe { suz_pending_free(pending) };
+
+    let bad = b"li\xffne\0";
+    let (mut token, mut pending) = (ptr::null_mut(), ptr::null_mut());
+    assert_eq!(
+        unsafe { suz_token_acquire(client.0, bad.as_ptr().cast(), &mut token, &mut pending) },
+        SuzResult::InvalidUtf8
+    );
+    assert!(token.is_null() && pending.is_null());
+    assert!(last_message().contains("profile"), "{}", last_message());
+    let unknown = c("nope");
+    assert_eq!(
+        unsafe { suz_token_acquire(client.0, unknown.as_ptr(), &mut token, &mut pending) },
+        SuzResult::InvalidArgument
+    );
+    assert!(
+        last_message().contains("unknown profile"),
+        "{}",
+        last_message()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A lease file replaced by a symlink or a FIFO (a hostile cache directory) is never followed
+/// or blocked on: it counts as no lease, and the next lease replaces it.
+#[cfg(unix)]
+#[test]
+fn a_lease_file_that_is_a_symlink_or_a_fifo_is_not_followed() {
+    let emu = emulator();
+    let dir = temp_dir("hostile");
+    let json = config(&emu.base_url(), &dir, r#", "lock_timeout_ms": 200"#);
+    let client = TestClient::new(&json);
+    let Ok(Got::Pending(first)) = acquire(&client, "line") else {
+        panic!("{}", last_message())
+    };
+    let lease = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "lease"))
+        .expect("the lease is a file in the cache directory");
+    assert_eq!(unsafe { suz_token_release(client.0, first) }, SuzResult::Ok);
+    unsafe { suz_pending_free(first) };
+    let target = dir.with_extension("target");
+    std::fs::write(&target, "keep").unwrap();
+    let _ = std::fs::remove_file(&lease);
+    std::os::unix::fs::symlink(&target, &lease).unwrap();
+    let Ok(Got::Pending(second)) = acquire(&client, "line") else {
+        panic!("{}", last_message())
+    };
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+    assert!(!std::fs::symlink_metadata(&lease)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        unsafe { suz_token_release(client.0, second) },
+        SuzResult::Ok
+    );
+    unsafe { suz_pending_free(second) };
+    let _ = std::fs::remove_file(&lease);
+    let fifo = c(lease.to_str().unwrap());
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let started = Instant::now();
+    let Ok(Got::Pending(third)) = acquire(&client, "line") else {
+        panic!("{}", last_message())
+    };
+    assert!(started.elapsed() < Duration::from_secs(2));
+    unsafe { suz_pending_free(third) };
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&target);
+}

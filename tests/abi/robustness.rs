@@ -59,6 +59,9 @@ fn every_export_survives_null_arguments() {
             suz_pending_import(ptr::null(), ptr::null(), o.cast()),
             suz_client_set_signer(ptr::null(), ptr::null(), ptr::null()),
             suz_token_get(ptr::null(), ptr::null(), o.cast()),
+            suz_token_acquire(ptr::null(), ptr::null(), o.cast(), o.cast()),
+            suz_token_complete(ptr::null(), ptr::null(), ptr::null(), 0, o.cast()),
+            suz_token_release(ptr::null(), ptr::null()),
             suz_token_invalidate(ptr::null(), ptr::null(), ptr::null(), ptr::null_mut()),
             suz_request(
                 ptr::null(),
