@@ -8,7 +8,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 . scripts/lib.sh
 
-ensure_packages libengine-gost-openssl valgrind gcc python3 python3-venv binutils redis-server strace
+ensure_packages libengine-gost-openssl valgrind gcc python3 python3-venv binutils redis-server strace \
+    gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine64 zip unzip
 command -v cargo-clippy >/dev/null || rustup component add clippy
 command -v rustfmt >/dev/null || rustup component add rustfmt
 
@@ -23,7 +24,13 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 fi
 echo "== cargo clippy -D warnings (default features, and without the redis feature)"
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy -p suz-auth-core -p suz-auth -p suz --no-default-features -- -D warnings
+cargo clippy -p suz-auth-core -p suz-auth -p suz -p suz-auth-1c --no-default-features -- -D warnings
+# The 1C add-in and the core as they build for Windows (x86_64 and x86: C `long` and usize are
+# 32-bit there, and the cfg(windows) code only compiles for these targets).
+for t in x86_64-pc-windows-gnu i686-pc-windows-gnu; do
+    rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+    cargo clippy -p suz-auth-core -p suz-auth-1c --target "$t" -- -D warnings
+done
 echo "== exports"
 scripts/check-exports.sh target/debug/libsuz_auth.so
 
@@ -36,6 +43,8 @@ cargo test --workspace --all-targets 2>&1 | tee "$log"
 cargo test --workspace --doc 2>&1 | tail -3
 echo "== C tests"
 tests/c/run.sh 2>&1 | tee -a "$log"
+echo "== 1C add-in: the packaged zip under the mock 1C platform (Linux, valgrind, wine64)"
+bindings/1c/tests/run.sh 2>&1 | tee -a "$log"
 echo "== Python tests"
 venv=${CARGO_TARGET_DIR:-$root/target}/python-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
@@ -53,7 +62,7 @@ passed=$(grep -Eo '([0-9]+) passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '([0-9]+) failed' "$log" | awk '{s+=$1} END {print s+0}')
 # The C programs run the same checks in three modes: counted once each, and said apart.
 c_checks=$(awk '/\(plain\)$/ {p = 1; next} p && /^checks: / {s += $2; p = 0} END {print s + 0}' "$log")
-echo "C tests: $c_checks checks, each run plain, under ASan + UBSan and under valgrind (test_flows also against the static library)"
+echo "C tests: $c_checks checks, each run plain and under valgrind, the C ABI's also under ASan + UBSan (test_flows also against the static library), the 1C mock platform's also under wine64"
 passed=$((passed + c_checks))
 echo "total: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -341,10 +341,7 @@ impl Params<'_> {
         if self.params.len() != want {
             return Err(bad(
                 self.method.names.en,
-                &format!(
-                    "takes {want} parameters, {} were passed",
-                    self.params.len()
-                ),
+                &format!("takes {want} parameters, {} were passed", self.params.len()),
             ));
         }
         Ok(())
@@ -467,7 +464,9 @@ impl Addin {
         let code = e.kind.code();
         let text = format!("{} ({})", e, e.kind.name());
         // SAFETY: the platform's connection from `Init` (or null: nothing is reported).
-        unsafe { Connection::add_error(connection, ADDIN_E_FAIL, EXTENSION_NAME, &text, code as i32) };
+        unsafe {
+            Connection::add_error(connection, ADDIN_E_FAIL, EXTENSION_NAME, &text, code as i32)
+        };
         self.last = LastError {
             code,
             text,
@@ -519,7 +518,12 @@ impl Addin {
                 let signature = p.bytes(1, "ЗавершитьПолучениеТокена: Подпись")?;
                 let client = self.client()?;
                 let pending = client.pending_import(&state)?;
-                Value::Str(client.token_complete(&pending, &signature)?.value().to_owned())
+                Value::Str(
+                    client
+                        .token_complete(&pending, &signature)?
+                        .value()
+                        .to_owned(),
+                )
             }
             5 => {
                 let state = p.text(0, "ОтменитьПолучениеТокена: Состояние")?;

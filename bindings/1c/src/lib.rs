@@ -183,7 +183,11 @@ fn name_of(o: &Object, names: Option<addin::Names>, alias: c_long) -> *const WCh
     unsafe { MemoryManager::alloc_wstr(o.memory, &wide) }.map_or(ptr::null(), |p| p.cast_const())
 }
 
-unsafe extern "system" fn get_prop_name(this: *mut c_void, num: c_long, alias: c_long) -> *const WChar {
+unsafe extern "system" fn get_prop_name(
+    this: *mut c_void,
+    num: c_long,
+    alias: c_long,
+) -> *const WChar {
     with_object(this, AT_LANGUAGE, ptr::null(), |o| {
         let names = usize::try_from(num)
             .ok()
@@ -193,7 +197,11 @@ unsafe extern "system" fn get_prop_name(this: *mut c_void, num: c_long, alias: c
     })
 }
 
-unsafe extern "system" fn get_prop_val(this: *mut c_void, num: c_long, value: *mut TVariant) -> bool {
+unsafe extern "system" fn get_prop_val(
+    this: *mut c_void,
+    num: c_long,
+    value: *mut TVariant,
+) -> bool {
     with_object(this, AT_LANGUAGE, false, |o| {
         let Ok(num) = usize::try_from(num) else {
             return false;
@@ -206,7 +214,11 @@ unsafe extern "system" fn get_prop_val(this: *mut c_void, num: c_long, value: *m
     })
 }
 
-unsafe extern "system" fn set_prop_val(this: *mut c_void, _num: c_long, _value: *mut TVariant) -> bool {
+unsafe extern "system" fn set_prop_val(
+    this: *mut c_void,
+    _num: c_long,
+    _value: *mut TVariant,
+) -> bool {
     // Every property is read-only.
     with_object(this, AT_LANGUAGE, false, |_| false)
 }
@@ -355,8 +367,8 @@ pub unsafe extern "C" fn GetClassObject(name: *const WChar, out: *mut *mut c_voi
             return 0;
         }
         // SAFETY: as the function's contract.
-        let known = unsafe { native::wide_name(name) }
-            .is_some_and(|n| n.eq_ignore_ascii_case(CLASS_NAME));
+        let known =
+            unsafe { native::wide_name(name) }.is_some_and(|n| n.eq_ignore_ascii_case(CLASS_NAME));
         if !known {
             // SAFETY: `out` is non-null and writable.
             unsafe { *out = ptr::null_mut() };

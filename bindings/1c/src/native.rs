@@ -140,23 +140,24 @@ pub struct MemoryManager {
     vtbl: *const MemoryManagerVtbl,
 }
 
-/// The most a single value handed to the platform may be: its length field is 32-bit, and
-/// `AllocMemory` takes a C `unsigned long` (32-bit on Windows).
-pub const MAX_ALLOC: usize = u32::MAX as usize;
-
 impl MemoryManager {
-    /// `len` bytes from the platform's allocator, or `None` (refused, or too large).
+    /// `len` bytes from the platform's allocator, or `None`: refused, or over 4 GiB (a
+    /// value's length field is 32-bit, and `AllocMemory` takes a C `unsigned long`, 32-bit on
+    /// Windows).
     ///
     /// # Safety
     /// `this` is the platform's live memory manager.
     pub unsafe fn alloc(this: *mut MemoryManager, len: usize) -> Option<*mut u8> {
-        if this.is_null() || len > MAX_ALLOC {
-            return None;
-        }
         // Zero-length values still get a (one-byte) block, so every pointer handed over is
         // one the platform can free.
+        let Ok(len) = u32::try_from(len.max(1)) else {
+            return None;
+        };
+        if this.is_null() {
+            return None;
+        }
         let mut p: *mut c_void = ptr::null_mut();
-        let ok = ((*(*this).vtbl).alloc)(this, &mut p, len.max(1) as c_ulong);
+        let ok = ((*(*this).vtbl).alloc)(this, &mut p, c_ulong::from(len));
         (ok && !p.is_null()).then_some(p.cast())
     }
 
@@ -190,13 +191,8 @@ impl MemoryManager {
 #[repr(C)]
 struct ConnectionVtbl {
     dtor: DtorSlots,
-    add_error: unsafe extern "system" fn(
-        *mut Connection,
-        u16,
-        *const WChar,
-        *const WChar,
-        c_long,
-    ) -> bool,
+    add_error:
+        unsafe extern "system" fn(*mut Connection, u16, *const WChar, *const WChar, c_long) -> bool,
     read: usize,
     write: usize,
     register_profile_as: usize,
@@ -223,7 +219,13 @@ impl Connection {
     ///
     /// # Safety
     /// `this` is null or the platform's live connection.
-    pub unsafe fn add_error(this: *mut Connection, wcode: u16, source: &str, text: &str, code: i32) {
+    pub unsafe fn add_error(
+        this: *mut Connection,
+        wcode: u16,
+        source: &str,
+        text: &str,
+        code: i32,
+    ) {
         if this.is_null() {
             return;
         }

@@ -447,6 +447,7 @@ static bool sign_detached(const unsigned char *data, size_t len, unsigned char *
     int n = ++sign_count;
     snprintf(in, sizeof in, "sign-%d.bin", n);
     snprintf(out, sizeof out, "sign-%d.der", n);
+    remove(out); /* a file left by an earlier run is not this signature */
     FILE *f = fopen(in, "wb");
     if (!f) return false;
     fwrite(data, 1, len, f);
@@ -872,10 +873,11 @@ int main(int argc, char **argv)
     CHECK(outstanding == 0, "%zu blocks of the memory manager never freed", outstanding);
     CHECK(foreign_frees == 0, "%zu frees of memory the manager did not allocate", foreign_frees);
     CHECK(foreign_pointers == 0, "%zu values not allocated with the memory manager", foreign_pointers);
-    printf("memory manager: %zu allocations, %zu frees, %zu outstanding, %zu foreign\n",
-           allocations, frees, outstanding, foreign_frees + foreign_pointers);
-    printf("AddError calls: %d\n", errors_added);
-    printf("checks: %d, failures: %d\n", checks, failures);
+    /* On stderr: under wine, a program that started a Unix process loses its buffered stdout. */
+    fprintf(stderr, "memory manager: %zu allocations, %zu frees, %zu outstanding, %zu foreign\n",
+            allocations, frees, outstanding, foreign_frees + foreign_pointers);
+    fprintf(stderr, "AddError calls: %d\n", errors_added);
+    fprintf(stderr, "checks: %d, failures: %d\n", checks, failures);
 #ifdef _WIN32
     FreeLibrary(lib);
 #else
