@@ -750,6 +750,16 @@ int main(int argc, char **argv)
     /* Flows that sign nothing give the token at once. */
     acquire_at_once(&a, "mdlp_password");
     acquire_at_once(&b, "smartmarket");
+    /* SmartPush through Запрос: Bearer and RqUID added by the component; the answer's body. */
+    set_string(&p[0], "smartmarket");
+    set_string(&p[1], "POST");
+    set_string(&p[2], "/api/v2/smartpush/apprequest");
+    set_string(&p[3], "{\"requestPayload\": {\"text\": \"привет\"}}");
+    CHECK(call(&b, "Request", &ret, p, 4), "SmartPush: %s", last_error);
+    CHECK(strstr(text_of(&ret, buf_b, sizeof buf_b), "привет") != NULL, "SmartPush answer %s", buf_b);
+    CHECK(prop_number(&b, "HttpStatus") == 200, "SmartPush status %d", (int)prop_number(&b, "HttpStatus"));
+    clear(&ret);
+    clear_all(p, 4);
 
     /* CancelToken gives the lease back: the next acquire gets its own pending state at once. */
     set_string(&p[0], "trueapi2");
