@@ -163,13 +163,22 @@ unsafe extern "system" fn get_n_props(this: *mut c_void) -> c_long {
     with_object(this, AT_LANGUAGE, 0, |_| addin::PROPS.len() as c_long)
 }
 
-unsafe extern "system" fn find_prop(this: *mut c_void, name: *const WChar) -> c_long {
+/// `FindProp` and `FindMethod`: the index of `name` among `all`, or -1.
+fn find_in(
+    this: *mut c_void,
+    name: *const WChar,
+    all: impl Iterator<Item = addin::Names>,
+) -> c_long {
     with_object(this, AT_LANGUAGE, -1, |_| {
         // SAFETY: the platform passes a NUL-terminated name (or null).
         let name = unsafe { native::wide_name(name) };
-        name.and_then(|n| addin::find(addin::PROPS.iter().map(|p| p.names), &n))
+        name.and_then(|n| addin::find(all, &n))
             .map_or(-1, |i| i as c_long)
     })
+}
+
+unsafe extern "system" fn find_prop(this: *mut c_void, name: *const WChar) -> c_long {
+    find_in(this, name, addin::PROPS.iter().map(|p| p.names))
 }
 
 /// A name of property or method `num` (alias 0: English, 1: Russian) in the platform's memory.
@@ -238,12 +247,7 @@ unsafe extern "system" fn get_n_methods(this: *mut c_void) -> c_long {
 }
 
 unsafe extern "system" fn find_method(this: *mut c_void, name: *const WChar) -> c_long {
-    with_object(this, AT_LANGUAGE, -1, |_| {
-        // SAFETY: the platform passes a NUL-terminated name (or null).
-        let name = unsafe { native::wide_name(name) };
-        name.and_then(|n| addin::find(addin::METHODS.iter().map(|m| m.names), &n))
-            .map_or(-1, |i| i as c_long)
-    })
+    find_in(this, name, addin::METHODS.iter().map(|m| m.names))
 }
 
 unsafe extern "system" fn get_method_name(
