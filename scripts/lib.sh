@@ -45,3 +45,37 @@ ensure_packages() {
 link_soname() {
     ln -sf libsuz_auth.so "$1/libsuz_auth.so.0"
 }
+
+# ensure_cross_tools: what the packaging scripts build with, on a fresh machine: mingw-w64 for
+# the Windows DLLs, llvm-dlltool for their MSVC import libraries, the Rust targets, and a venv
+# (target/build-venv, put first on PATH) with zig and cargo-zigbuild (the Linux build against
+# an old glibc) and wheel and auditwheel (the Python wheels).
+ensure_cross_tools() {
+    ensure_packages gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 llvm zip unzip binutils python3-venv
+    local t
+    for t in x86_64-pc-windows-gnu i686-pc-windows-gnu x86_64-unknown-linux-gnu; do
+        rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+    done
+    local tools=${CARGO_TARGET_DIR:-$root/target}/build-venv
+    [ -x "$tools/bin/auditwheel" ] || {
+        python3 -m venv "$tools"
+        "$tools/bin/pip" install --quiet --disable-pip-version-check ziglang cargo-zigbuild \
+            wheel setuptools auditwheel
+    }
+    export PATH=$tools/bin:$PATH
+}
+
+# The oldest glibc the Linux libraries link against: what the older distributions servers run
+# (CentOS 7, Astra Linux 1.6, Debian 8 and newer) have, and manylinux2014's baseline.
+GLIBC_FLOOR=2.17
+
+# check_glibc_floor LIB: fails when LIB needs a glibc newer than GLIBC_FLOOR.
+check_glibc_floor() {
+    local newest
+    newest=$(objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+    if [ "$(printf '%s\n%s\n' "GLIBC_$GLIBC_FLOOR" "$newest" | sort -V | tail -1)" != "GLIBC_$GLIBC_FLOOR" ]; then
+        echo "$1 needs $newest, newer than GLIBC_$GLIBC_FLOOR" >&2
+        return 1
+    fi
+    echo "$(basename "$1"): newest glibc symbol version $newest"
+}

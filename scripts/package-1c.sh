@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Builds the 1C:Enterprise add-in for Windows x86, Windows x86_64 and Linux x86_64 and writes
 # the zip a common template of type «Внешняя компонента» holds: the three libraries and
-# MANIFEST.XML. Installs what it needs on a fresh machine (mingw-w64, the Rust targets, zig and
-# cargo-zigbuild for the Linux build against glibc 2.17).
+# MANIFEST.XML. Installs what it needs on a fresh machine (scripts/lib.sh: ensure_cross_tools).
 #
 # Usage: scripts/package-1c.sh [OUT.zip]    (default: target/1c/SuzAuth1C.zip)
 set -euo pipefail
@@ -13,21 +12,8 @@ cd "$root"
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 out=$(realpath -m "${1:-$target_dir/1c/SuzAuth1C.zip}")
 profile=dist
-# The oldest glibc the Linux build links against: what the older distributions 1C servers run
-# on have (CentOS 7, Astra Linux 1.6, Debian 8 and newer).
-glibc=2.17
-
-ensure_packages gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 zip unzip binutils python3-venv
-for t in x86_64-pc-windows-gnu i686-pc-windows-gnu x86_64-unknown-linux-gnu; do
-    rustup target list --installed | grep -qx "$t" || rustup target add "$t"
-done
-# zig as the Linux linker (it carries glibc stubs of any version), from PyPI.
-tools=$target_dir/zig-venv
-[ -x "$tools/bin/cargo-zigbuild" ] || {
-    python3 -m venv "$tools"
-    "$tools/bin/pip" install --quiet --disable-pip-version-check ziglang cargo-zigbuild
-}
-export PATH=$tools/bin:$PATH
+glibc=$GLIBC_FLOOR
+ensure_cross_tools
 
 echo "== building the 1C add-in ($profile): Windows x86, Windows x86_64, Linux x86_64 (glibc $glibc)"
 cargo build -p suz-auth-1c --profile "$profile" --target i686-pc-windows-gnu
@@ -40,13 +26,7 @@ cp "$target_dir/i686-pc-windows-gnu/$profile/suz_auth_1c.dll" "$stage/SuzAuth_Wi
 cp "$target_dir/x86_64-pc-windows-gnu/$profile/suz_auth_1c.dll" "$stage/SuzAuth_Win64.dll"
 cp "$target_dir/x86_64-unknown-linux-gnu/$profile/libsuz_auth_1c.so" "$stage/libSuzAuth_Lin64.so"
 
-# The Linux build needs no newer glibc than $glibc.
-newest=$(objdump -T "$stage/libSuzAuth_Lin64.so" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
-if [ "$(printf '%s\n%s\n' "GLIBC_$glibc" "$newest" | sort -V | tail -1)" != "GLIBC_$glibc" ]; then
-    echo "libSuzAuth_Lin64.so needs $newest, newer than GLIBC_$glibc" >&2
-    exit 1
-fi
-echo "libSuzAuth_Lin64.so: newest glibc symbol version $newest"
+check_glibc_floor "$stage/libSuzAuth_Lin64.so"
 
 cat >"$stage/MANIFEST.XML" <<'EOF'
 <?xml version="1.0" encoding="UTF-8"?>

@@ -124,7 +124,7 @@ run=$work/run-wine64
 mkdir "$run"
 cp "$pkg/SuzAuth_Win64.dll" "$run/"
 x86_64-w64-mingw32-gcc "${cflags[@]}" "$here/mock_1c.c" -o "$run/mock_1c.exe"
-x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -shared "$here/bcryptprimitives.c" \
+x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -shared tests/windows/bcryptprimitives.c \
     -ladvapi32 -o "$run/bcryptprimitives.dll"
 # Paths the component sees are Windows paths: wine maps / to drive Z:.
 write_config "$run/config.json" "Z:${run//\//\\}\\cache" 'Z:\usr\bin\openssl'
