@@ -179,6 +179,8 @@ typedef struct SuzSigner SuzSigner;
 // A token: its value, the flow that minted it, and when it was obtained and expires.
 //
 // Immutable: may be read from several threads at once. Free with `suz_token_free`.
+// The value's C string is the cached token's own (see `Token::value_with_nul`): no copy per call, and
+// wiped when the last holder of the token drops it.
 typedef struct SuzToken SuzToken;
 
 // The signing callback.

@@ -1,10 +1,10 @@
 //! The token flows, the two-phase API and the token object.
 
-use std::ffi::{c_char, CString};
+use std::ffi::c_char;
 
 use suz_auth_core::{Flow, MdlpCredentials, PendingSignature, Token};
 
-use crate::boundary::{self, lossless_c_string, owned_c_string};
+use crate::boundary::{self, owned_c_string};
 use crate::client::SuzClient;
 use crate::result::SuzResult;
 use crate::signer::{signer_arg, SuzSignatureKind, SuzSigner};
@@ -39,22 +39,15 @@ impl SuzFlow {
 /// A token: its value, the flow that minted it, and when it was obtained and expires.
 ///
 /// Immutable: may be read from several threads at once. Free with `suz_token_free`.
+/// The value's C string is the cached token's own (see `Token::value_with_nul`): no copy per call, and
+/// wiped when the last holder of the token drops it.
 pub struct SuzToken {
     pub(crate) token: Token,
-    value: CString,
 }
 
 impl SuzToken {
     pub(crate) fn boxed(token: Token) -> *mut SuzToken {
-        let value = lossless_c_string(token.value());
-        Box::into_raw(Box::new(SuzToken { token, value }))
-    }
-}
-
-impl Drop for SuzToken {
-    fn drop(&mut self) {
-        let mut bytes = std::mem::take(&mut self.value).into_bytes();
-        zeroize::Zeroize::zeroize(&mut bytes);
+        Box::into_raw(Box::new(SuzToken { token }))
     }
 }
 
@@ -430,7 +423,9 @@ pub unsafe extern "C" fn suz_pending_free(pending: *mut SuzPending) {
 /// It is a secret: do not log it.
 #[no_mangle]
 pub unsafe extern "C" fn suz_token_value(token: *const SuzToken) -> *const c_char {
-    boundary::get(std::ptr::null(), || Some(token.as_ref()?.value.as_ptr()))
+    boundary::get(std::ptr::null(), || {
+        Some(token.as_ref()?.token.value_with_nul().as_ptr().cast())
+    })
 }
 
 /// The flow that minted the token (a `SuzFlow`); 0 if `token` is NULL.

@@ -141,7 +141,13 @@ fn store(last: LastError) {
 }
 
 pub(crate) fn record_ok() -> SuzResult {
-    store(LastError::ok());
+    // The common case, a success after a success, touches nothing: no strings made or freed.
+    let already_ok = LAST_ERROR
+        .try_with(|cell| cell.try_borrow().is_ok_and(|l| l.code == SuzResult::Ok))
+        .unwrap_or(false);
+    if !already_ok {
+        store(LastError::ok());
+    }
     SuzResult::Ok
 }
 

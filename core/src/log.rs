@@ -2,6 +2,7 @@
 //! Messages never contain a secret or a whole token; tokens appear masked.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Severity, most severe first.
@@ -36,6 +37,10 @@ pub type Logger = Arc<dyn Fn(Level, &str) + Send + Sync>;
 
 static LOGGER: RwLock<Option<(Level, Logger)>> = RwLock::new(None);
 
+/// The most verbose level the logger takes (0: no logger): read before anything else, so a
+/// message nobody receives costs one relaxed load — no lock on the cache-hit path.
+static MAX_LEVEL: AtomicU8 = AtomicU8::new(0);
+
 thread_local! {
     /// Set while this thread is inside the logger: a message logged from within the logger is
     /// dropped, and the logger may not be replaced from within itself.
@@ -56,6 +61,10 @@ pub fn set_logger(max_level: Level, logger: Option<Logger>) -> crate::Result<()>
     }
     let mut slot = LOGGER.write().unwrap_or_else(|e| e.into_inner());
     let previous = std::mem::replace(&mut *slot, logger.map(|l| (max_level, l)));
+    MAX_LEVEL.store(
+        slot.as_ref().map_or(0, |(level, _)| *level as u8),
+        Ordering::Relaxed,
+    );
     drop(slot);
     // Dropped here, after no thread can be running it any more.
     drop(previous);
@@ -63,6 +72,10 @@ pub fn set_logger(max_level: Level, logger: Option<Logger>) -> crate::Result<()>
 }
 
 pub(crate) fn log(level: Level, args: fmt::Arguments<'_>) {
+    // Checked again under the lock below; this only skips the lock when nobody listens.
+    if level as u8 > MAX_LEVEL.load(Ordering::Relaxed) {
+        return;
+    }
     if IN_LOGGER.with(|f| f.get()) {
         return;
     }

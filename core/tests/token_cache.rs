@@ -598,6 +598,146 @@ fn a_long_token_survives_the_store() {
 }
 
 #[test]
+fn while_one_thread_refreshes_a_valid_token_the_others_get_it_at_once() {
+    // A 10-minute token with 1 minute left is inside its 2-minute margin, still valid.
+    let (manager, profile, key) = parts(&memory_only("", ""));
+    let old = || Ok(token("old", 10 * MIN, MIN));
+    manager.get(&profile, &key, &old).unwrap();
+    let refreshing = Barrier::new(2);
+    let (slowest, values) = std::thread::scope(|s| {
+        let leader = s.spawn(|| {
+            let fetch = || {
+                refreshing.wait();
+                std::thread::sleep(Duration::from_millis(800));
+                Ok(token("new", 10 * MIN, 10 * MIN))
+            };
+            manager
+                .get(&profile, &key, &fetch)
+                .unwrap()
+                .value()
+                .to_owned()
+        });
+        refreshing.wait();
+        let mut slowest = Duration::ZERO;
+        let mut values = Vec::new();
+        for _ in 0..8 {
+            let started = Instant::now();
+            let never = || -> Result<Token, Error> { panic!("a second fetch while one runs") };
+            values.push(
+                manager
+                    .get(&profile, &key, &never)
+                    .unwrap()
+                    .value()
+                    .to_owned(),
+            );
+            slowest = slowest.max(started.elapsed());
+        }
+        assert_eq!(leader.join().unwrap(), "new");
+        (slowest, values)
+    });
+    assert!(values.iter().all(|v| v == "old"), "{values:?}");
+    assert!(
+        slowest < Duration::from_millis(200),
+        "a caller waited {slowest:?}"
+    );
+    // And once the refresh is done, everyone has the new token.
+    let never = || -> Result<Token, Error> { panic!("fetched again") };
+    assert_eq!(manager.get(&profile, &key, &never).unwrap().value(), "new");
+}
+
+#[test]
+fn a_thread_never_keeps_handing_out_a_token_the_cache_replaced_or_dropped() {
+    let (manager, profile, key) = parts(&memory_only("", ""));
+    let minted = |v: &'static str| move || Ok(token(v, 600 * MIN, 600 * MIN));
+    let never = || -> Result<Token, Error> { panic!("fetched although a token is cached") };
+    // This thread has the token (and keeps its own copy of it for the next hits).
+    assert_eq!(
+        manager
+            .get(&profile, &key, &minted("first"))
+            .unwrap()
+            .value(),
+        "first"
+    );
+    assert_eq!(
+        manager.get(&profile, &key, &never).unwrap().value(),
+        "first"
+    );
+    // Another thread sees it fail and replaces it.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            assert!(manager.invalidate(&profile, &key, "first").unwrap());
+            let got = manager.get(&profile, &key, &minted("second")).unwrap();
+            assert_eq!(got.value(), "second");
+        });
+    });
+    assert_eq!(
+        manager.get(&profile, &key, &never).unwrap().value(),
+        "second"
+    );
+    // Dropped on this thread: the next get fetches.
+    assert!(manager.invalidate(&profile, &key, "second").unwrap());
+    assert_eq!(
+        manager
+            .get(&profile, &key, &minted("third"))
+            .unwrap()
+            .value(),
+        "third"
+    );
+}
+
+#[test]
+fn a_token_refreshed_through_another_profile_of_the_installation_replaces_this_threads_copy() {
+    // Two profiles of one installation (one key), one refreshing much earlier than the other.
+    let c = Config::from_json(&format!(
+        r#"{{"cache": {{"persist": false}}, "profiles": {{"p": {{"flow": "gismt", "oms_connection": "{CONN}"}},
+            "early": {{"flow": "gismt", "oms_connection": "{CONN}", "refresh_margin_ms": 540000}}}}}}"#
+    ))
+    .unwrap();
+    let (manager, p, key) = parts(&c);
+    let early = c.profiles["early"].clone();
+    let never = || -> Result<Token, Error> { panic!("fetched although a token is fresh") };
+    // 8 of 10 minutes left: fresh for `p` (2-minute margin), due for `early` (9 minutes).
+    let old = || Ok(token("old", 10 * MIN, 8 * MIN));
+    assert_eq!(manager.get(&p, &key, &old).unwrap().value(), "old");
+    assert_eq!(manager.get(&p, &key, &never).unwrap().value(), "old");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let new = || Ok(token("new", 10 * MIN, 10 * MIN));
+            assert_eq!(manager.get(&early, &key, &new).unwrap().value(), "new");
+        });
+    });
+    // The new token revoked the old one: this thread must not hand out its copy of "old".
+    assert_eq!(manager.get(&p, &key, &never).unwrap().value(), "new");
+}
+
+#[test]
+fn a_valid_token_is_not_held_back_by_another_processs_refresh() {
+    let dir = temp_dir("refresh-lock");
+    let c = in_dir(&dir);
+    let (manager, profile, key) = parts(&c);
+    manager
+        .get(&profile, &key, &|| Ok(token("old", 10 * MIN, MIN)))
+        .unwrap();
+    // Another process holds the key's lock, as while it fetches.
+    let (other, _, _) = parts(&c);
+    let (_held, _) = other
+        .file_store()
+        .unwrap()
+        .unwrap()
+        .lock(&key.hash, Duration::from_secs(1))
+        .unwrap();
+    let started = Instant::now();
+    let never = || -> Result<Token, Error> { panic!("fetched under another process's lock") };
+    let got = manager.get(&profile, &key, &never).unwrap();
+    assert_eq!(got.value(), "old");
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn a_held_lock_is_waited_for_until_the_timeout() {
     let dir = temp_dir("lock");
     let c = in_dir(&dir);

@@ -10,10 +10,13 @@ use std::fmt;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
+use rustc_hash::FxHashMap;
+
 use crate::config::{Config, Service};
 use crate::error::{Error, ErrorKind, Result};
 use crate::flows::PendingSignature;
 use crate::signer::{CommandSigner, Signer};
+use crate::token::key::TokenKey;
 use crate::token::manager::TokenManager;
 use crate::token::Token;
 use crate::transport::{Request, Response, Transport};
@@ -36,6 +39,8 @@ pub struct Client {
     default_signer: Option<Arc<dyn Signer>>,
     /// Signers registered at run time, by profile name ("" for the default).
     signers: RwLock<HashMap<String, Arc<dyn Signer>>>,
+    /// Each configured profile's cache key, by profile name.
+    keys: FxHashMap<String, TokenKey>,
     /// The token cache, opened on first use (so clients that never cache touch no disk).
     tokens: OnceLock<std::result::Result<TokenManager, Error>>,
     /// Ids of the pending operations this client finished, with when (Unix ms).
@@ -64,7 +69,13 @@ impl Client {
             .command_signer
             .clone()
             .map(|c| Arc::new(CommandSigner::new(c)) as Arc<dyn Signer>);
+        let keys = config
+            .profiles
+            .iter()
+            .map(|(name, profile)| (name.clone(), profiles::key_for(&config, profile)))
+            .collect();
         Ok(Client {
+            keys,
             config,
             transport,
             default_signer,

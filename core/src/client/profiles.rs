@@ -1,10 +1,11 @@
 //! Profiles in use: the cached token of a profile, compare-and-invalidate, and authorized
 //! requests that recover from a revoked token.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::{Acquired, Client};
-use crate::config::{Profile, ProfileFlow, Service};
+use crate::config::{Config, Profile, ProfileFlow, Service};
 use crate::error::{Error, Result};
 use crate::flows::api::{self, Auth};
 use crate::flows::{smartmarket, MdlpCredentials, PendingSignature};
@@ -63,13 +64,13 @@ impl Client {
     }
 
     /// The key the profile's token is cached under: it names the service the token is for
-    /// (the configured SUZ or SmartMarket URL).
-    pub fn token_key(&self, profile: &Profile) -> TokenKey {
-        TokenKey::for_profile(
-            profile,
-            self.config.url(Service::Suz).ok(),
-            self.config.url(Service::SmartMarket).ok(),
-        )
+    /// (the configured SUZ or SmartMarket URL). Computed once per configured profile, when the
+    /// client is made.
+    pub fn token_key(&self, profile: &Profile) -> Cow<'_, TokenKey> {
+        match self.keys.get(&profile.name) {
+            Some(key) => Cow::Borrowed(key),
+            None => Cow::Owned(key_for(&self.config, profile)),
+        }
     }
 
     /// Mints a new token for a profile, bypassing the cache.
@@ -206,7 +207,7 @@ impl Client {
                 profile.name
             )));
         }
-        Ok((profile, key, lease))
+        Ok((profile, key.into_owned(), lease))
     }
 
     /// Drops the cached token only if it is still `value` (the one the caller saw fail).
@@ -275,4 +276,13 @@ impl Client {
         response.success()?;
         Ok(response)
     }
+}
+
+/// The cache key of a profile under this configuration.
+pub(super) fn key_for(config: &Config, profile: &Profile) -> TokenKey {
+    TokenKey::for_profile(
+        profile,
+        config.url(Service::Suz).ok(),
+        config.url(Service::SmartMarket).ok(),
+    )
 }

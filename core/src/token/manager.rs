@@ -12,7 +12,10 @@
 //! [`super::lease`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use super::key::TokenKey;
@@ -33,7 +36,14 @@ const MAX_AUTO_MARGIN_MS: i64 = 10 * 60 * 1000;
 
 /// The token cache of one client: memory, plus the file store and Redis when configured.
 pub struct TokenManager {
-    memory: Mutex<HashMap<String, Token>>,
+    /// Tokens by key hash. Read by every cache hit (a shared lock, held for one clone of a
+    /// reference-counted token); written after a fetch.
+    memory: RwLock<FxHashMap<String, Token>>,
+    /// Bumped after every change of `memory`: a thread's own copy of a token (see
+    /// [`TokenManager::memory_get_near`]) is good while this has not moved.
+    generation: AtomicU64,
+    /// Tells this manager's entries in a thread's copies from another client's.
+    id: u64,
     /// Fetches under way in this process, by key: the first thread leads, the others wait for
     /// its outcome.
     flights: Mutex<HashMap<String, Arc<Flight>>>,
@@ -96,7 +106,24 @@ impl Drop for MemoryLease<'_> {
     }
 }
 
+/// Numbers the managers of this process (see `TokenManager::id`).
+static NEXT_MANAGER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How many tokens one thread keeps its own copies of (the most recently used ones).
+const NEAR_ENTRIES: usize = 16;
+
+/// A thread's own copy of a cached token.
+struct Near {
+    manager: u64,
+    hash: String,
+    generation: u64,
+    token: Token,
+}
+
 thread_local! {
+    /// This thread's copies of the tokens it was last given (see `memory_get_near`).
+    static NEAR: std::cell::RefCell<Vec<Near>> = const { std::cell::RefCell::new(Vec::new()) };
+
     /// Set while this thread runs a fetch: a signer that calls back into the cache would wait
     /// for itself.
     static FETCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -127,6 +154,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
+
 impl TokenManager {
     /// A cache with these settings. The file store's directory is opened (and created) on first
     /// use, and again on every call until that works. A `redis` configuration is an error in a
@@ -139,7 +174,9 @@ impl TokenManager {
             ));
         }
         Ok(TokenManager {
-            memory: Mutex::new(HashMap::new()),
+            memory: RwLock::new(FxHashMap::default()),
+            generation: AtomicU64::new(0),
+            id: NEXT_MANAGER_ID.fetch_add(1, AtomicOrdering::Relaxed),
             flights: Mutex::new(HashMap::new()),
             files: Mutex::new(None),
             leases: Mutex::new(HashMap::new()),
@@ -178,11 +215,48 @@ impl TokenManager {
     }
 
     fn memory_get(&self, key: &TokenKey) -> Option<Token> {
-        lock(&self.memory).get(&key.hash).cloned()
+        read(&self.memory).get(&key.hash).cloned()
     }
 
     fn remember(&self, key: &TokenKey, token: &Token) {
-        lock(&self.memory).insert(key.hash.clone(), token.clone());
+        write(&self.memory).insert(key.hash.clone(), token.clone());
+        self.generation.fetch_add(1, AtomicOrdering::Release);
+    }
+
+    /// The cache hit's path: this thread's own copy of the token, while `memory` has not
+    /// changed since it was taken. Threads share nothing they write to on a hit (no lock word,
+    /// no reference count), so hits on many cores do not slow each other down.
+    fn memory_get_near(&self, key: &TokenKey) -> Option<Token> {
+        let generation = self.generation.load(AtomicOrdering::Acquire);
+        let near = NEAR.try_with(|near| {
+            let mut near = near.try_borrow_mut().ok()?;
+            if let Some(e) = near
+                .iter()
+                .find(|e| e.manager == self.id && e.hash == key.hash)
+            {
+                if e.generation == generation {
+                    return Some(e.token.clone());
+                }
+            }
+            // Taken after `generation` was read: a change after this read bumps it again.
+            let own = self.memory_get(key)?.own_copy();
+            near.retain(|e| !(e.manager == self.id && e.hash == key.hash));
+            if near.len() >= NEAR_ENTRIES {
+                near.remove(0);
+            }
+            near.push(Near {
+                manager: self.id,
+                hash: key.hash.clone(),
+                generation,
+                token: own.clone(),
+            });
+            Some(own)
+        });
+        match near {
+            Ok(found) => found,
+            // This thread is exiting: the shared map still answers.
+            Err(_) => self.memory_get(key),
+        }
     }
 
     /// The cached token while it has more than the refresh margin left; otherwise one fetch
@@ -191,16 +265,23 @@ impl TokenManager {
     /// machine) ends after `cache.lock_timeout_ms` with [`ErrorKind::Timeout`]. If the refresh
     /// fails while a cached token is still valid, that token is returned and the failure logged
     /// (never a token a previous, interrupted fetch may have revoked).
+    ///
+    /// Only callers without a valid token wait: while the cached token is inside its refresh
+    /// margin but not expired, one caller refreshes and every other caller — another thread
+    /// while that fetch runs, or this caller when another process holds the lock — gets the
+    /// cached token at once.
     pub fn get(
         &self,
         profile: &Profile,
         key: &TokenKey,
         fetch: &dyn Fn() -> Result<Token>,
     ) -> Result<Token> {
-        if let Some(t) = self.memory_get(key).filter(|t| self.is_fresh(profile, t)) {
+        let cached = self.memory_get_near(key);
+        if let Some(t) = cached.as_ref().filter(|t| self.is_fresh(profile, t)) {
             log_at!(Level::Debug, "{}: cache hit ({})", profile.name, key.label);
-            return Ok(t);
+            return Ok(t.clone());
         }
+        let valid = cached.filter(|t| t.expires_at_ms() > now_ms());
         let _mark = FetchingMark::enter()?;
         let (flight, leader) = {
             let mut flights = lock(&self.flights);
@@ -214,6 +295,14 @@ impl TokenManager {
             }
         };
         if !leader {
+            if let Some(t) = valid {
+                log_at!(
+                    Level::Debug,
+                    "{}: another thread is refreshing; the cached token is still valid",
+                    profile.name
+                );
+                return Ok(t);
+            }
             return self.wait_for(profile, &flight);
         }
         let leading = Leading {
@@ -221,7 +310,21 @@ impl TokenManager {
             hash: &key.hash,
             flight,
         };
-        let outcome = self.lead(profile, key, fetch);
+        let outcome = match valid {
+            // Refresh if nobody else is: no wait for another process's lock or lease.
+            Some(t) => match self.lead_once(profile, key, fetch, Duration::ZERO) {
+                Ok(Some(fresh)) => Ok(fresh),
+                Ok(None) | Err(_) => {
+                    log_at!(
+                        Level::Debug,
+                        "{}: another process is refreshing; the cached token is still valid",
+                        profile.name
+                    );
+                    Ok(t)
+                }
+            },
+            None => self.lead(profile, key, fetch),
+        };
         leading.publish(&outcome);
         outcome
     }
@@ -770,9 +873,10 @@ impl TokenManager {
         let _mark = FetchingMark::enter()?;
         let mut dropped = false;
         {
-            let mut memory = lock(&self.memory);
+            let mut memory = write(&self.memory);
             if memory.get(&key.hash).is_some_and(|t| t.value() == value) {
                 memory.remove(&key.hash);
+                self.generation.fetch_add(1, AtomicOrdering::Release);
                 dropped = true;
             }
         }

@@ -10,6 +10,7 @@ pub mod redis;
 pub mod store;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
@@ -42,9 +43,14 @@ impl Flow {
 
 /// A token with its provenance and lifetime. The value is wiped from memory on drop and never
 /// shown by `Debug`.
+///
+/// Cloning shares the value (a reference count, no copy): the cache hands out clones of one
+/// token to every caller. The value is kept with a terminating NUL, so C callers get a
+/// pointer to it without a copy per call.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token {
-    value: Zeroizing<String>,
+    /// The value followed by one NUL byte.
+    value: Arc<Zeroizing<String>>,
     flow: Flow,
     obtained_at_ms: i64,
     expires_at_ms: i64,
@@ -52,10 +58,16 @@ pub struct Token {
 
 impl Token {
     /// A token from its value, the flow that minted it, and when it was obtained and expires (Unix
-    /// time in milliseconds).
+    /// time in milliseconds). A NUL inside the value (which no server token passes
+    /// [`check_token_value`] with) becomes U+FFFD.
     pub fn new(value: String, flow: Flow, obtained_at_ms: i64, expires_at_ms: i64) -> Token {
+        let mut value = Zeroizing::new(value);
+        if value.contains('\0') {
+            *value = value.replace('\0', "\u{fffd}");
+        }
+        value.push('\0');
         Token {
-            value: Zeroizing::new(value),
+            value: Arc::new(value),
             flow,
             obtained_at_ms,
             expires_at_ms,
@@ -64,7 +76,22 @@ impl Token {
 
     /// The secret value, to put in a `clientToken` or `Authorization: Bearer` header.
     pub fn value(&self) -> &str {
-        &self.value
+        self.value.strip_suffix('\0').unwrap_or(&self.value)
+    }
+
+    /// A copy of this token with a value of its own (not shared with this one): what one
+    /// thread keeps so that handing it out touches nothing another thread writes.
+    pub(crate) fn own_copy(&self) -> Token {
+        Token {
+            value: Arc::new(Zeroizing::new(String::clone(&self.value))),
+            ..*self
+        }
+    }
+
+    /// The value followed by one NUL byte, the only NUL in it: a C string, borrowed, valid as
+    /// long as this token (or a clone) lives.
+    pub fn value_with_nul(&self) -> &[u8] {
+        self.value.as_bytes()
     }
 
     /// The flow that minted the token.
@@ -84,7 +111,7 @@ impl Token {
 
     /// A form safe to log: the first four characters and the length.
     pub fn masked(&self) -> String {
-        mask(&self.value)
+        mask(self.value())
     }
 }
 
