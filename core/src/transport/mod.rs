@@ -3,6 +3,7 @@
 //! what an answer means is in [`message`]; the transport only carries them.
 
 mod message;
+mod resolve;
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -90,7 +91,7 @@ impl Transport {
                 Error::config(format!("config key `proxy`: {text}"))
             })?),
         };
-        let agent = ureq::Agent::config_builder()
+        let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .https_only(false)
             .proxy(proxy)
@@ -100,8 +101,12 @@ impl Transport {
             .timeout_connect(Some(config.connect_timeout))
             .timeout_global(Some(config.total_timeout))
             .tls_config(TlsConfig::builder().root_certs(roots).build())
-            .build()
-            .new_agent();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            agent_config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            resolve::KeepingResolver::default(),
+        );
         let mut proxy_secrets = Secrets::default();
         if let Some((_, rest)) = config.proxy.as_deref().and_then(|p| p.split_once("://")) {
             let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
