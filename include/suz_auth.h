@@ -28,6 +28,10 @@
 #define SUZ_AUTH_VERSION_MINOR 1
 #define SUZ_AUTH_VERSION_PATCH 0
 
+// The largest buffer `suz_token_get_value` can need: the longest token a server may issue,
+// plus the terminating NUL.
+#define SUZ_TOKEN_VALUE_MAX 8193
+
 // The result of every fallible function. Codes are stable: a retired code keeps its number
 // and is never reused.
 enum SuzResult
@@ -487,6 +491,22 @@ SuzResult suz_client_set_signer(const struct SuzClient *client,
 SuzResult suz_token_get(const struct SuzClient *client,
                         const char *profile,
                         struct SuzToken **token_out);
+
+// `suz_token_get` for hosts that want only the value and no object per call: the same token
+// (cached, or fetched once for everyone, exactly as `suz_token_get`), its value copied into
+// `buf` as a NUL-terminated string.
+//
+// `*needed_out` (may be NULL) receives the bytes the value needs with its NUL, and
+// `*expires_at_ms_out` (may be NULL) the token's expiry (Unix ms), whenever a token was
+// obtained. If `buf_len` is smaller than that, nothing is written to `buf` and the result is
+// `SUZ_RESULT_INVALID_ARGUMENT` (call again with a larger buffer; `SUZ_TOKEN_VALUE_MAX` bytes
+// are always enough). `buf` may be NULL only when `buf_len` is 0.
+SuzResult suz_token_get_value(const struct SuzClient *client,
+                              const char *profile,
+                              char *buf,
+                              size_t buf_len,
+                              size_t *needed_out,
+                              int64_t *expires_at_ms_out);
 
 // The profile's token for a host that signs between two calls (1C, or any host whose
 // signature is made elsewhere), still one fetch per installation:

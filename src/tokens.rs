@@ -134,6 +134,59 @@ pub unsafe extern "C" fn suz_token_get(
     })
 }
 
+/// The largest buffer `suz_token_get_value` can need: the longest token a server may issue,
+/// plus the terminating NUL.
+pub const SUZ_TOKEN_VALUE_MAX: usize = 8193;
+const _: () = assert!(SUZ_TOKEN_VALUE_MAX == suz_auth_core::token::MAX_TOKEN_LEN + 1);
+
+/// `suz_token_get` for hosts that want only the value and no object per call: the same token
+/// (cached, or fetched once for everyone, exactly as `suz_token_get`), its value copied into
+/// `buf` as a NUL-terminated string.
+///
+/// `*needed_out` (may be NULL) receives the bytes the value needs with its NUL, and
+/// `*expires_at_ms_out` (may be NULL) the token's expiry (Unix ms), whenever a token was
+/// obtained. If `buf_len` is smaller than that, nothing is written to `buf` and the result is
+/// `SUZ_RESULT_INVALID_ARGUMENT` (call again with a larger buffer; `SUZ_TOKEN_VALUE_MAX` bytes
+/// are always enough). `buf` may be NULL only when `buf_len` is 0.
+#[no_mangle]
+pub unsafe extern "C" fn suz_token_get_value(
+    client: *const SuzClient,
+    profile: *const c_char,
+    buf: *mut c_char,
+    buf_len: usize,
+    needed_out: *mut usize,
+    expires_at_ms_out: *mut i64,
+) -> SuzResult {
+    boundary::call(|| {
+        let client = &arg!(client)?.inner;
+        let profile = str_arg!(profile)?;
+        if buf.is_null() && buf_len > 0 {
+            return Err(Error::new(
+                suz_auth_core::ErrorKind::NullArgument,
+                "argument `buf` is NULL while `buf_len` is not 0",
+            ));
+        }
+        let token = client.token_get(profile)?;
+        let value = token.value_with_nul();
+        if let Some(needed) = needed_out.as_mut() {
+            *needed = value.len();
+        }
+        if let Some(expires) = expires_at_ms_out.as_mut() {
+            *expires = token.expires_at_ms();
+        }
+        if buf_len < value.len() {
+            return Err(Error::invalid_argument(format!(
+                "the buffer holds {buf_len} bytes; the token needs {} (with its NUL)",
+                value.len()
+            )));
+        }
+        // SAFETY: `buf` is non-NULL here (buf_len >= value.len() >= 1) and the caller gives
+        // `buf_len` writable bytes; the regions cannot overlap (the value is ours).
+        std::ptr::copy_nonoverlapping(value.as_ptr(), buf.cast::<u8>(), value.len());
+        Ok(())
+    })
+}
+
 /// The profile's token for a host that signs between two calls (1C, or any host whose
 /// signature is made elsewhere), still one fetch per installation:
 ///

@@ -14,7 +14,7 @@ from ctypes import POINTER, c_bool, c_char_p, c_size_t, c_uint8, c_void_p
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Union
 
 from ._errors import ClosedError, SuzError, last_error
-from ._ffi import LOG_CALLBACK, SIGN_CALLBACK, USERDATA_FREE, encode, lib, take_string
+from ._ffi import LOG_CALLBACK, SIGN_CALLBACK, TOKEN_VALUE_MAX, USERDATA_FREE, encode, lib, take_string
 
 
 class SignatureKind(enum.IntEnum):
@@ -48,6 +48,9 @@ text (line breaks allowed)."""
 # as long as native code can call it, whatever the Python side does.
 
 _registry: Dict[int, SignFunction] = {}
+_buffers = threading.local()  # each thread's buffer for Client.token_value
+_profile_names: Dict[str, bytes] = {}  # profile names as the library takes them
+_token_get_value = lib.suz_token_get_value
 _registry_lock = threading.Lock()
 _ids = itertools.count(1)
 _pending = threading.local()  # the exception a callback raised on this thread
@@ -158,6 +161,9 @@ class _Native:
         self._handle: Optional[c_void_p] = handle
         self._calls = threading.Condition()
         self._in_flight: Dict[int, int] = {}  # thread ident -> calls of that thread
+        # The fast path's calls in flight, by thread ident: list.append and list.remove are
+        # atomic, so a call costs no lock; close() waits for the list to empty.
+        self._fast: list = []
 
     @contextlib.contextmanager
     def _use(self) -> Iterator[c_void_p]:
@@ -193,15 +199,21 @@ class _Native:
         Raises RuntimeError, and changes nothing, when called from inside such a call on the
         same thread (from a signer callback), which could otherwise never return.
         """
+        me = threading.get_ident()
         with self._calls:
-            if threading.get_ident() in self._in_flight:
+            if me in self._in_flight or me in self._fast:
                 raise RuntimeError(
                     f"close() called from inside a call on this {self._what} (a signer callback?): "
                     "it would wait for itself; close it after the call returns"
                 )
+            # From here on no call starts: the fast path reads the handle after it registers.
             handle, self._handle = self._handle, None
             while self._in_flight:
                 self._calls.wait()
+            pause = 0.0001
+            while self._fast:
+                self._calls.wait(pause)
+                pause = min(pause * 2, 0.01)
             if handle is not None:
                 type(self)._free(handle)
 
@@ -554,6 +566,32 @@ class Client(_Native):
         """The profile's token: cached while fresh, otherwise fetched once for every thread and
         process on this machine."""
         return self._token_call(lib.suz_token_get, encode(profile, "profile"))
+
+    def token_value(self, profile: str) -> str:
+        """The value of :meth:`token_get`'s token, and nothing else: the same cached token (or
+        the same single fetch), in one native call with no object, lock or finalizer — the
+        call to make per request."""
+        name = _profile_names.get(profile)
+        if name is None:
+            name = encode(profile, "profile")
+            if len(_profile_names) < 1024:
+                _profile_names[profile] = name
+        buffer = getattr(_buffers, "buffer", None)
+        if buffer is None:
+            buffer = _buffers.buffer = ctypes.create_string_buffer(TOKEN_VALUE_MAX)
+        me = threading.get_ident()
+        fast = self._fast
+        fast.append(me)
+        try:
+            handle = self._handle
+            if handle is None:
+                raise ClosedError(f"this {self._what} is closed")
+            code = _token_get_value(handle, name, buffer, TOKEN_VALUE_MAX, None, None)
+        finally:
+            fast.remove(me)
+        if code:
+            _check(code)
+        return buffer.value.decode("ascii")
 
     def acquire(self, profile: str) -> Union[Token, Pending]:
         """The profile's token when the signature is made elsewhere (1C, a signing service,

@@ -170,3 +170,46 @@ def test_signer_and_pending_close_wait_too(emulator, signer, gost_keys):
         assert waited >= 1.0, f"Pending.close() returned after {waited:.2f} s, before the call ended"
         with call.result() as token:
             assert emulator.ping(token.value) == 200
+
+
+def test_token_value_is_the_cached_token_and_close_waits_for_it(emulator, signer):
+    profiles = {"line": {"flow": "gismt", "oms_connection": CONNECTION}}
+    slow, signing, signed = slow_signer(signer)
+    client = suz_auth.Client(emulator.config(profiles=profiles, cache={"persist": False}))
+    client.set_signer(slow, "line")
+    # The first call fetches (through the slow signer); close() waits for it like any call.
+    call = Background(lambda: client.token_value("line"))
+    assert signing.wait(LIMIT)
+    bounded(client.close)
+    assert signed.is_set(), "close() returned while token_value was still in its signer"
+    assert emulator.ping(call.result()) == 200
+    with pytest.raises(suz_auth.ClosedError, match="this client is closed"):
+        client.token_value("line")
+
+
+def test_token_value_matches_token_get_and_reports_errors_like_it(emulator, signer):
+    profiles = {
+        "line": {"flow": "gismt", "oms_connection": CONNECTION},
+        "push": {"flow": "smartmarket", "client_id": SM_CLIENT_ID, "client_secret": SM_CLIENT_SECRET},
+    }
+    with suz_auth.Client(emulator.config(profiles=profiles, cache={"persist": False})) as client:
+        client.set_signer(signer, "line")
+        value = client.token_value("line")
+        with client.token_get("line") as token:
+            assert token.value == value
+        assert client.token_value("line") == value, "the cached token, not a new one"
+        assert client.token_value("push") != value
+        with pytest.raises(suz_auth.InvalidArgumentError, match="unknown profile"):
+            client.token_value("nope")
+        with pytest.raises(TypeError):
+            client.token_value(b"line")  # type: ignore[arg-type]
+
+        def closes_the_client(data: bytes, kind: suz_auth.SignatureKind) -> bytes:
+            client.close()
+            return signer(data, kind)
+
+        client.token_invalidate("line", client.token_get("line"))
+        client.set_signer(closes_the_client, "line")
+        with pytest.raises(RuntimeError, match="inside a call"):
+            bounded(lambda: client.token_value("line"))
+        assert not client.closed
