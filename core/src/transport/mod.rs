@@ -6,6 +6,7 @@ mod message;
 mod resolve;
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use message::{
@@ -36,7 +37,7 @@ impl Transport {
         let roots = match &config.extra_roots_pem {
             None => match config.trust_roots {
                 TrustRoots::Platform => RootCerts::PlatformVerifier,
-                TrustRoots::WebPki => RootCerts::WebPki,
+                TrustRoots::WebPki => RootCerts::from(webpki_roots()),
             },
             Some(path) => {
                 let pem = std::fs::read(path).map_err(|e| {
@@ -74,11 +75,7 @@ impl Transport {
                                 .map(|c| Certificate::from_der(c.as_ref()).to_owned()),
                         );
                     }
-                    TrustRoots::WebPki => certs.extend(
-                        webpki_root_certs::TLS_SERVER_ROOT_CERTS
-                            .iter()
-                            .map(|c| Certificate::from_der(c.as_ref()).to_owned()),
-                    ),
+                    TrustRoots::WebPki => certs.extend(webpki_roots()),
                 }
                 RootCerts::from(certs)
             }
@@ -100,7 +97,14 @@ impl Transport {
             .max_redirects(0)
             .timeout_connect(Some(config.connect_timeout))
             .timeout_global(Some(config.total_timeout))
-            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(roots)
+                    .unversioned_rustls_crypto_provider(Arc::new(
+                        rustls::crypto::ring::default_provider(),
+                    ))
+                    .build(),
+            )
             .build();
         let agent = ureq::Agent::with_parts(
             agent_config,
@@ -339,4 +343,11 @@ fn io_error(io: &std::io::Error, what: &str, in_body: bool, limits: &Limits) -> 
         _ => io.to_string(),
     };
     Error::new(kind, format!("{what}: {text}"))
+}
+
+/// Mozilla's root certificates, as built into the library (`tls.roots = "webpki"`).
+fn webpki_roots() -> impl Iterator<Item = Certificate<'static>> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
 }
