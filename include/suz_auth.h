@@ -496,9 +496,13 @@ SuzResult suz_token_get(const struct SuzClient *client,
 // (cached, or fetched once for everyone, exactly as `suz_token_get`), its value copied into
 // `buf` as a NUL-terminated string.
 //
-// `*needed_out` (may be NULL) receives the bytes the value needs with its NUL, and
-// `*expires_at_ms_out` (may be NULL) the token's expiry (Unix ms), whenever a token was
-// obtained. If `buf_len` is smaller than that, nothing is written to `buf` and the result is
+// `*needed_out` (may be NULL) receives the bytes the value needs with its NUL,
+// `*expires_at_ms_out` (may be NULL) the token's expiry, and `*fresh_until_ms_out` (may be
+// NULL) when the cache will stop handing this token out and fetch anew (its expiry less the
+// refresh margin; Unix ms both), whenever a token was obtained. A host may keep the value
+// until then, provided it asks again after anything that can replace the token: an
+// invalidation, a `suz_request` (which recovers from a 401 by replacing the token), or a
+// `suz_token_get*` call for another profile of the same installation. If `buf_len` is smaller than that, nothing is written to `buf` and the result is
 // `SUZ_RESULT_INVALID_ARGUMENT` (call again with a larger buffer; `SUZ_TOKEN_VALUE_MAX` bytes
 // are always enough). `buf` may be NULL only when `buf_len` is 0.
 SuzResult suz_token_get_value(const struct SuzClient *client,
@@ -506,7 +510,8 @@ SuzResult suz_token_get_value(const struct SuzClient *client,
                               char *buf,
                               size_t buf_len,
                               size_t *needed_out,
-                              int64_t *expires_at_ms_out);
+                              int64_t *expires_at_ms_out,
+                              int64_t *fresh_until_ms_out);
 
 // The profile's token for a host that signs between two calls (1C, or any host whose
 // signature is made elsewhere), still one fetch per installation:

@@ -143,9 +143,13 @@ const _: () = assert!(SUZ_TOKEN_VALUE_MAX == suz_auth_core::token::MAX_TOKEN_LEN
 /// (cached, or fetched once for everyone, exactly as `suz_token_get`), its value copied into
 /// `buf` as a NUL-terminated string.
 ///
-/// `*needed_out` (may be NULL) receives the bytes the value needs with its NUL, and
-/// `*expires_at_ms_out` (may be NULL) the token's expiry (Unix ms), whenever a token was
-/// obtained. If `buf_len` is smaller than that, nothing is written to `buf` and the result is
+/// `*needed_out` (may be NULL) receives the bytes the value needs with its NUL,
+/// `*expires_at_ms_out` (may be NULL) the token's expiry, and `*fresh_until_ms_out` (may be
+/// NULL) when the cache will stop handing this token out and fetch anew (its expiry less the
+/// refresh margin; Unix ms both), whenever a token was obtained. A host may keep the value
+/// until then, provided it asks again after anything that can replace the token: an
+/// invalidation, a `suz_request` (which recovers from a 401 by replacing the token), or a
+/// `suz_token_get*` call for another profile of the same installation. If `buf_len` is smaller than that, nothing is written to `buf` and the result is
 /// `SUZ_RESULT_INVALID_ARGUMENT` (call again with a larger buffer; `SUZ_TOKEN_VALUE_MAX` bytes
 /// are always enough). `buf` may be NULL only when `buf_len` is 0.
 #[no_mangle]
@@ -156,6 +160,7 @@ pub unsafe extern "C" fn suz_token_get_value(
     buf_len: usize,
     needed_out: *mut usize,
     expires_at_ms_out: *mut i64,
+    fresh_until_ms_out: *mut i64,
 ) -> SuzResult {
     boundary::call(|| {
         let client = &arg!(client)?.inner;
@@ -166,8 +171,11 @@ pub unsafe extern "C" fn suz_token_get_value(
                 "argument `buf` is NULL while `buf_len` is not 0",
             ));
         }
-        let token = client.token_get(profile)?;
+        let (token, fresh_until_ms) = client.token_get_fresh_until(profile)?;
         let value = token.value_with_nul();
+        if let Some(until) = fresh_until_ms_out.as_mut() {
+            *until = fresh_until_ms;
+        }
         if let Some(needed) = needed_out.as_mut() {
             *needed = value.len();
         }

@@ -66,6 +66,7 @@ fn every_export_survives_null_arguments() {
                 0,
                 ptr::null_mut(),
                 ptr::null_mut(),
+                ptr::null_mut(),
             ),
             suz_token_acquire(ptr::null(), ptr::null(), o.cast(), o.cast()),
             suz_token_complete(ptr::null(), ptr::null(), ptr::null(), 0, o.cast()),

@@ -260,28 +260,29 @@ static void test_profiles(SuzClient *client, SuzSigner *signer)
         /* The value alone, copied into the caller's buffer: the same cached token. */
         char buf[SUZ_TOKEN_VALUE_MAX], small[4] = "xyz";
         size_t needed = 0, value_len = strlen(suz_token_value(first));
-        int64_t expires = 0;
+        int64_t expires = 0, fresh_until = 0;
         CHECK("token value into a buffer",
-              suz_token_get_value(client, "line1", buf, sizeof buf, &needed, &expires) ==
-                      SUZ_RESULT_OK &&
+              suz_token_get_value(client, "line1", buf, sizeof buf, &needed, &expires,
+                                  &fresh_until) == SUZ_RESULT_OK &&
                   strcmp(buf, suz_token_value(first)) == 0 && needed == value_len + 1 &&
-                  expires == suz_token_expires_at_ms(first));
+                  expires == suz_token_expires_at_ms(first) &&
+                  fresh_until > suz_token_obtained_at_ms(first) && fresh_until < expires);
         needed = 0;
         CHECK("token value: a small buffer is refused, left alone, and told the size",
-              suz_token_get_value(client, "line1", small, sizeof small, &needed, NULL) ==
+              suz_token_get_value(client, "line1", small, sizeof small, &needed, NULL, NULL) ==
                       SUZ_RESULT_INVALID_ARGUMENT &&
                   needed == value_len + 1 && strcmp(small, "xyz") == 0 &&
                   strstr(suz_last_error_message(), "needs") != NULL);
         needed = 0;
         CHECK("token value: the size alone",
-              suz_token_get_value(client, "line1", NULL, 0, &needed, NULL) ==
+              suz_token_get_value(client, "line1", NULL, 0, &needed, NULL, NULL) ==
                       SUZ_RESULT_INVALID_ARGUMENT &&
                   needed == value_len + 1);
         CHECK("token value: NULL buffer with a length",
-              suz_token_get_value(client, "line1", NULL, 8, NULL, NULL) ==
+              suz_token_get_value(client, "line1", NULL, 8, NULL, NULL, NULL) ==
                   SUZ_RESULT_NULL_ARGUMENT);
         CHECK("token value: unknown profile",
-              suz_token_get_value(client, "nope", buf, sizeof buf, NULL, NULL) ==
+              suz_token_get_value(client, "nope", buf, sizeof buf, NULL, NULL, NULL) ==
                   SUZ_RESULT_INVALID_ARGUMENT);
     }
 

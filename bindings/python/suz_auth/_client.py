@@ -10,8 +10,9 @@ import itertools
 import json
 import logging
 import threading
+import time
 from ctypes import POINTER, c_bool, c_char_p, c_size_t, c_uint8, c_void_p
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 from ._errors import ClosedError, SuzError, last_error
 from ._ffi import LOG_CALLBACK, SIGN_CALLBACK, TOKEN_VALUE_MAX, USERDATA_FREE, encode, lib, take_string
@@ -49,8 +50,7 @@ text (line breaks allowed)."""
 
 _registry: Dict[int, SignFunction] = {}
 _buffers = threading.local()  # each thread's buffer for Client.token_value
-_profile_names: Dict[str, bytes] = {}  # profile names as the library takes them
-_token_get_value = lib.suz_token_get_value
+_time = time.time
 _registry_lock = threading.Lock()
 _ids = itertools.count(1)
 _pending = threading.local()  # the exception a callback raised on this thread
@@ -426,6 +426,10 @@ class Client(_Native):
     _what = "client"
 
     def __init__(self, config: ConfigLike) -> None:
+        # token_value's values by profile, with when the library stops handing each out.
+        self._memo: Dict[str, Tuple[str, float]] = {}
+        self._memo_lock = threading.Lock()
+        self._memo_generation = 0
         text = config if isinstance(config, str) else json.dumps(config)
         out = c_void_p()
         _check(lib.suz_client_new(encode(text, "config"), ctypes.byref(out)))
@@ -565,20 +569,33 @@ class Client(_Native):
     def token_get(self, profile: str) -> Token:
         """The profile's token: cached while fresh, otherwise fetched once for every thread and
         process on this machine."""
-        return self._token_call(lib.suz_token_get, encode(profile, "profile"))
+        try:
+            return self._token_call(lib.suz_token_get, encode(profile, "profile"))
+        finally:
+            self._forget()
 
     def token_value(self, profile: str) -> str:
         """The value of :meth:`token_get`'s token, and nothing else: the same cached token (or
-        the same single fetch), in one native call with no object, lock or finalizer — the
-        call to make per request."""
-        name = _profile_names.get(profile)
-        if name is None:
-            name = encode(profile, "profile")
-            if len(_profile_names) < 1024:
-                _profile_names[profile] = name
+        the same single fetch) — the call to make per request.
+
+        The value is kept in Python until the library would refresh it (its expiry less the
+        refresh margin), so a repeated call is a dictionary lookup and a clock read. Anything
+        on this client that can replace a token (``token_get``, ``acquire``, ``complete``,
+        ``release``, ``token_invalidate``, ``request``, a fetch for another profile) drops
+        what was kept.
+        """
+        hit = self._memo.get(profile)
+        if hit is not None and _time() < hit[1]:
+            return hit[0]
+        return self._token_value_native(profile)
+
+    def _token_value_native(self, profile: str) -> str:
+        name = encode(profile, "profile")
         buffer = getattr(_buffers, "buffer", None)
         if buffer is None:
             buffer = _buffers.buffer = ctypes.create_string_buffer(TOKEN_VALUE_MAX)
+        fresh_until = ctypes.c_int64(0)
+        generation = self._memo_generation
         me = threading.get_ident()
         fast = self._fast
         fast.append(me)
@@ -586,12 +603,30 @@ class Client(_Native):
             handle = self._handle
             if handle is None:
                 raise ClosedError(f"this {self._what} is closed")
-            code = _token_get_value(handle, name, buffer, TOKEN_VALUE_MAX, None, None)
+            code = lib.suz_token_get_value(handle, name, buffer, TOKEN_VALUE_MAX, None, None, ctypes.byref(fresh_until))
         finally:
             fast.remove(me)
-        if code:
-            _check(code)
-        return buffer.value.decode("ascii")
+        _check(code)
+        value = buffer.value.decode("ascii")
+        with self._memo_lock:
+            if self._memo_generation == generation:
+                if not any(kept == value for kept, _ in self._memo.values()):
+                    # A new token: another profile of the same installation may hold the one
+                    # it replaced.
+                    self._memo.clear()
+                if len(self._memo) < 256:
+                    self._memo[profile] = (value, fresh_until.value / 1000.0)
+        return value
+
+    def close(self) -> None:
+        self._forget()
+        super().close()
+
+    def _forget(self) -> None:
+        """Drops the values token_value keeps: the library's cache may have changed."""
+        with self._memo_lock:
+            self._memo.clear()
+            self._memo_generation += 1
 
     def acquire(self, profile: str) -> Union[Token, Pending]:
         """The profile's token when the signature is made elsewhere (1C, a signing service,
@@ -604,10 +639,15 @@ class Client(_Native):
         A caller that finds another's lease waits for its token, at most
         ``cache.lock_timeout_ms``, then raises :class:`~suz_auth.InProgressError`."""
         token, pending = c_void_p(), c_void_p()
-        with self._use() as client:
-            _check(
-                lib.suz_token_acquire(client, encode(profile, "profile"), ctypes.byref(token), ctypes.byref(pending))
-            )
+        try:
+            with self._use() as client:
+                _check(
+                    lib.suz_token_acquire(
+                        client, encode(profile, "profile"), ctypes.byref(token), ctypes.byref(pending)
+                    )
+                )
+        finally:
+            self._forget()
         return Token(token) if token.value else Pending(pending, self)
 
     def complete(self, pending: Pending, signature: Union[bytes, str]) -> Token:
@@ -616,21 +656,30 @@ class Client(_Native):
         :class:`~suz_auth.LeaseLostError` if the lease expired and another caller took it."""
         buffer, length = _bytes_arg(signature)
         out = c_void_p()
-        with self._use() as client, pending._use() as native:
-            _check(lib.suz_token_complete(client, native, buffer, length, ctypes.byref(out)))
+        try:
+            with self._use() as client, pending._use() as native:
+                _check(lib.suz_token_complete(client, native, buffer, length, ctypes.byref(out)))
+        finally:
+            self._forget()
         return Token(out)
 
     def release(self, pending: Pending) -> None:
         """Gives up the lease of a :class:`Pending` from :meth:`acquire` without completing
         it: the next caller takes the lease at once instead of when it expires."""
-        with self._use() as client, pending._use() as native:
-            _check(lib.suz_token_release(client, native))
+        try:
+            with self._use() as client, pending._use() as native:
+                _check(lib.suz_token_release(client, native))
+        finally:
+            self._forget()
 
     def token_invalidate(self, profile: str, token: Token) -> bool:
         """Drops the cached token only if it is still ``token``; returns whether it did."""
         dropped = c_bool(False)
-        with self._use() as client, token._use() as seen:
-            _check(lib.suz_token_invalidate(client, encode(profile, "profile"), seen, ctypes.byref(dropped)))
+        try:
+            with self._use() as client, token._use() as seen:
+                _check(lib.suz_token_invalidate(client, encode(profile, "profile"), seen, ctypes.byref(dropped)))
+        finally:
+            self._forget()
         return bool(dropped.value)
 
     def request(
@@ -639,17 +688,21 @@ class Client(_Native):
         """An authorized call with the profile's token; retried once with a new token on 401."""
         text = None if body is None else body if isinstance(body, str) else json.dumps(body)
         out = c_void_p()
-        with self._use() as client:
-            _check(
-                lib.suz_request(
-                    client,
-                    encode(profile, "profile"),
-                    encode(method, "method"),
-                    encode(path, "path"),
-                    encode(text, "body"),
-                    ctypes.byref(out),
+        try:
+            with self._use() as client:
+                _check(
+                    lib.suz_request(
+                        client,
+                        encode(profile, "profile"),
+                        encode(method, "method"),
+                        encode(path, "path"),
+                        encode(text, "body"),
+                        ctypes.byref(out),
+                    )
                 )
-            )
+        finally:
+            # On a 401 the library replaced the token.
+            self._forget()
         try:
             status = lib.suz_response_status(out)
             ptr = POINTER(c_uint8)()

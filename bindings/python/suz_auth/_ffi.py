@@ -156,7 +156,15 @@ _declare("suz_set_log_callback", R, LOG_CALLBACK, c_void_p, c_uint32)
 _declare("suz_client_set_signer", R, Handle, c_char_p, Handle)
 _declare("suz_token_get", R, Handle, c_char_p, POINTER(Handle))
 _declare(
-    "suz_token_get_value", R, Handle, c_char_p, POINTER(ctypes.c_char), c_size_t, POINTER(c_size_t), POINTER(c_int64)
+    "suz_token_get_value",
+    R,
+    Handle,
+    c_char_p,
+    POINTER(ctypes.c_char),
+    c_size_t,
+    POINTER(c_size_t),
+    POINTER(c_int64),
+    POINTER(c_int64),
 )
 TOKEN_VALUE_MAX = 8193  # SUZ_TOKEN_VALUE_MAX: the longest token with its NUL
 _declare("suz_token_invalidate", R, Handle, c_char_p, Handle, POINTER(c_bool))

@@ -213,3 +213,24 @@ def test_token_value_matches_token_get_and_reports_errors_like_it(emulator, sign
         with pytest.raises(RuntimeError, match="inside a call"):
             bounded(lambda: client.token_value("line"))
         assert not client.closed
+
+
+def test_token_value_never_keeps_a_replaced_token(emulator, signer):
+    # Two profiles of one installation; `early` refreshes as soon as it has a 10-hour token, so
+    # its first call replaces the token `line` was given (a new SUZ token revokes the old).
+    profiles = {
+        "line": {"flow": "gismt", "oms_connection": CONNECTION},
+        "early": {"flow": "gismt", "oms_connection": CONNECTION, "refresh_margin_ms": 10 * 3600 * 1000},
+    }
+    with suz_auth.Client(emulator.config(profiles=profiles, cache={"persist": False})) as client:
+        client.set_signer(signer)
+        first = client.token_value("line")
+        assert client.token_value("line") == first
+        replaced = client.token_value("early")
+        assert replaced != first and emulator.ping(first) == 401
+        assert client.token_value("line") == replaced
+        # Invalidated through this client: the next value is a new token.
+        with client.token_get("line") as token:
+            assert client.token_invalidate("line", token)
+        again = client.token_value("line")
+        assert again != replaced and emulator.ping(again) == 200

@@ -121,6 +121,18 @@ impl Client {
             .get(profile, &key, &|| self.fetch_token(profile))
     }
 
+    /// [`Client::token_get`], with when the cache will stop handing that token out (Unix ms,
+    /// see [`crate::token::manager::TokenManager::fresh_until_ms`]): what a binding needs to
+    /// keep the value itself until then.
+    pub fn token_get_fresh_until(&self, profile: &str) -> Result<(Token, i64)> {
+        let profile = self.profile(profile)?;
+        let key = self.token_key(profile);
+        let tokens = self.tokens()?;
+        let token = tokens.get(profile, &key, &|| self.fetch_token(profile))?;
+        let until = tokens.fresh_until_ms(profile, &token);
+        Ok((token, until))
+    }
+
     /// Two-phase form of [`Client::token_get`], for hosts that sign between two calls (1C):
     /// the fresh cached token, or — when a fetch is needed — the installation's lease for this
     /// caller and a [`PendingSignature`] to sign (its challenge or MDLP code already fetched).

@@ -210,6 +210,14 @@ impl TokenManager {
         (lifetime / 5).min(MAX_AUTO_MARGIN_MS)
     }
 
+    /// When the cache stops handing out `token` for `profile` and fetches a new one (Unix ms):
+    /// its expiry less the profile's refresh margin.
+    pub fn fresh_until_ms(&self, profile: &Profile, token: &Token) -> i64 {
+        token
+            .expires_at_ms()
+            .saturating_sub(self.margin_ms(profile, token))
+    }
+
     fn is_fresh(&self, profile: &Profile, token: &Token) -> bool {
         token.expires_at_ms().saturating_sub(now_ms()) > self.margin_ms(profile, token)
     }

@@ -1,0 +1,319 @@
+/*
+ * Fetches through the C ABI next to a bare HTTP/1.1 keep-alive client written for the purpose
+ * (one socket, fixed requests, no TLS, no JSON parser), both against the emulator on 127.0.0.1:
+ *
+ *   - the SmartMarket OAuth fetch: wall time and the process's CPU time per fetch;
+ *   - the GIS MT flow (challenge, attached signature, token): the same, both signing with the
+ *     same function (`openssl cms` with the GOST engine, in a child process, whose CPU is not
+ *     counted for either).
+ *
+ * Each figure is the median of its iterations.
+ *
+ *   fetch MODE EMULATOR_URL CERT_PEM KEY_PEM [OAUTH_N [GISMT_N]]
+ *
+ * MODE: `all` prints every figure; `lib-oauth` and `bare-oauth` only run that loop (for
+ * counting its threads and system calls under strace).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "suz_auth.h"
+
+#define SM_CLIENT_ID "e5623627-bb8c-412c-94b7-1a6998e8ef3a"
+#define SM_CLIENT_SECRET "887d15a2-cb4f-4998-9591-5b26d62d3751"
+#define CONNECTION "11b1abc9-f4ee-47db-8a20-f80ac83504e8"
+
+static const char *cert_pem, *key_pem;
+static char host[64];
+static int port;
+
+static double now(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3; /* microseconds */
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    return v[n / 2];
+}
+
+/* --- the signer both sides use ------------------------------------------------------------ */
+
+/* Signs DATA with `openssl cms` (attached or detached); returns malloc'd DER, or NULL. */
+static uint8_t *openssl_sign(const uint8_t *data, size_t len, int attached, size_t *out_len)
+{
+    char in[] = "/tmp/suz-bench-in-XXXXXX", out[64];
+    int fd = mkstemp(in);
+    if (fd < 0 || write(fd, data, len) != (ssize_t)len) return NULL;
+    close(fd);
+    snprintf(out, sizeof out, "%s.der", in);
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *argv[] = {"openssl", "cms", "-sign", "-engine", "gost", "-binary",
+                              "-outform", "DER", "-signer", cert_pem, "-inkey", key_pem,
+                              "-in", in, "-out", out, attached ? "-nodetach" : NULL, NULL};
+        freopen("/dev/null", "w", stderr);
+        execvp("openssl", (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    unlink(in);
+    FILE *f = fopen(out, "rb");
+    if (!f) return NULL;
+    uint8_t *buf = malloc(1 << 16);
+    *out_len = fread(buf, 1, 1 << 16, f);
+    fclose(f);
+    unlink(out);
+    return buf;
+}
+
+static int32_t sign_callback(void *userdata, const uint8_t *data, size_t len,
+                             SuzSignatureKind kind, SuzSignatureSink *sink)
+{
+    size_t n = 0;
+    uint8_t *sig = openssl_sign(data, len, kind == SUZ_SIGNATURE_KIND_ATTACHED, &n);
+    (void)userdata;
+    if (!sig) {
+        suz_signature_sink_fail(sink, "openssl failed");
+        return 1;
+    }
+    suz_signature_sink_write(sink, sig, n);
+    free(sig);
+    return 0;
+}
+
+/* --- the bare keep-alive client ----------------------------------------------------------- */
+
+static int bare_fd = -1;
+
+static int bare_connect(void)
+{
+    struct sockaddr_in addr;
+    int one = 1;
+    bare_fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, host, &addr.sin_addr);
+    setsockopt(bare_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return connect(bare_fd, (struct sockaddr *)&addr, sizeof addr);
+}
+
+/* One request on the kept-alive socket; the body of the answer into RESP (NUL-terminated). */
+static int bare_request(const char *head, const char *body, char *resp, size_t cap)
+{
+    static char buf[1 << 16];
+    char request[8192];
+    size_t have = 0, need;
+    int n = snprintf(request, sizeof request, "%sContent-Length: %zu\r\n\r\n%s", head,
+                     strlen(body), body);
+    if (write(bare_fd, request, (size_t)n) != n) return -1;
+    for (;;) {
+        ssize_t r = read(bare_fd, buf + have, sizeof buf - 1 - have);
+        if (r <= 0) return -1;
+        have += (size_t)r;
+        buf[have] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (!end) continue;
+        char *cl = strstr(buf, "content-length: ");
+        if (!cl) cl = strstr(buf, "Content-Length: ");
+        if (!cl) return -1;
+        size_t header_len = (size_t)(end + 4 - buf);
+        need = header_len + (size_t)atol(cl + 16);
+        if (have < need) continue;
+        size_t body_len = need - header_len;
+        if (body_len >= cap) return -1;
+        memcpy(resp, end + 4, body_len);
+        resp[body_len] = '\0';
+        return atoi(buf + 9);
+    }
+}
+
+/* The value of "name":"..." in JSON text, copied into OUT. */
+static int json_string(const char *json, const char *name, char *out, size_t cap)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":\"", name);
+    const char *p = strstr(json, key);
+    if (!p) return -1;
+    p += strlen(key);
+    const char *q = strchr(p, '"');
+    if (!q || (size_t)(q - p) >= cap) return -1;
+    memcpy(out, p, (size_t)(q - p));
+    out[q - p] = '\0';
+    return 0;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void base64(const uint8_t *in, size_t len, char *out)
+{
+    size_t i, o = 0;
+    for (i = 0; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = b64[v >> 18];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = b64[(v >> 6) & 63];
+        out[o++] = b64[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
+        out[o++] = b64[v >> 18];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? b64[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+}
+
+static int bare_oauth(void)
+{
+    static unsigned counter = 0;
+    char head[1024], resp[4096], token[2048], basic[256];
+    const char *creds = SM_CLIENT_ID ":" SM_CLIENT_SECRET;
+    base64((const uint8_t *)creds, strlen(creds), basic);
+    snprintf(head, sizeof head,
+             "POST /smartmarket/api/v2/oauth HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Basic %s\r\n"
+             "RqUID: %032x\r\nAccept: application/json\r\n"
+             "Content-Type: application/x-www-form-urlencoded\r\n",
+             host, port, basic, ++counter);
+    return bare_request(head, "scope=SMART_PUSH", resp, sizeof resp) == 200 &&
+                   json_string(resp, "access_token", token, sizeof token) == 0
+               ? 0
+               : -1;
+}
+
+static int bare_gismt(void)
+{
+    char head[1024], resp[4096], uuid[128], data[256], token[2048];
+    static char body[1 << 18], sig64[1 << 17];
+    snprintf(head, sizeof head,
+             "GET /gismt/api/v3/auth/cert/key HTTP/1.1\r\nHost: %s:%d\r\nAccept: application/json\r\n",
+             host, port);
+    if (bare_request(head, "", resp, sizeof resp) != 200 ||
+        json_string(resp, "uuid", uuid, sizeof uuid) || json_string(resp, "data", data, sizeof data))
+        return -1;
+    size_t n = 0;
+    uint8_t *sig = openssl_sign((const uint8_t *)data, strlen(data), 1, &n);
+    if (!sig) return -1;
+    base64(sig, n, sig64);
+    free(sig);
+    snprintf(body, sizeof body, "{\"uuid\":\"%s\",\"data\":\"%s\"}", uuid, sig64);
+    snprintf(head, sizeof head,
+             "POST /gismt/api/v3/auth/cert/" CONNECTION " HTTP/1.1\r\nHost: %s:%d\r\n"
+             "Accept: application/json\r\nContent-Type: application/json\r\n",
+             host, port);
+    return bare_request(head, body, resp, sizeof resp) == 200 &&
+                   json_string(resp, "token", token, sizeof token) == 0
+               ? 0
+               : -1;
+}
+
+/* --- the library -------------------------------------------------------------------------- */
+
+static SuzClient *client;
+static SuzSigner *signer;
+
+static int lib_oauth(void)
+{
+    SuzToken *t = NULL;
+    int rc = suz_get_token_smartmarket(client, SM_CLIENT_ID, SM_CLIENT_SECRET, NULL, &t);
+    suz_token_free(t);
+    return rc == SUZ_RESULT_OK ? 0 : -1;
+}
+
+static int lib_gismt(void)
+{
+    SuzToken *t = NULL;
+    int rc = suz_get_token_gismt(client, CONNECTION, signer, &t);
+    suz_token_free(t);
+    return rc == SUZ_RESULT_OK ? 0 : -1;
+}
+
+/* Runs FN N times; the medians of wall and CPU time per call, in microseconds. */
+static void measure(const char *label, int (*fn)(void), int n, double *wall, double *cpu)
+{
+    double *w = malloc(sizeof(double) * (size_t)n), *c = malloc(sizeof(double) * (size_t)n);
+    if (fn() != 0) { /* warm: the connection is made and kept */
+        fprintf(stderr, "%s failed: %s\n", label, suz_last_error_message());
+        exit(1);
+    }
+    for (int i = 0; i < n; i++) {
+        double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
+        if (fn() != 0) {
+            fprintf(stderr, "%s failed: %s\n", label, suz_last_error_message());
+            exit(1);
+        }
+        c[i] = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        w[i] = now(CLOCK_MONOTONIC) - w0;
+    }
+    *wall = median(w, n);
+    *cpu = median(c, n);
+    printf("%-34s n=%-4d wall p50=%7.0f us  cpu p50=%7.0f us\n", label, n, *wall, *cpu);
+    free(w);
+    free(c);
+}
+
+int main(int argc, char **argv)
+{
+    char config[1024];
+    int oauth_n = 300, gismt_n = 20;
+    double lw, lc, bw, bc;
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s all|lib-oauth|bare-oauth EMULATOR_URL CERT KEY [OAUTH_N [GISMT_N]]\n",
+                argv[0]);
+        return 2;
+    }
+    const char *mode = argv[1];
+    cert_pem = argv[3];
+    key_pem = argv[4];
+    if (argc > 5) oauth_n = atoi(argv[5]);
+    if (argc > 6) gismt_n = atoi(argv[6]);
+    if (sscanf(argv[2], "http://%63[^:]:%d", host, &port) != 2) {
+        fprintf(stderr, "EMULATOR_URL must be http://IP:PORT\n");
+        return 2;
+    }
+    snprintf(config, sizeof config, "{\"stand\": \"emulator\", \"emulator_url\": \"%s\"}", argv[2]);
+    if (suz_client_new(config, &client) != SUZ_RESULT_OK ||
+        suz_signer_new_callback(sign_callback, NULL, NULL, &signer) != SUZ_RESULT_OK ||
+        bare_connect() != 0) {
+        fprintf(stderr, "setup: %s\n", suz_last_error_message());
+        return 1;
+    }
+    if (strcmp(mode, "lib-oauth") == 0) {
+        measure("suz_get_token_smartmarket", lib_oauth, oauth_n, &lw, &lc);
+    } else if (strcmp(mode, "bare-oauth") == 0) {
+        measure("bare keep-alive client, OAuth", bare_oauth, oauth_n, &bw, &bc);
+    } else {
+        measure("bare keep-alive client, OAuth", bare_oauth, oauth_n, &bw, &bc);
+        measure("suz_get_token_smartmarket", lib_oauth, oauth_n, &lw, &lc);
+        printf("ratio OAuth fetch: wall %.2fx, cpu %.2fx the bare client\n", lw / bw, lc / bc);
+        measure("bare keep-alive client, GIS MT", bare_gismt, gismt_n, &bw, &bc);
+        measure("suz_get_token_gismt", lib_gismt, gismt_n, &lw, &lc);
+        printf("ratio GIS MT flow: wall %.2fx, cpu %.2fx the bare client\n", lw / bw, lc / bc);
+    }
+    suz_signer_free(signer);
+    suz_client_free(client);
+    close(bare_fd);
+    return 0;
+}
