@@ -7,7 +7,7 @@
  *     same function (`openssl cms` with the GOST engine, in a child process, whose CPU is not
  *     counted for either).
  *
- * Each figure is the median of its iterations.
+ * The two sides run interleaved, call by call; each figure is the median of its iterations.
  *
  *   fetch MODE EMULATOR_URL CERT_PEM KEY_PEM [OAUTH_N [GISMT_N]]
  *
@@ -250,35 +250,58 @@ static int lib_gismt(void)
     return rc == SUZ_RESULT_OK ? 0 : -1;
 }
 
-/* Runs FN N times; the medians of wall and CPU time per call, in microseconds. */
-static void measure(const char *label, int (*fn)(void), int n, double *wall, double *cpu)
+/* One timed call: wall and process CPU time in microseconds. */
+static void timed(const char *label, int (*fn)(void), double *wall, double *cpu)
 {
-    double *w = malloc(sizeof(double) * (size_t)n), *c = malloc(sizeof(double) * (size_t)n);
-    if (fn() != 0) { /* warm: the connection is made and kept */
+    double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
+    if (fn() != 0) {
         fprintf(stderr, "%s failed: %s\n", label, suz_last_error_message());
         exit(1);
     }
+    *cpu = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    *wall = now(CLOCK_MONOTONIC) - w0;
+}
+
+/* Runs the bare client's FN and the library's FN N times each, interleaved (so both see the
+ * same machine), and prints the medians of wall and CPU time per call and their ratios. */
+static void compare(const char *what, const char *bare_label, int (*bare)(void),
+                    const char *lib_label, int (*lib)(void), int n)
+{
+    double *bw = malloc(sizeof(double) * (size_t)n), *bc = malloc(sizeof(double) * (size_t)n);
+    double *lw = malloc(sizeof(double) * (size_t)n), *lc = malloc(sizeof(double) * (size_t)n);
+    double w, c;
+    timed(bare_label, bare, &w, &c); /* warm: connections made and kept */
+    timed(lib_label, lib, &w, &c);
     for (int i = 0; i < n; i++) {
-        double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
-        if (fn() != 0) {
-            fprintf(stderr, "%s failed: %s\n", label, suz_last_error_message());
-            exit(1);
+        if (i % 2) {
+            timed(bare_label, bare, &bw[i], &bc[i]);
+            timed(lib_label, lib, &lw[i], &lc[i]);
+        } else {
+            timed(lib_label, lib, &lw[i], &lc[i]);
+            timed(bare_label, bare, &bw[i], &bc[i]);
         }
-        c[i] = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
-        w[i] = now(CLOCK_MONOTONIC) - w0;
     }
-    *wall = median(w, n);
-    *cpu = median(c, n);
-    printf("%-34s n=%-4d wall p50=%7.0f us  cpu p50=%7.0f us\n", label, n, *wall, *cpu);
-    free(w);
-    free(c);
+    double bwm = median(bw, n), bcm = median(bc, n), lwm = median(lw, n), lcm = median(lc, n);
+    printf("%-34s n=%-4d wall p50=%7.0f us  cpu p50=%7.0f us\n", bare_label, n, bwm, bcm);
+    printf("%-34s n=%-4d wall p50=%7.0f us  cpu p50=%7.0f us\n", lib_label, n, lwm, lcm);
+    printf("ratio %s: wall %.2fx, cpu %.2fx the bare client\n", what, lwm / bwm, lcm / bcm);
+    free(bw);
+    free(bc);
+    free(lw);
+    free(lc);
+}
+
+/* Runs FN N times (for strace). */
+static void repeat(const char *label, int (*fn)(void), int n)
+{
+    double w, c;
+    for (int i = 0; i < n; i++) timed(label, fn, &w, &c);
 }
 
 int main(int argc, char **argv)
 {
     char config[1024];
     int oauth_n = 300, gismt_n = 20;
-    double lw, lc, bw, bc;
     if (argc < 5) {
         fprintf(stderr, "usage: %s all|lib-oauth|bare-oauth EMULATOR_URL CERT KEY [OAUTH_N [GISMT_N]]\n",
                 argv[0]);
@@ -301,16 +324,14 @@ int main(int argc, char **argv)
         return 1;
     }
     if (strcmp(mode, "lib-oauth") == 0) {
-        measure("suz_get_token_smartmarket", lib_oauth, oauth_n, &lw, &lc);
+        repeat("suz_get_token_smartmarket", lib_oauth, oauth_n);
     } else if (strcmp(mode, "bare-oauth") == 0) {
-        measure("bare keep-alive client, OAuth", bare_oauth, oauth_n, &bw, &bc);
+        repeat("bare keep-alive client, OAuth", bare_oauth, oauth_n);
     } else {
-        measure("bare keep-alive client, OAuth", bare_oauth, oauth_n, &bw, &bc);
-        measure("suz_get_token_smartmarket", lib_oauth, oauth_n, &lw, &lc);
-        printf("ratio OAuth fetch: wall %.2fx, cpu %.2fx the bare client\n", lw / bw, lc / bc);
-        measure("bare keep-alive client, GIS MT", bare_gismt, gismt_n, &bw, &bc);
-        measure("suz_get_token_gismt", lib_gismt, gismt_n, &lw, &lc);
-        printf("ratio GIS MT flow: wall %.2fx, cpu %.2fx the bare client\n", lw / bw, lc / bc);
+        compare("OAuth fetch", "bare keep-alive client, OAuth", bare_oauth,
+                "suz_get_token_smartmarket", lib_oauth, oauth_n);
+        compare("GIS MT flow", "bare keep-alive client, GIS MT", bare_gismt,
+                "suz_get_token_gismt", lib_gismt, gismt_n);
     }
     suz_signer_free(signer);
     suz_client_free(client);

@@ -1,0 +1,123 @@
+/*
+ * Gets while the token refreshes: THREADS threads ask for the SmartMarket token through
+ * suz_token_get_value every PAUSE_US microseconds for SECONDS seconds. Run it against an
+ * emulator that issues short-lived tokens and answers the OAuth call slowly (scripts/bench.sh
+ * uses 2-second tokens and a 50 ms delay), so the token enters its refresh margin several
+ * times. Once the first token exists a valid one always does, so no get should wait for a
+ * fetch: prints the slowest get after the first token, how many took over 1 ms, and p50/p99.
+ *
+ *   refresh EMULATOR_URL [THREADS [SECONDS [PAUSE_US]]]
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "suz_auth.h"
+
+#define SM_CLIENT_ID "e5623627-bb8c-412c-94b7-1a6998e8ef3a"
+#define SM_CLIENT_SECRET "887d15a2-cb4f-4998-9591-5b26d62d3751"
+#define MAX_SAMPLES 2000000
+
+static SuzClient *client;
+static double seconds = 8;
+static long pause_us = 100;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+typedef struct {
+    uint64_t *samples;
+    long count;
+    int failed;
+} Job;
+
+static void *run(void *arg)
+{
+    Job *job = arg;
+    char value[SUZ_TOKEN_VALUE_MAX];
+    uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
+    struct timespec pause = {0, pause_us * 1000};
+    while (now_ns() < end && job->count < MAX_SAMPLES) {
+        uint64_t t0 = now_ns();
+        if (suz_token_get_value(client, "push", value, sizeof value, NULL, NULL, NULL) !=
+            SUZ_RESULT_OK) {
+            job->failed = 1;
+            return NULL;
+        }
+        job->samples[job->count++] = now_ns() - t0;
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    char config[1024], value[SUZ_TOKEN_VALUE_MAX];
+    int threads = 8;
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s EMULATOR_URL [THREADS [SECONDS [PAUSE_US]]]\n", argv[0]);
+        return 2;
+    }
+    if (argc > 2) threads = atoi(argv[2]);
+    if (argc > 3) seconds = atof(argv[3]);
+    if (argc > 4) pause_us = atol(argv[4]);
+    if (threads < 1 || threads > 64) return 2;
+    snprintf(config, sizeof config,
+             "{\"stand\": \"emulator\", \"emulator_url\": \"%s\", \"cache\": {\"persist\": false},"
+             " \"profiles\": {\"push\": {\"flow\": \"smartmarket\", \"client_id\": \"" SM_CLIENT_ID
+             "\", \"client_secret\": \"" SM_CLIENT_SECRET "\"}}}",
+             argv[1]);
+    if (suz_client_new(config, &client) != SUZ_RESULT_OK ||
+        suz_token_get_value(client, "push", value, sizeof value, NULL, NULL, NULL) != SUZ_RESULT_OK) {
+        fprintf(stderr, "setup: %s\n", suz_last_error_message());
+        return 1;
+    }
+    /* From here on a valid token exists. */
+    pthread_t tid[64];
+    Job jobs[64];
+    for (int t = 0; t < threads; t++) {
+        jobs[t].samples = malloc(sizeof(uint64_t) * MAX_SAMPLES);
+        jobs[t].count = 0;
+        jobs[t].failed = 0;
+        pthread_create(&tid[t], NULL, run, &jobs[t]);
+    }
+    long total = 0;
+    for (int t = 0; t < threads; t++) {
+        pthread_join(tid[t], NULL);
+        if (jobs[t].failed) {
+            fprintf(stderr, "a get failed: %s\n", suz_last_error_message());
+            return 1;
+        }
+        total += jobs[t].count;
+    }
+    uint64_t *all = malloc(sizeof(uint64_t) * (size_t)total);
+    long n = 0, over = 0;
+    for (int t = 0; t < threads; t++) {
+        memcpy(all + n, jobs[t].samples, sizeof(uint64_t) * (size_t)jobs[t].count);
+        n += jobs[t].count;
+        free(jobs[t].samples);
+    }
+    qsort(all, (size_t)n, sizeof *all, cmp);
+    for (long i = 0; i < n; i++) over += all[i] > 1000000;
+    printf("gets while a valid token existed: %ld from %d threads over %.0f s; p50=%.0f ns "
+           "p99=%.0f ns slowest=%.3f ms; over 1 ms: %ld\n",
+           n, threads, seconds, (double)all[n / 2], (double)all[n * 99 / 100],
+           (double)all[n - 1] / 1e6, over);
+    free(all);
+    suz_client_free(client);
+    return 0;
+}

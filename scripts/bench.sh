@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# The benchmarks: each figure printed next to a peer or floor measured in the same run, on the
+# shipped build (cargo's `dist` profile) against the emulator (also `dist`) on 127.0.0.1.
+# Commands, not timed tests: nothing here fails on a slow machine. Writes benches/RESULTS.md.
+#
+#   - cached get through C (benches/cached_get.c), 1 and 8 threads, next to a mutex + 64-byte
+#     copy; instructions per hit counted by callgrind;
+#   - gets while the token refreshes (benches/refresh.c): 8 threads, 2-second tokens, a 50 ms
+#     OAuth answer;
+#   - fetches through C next to a bare keep-alive client (benches/fetch.c), with the threads
+#     and system calls of 1000 OAuth fetches counted by strace;
+#   - Python: a cached get and a fetch next to the GigaChat SDK, requests and http.client
+#     (benches/python_bench.py, in target/bench-venv);
+#   - cold start: 8 processes x 32 threads of `suz token` sharing one cache directory, next to
+#     one process fetching alone;
+#   - size: the stripped library, and dlopen + suz_client_new.
+#
+# Usage: scripts/bench.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+. scripts/lib.sh
+
+ensure_packages libengine-gost-openssl gcc valgrind strace python3-venv
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+cargo build -q --profile dist -p suz-auth -p suz-emulator -p suz
+lib=$target_dir/dist
+link_soname "$lib"
+work=$(mktemp -d)
+trap 'kill ${EMULATOR_PID:-} 2>/dev/null || true; rm -rf "$work"' EXIT
+make_gost_cert "$work"
+out=$work/results.txt
+for b in cached_get fetch refresh; do
+    gcc -O2 -std=c11 -Wall -Wextra -Werror -pthread -Iinclude "benches/$b.c" \
+        -L"$lib" -lsuz_auth -Wl,-rpath,"$lib" -o "$work/$b"
+done
+emulator() {
+    kill "${EMULATOR_PID:-}" 2>/dev/null || true
+    start_emulator "$lib/suz-emulator" "$work/emulator.log" "$@"
+}
+emu_stat() {
+    python3 -c 'import json, sys, urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1] + "/admin/stats"))[sys.argv[2]])' "$EMULATOR_URL" "$1"
+}
+section() { echo; echo "## $1"; echo; } >>"$out"
+record() { tee -a "$out"; }
+
+echo "# suz-auth benchmarks" >"$out"
+{
+    echo
+    echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -sr)."
+    echo "Every figure is measured next to its peer in the same run (\`scripts/bench.sh\`)."
+} >>"$out"
+
+emulator
+section "Cached get through C (p50, p99; ratio to the floor)"
+echo '```' >>"$out"
+"$work/cached_get" "$EMULATOR_URL" 200000 | record
+# Instructions per hit: the difference between two runs of different lengths, per get.
+for n in 10000 20000; do
+    valgrind --tool=callgrind --callgrind-out-file="$work/cg.$n" "$work/cached_get" "$EMULATOR_URL" "$n" >/dev/null 2>&1
+done
+per_hit=$(for n in 10000 20000; do
+    callgrind_annotate --inclusive=yes "$work/cg.$n" 2>/dev/null |
+        awk '/:suz_token_(get|value|free) /{gsub(",", "", $1); s += $1} END {print s}'
+done | paste -sd' ' | awk '{printf "%.0f", ($2 - $1) / 90000}')
+echo "instructions per cached get (get + value + free, callgrind): $per_hit" | record
+echo '```' >>"$out"
+
+section "Gets while the token refreshes (8 threads, 8 s, 2-second tokens, 50 ms OAuth answers)"
+emulator --smartmarket-ttl-ms 2000
+python3 - "$EMULATOR_URL" <<'EOF'
+import json, sys, urllib.request
+body = json.dumps({"endpoint": "smartmarket.oauth", "kind": "delay", "delay_ms": 50, "times": 0}).encode()
+urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/admin/faults", data=body, method="POST"))
+EOF
+echo '```' >>"$out"
+"$work/refresh" "$EMULATOR_URL" 8 8 100 | record
+echo "tokens issued in the run (refreshes + 1): $(emu_stat smartmarket_tokens_issued)" | record
+echo '```' >>"$out"
+
+emulator
+section "Fetches through C next to a bare keep-alive client (p50 wall and process CPU)"
+echo '```' >>"$out"
+"$work/fetch" all "$EMULATOR_URL" "$work/cert.pem" "$work/key.pem" 500 20 | record
+for who in lib bare; do
+    strace -f -qq -c -o "$work/strace-$who" "$work/fetch" "$who-oauth" "$EMULATOR_URL" \
+        "$work/cert.pem" "$work/key.pem" 1000 >/dev/null
+    calls=$(awk '/^100.00/ {print $4}' "$work/strace-$who")
+    clones=$(awk '$NF ~ /^clone/ {s += $4} END {print s + 0}' "$work/strace-$who")
+    echo "$who: $((calls / 1000)) system calls per OAuth fetch (1000 fetches, strace), $clones threads started" | record
+done
+echo '```' >>"$out"
+
+section "Python (microseconds; ratio to the peer)"
+venv=$target_dir/bench-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check gigachat requests
+echo '```' >>"$out"
+SUZ_AUTH_LIBRARY=$lib/libsuz_auth.so PYTHONPATH=bindings/python \
+    "$venv/bin/python" benches/python_bench.py "$EMULATOR_URL" 200000 300 | record
+echo '```' >>"$out"
+
+section "Cold start: 8 processes x 32 threads of \`suz token\`, one cache directory"
+conn=11b1abc9-f4ee-47db-8a20-f80ac83504e8
+config() {
+    python3 - "$1" "$EMULATOR_URL" "$work" "$conn" <<'EOF'
+import json, sys
+path, url, work, conn = sys.argv[1:]
+sign = ["openssl", "cms", "-sign", "-engine", "gost", "-binary", "-outform", "DER",
+        "-signer", f"{work}/cert.pem", "-inkey", f"{work}/key.pem"]
+json.dump({"stand": "emulator", "emulator_url": url, "cache": {"dir": path + ".cache"},
+           "profiles": {"line": {"flow": "gismt", "oms_connection": conn,
+                                 "signer": {"command": {"attached": sign + ["-nodetach"], "detached": sign}}}}},
+          open(path, "w"))
+EOF
+}
+now_ms() { date +%s%3N; }
+config "$work/one.json"
+before=$(emu_stat tokens_issued_total)
+t0=$(now_ms)
+"$lib/suz" --config "$work/one.json" token line >/dev/null
+one=$(($(now_ms) - t0))
+config "$work/many.json"
+t0=$(now_ms)
+pids=()
+for _ in $(seq 8); do
+    "$lib/suz" --config "$work/many.json" token line --threads 32 >"$work/many.$RANDOM.out" &
+    pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+many=$(($(now_ms) - t0))
+issued=$(($(emu_stat tokens_issued_total) - before - 1))
+distinct=$(cat "$work"/many.*.out | sort -u | wc -l)
+echo '```' >>"$out"
+echo "one process, one thread: $one ms; 8 processes x 32 threads: $many ms ($(awk -v a="$many" -v b="$one" 'BEGIN {printf "%.2f", a / b}')x); tokens issued: $issued; distinct tokens printed: $distinct" | record
+echo '```' >>"$out"
+
+section "Size and start-up"
+size=$(stat -c %s "$lib/libsuz_auth.so")
+cat >"$work/start.c" <<'EOF'
+#define _POSIX_C_SOURCE 200809L
+#include <dlfcn.h>
+#include <stdio.h>
+#include <time.h>
+typedef unsigned (*New)(const char *, void **);
+int main(int argc, char **argv) {
+    struct timespec a, b;
+    (void)argc;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    void *h = dlopen(argv[1], RTLD_NOW);
+    New client_new = h ? (New)dlsym(h, "suz_client_new") : NULL;
+    void *client = NULL;
+    if (!client_new || client_new("{}", &client) != 0) return 1;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.2f\n", (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6);
+    return 0;
+}
+EOF
+gcc -O2 -std=c11 "$work/start.c" -ldl -o "$work/start"
+start=$("$work/start" "$lib/libsuz_auth.so")
+echo '```' >>"$out"
+echo "stripped libsuz_auth.so (dist profile): $size bytes ($(awk -v s="$size" 'BEGIN {printf "%.2f", s / 1048576}') MiB); dlopen + suz_client_new: $start ms" | record
+echo '```' >>"$out"
+
+cp "$out" benches/RESULTS.md
+echo
+echo "wrote benches/RESULTS.md"
