@@ -487,6 +487,12 @@ SuzResult suz_client_set_signer(const struct SuzClient *client,
 // `cache.lock_timeout_ms` that wait is `SUZ_RESULT_IN_PROGRESS`. If a refresh fails while the
 // cached token is still valid, that token is returned and the failure logged.
 //
+// Only callers without a valid token wait. Once the cached token is inside its refresh margin
+// (but not expired), every caller gets it at once while one refresh runs: on a thread of the
+// library's when the profile's fetch needs nothing of the host (SmartMarket, MDLP with a
+// password, a profile with its own `signer.command`), otherwise on the first calling thread,
+// where a callback signer is called as its contract says.
+//
 // On success `*token_out` receives a token to free with `suz_token_free`.
 SuzResult suz_token_get(const struct SuzClient *client,
                         const char *profile,

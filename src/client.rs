@@ -1,6 +1,7 @@
 //! The client handle.
 
 use std::ffi::c_char;
+use std::sync::Arc;
 
 use suz_auth_core::Client;
 
@@ -12,7 +13,8 @@ use crate::result::SuzResult;
 /// Thread safety: a `SuzClient` may be used from any number of threads at once; every function
 /// takes it as `const`. Free it once, after every call that uses it has returned.
 pub struct SuzClient {
-    pub(crate) inner: Client,
+    /// Shared with the threads that refresh tokens behind the callers (see `suz_token_get`).
+    pub(crate) inner: Arc<Client>,
 }
 
 /// Creates a client from a JSON configuration document (see the README's config reference).
@@ -28,7 +30,9 @@ pub unsafe extern "C" fn suz_client_new(
         let json = str_arg!(config_json)?;
         let out = out_arg!(client_out)?;
         let inner = Client::from_json(json)?;
-        *out = Box::into_raw(Box::new(SuzClient { inner }));
+        *out = Box::into_raw(Box::new(SuzClient {
+            inner: Arc::new(inner),
+        }));
         Ok(())
     })
 }

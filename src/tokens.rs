@@ -118,6 +118,12 @@ pub unsafe extern "C" fn suz_client_set_signer(
 /// `cache.lock_timeout_ms` that wait is `SUZ_RESULT_IN_PROGRESS`. If a refresh fails while the
 /// cached token is still valid, that token is returned and the failure logged.
 ///
+/// Only callers without a valid token wait. Once the cached token is inside its refresh margin
+/// (but not expired), every caller gets it at once while one refresh runs: on a thread of the
+/// library's when the profile's fetch needs nothing of the host (SmartMarket, MDLP with a
+/// password, a profile with its own `signer.command`), otherwise on the first calling thread,
+/// where a callback signer is called as its contract says.
+///
 /// On success `*token_out` receives a token to free with `suz_token_free`.
 #[no_mangle]
 pub unsafe extern "C" fn suz_token_get(
@@ -129,7 +135,7 @@ pub unsafe extern "C" fn suz_token_get(
         let client = &arg!(client)?.inner;
         let profile = str_arg!(profile)?;
         let out = out_arg!(token_out)?;
-        *out = SuzToken::boxed(client.token_get(profile)?);
+        *out = SuzToken::boxed(client.token_get_shared(profile)?.0);
         Ok(())
     })
 }
@@ -171,7 +177,7 @@ pub unsafe extern "C" fn suz_token_get_value(
                 "argument `buf` is NULL while `buf_len` is not 0",
             ));
         }
-        let (token, fresh_until_ms) = client.token_get_fresh_until(profile)?;
+        let (token, fresh_until_ms) = client.token_get_shared(profile)?;
         let value = token.value_with_nul();
         if let Some(until) = fresh_until_ms_out.as_mut() {
             *until = fresh_until_ms;

@@ -646,6 +646,48 @@ fn while_one_thread_refreshes_a_valid_token_the_others_get_it_at_once() {
 }
 
 #[test]
+fn a_refresh_behind_the_callers_makes_none_of_them_wait() {
+    let (manager, profile, key) = parts(&memory_only("", ""));
+    manager
+        .get(&profile, &key, &|| Ok(token("old", 10 * MIN, MIN)))
+        .unwrap();
+    let fetches = AtomicUsize::new(0);
+    let slow = || {
+        fetches.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(token("new", 10 * MIN, 10 * MIN))
+    };
+    let never = || -> Result<Token, Error> { panic!("a caller fetched") };
+    std::thread::scope(|s| {
+        let started = AtomicUsize::new(0);
+        let behind = || {
+            started.fetch_add(1, Ordering::SeqCst);
+            s.spawn(|| manager.refresh(&profile, &key, &slow).unwrap());
+            true
+        };
+        let begun = Instant::now();
+        for _ in 0..20 {
+            let got = manager
+                .get_or_refresh_behind(&profile, &key, &never, Some(&behind))
+                .unwrap();
+            assert_eq!(got.value(), "old");
+        }
+        assert!(
+            begun.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            begun.elapsed()
+        );
+        assert_eq!(
+            started.load(Ordering::SeqCst),
+            1,
+            "one refresh for every caller"
+        );
+    });
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(manager.get(&profile, &key, &never).unwrap().value(), "new");
+}
+
+#[test]
 fn a_thread_never_keeps_handing_out_a_token_the_cache_replaced_or_dropped() {
     let (manager, profile, key) = parts(&memory_only("", ""));
     let minted = |v: &'static str| move || Ok(token(v, 600 * MIN, 600 * MIN));

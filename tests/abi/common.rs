@@ -679,7 +679,8 @@ fn text_or_empty(p: *const c_char) -> String {
     }
 }
 
-static LOG_LINES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// The lines the log callback received while `capture_log` runs.
+pub static LOG_LINES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 /// Serialises the tests that install the (process-wide) log callback.
 static LOG_CAPTURE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 

@@ -121,16 +121,63 @@ impl Client {
             .get(profile, &key, &|| self.fetch_token(profile))
     }
 
-    /// [`Client::token_get`], with when the cache will stop handing that token out (Unix ms,
-    /// see [`crate::token::manager::TokenManager::fresh_until_ms`]): what a binding needs to
-    /// keep the value itself until then.
-    pub fn token_get_fresh_until(&self, profile: &str) -> Result<(Token, i64)> {
-        let profile = self.profile(profile)?;
+    /// [`Client::token_get`] for a client shared through an [`Arc`], with when the cache will
+    /// stop handing the token out (Unix ms, see
+    /// [`crate::token::manager::TokenManager::fresh_until_ms`]). While the
+    /// cached token is valid but due for refresh, a refresh that needs nothing of the host (no
+    /// callback signer: SmartMarket, MDLP with a password, a profile with its own
+    /// `signer.command`) runs on a thread of the library's and every caller gets the valid
+    /// token at once. A refresh through a host's callback signer runs on a calling thread, as
+    /// the callback's contract says.
+    pub fn token_get_shared(self: &Arc<Self>, name: &str) -> Result<(Token, i64)> {
+        let profile = self.profile(name)?;
         let key = self.token_key(profile);
         let tokens = self.tokens()?;
-        let token = tokens.get(profile, &key, &|| self.fetch_token(profile))?;
+        let start = || self.start_refresh(name);
+        let behind: Option<&dyn Fn() -> bool> = if self.refreshes_alone(profile) {
+            Some(&start)
+        } else {
+            None
+        };
+        let token =
+            tokens.get_or_refresh_behind(profile, &key, &|| self.fetch_token(profile), behind)?;
         let until = tokens.fresh_until_ms(profile, &token);
         Ok((token, until))
+    }
+
+    /// Starts the refresh of a profile's token on a thread of its own; false if no thread
+    /// could be started.
+    fn start_refresh(self: &Arc<Self>, name: &str) -> bool {
+        let client = Arc::clone(self);
+        let name = name.to_owned();
+        std::thread::Builder::new()
+            .name("suz-auth-refresh".into())
+            .spawn(move || {
+                let Ok(profile) = client.profile(&name) else {
+                    return;
+                };
+                let key = client.token_key(profile);
+                if let Ok(tokens) = client.tokens() {
+                    // A failure keeps the valid token and is logged where it happens.
+                    let _ = tokens.refresh(profile, &key, &|| client.fetch_token(profile));
+                }
+            })
+            .is_ok()
+    }
+
+    /// Whether a profile's token can be fetched without calling into the host.
+    fn refreshes_alone(&self, profile: &Profile) -> bool {
+        match profile.flow {
+            ProfileFlow::MdlpPassword { .. } | ProfileFlow::SmartMarket { .. } => true,
+            _ => {
+                profile.signer.is_some()
+                    && !self
+                        .signers
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains_key(&profile.name)
+            }
+        }
     }
 
     /// Two-phase form of [`Client::token_get`], for hosts that sign between two calls (1C):

@@ -44,6 +44,8 @@ pub struct TokenManager {
     generation: AtomicU64,
     /// Tells this manager's entries in a thread's copies from another client's.
     id: u64,
+    /// Keys being refreshed behind their callers' backs (see [`TokenManager::get`]).
+    refreshing: Mutex<std::collections::HashSet<String>>,
     /// Fetches under way in this process, by key: the first thread leads, the others wait for
     /// its outcome.
     flights: Mutex<HashMap<String, Arc<Flight>>>,
@@ -177,6 +179,7 @@ impl TokenManager {
             memory: RwLock::new(FxHashMap::default()),
             generation: AtomicU64::new(0),
             id: NEXT_MANAGER_ID.fetch_add(1, AtomicOrdering::Relaxed),
+            refreshing: Mutex::new(std::collections::HashSet::new()),
             flights: Mutex::new(HashMap::new()),
             files: Mutex::new(None),
             leases: Mutex::new(HashMap::new()),
@@ -277,12 +280,27 @@ impl TokenManager {
     /// Only callers without a valid token wait: while the cached token is inside its refresh
     /// margin but not expired, one caller refreshes and every other caller — another thread
     /// while that fetch runs, or this caller when another process holds the lock — gets the
-    /// cached token at once.
+    /// cached token at once. [`TokenManager::get_or_refresh_behind`] does not make even that
+    /// one caller wait.
     pub fn get(
         &self,
         profile: &Profile,
         key: &TokenKey,
         fetch: &dyn Fn() -> Result<Token>,
+    ) -> Result<Token> {
+        self.get_or_refresh_behind(profile, key, fetch, None)
+    }
+
+    /// [`TokenManager::get`], except that a still-valid token inside its refresh margin is
+    /// returned at once and `behind` is called (once per key at a time) to start its refresh
+    /// elsewhere — on a thread that calls [`TokenManager::refresh`]. `behind` returns false
+    /// when it could not start one; this caller then refreshes itself.
+    pub fn get_or_refresh_behind(
+        &self,
+        profile: &Profile,
+        key: &TokenKey,
+        fetch: &dyn Fn() -> Result<Token>,
+        behind: Option<&dyn Fn() -> bool>,
     ) -> Result<Token> {
         let cached = self.memory_get_near(key);
         if let Some(t) = cached.as_ref().filter(|t| self.is_fresh(profile, t)) {
@@ -290,6 +308,54 @@ impl TokenManager {
             return Ok(t.clone());
         }
         let valid = cached.filter(|t| t.expires_at_ms() > now_ms());
+        if let (Some(t), Some(behind)) = (&valid, behind) {
+            let first = lock(&self.refreshing).insert(key.hash.clone());
+            if !first {
+                return Ok(t.clone());
+            }
+            if behind() {
+                log_at!(
+                    Level::Debug,
+                    "{}: refreshing behind the callers; the cached token is still valid",
+                    profile.name
+                );
+                return Ok(t.clone());
+            }
+            lock(&self.refreshing).remove(&key.hash);
+        }
+        self.get_now(profile, key, fetch, valid)
+    }
+
+    /// The refresh [`TokenManager::get_or_refresh_behind`] starts: one try at a new token
+    /// (the valid one stays cached when another process is refreshing or the fetch fails).
+    pub fn refresh(
+        &self,
+        profile: &Profile,
+        key: &TokenKey,
+        fetch: &dyn Fn() -> Result<Token>,
+    ) -> Result<Token> {
+        struct Done<'a>(&'a TokenManager, &'a str);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                lock(&self.0.refreshing).remove(self.1);
+            }
+        }
+        let _done = Done(self, &key.hash);
+        let valid = self
+            .memory_get(key)
+            .filter(|t| t.expires_at_ms() > now_ms());
+        self.get_now(profile, key, fetch, valid)
+    }
+
+    /// The part of a get after the memory hit: lead the key's fetch, or wait for (or, with a
+    /// `valid` token, skip) the thread leading it.
+    fn get_now(
+        &self,
+        profile: &Profile,
+        key: &TokenKey,
+        fetch: &dyn Fn() -> Result<Token>,
+        valid: Option<Token>,
+    ) -> Result<Token> {
         let _mark = FetchingMark::enter()?;
         let (flight, leader) = {
             let mut flights = lock(&self.flights);
