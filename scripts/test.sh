@@ -45,12 +45,23 @@ echo "== C tests"
 tests/c/run.sh 2>&1 | tee -a "$log"
 echo "== 1C add-in: the packaged zip under the mock 1C platform (Linux, valgrind, wine64)"
 bindings/1c/tests/run.sh 2>&1 | tee -a "$log"
+echo "== every shipped artifact (scripts/dist.sh), each library checked before it is packed"
+dist=$root/dist
+scripts/dist.sh "$dist"
+echo "== the Windows DLLs: linked through both import libraries; x86_64 under wine64"
+tests/windows/run.sh "$dist" 2>&1 | tee -a "$log"
+echo "== C++: suz_auth.hpp (plain, ASan + UBSan), the CMake and pkg-config consumers"
+tests/cpp/run.sh 2>&1 | tee -a "$log"
+echo "== C#: the binding under Mono"
+bindings/dotnet/tests/run.sh 2>&1 | tee -a "$log"
 echo "== Python tests"
 venv=${CARGO_TARGET_DIR:-$root/target}/python-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check pytest setuptools wheel
 # The library just built and tested, never a stale one from another profile.
 export SUZ_AUTH_LIBRARY=${CARGO_TARGET_DIR:-$root/target}/debug/libsuz_auth.so
+# The shipped manylinux wheel is installed into a fresh venv too.
+export SUZ_AUTH_DIST_DIR=$dist
 (cd bindings/python && PYTHON="$venv/bin/python" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests) 2>&1 | tee -a "$log"
 
 echo "== the demo (README's first command)"

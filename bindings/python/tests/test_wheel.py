@@ -11,6 +11,8 @@ import textwrap
 import venv
 from pathlib import Path
 
+import pytest
+
 import suz_auth
 from conftest import CONNECTION, SM_CLIENT_ID, SM_CLIENT_SECRET, TARGET
 
@@ -30,7 +32,23 @@ def test_wheel_in_a_fresh_venv(emulator, gost_keys, tmp_path):
     # The README's name: version, any Python 3, no ABI, this platform (never "any").
     platform_tag = sysconfig.get_platform().replace("-", "_").replace(".", "_")
     assert wheel.name == f"suz_auth-{suz_auth.__version__}-py3-none-{platform_tag}.whl", wheel.name
+    _install_and_use(wheel, emulator, gost_keys, tmp_path)
 
+
+def test_manylinux_wheel_from_dist_in_a_fresh_venv(emulator, gost_keys, tmp_path):
+    """The wheel scripts/dist.sh ships (library linked against glibc 2.17), installed the way a
+    user installs it."""
+    dist = os.environ.get("SUZ_AUTH_DIST_DIR")
+    if not dist:
+        if os.environ.get("SUZ_AUTH_REQUIRE_ALL") == "1":
+            pytest.fail("SUZ_AUTH_DIST_DIR is not set: run scripts/dist.sh and point it at its output")
+        pytest.skip("SUZ_AUTH_DIST_DIR is not set (scripts/dist.sh writes the wheels)")
+    wheel = Path(dist) / f"suz_auth-{suz_auth.__version__}-py3-none-manylinux2014_x86_64.whl"
+    assert wheel.is_file(), f"{wheel} is missing"
+    _install_and_use(wheel, emulator, gost_keys, tmp_path)
+
+
+def _install_and_use(wheel, emulator, gost_keys, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
