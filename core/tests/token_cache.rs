@@ -805,6 +805,45 @@ fn a_held_lock_is_waited_for_until_the_timeout() {
 }
 
 #[test]
+fn a_lock_waiter_wakes_when_the_holder_lets_go_and_a_timed_out_one_leaves_nothing_held() {
+    let dir = temp_dir("lock-wake");
+    let c = in_dir(&dir);
+    let (a, _, key) = parts(&c);
+    let (b, _, _) = parts(&c);
+    let (third, _, _) = parts(&c);
+    let store = |m: &TokenManager| m.file_store().unwrap().unwrap();
+    // A waiter that gives up while the lock is held ...
+    let held = store(&a).lock(&key.hash, Duration::from_secs(1)).unwrap();
+    let e = store(&b)
+        .lock(&key.hash, Duration::from_millis(100))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Timeout);
+    // ... does not keep it once the holder lets go: a third party gets it without waiting.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(50));
+    let (again, waited) = store(&third)
+        .lock(&key.hash, Duration::ZERO)
+        .expect("the lock is free after the holder let go");
+    assert!(!waited);
+    // A waiter gets the lock when the holder lets go, well before its timeout.
+    let released = std::thread::scope(|s| {
+        let holder = s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(again);
+            Instant::now()
+        });
+        let (_got, waited) = store(&b).lock(&key.hash, Duration::from_secs(10)).unwrap();
+        let got_at = Instant::now();
+        assert!(waited);
+        let released = holder.join().unwrap();
+        assert!(got_at >= released);
+        got_at - released
+    });
+    assert!(released < Duration::from_secs(2), "{released:?}");
+}
+
+#[test]
 fn tokens_are_stamped_with_the_wall_clock() {
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -20,7 +20,9 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(not(unix))]
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -278,30 +280,51 @@ impl FileStore {
             &path,
         )
         .map_err(|e| store_error(&path, "cannot open the lock file", e))?;
-        let started = Instant::now();
-        let mut waited = false;
-        let mut pause = Duration::from_millis(2);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok((FileLock { file }, waited)),
-                Err(fs::TryLockError::WouldBlock) => {}
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(store_error(&path, "cannot lock", e));
+        let timed_out = || {
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "waited {} ms for another process fetching this token (lock {})",
+                    timeout.as_millis(),
+                    path.display()
+                ),
+            )
+        };
+        match file.try_lock() {
+            Ok(()) => return Ok((FileLock { file }, false)),
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(store_error(&path, "cannot lock", e)),
+        }
+        if timeout.is_zero() {
+            return Err(timed_out());
+        }
+        #[cfg(unix)]
+        {
+            // The waiter blocks in the kernel and wakes the moment the holder lets go.
+            match lock_waiting(&file, timeout) {
+                Ok(true) => Ok((FileLock { file }, true)),
+                Ok(false) => Err(timed_out()),
+                Err(e) => Err(store_error(&path, "cannot lock", e)),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let started = Instant::now();
+            let mut pause = Duration::from_millis(1);
+            loop {
+                std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
+                pause = (pause * 2).min(Duration::from_millis(10));
+                match file.try_lock() {
+                    Ok(()) => return Ok((FileLock { file }, true)),
+                    Err(fs::TryLockError::WouldBlock) => {}
+                    Err(fs::TryLockError::Error(e)) => {
+                        return Err(store_error(&path, "cannot lock", e))
+                    }
+                }
+                if started.elapsed() >= timeout {
+                    return Err(timed_out());
                 }
             }
-            if started.elapsed() >= timeout {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "waited {} ms for another process fetching this token (lock {})",
-                        timeout.as_millis(),
-                        path.display()
-                    ),
-                ));
-            }
-            waited = true;
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 
@@ -571,6 +594,31 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
         // Windows has no directory fsync; MoveFileEx with the rename is durable enough there.
         let _ = dir;
         Ok(())
+    }
+}
+
+/// Waits for `file`'s lock in a blocking call, at most `timeout`; whether it was taken.
+///
+/// The blocking call runs on a thread of its own over a duplicate of the descriptor (the same
+/// open file description, so the lock it takes is `file`'s). If the wait times out, that
+/// thread gives up the lock as soon as it gets it, and closing both descriptors releases it
+/// in any case.
+#[cfg(unix)]
+fn lock_waiting(file: &fs::File, timeout: Duration) -> std::io::Result<bool> {
+    let waiter = file.try_clone()?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("suz-auth-lock".into())
+        .spawn(move || {
+            let got = waiter.lock();
+            let taken = got.is_ok();
+            if tx.send(got).is_err() && taken {
+                let _ = waiter.unlock();
+            }
+        })?;
+    match rx.recv_timeout(timeout) {
+        Ok(got) => got.map(|()| true),
+        Err(_) => Ok(false),
     }
 }
 
