@@ -249,9 +249,17 @@ static class Tests
         using (var c = new Client(Config()))
             Check("a disposed signer: ObjectDisposedException", Throws<ObjectDisposedException>("disposed signer", () => c.GetTokenGismt(Connection, signer)) != null);
 
-        // Signers dropped by the library release their delegates: many made and freed, no growth.
-        for (int i = 0; i < 1000; i++) Signer.FromFunction((d, k) => d).Dispose();
-        Check("a thousand signers made and disposed", true);
+        // A signer's delegate lives while the library holds the signer, and is released when
+        // the library drops it (userdata_free frees the GCHandle).
+        var alive = MakeSigner(out var disposable);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        Check("a signer's delegate is kept alive while the library holds it", alive.IsAlive);
+        disposable.Dispose();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Check("the library's userdata_free releases the delegate", !alive.IsAlive);
 
         var lines = new List<string>();
         Log.SetHandler((level, message) => { lock (lines) lines.Add(message); }, LogLevel.Debug);
@@ -264,6 +272,15 @@ static class Tests
         }
         Log.SetHandler(null);
         Check("the log handler hears the library, never a secret", lines.Count > 0 && !lines.Any(l => l.Contains(SmSecret)));
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static WeakReference MakeSigner(out Signer signer)
+    {
+        var marker = new byte[] { 1 };
+        Func<byte[], SignatureKind, byte[]> fn = (d, k) => marker;
+        signer = Signer.FromFunction(fn);
+        return new WeakReference(fn);
     }
 
     static int Main(string[] args)
