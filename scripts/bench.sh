@@ -81,7 +81,7 @@ echo '```' >>"$out"
 emulator
 section "Fetches through C next to a bare keep-alive client (p50 wall and process CPU)"
 echo '```' >>"$out"
-"$work/fetch" all "$EMULATOR_URL" "$work/cert.pem" "$work/key.pem" 500 20 | record
+"$work/fetch" all "$EMULATOR_URL" "$work/cert.pem" "$work/key.pem" 1000 40 | record
 for who in lib bare; do
     strace -f -qq -c -o "$work/strace-$who" "$work/fetch" "$who-oauth" "$EMULATOR_URL" \
         "$work/cert.pem" "$work/key.pem" 1000 >/dev/null
