@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use suz_auth_core::token::now_ms;
+use suz_auth_core::token::{now_ms, RedisReport};
 use suz_auth_core::{Client, Error, ErrorKind, Level, Token};
 
 /// Obtains and keeps SUZ and SmartMarket tokens: one live token per installation, cached and
@@ -54,8 +54,12 @@ enum Command {
         /// A JSON body.
         body: Option<String>,
     },
-    /// List the cached tokens, masked, with their expiry.
+    /// List the cached tokens, masked, with their expiry: the file store's and Redis's (with
+    /// the locks held there).
     Inspect,
+    /// Check the configuration, the cache directory and Redis (connection, TLS, ACL user,
+    /// clock skew); exit status 1 if a check fails.
+    Doctor,
     /// Delete every cached token, fetch marker and record of a finished operation (lock files
     /// stay).
     Purge,
@@ -160,6 +164,11 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             }
         }
         Command::Inspect => inspect(&client, cli.json, &mut out)?,
+        Command::Doctor => {
+            if !doctor(&client, cli.json, &mut out) {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Purge => {
             let removed = match client.tokens()?.file_store()? {
                 Some(store) => store.purge()?,
@@ -176,12 +185,39 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The Redis store's state as JSON: server, tokens (masked) and locks.
+fn redis_json(r: &RedisReport) -> serde_json::Value {
+    json!({
+        "server": r.server, "tls": r.tls, "user": r.username,
+        "ping_us": r.ping_us as u64, "clock_skew_ms": r.clock_skew_ms,
+        "tokens": r.tokens.iter().map(|(label, flow, token, expires_at_ms)| json!({
+            "label": label, "flow": flow, "token": token, "expires_at_ms": expires_at_ms,
+        })).collect::<Vec<_>>(),
+        "locks": r.locks.iter().map(|(key, left_ms)| json!({
+            "key": key, "expires_in_ms": left_ms,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 fn inspect(client: &Client, as_json: bool, out: &mut impl Write) -> Result<(), Error> {
+    let redis = client.tokens()?.redis_report().transpose()?;
     let Some(store) = client.tokens()?.file_store()? else {
+        if as_json {
+            let redis = redis.as_ref().map(redis_json);
+            let _ = writeln!(
+                out,
+                "{}",
+                json!({"dir": null, "tokens": [], "redis": redis})
+            );
+            return Ok(());
+        }
         let _ = writeln!(
             out,
-            "persistence is off (cache.persist = false): nothing stored"
+            "persistence is off (cache.persist = false): nothing stored on this machine"
         );
+        if let Some(r) = &redis {
+            print_redis(r, out);
+        }
         return Ok(());
     };
     let now = now_ms();
@@ -195,7 +231,12 @@ fn inspect(client: &Client, as_json: bool, out: &mut impl Write) -> Result<(), E
                        "expired": e.expires_at_ms <= now, "file": e.file})
             })
             .collect();
-        let _ = writeln!(out, "{}", json!({"dir": store.dir(), "tokens": list}));
+        let redis = redis.as_ref().map(redis_json);
+        let _ = writeln!(
+            out,
+            "{}",
+            json!({"dir": store.dir(), "tokens": list, "redis": redis})
+        );
         return Ok(());
     }
     let _ = writeln!(out, "store: {}", store.dir().display());
@@ -215,7 +256,111 @@ fn inspect(client: &Client, as_json: bool, out: &mut impl Write) -> Result<(), E
     if entries.is_empty() {
         let _ = writeln!(out, "(no cached tokens)");
     }
+    if let Some(r) = &redis {
+        print_redis(r, out);
+    }
     Ok(())
+}
+
+fn print_redis(r: &RedisReport, out: &mut impl Write) {
+    let now = now_ms();
+    let _ = writeln!(out, "redis: {}", describe_redis(r));
+    for (label, flow, token, expires_at_ms) in &r.tokens {
+        let left = (expires_at_ms - now) / 1000;
+        let _ = writeln!(
+            out,
+            "{label:<52} {flow:<12} {token:<20} expires in {left} s"
+        );
+    }
+    if r.tokens.is_empty() {
+        let _ = writeln!(out, "(no tokens in Redis)");
+    }
+    for (key, left_ms) in &r.locks {
+        let _ = writeln!(out, "lock {key}: held, expires in {left_ms} ms");
+    }
+}
+
+fn describe_redis(r: &RedisReport) -> String {
+    let mut text = r.server.clone();
+    if r.tls {
+        text.push_str(", TLS");
+    }
+    if let Some(user) = &r.username {
+        text.push_str(&format!(", user {user:?}"));
+    }
+    text
+}
+
+/// How far this machine's clock may be from Redis's before `doctor` warns: tokens carry
+/// expiry times from the clock of the machine that fetched them.
+const CLOCK_SKEW_WARNING_MS: i64 = 1000;
+
+/// Prints one line per check; `false` if one failed.
+fn doctor(client: &Client, as_json: bool, out: &mut impl Write) -> bool {
+    let mut checks: Vec<(&str, &str, String)> = Vec::new();
+    let mut ok = true;
+    let tokens = match client.tokens() {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(out, "FAIL  cache: {e}");
+            return false;
+        }
+    };
+    match tokens.file_store() {
+        Ok(Some(store)) => checks.push(("ok", "cache", store.dir().display().to_string())),
+        Ok(None) => checks.push(("ok", "cache", "persistence off (memory only)".into())),
+        Err(e) => {
+            ok = false;
+            checks.push(("FAIL", "cache", e.to_string()));
+        }
+    }
+    match tokens.redis_report() {
+        None => checks.push(("ok", "redis", "not configured".into())),
+        Some(Err(e)) => {
+            ok = false;
+            checks.push(("FAIL", "redis", e.to_string()));
+        }
+        Some(Ok(r)) => {
+            checks.push((
+                "ok",
+                "redis",
+                format!(
+                    "{}: ping {:.2} ms, {} token(s), {} lock(s) held",
+                    describe_redis(&r),
+                    r.ping_us as f64 / 1000.0,
+                    r.tokens.len(),
+                    r.locks.len()
+                ),
+            ));
+            let skew = r.clock_skew_ms;
+            let status = if skew.abs() > CLOCK_SKEW_WARNING_MS {
+                "warn"
+            } else {
+                "ok"
+            };
+            checks.push((
+                status,
+                "clock",
+                format!(
+                    "Redis's clock is {skew:+} ms from this machine's (warned beyond ±{CLOCK_SKEW_WARNING_MS} ms: token expiry times come from the fetching machine's clock)"
+                ),
+            ));
+        }
+    }
+    if as_json {
+        let list: Vec<_> = checks
+            .iter()
+            .map(
+                |(status, what, detail)| json!({"check": what, "status": status, "detail": detail}),
+            )
+            .collect();
+        let _ = writeln!(out, "{}", json!({"ok": ok, "checks": list}));
+    } else {
+        for (status, what, detail) in &checks {
+            let _ = writeln!(out, "{status:<5} {what}: {detail}");
+        }
+    }
+    ok
 }
 
 fn token_json(profile: &str, t: &Token) -> serde_json::Value {

@@ -364,9 +364,8 @@ fn redis_invalidation_drops_only_the_token_that_failed() {
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
 
-/// A Redis config whose lock lives `ttl_ms`. Set on the parsed config: a configuration file
-/// may not make the lock shorter than `timeouts.total_ms` + 5 s (it must outlive a fetch), but
-/// these tests drive the store directly with fetches that take no time.
+/// A Redis config whose lock lives `ttl_ms`, set on the parsed config (so below the
+/// configuration's minimum too).
 fn redis_config_ttl(port: u16, ttl_ms: u64) -> Config {
     let mut c = redis_config(port, "");
     c.redis.as_mut().unwrap().lock_ttl = Duration::from_millis(ttl_ms);
@@ -429,13 +428,19 @@ fn redis_keys_have_the_prefix_and_the_token_lives_as_long_as_it_is_valid() {
         .get(&profile, &key, &|| Ok(token("t", 600 * MIN, 10 * MIN)))
         .unwrap();
     let keys = redis_cli(redis.port, &["--scan"]);
-    let token_key = keys
-        .lines()
-        .find(|k| k.contains(&key.hash))
-        .unwrap_or_else(|| panic!("no key for {} in {keys:?}", key.hash));
-    assert!(token_key.starts_with("plant-7:"), "{token_key}");
-    // The lock was released by its owner: the token is the only key left.
-    assert_eq!(keys.lines().count(), 1, "{keys}");
+    let mut names: Vec<&str> = keys.lines().collect();
+    names.sort();
+    let token_key = format!("plant-7:token:{}", key.hash);
+    // The lock was released by its owner: the token is left, and the wake-up for waiters,
+    // which lives as long as the lock would have.
+    assert_eq!(
+        names,
+        [token_key.as_str(), &format!("plant-7:wake:{}", key.hash)],
+        "{keys}"
+    );
+    let wake_ttl: i64 = redis_cli(redis.port, &["PTTL", names[1]]).parse().unwrap();
+    assert!(wake_ttl > 0 && wake_ttl <= 15_000, "PTTL {wake_ttl}");
+    let token_key = token_key.as_str();
     let ttl: i64 = redis_cli(redis.port, &["PTTL", token_key]).parse().unwrap();
     assert!(
         ttl > 9 * MIN && ttl <= 10 * MIN,
@@ -853,36 +858,41 @@ fn tokens_are_stamped_with_the_wall_clock() {
 }
 
 #[test]
-fn a_redis_lock_whose_owner_died_expires_after_lock_ttl() {
+fn a_redis_lock_whose_owner_died_expires_after_its_ttl_and_a_live_one_is_renewed() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
     let c = redis_config_ttl(redis.port, 600);
     let (_, _, key) = parts(&c);
-    let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
+    let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap()).unwrap();
     let never_fresh = |_: &Token| false;
-    // The owner takes the lock and dies: its guard is never dropped, so it never releases.
-    let (dead_owner, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
-    std::mem::forget(dead_owner);
-    let keys = redis_cli(redis.port, &["--scan"]);
-    let lock_key = keys
-        .lines()
-        .next()
-        .unwrap_or_else(|| panic!("no lock in {keys:?}"));
-    let ttl: i64 = redis_cli(redis.port, &["PTTL", lock_key]).parse().unwrap();
-    assert!(
-        ttl > 0 && ttl <= 600,
-        "the lock carries lock_ttl_ms: PTTL {ttl}"
+    let lock_key = format!("suz-auth:lock:{}", key.hash);
+    // A machine took the lock and died: nobody renews it, so it expires after its TTL.
+    assert_eq!(
+        redis_cli(redis.port, &["SET", &lock_key, "dead-owner", "PX", "600"]),
+        "OK"
     );
-    std::thread::sleep(Duration::from_millis(300));
-    // Another machine gets the lock once it expired, not after waiting forever.
     let started = Instant::now();
-    let (_guard, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
+    let (live, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     let waited = started.elapsed();
     assert!(
-        waited >= Duration::from_millis(150) && waited < Duration::from_millis(1500),
+        waited >= Duration::from_millis(400) && waited < Duration::from_millis(1500),
         "{waited:?}"
     );
+    // A live holder's lock carries lock_ttl_ms and is renewed while held: after twice its
+    // lifetime it is still there, and still the holder's.
+    let ttl: i64 = redis_cli(redis.port, &["PTTL", &lock_key]).parse().unwrap();
+    assert!(ttl > 0 && ttl <= 600, "PTTL {ttl}");
+    std::thread::sleep(Duration::from_millis(1300));
+    let ttl: i64 = redis_cli(redis.port, &["PTTL", &lock_key]).parse().unwrap();
+    assert!(ttl > 0, "renewed: PTTL {ttl}");
+    let other = store
+        .lock_and_read(&key, &never_fresh, Duration::from_millis(200))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(other.kind, ErrorKind::Timeout, "{other}");
+    drop(live);
+    assert_eq!(redis_cli(redis.port, &["EXISTS", &lock_key]), "0");
 }
 
 #[test]
@@ -892,7 +902,7 @@ fn a_redis_lock_is_released_only_by_its_owner() {
     };
     let c = redis_config_ttl(redis.port, 60_000);
     let (_, _, key) = parts(&c);
-    let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
+    let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap()).unwrap();
     let never_fresh = |_: &Token| false;
     let (first_owner, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     let keys = redis_cli(redis.port, &["--scan"]);
@@ -926,24 +936,36 @@ fn a_holder_whose_redis_lock_expired_does_not_store_over_the_next_holders_token(
     };
     let store_with_lock_ttl = |ms: u64| {
         let c = redis_config_ttl(redis.port, ms);
-        suz_auth_core::token::redis::RedisStore::new(c.redis.unwrap())
+        suz_auth_core::token::redis::RedisStore::new(c.redis.unwrap()).unwrap()
     };
-    let (slow, next) = (store_with_lock_ttl(100), store_with_lock_ttl(60_000));
+    let (slow, next) = (store_with_lock_ttl(60_000), store_with_lock_ttl(60_000));
     let (_, _, key) = parts(&redis_config(redis.port, ""));
+    let lock_key = format!("suz-auth:lock:{}", key.hash);
     let never_fresh = |_: &Token| false;
-    // The slow machine's fetch outlives its lock; the next machine takes the lock and stores.
+    // The slow machine loses its lock (a Redis failover or a pause longer than the lock's
+    // life: here, deleted under it); the next machine takes the lock and stores.
     let (late, _) = slow.lock_and_read(&key, &never_fresh, WAIT).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(redis_cli(redis.port, &["DEL", &lock_key]), "1");
     let (current, _) = next.lock_and_read(&key, &never_fresh, WAIT).unwrap();
-    current
-        .store(&token("second", 600 * MIN, 600 * MIN))
-        .unwrap();
-    drop(current);
+    // Nothing stored yet: the late holder's store is refused.
     let e = late
         .store(&token("first", 600 * MIN, 600 * MIN))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Store, "{e}");
-    assert!(e.to_string().contains("lock expired"), "{e}");
+    assert!(e.to_string().contains("lock was lost"), "{e}");
+    assert_eq!(
+        current
+            .store(&token("second", 600 * MIN, 600 * MIN))
+            .unwrap(),
+        None
+    );
+    drop(current);
+    // Once the next holder's token is there, the late holder is handed it: the live one.
+    let newer = late
+        .store(&token("first", 600 * MIN, 600 * MIN))
+        .unwrap()
+        .expect("the newer token");
+    assert_eq!(newer.value(), "second");
     drop(late);
     let (_, stored) = next.lock_and_read(&key, &|_: &Token| true, WAIT).unwrap();
     assert_eq!(
@@ -959,7 +981,7 @@ fn a_redis_lock_waiter_gives_up_after_its_wait_not_the_lock_ttl() {
     };
     let c = redis_config_ttl(redis.port, 60_000);
     let (_, _, key) = parts(&c);
-    let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap());
+    let store = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap()).unwrap();
     let never_fresh = |_: &Token| false;
     // Another machine holds the lock for its whole 60-second lifetime.
     let (_held, _) = store.lock_and_read(&key, &never_fresh, WAIT).unwrap();
@@ -1093,5 +1115,48 @@ fn a_two_phase_caller_waits_for_a_one_call_fetch_and_takes_its_token() {
             Acquired::Token(t) => assert_eq!(t.value(), "one-call"),
             Acquired::Lease(_) => panic!("a lease during another caller's fetch"),
         }
+    }
+}
+
+#[test]
+fn a_redis_waiter_wakes_when_the_token_arrives_not_at_its_next_poll() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let c = redis_config_ttl(redis.port, 60_000);
+    let (_, _, key) = parts(&c);
+    let holder = suz_auth_core::token::redis::RedisStore::new(c.redis.clone().unwrap()).unwrap();
+    let (held, _) = holder
+        .lock_and_read(&key, &|_: &Token| false, WAIT)
+        .unwrap();
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let (c, key) = (c.clone(), key.clone());
+            std::thread::spawn(move || {
+                // Another machine: its own store and connection.
+                let store = suz_auth_core::token::redis::RedisStore::new(c.redis.unwrap()).unwrap();
+                let (_, token) = store
+                    .lock_and_read(&key, &|_: &Token| true, Duration::from_secs(20))
+                    .unwrap();
+                (token.map(|t| t.value().to_owned()), Instant::now())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        held.store(&token("arrived", 600 * MIN, 600 * MIN)).unwrap(),
+        None
+    );
+    let released = Instant::now();
+    drop(held);
+    for waiter in waiters {
+        let (value, woke) = waiter.join().unwrap();
+        assert_eq!(value.as_deref(), Some("arrived"));
+        // Polling would have looked again after up to 2 s; the wake-up comes at once.
+        let late = woke.saturating_duration_since(released);
+        assert!(
+            late < Duration::from_millis(300),
+            "woke {late:?} after the release"
+        );
     }
 }

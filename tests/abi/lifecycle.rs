@@ -12,7 +12,7 @@ use crate::common::*;
 use suz_auth::*;
 use suz_emulator::Emulator;
 
-fn temp_dir(tag: &str) -> PathBuf {
+pub(crate) fn temp_dir(tag: &str) -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("suz-life-{tag}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -39,14 +39,14 @@ fn signer_json(delay: u32) -> String {
     )
 }
 
-struct Setup {
-    config: PathBuf,
-    json: String,
+pub(crate) struct Setup {
+    pub config: PathBuf,
+    pub json: String,
 }
 
 /// A config file with profile `line` (GIS MT for the default connection) and `push`
 /// (SmartMarket), caching in `cache_dir`. `extra` adds top-level members.
-fn setup(emu: &Emulator, cache_dir: &Path, signer_delay: u32, extra: &str) -> Setup {
+pub(crate) fn setup(emu: &Emulator, cache_dir: &Path, signer_delay: u32, extra: &str) -> Setup {
     let json = format!(
         r#"{{
   "stand": "emulator", "emulator_url": "{url}",
@@ -70,7 +70,7 @@ fn setup(emu: &Emulator, cache_dir: &Path, signer_delay: u32, extra: &str) -> Se
     Setup { config, json }
 }
 
-fn spawn_cli(config: &Path, args: &[&str]) -> Child {
+pub(crate) fn spawn_cli(config: &Path, args: &[&str]) -> Child {
     Command::new(suz_cli())
         .arg("--config")
         .arg(config)
@@ -82,7 +82,7 @@ fn spawn_cli(config: &Path, args: &[&str]) -> Child {
         .expect("suz runs")
 }
 
-fn outputs(children: Vec<Child>) -> Vec<String> {
+pub(crate) fn outputs(children: Vec<Child>) -> Vec<String> {
     let mut lines = Vec::new();
     for child in children {
         let out = child.wait_with_output().unwrap();
@@ -102,7 +102,7 @@ fn outputs(children: Vec<Child>) -> Vec<String> {
 }
 
 /// Every caller got the same token, the emulator issued exactly one, and it works.
-fn assert_one_token(emu: &Emulator, lines: &[String], callers: usize) {
+pub(crate) fn assert_one_token(emu: &Emulator, lines: &[String], callers: usize) {
     assert_eq!(lines.len(), callers);
     let distinct: HashSet<&String> = lines.iter().collect();
     assert_eq!(distinct.len(), 1, "every caller got the same token");
@@ -223,7 +223,7 @@ fn processes_killed_while_writing_never_leave_a_broken_or_revoked_token() {
     );
 }
 
-fn token_get(client: &TestClient, profile: &str) -> Result<OwnedToken, SuzResult> {
+pub(crate) fn token_get(client: &TestClient, profile: &str) -> Result<OwnedToken, SuzResult> {
     let p = c(profile);
     let mut out = ptr::null_mut();
     let rc = unsafe { suz_token_get(client.0, p.as_ptr(), &mut out) };
@@ -554,75 +554,6 @@ fn unknown_profile_and_store_errors() {
             .any(|l| l.starts_with("Error ") && l.contains("Redis")),
         "the fallback is logged as an error:\n{log}"
     );
-}
-
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (the README's test command installs it)");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RedisServer { child, port }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[test]
-fn two_machines_sharing_redis_get_one_token() {
-    needs_redis!();
-    needs_gost!();
-    let redis = RedisServer::start();
-    let emu = emulator();
-    let extra = format!(
-        r#", "redis": {{"url": "redis://127.0.0.1:{}"}}"#,
-        redis.port
-    );
-    // Two "machines": separate file stores, one Redis.
-    let machine_a = setup(&emu, &temp_dir("redis-a"), 0, &extra);
-    let machine_b = setup(&emu, &temp_dir("redis-b"), 0, &extra);
-    let mut children = Vec::new();
-    for _ in 0..4 {
-        children.push(spawn_cli(
-            &machine_a.config,
-            &["token", "line", "--threads", "8"],
-        ));
-        children.push(spawn_cli(
-            &machine_b.config,
-            &["token", "line", "--threads", "8"],
-        ));
-    }
-    let lines = outputs(children);
-    assert_one_token(&emu, &lines, 64);
 }
 
 #[test]

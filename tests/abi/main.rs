@@ -13,6 +13,7 @@ mod errors;
 mod flows;
 mod lease;
 mod lifecycle;
+mod redis;
 mod robustness;
 mod safety;
 mod threads;

@@ -16,12 +16,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use profile::{Profile, ProfileFlow, Secret, DEFAULT_SMARTMARKET_SCOPE};
-pub use redis::{RedisConfig, RedisFallback};
+pub use redis::{RedisConfig, RedisFallback, RedisServer};
 pub use stands::Service;
 
 use crate::error::{Error, Result};
 use profile::parse_profile;
-use redis::{parse_redis, RawRedis};
+use redis::{parse_redis, RawRedis, RedisContext};
 pub use url::redact_url;
 use url::{check_url, resolve_url_value};
 
@@ -344,7 +344,16 @@ impl Config {
         };
         let redis = raw
             .redis
-            .map(|r| parse_redis(r, total_timeout))
+            .map(|r| {
+                parse_redis(
+                    r,
+                    RedisContext {
+                        connect_timeout,
+                        extra_roots_pem: raw.tls.extra_roots_pem.clone(),
+                        trust_roots,
+                    },
+                )
+            })
             .transpose()?;
         Ok(Config {
             profiles,
@@ -531,8 +540,36 @@ mod tests {
             (format!(r#"{{"cache": {{"lock_timeout_ms": {max}}}}}"#), "cache.lock_timeout_ms"),
             (format!(r#"{{"retry": {{"backoff_ms": {max}}}}}"#), "retry.backoff_ms"),
             (
-                r#"{"redis": {"url": "redis://h", "lock_ttl_ms": 60000}}"#.to_owned(),
+                r#"{"redis": {"url": "redis://h", "lock_ttl_ms": 100}}"#.to_owned(),
                 "redis.lock_ttl_ms",
+            ),
+            (
+                r#"{"redis": {"url": "redis://h", "command_timeout_ms": 0}}"#.to_owned(),
+                "redis.command_timeout_ms",
+            ),
+            (
+                r#"{"redis": {"url": "redis://h", "master_name": "m"}}"#.to_owned(),
+                "redis",
+            ),
+            (
+                r#"{"redis": {"sentinels": ["s:1"], "url": "redis://h"}}"#.to_owned(),
+                "redis.url",
+            ),
+            (
+                r#"{"redis": {"sentinels": ["s:1"]}}"#.to_owned(),
+                "redis.master_name",
+            ),
+            (
+                r#"{"redis": {"sentinels": ["s:x"], "master_name": "m"}}"#.to_owned(),
+                "redis.sentinels",
+            ),
+            (
+                r#"{"redis": {"url": "redis://user@h"}}"#.to_owned(),
+                "redis.url",
+            ),
+            (
+                r#"{"redis": {"url": "http://h"}}"#.to_owned(),
+                "redis.url",
             ),
             (
                 r#"{"signer": {"command": {"attached": ["a"], "detached": ["d"], "timeout_ms": 0}}}"#
@@ -554,13 +591,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.cache.lock_timeout, Duration::from_millis(2 * 86_400_000));
-        assert_eq!(c.redis.unwrap().lock_ttl, Duration::from_millis(86_430_000));
-        // A lock that outlives the longest fetch is fine.
+        assert_eq!(c.redis.unwrap().lock_ttl, Duration::from_millis(15_000));
+        // A lock shorter than the longest fetch is fine: its holder renews it.
         let c = Config::from_json(
-            r#"{"timeouts": {"total_ms": 2000}, "redis": {"url": "redis://h", "lock_ttl_ms": 7000}}"#,
+            r#"{"timeouts": {"total_ms": 20000}, "redis": {"url": "redis://h", "lock_ttl_ms": 700}}"#,
         )
         .unwrap();
-        assert_eq!(c.redis.unwrap().lock_ttl, Duration::from_millis(7000));
+        assert_eq!(c.redis.unwrap().lock_ttl, Duration::from_millis(700));
     }
 
     #[test]
@@ -616,10 +653,57 @@ mod tests {
         assert!(c.proxy.is_none() && c.redis.is_none() && c.command_signer.is_none());
         let r = Config::from_json(r#"{"redis": {"url": "redis://h"}}"#).unwrap();
         let r = r.redis.unwrap();
-        assert_eq!((r.host.as_str(), r.port, r.db), ("h", 6379, 0));
+        assert!(matches!(&r.server, RedisServer::Direct { host, port: 6379 } if host == "h"));
+        assert_eq!((r.db, r.tls, r.username.is_none()), (0, false, true));
         assert_eq!(r.key_prefix, "suz-auth:");
-        assert_eq!(r.lock_ttl, Duration::from_millis(90_000), "total_ms + 30 s");
+        assert_eq!(r.lock_ttl, Duration::from_millis(15_000));
+        assert_eq!(r.command_timeout, Duration::from_millis(5_000));
         assert_eq!(r.on_unavailable, RedisFallback::Error);
+    }
+
+    #[test]
+    fn redis_urls_users_tls_and_sentinels() {
+        let r = Config::from_json(
+            r#"{"redis": {"url": "rediss://app:p%40ss%3Aw@[::1]:6380/3"}, "tls": {"extra_roots_pem": "/ca.pem"}}"#,
+        )
+        .unwrap()
+        .redis
+        .unwrap();
+        assert!(matches!(&r.server, RedisServer::Direct { host, port: 6380 } if host == "::1"));
+        assert_eq!((r.tls, r.db, r.username.as_deref()), (true, 3, Some("app")));
+        assert_eq!(r.password.as_ref().unwrap().expose(), "p@ss:w");
+        assert_eq!(r.extra_roots_pem, Some(PathBuf::from("/ca.pem")));
+        let debug = format!("{r:?}");
+        assert!(
+            !debug.contains("p@ss") && !debug.contains("p%40ss"),
+            "{debug}"
+        );
+        let r = Config::from_json(
+            r#"{"redis": {"sentinels": ["127.0.0.1", "s2:26380"], "master_name": "m",
+                          "sentinel_password": "sentinel-secret", "url": "rediss://:pw@/1"}}"#,
+        )
+        .unwrap()
+        .redis
+        .unwrap();
+        let RedisServer::Sentinel {
+            sentinels,
+            master_name,
+            password,
+            ..
+        } = &r.server
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            sentinels,
+            &[("127.0.0.1".to_owned(), 26379), ("s2".to_owned(), 26380)]
+        );
+        assert_eq!(master_name, "m");
+        assert_eq!(password.as_ref().unwrap().expose(), "sentinel-secret");
+        assert_eq!((r.tls, r.db), (true, 1));
+        assert_eq!(r.password.as_ref().unwrap().expose(), "pw");
+        assert_eq!(r.describe(), "Sentinel master \"m\"");
+        assert!(!format!("{:?}", r.server).contains("sentinel-secret"));
     }
 
     #[test]

@@ -184,9 +184,21 @@ impl TokenManager {
             files: Mutex::new(None),
             leases: Mutex::new(HashMap::new()),
             #[cfg(feature = "redis")]
-            redis: redis.map(|r| (RedisStore::new(r.clone()), r.on_unavailable)),
+            redis: match redis {
+                Some(r) => Some((RedisStore::new(r.clone())?, r.on_unavailable)),
+                None => None,
+            },
             config: config.clone(),
         })
+    }
+
+    /// The Redis store's state (see [`super::RedisReport`]); `None` without a Redis store.
+    pub fn redis_report(&self) -> Option<Result<super::RedisReport>> {
+        #[cfg(feature = "redis")]
+        if let Some((redis, _)) = &self.redis {
+            return Some(redis.report());
+        }
+        None
     }
 
     /// The file store; `Ok(None)` when persistence is off (memory only), an
@@ -559,13 +571,12 @@ impl TokenManager {
             // Reserves room for the token: a store that cannot record it stops the fetch here.
             files.begin_fetch(&key.hash)?;
         }
-        let outcome = fetch();
-        self.record(profile, key, files.as_deref(), &outcome, &|_token| {
+        let outcome = self.record(profile, key, files.as_deref(), fetch(), &|_token| {
             #[cfg(feature = "redis")]
             if let Some(guard) = &redis_lock {
                 return guard.store(_token);
             }
-            Ok(())
+            Ok(None)
         });
         match outcome {
             Ok(token) => Ok(Some(token)),
@@ -584,18 +595,31 @@ impl TokenManager {
         }
     }
 
-    /// After a fetch: the file store's marker becomes the token (or goes, when the failure
-    /// certainly minted nothing), `to_redis` stores the token in Redis, memory keeps it.
+    /// After a fetch: `to_redis` stores the token in Redis (or, when the Redis lock was lost
+    /// to another machine that stored its own token since, hands that one back: it replaces
+    /// this fetch's token everywhere), the file store's marker becomes the token (or goes, when
+    /// the failure certainly minted nothing), memory keeps it. Returns the outcome to report.
     fn record(
         &self,
         profile: &Profile,
         key: &TokenKey,
         files: Option<&FileStore>,
-        outcome: &Result<Token>,
-        to_redis: &dyn Fn(&Token) -> Result<()>,
-    ) {
+        mut outcome: Result<Token>,
+        to_redis: &dyn Fn(&Token) -> Result<Option<Token>>,
+    ) -> Result<Token> {
+        if let Ok(token) = &outcome {
+            match to_redis(token) {
+                Ok(None) => {}
+                Ok(Some(newer)) => outcome = Ok(newer),
+                Err(e) => log_at!(
+                    Level::Error,
+                    "{}: cannot write the token to Redis: {e}",
+                    profile.name
+                ),
+            }
+        }
         if let Some(files) = files {
-            match outcome {
+            match &outcome {
                 Ok(token) => {
                     if let Err(e) = files.finish_fetch(&key.hash, &key.label, token) {
                         // The marker stays, so other processes fetch anew rather than trust
@@ -609,14 +633,7 @@ impl TokenManager {
                 Err(_) => {}
             }
         }
-        if let Ok(token) = outcome {
-            if let Err(e) = to_redis(token) {
-                log_at!(
-                    Level::Error,
-                    "{}: cannot write the token to Redis: {e}",
-                    profile.name
-                );
-            }
+        if let Ok(token) = &outcome {
             self.remember(key, token);
             log_at!(
                 Level::Info,
@@ -626,6 +643,7 @@ impl TokenManager {
                 token.expires_at_ms()
             );
         }
+        outcome
     }
 
     /// Two-phase, phase one: a fresh cached token, or the key's lease for this caller (see
@@ -789,13 +807,12 @@ impl TokenManager {
             }
         }
         log_at!(Level::Info, "{}: completing the fetch", profile.name);
-        let outcome = mint();
-        self.record(profile, key, files.as_deref(), &outcome, &|_token| {
+        let outcome = self.record(profile, key, files.as_deref(), mint(), &|_token| {
             #[cfg(feature = "redis")]
             if let Some((redis, _)) = &self.redis {
                 return redis.store_leased(key, owner, _token);
             }
-            Ok(())
+            Ok(None)
         });
         self.drop_local_lease(files.as_deref(), &key.hash, owner);
         self.release_redis(profile, key, owner);

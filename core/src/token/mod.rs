@@ -179,6 +179,26 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// What the state of Redis looks like, for `suz inspect` and `suz doctor`.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct RedisReport {
+    /// `host:port` of the server the store talks to (the master, with Sentinel).
+    pub server: String,
+    /// TLS was used.
+    pub tls: bool,
+    /// The ACL user, if any.
+    pub username: Option<String>,
+    /// The round trip of a `PING`, in microseconds.
+    pub ping_us: u128,
+    /// Redis's clock minus this machine's, in milliseconds (`TIME`).
+    pub clock_skew_ms: i64,
+    /// Stored tokens: label, flow, masked value, expiry (Unix ms).
+    pub tokens: Vec<(String, String, String, i64)>,
+    /// Held locks and leases: label hash, remaining milliseconds.
+    pub locks: Vec<(String, i64)>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

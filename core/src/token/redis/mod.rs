@@ -1,0 +1,758 @@
+//! The Redis store: the same single-flight semantics across machines.
+//!
+//! - The lock is `<prefix>lock:<hash>`, set to a random owner id with a time to live
+//!   (`redis.lock_ttl_ms`) only if it is free (one script). Its holder renews it every third of
+//!   that while it fetches (a thread that lives as long as the lock), so it cannot expire under
+//!   a live fetch however long the fetch takes; if the holder dies, it expires by itself.
+//! - The token is stored with `PX` = its remaining lifetime, and only while the lock still holds
+//!   the writer's owner id (one script): a holder that lost its lock cannot overwrite the token
+//!   of the machine that took it next — it logs it and takes that machine's token instead.
+//! - Releasing the lock (by its owner only) pushes onto `<prefix>wake:<hash>`; waiters block on
+//!   that list (`BLPOP`), bounded by their deadline and by the lock's remaining lifetime (so a
+//!   dead holder's lock is noticed when it expires), and a woken waiter that finds the token
+//!   passes the wake-up on to the next one.
+//! - Invalidation deletes the stored token only if its `value` is the one that failed (the JSON
+//!   decoded in Lua with `cjson`).
+//!
+//! Connections (see [`conn`]) are kept and reused: one per process in the usual case, a second
+//! only while another thread of the same process is in the middle of a command.
+
+mod conn;
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::Value;
+
+use self::conn::{Conn, Credentials};
+use super::key::TokenKey;
+use super::store::{decode, encode};
+use super::{now_ms, RedisReport, Token};
+use crate::config::{RedisConfig, RedisServer};
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::{log_at, Level};
+
+/// Takes the lock `KEYS[1]` for the owner `ARGV[1]` for `ARGV[2]` ms if it is free (or already
+/// the owner's). Returns -1 when taken, else the holder's remaining milliseconds (at least 1).
+const TRY_LOCK: &str = "local v = redis.call('GET', KEYS[1]) \
+if (not v) or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return -1 end \
+local t = redis.call('PTTL', KEYS[1]) if t < 1 then return 1 end return t";
+
+/// Releases the lock `KEYS[1]` if it holds the owner `ARGV[1]`, and wakes a waiter through the
+/// list `KEYS[2]` (at most one element, gone after `ARGV[2]` ms). Returns 1 if it released.
+const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+redis.call('DEL', KEYS[1]) redis.call('RPUSH', KEYS[2], '1') redis.call('LTRIM', KEYS[2], 0, 0) \
+redis.call('PEXPIRE', KEYS[2], ARGV[2]) return 1 end return 0";
+
+/// Passes a wake-up on: one element in the list `KEYS[1]`, gone after `ARGV[1]` ms.
+const WAKE: &str = "redis.call('RPUSH', KEYS[1], '1') redis.call('LTRIM', KEYS[1], 0, 0) \
+redis.call('PEXPIRE', KEYS[1], ARGV[1]) return 1";
+
+/// Stores a token only while the lock still holds the caller's owner id: `KEYS[1]` the lock,
+/// `KEYS[2]` the token, `ARGV[1]` the owner id, `ARGV[2]` the token, `ARGV[3]` its time to live
+/// in milliseconds. Returns 1 if it stored, 0 if not.
+const STORE_IF_OWNER: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
+
+/// Extends the lock's time to live (`ARGV[2]` ms) if it still holds the owner id `ARGV[1]`.
+/// Returns 1 if it did, 0 if not.
+const RENEW_IF_OWNER: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+
+/// Deletes the stored token `KEYS[1]` only if its JSON's `value` is `ARGV[1]`.
+const INVALIDATE: &str = "local v = redis.call('GET', KEYS[1]) if not v then return 0 end \
+local ok, t = pcall(cjson.decode, v) \
+if ok and type(t) == 'table' and t['value'] == ARGV[1] then return redis.call('DEL', KEYS[1]) end \
+return 0";
+
+/// Idle connections kept for reuse.
+const MAX_IDLE: usize = 2;
+
+/// The longest a waiter blocks before it looks again, whatever else it knows: the fallback if
+/// a wake-up is lost.
+const MAX_BLOCK: Duration = Duration::from_secs(2);
+
+/// The outcome of one try at a lease in Redis.
+pub enum LeaseTry {
+    /// A fresh token is in Redis; no lease is held.
+    Token(Token),
+    /// The lease is the caller's.
+    Taken,
+    /// Another owner holds the lease until this time (Unix ms).
+    Busy(i64),
+    /// Renewing: another owner took the lease over.
+    Lost,
+}
+
+struct Shared {
+    config: RedisConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    idle: Mutex<Vec<Conn>>,
+    /// The master a sentinel named last.
+    master: Mutex<Option<(String, u16)>>,
+}
+
+/// The Redis store: tokens and the fetch lock shared across machines.
+#[derive(Clone)]
+pub struct RedisStore {
+    shared: Arc<Shared>,
+}
+
+struct Keys {
+    lock: String,
+    token: String,
+    wake: String,
+}
+
+fn script(source: &str, keys: &[&str], args: &[&[u8]]) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(source).arg(keys.len());
+    for k in keys {
+        cmd.arg(*k);
+    }
+    for a in args {
+        cmd.arg(*a);
+    }
+    cmd
+}
+
+fn int(value: &Value, what: &str) -> Result<i64> {
+    match value {
+        Value::Int(n) => Ok(*n),
+        _ => Err(Error::new(
+            ErrorKind::Store,
+            format!("Redis: unexpected reply to {what}"),
+        )),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    d.as_millis().max(1).to_string()
+}
+
+impl RedisStore {
+    /// A store with these settings; it connects only when used. Loads the TLS roots for a
+    /// `rediss://` store (an unreadable `tls.extra_roots_pem` is a config error).
+    pub fn new(config: RedisConfig) -> Result<RedisStore> {
+        let tls = if config.tls {
+            Some(conn::tls_config(&config)?)
+        } else {
+            None
+        };
+        Ok(RedisStore {
+            shared: Arc::new(Shared {
+                config,
+                tls,
+                idle: Mutex::new(Vec::new()),
+                master: Mutex::new(None),
+            }),
+        })
+    }
+
+    fn config(&self) -> &RedisConfig {
+        &self.shared.config
+    }
+
+    fn keys(&self, key: &TokenKey) -> Keys {
+        let prefix = &self.config().key_prefix;
+        Keys {
+            lock: format!("{prefix}lock:{}", key.hash),
+            token: format!("{prefix}token:{}", key.hash),
+            wake: format!("{prefix}wake:{}", key.hash),
+        }
+    }
+
+    /// The time one command may take: `redis.command_timeout_ms`, never past `deadline`.
+    fn op_time(&self, deadline: Instant) -> Duration {
+        self.config()
+            .command_timeout
+            .min(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// A deadline of one command from now.
+    fn op_deadline(&self) -> Instant {
+        Instant::now() + self.config().command_timeout
+    }
+
+    fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            username: self.config().username.as_deref(),
+            password: self.config().password.as_ref(),
+        }
+    }
+
+    fn open(&self, host: &str, port: u16, deadline: Instant) -> Result<Conn> {
+        let c = self.config();
+        Conn::open(
+            host,
+            port,
+            self.shared.tls.as_ref(),
+            &self.credentials(),
+            c.db,
+            c.connect_timeout,
+            self.op_time(deadline),
+        )
+    }
+
+    /// A new connection to the server (with Sentinel: to the master the sentinels name).
+    fn connect(&self, deadline: Instant) -> Result<Conn> {
+        let RedisServer::Sentinel {
+            sentinels,
+            master_name,
+            username,
+            password,
+        } = &self.config().server
+        else {
+            let RedisServer::Direct { host, port } = &self.config().server else {
+                unreachable!("a Redis server is direct or through Sentinel")
+            };
+            return self.open(host, *port, deadline);
+        };
+        let known = self.shared.master.lock().ok().and_then(|m| m.clone());
+        if let Some((host, port)) = known {
+            if let Ok(conn) = self.open(&host, port, deadline) {
+                return Ok(conn);
+            }
+        }
+        let mut failures = Vec::new();
+        for (host, port) in sentinels {
+            let asked = Conn::open(
+                host,
+                *port,
+                self.shared.tls.as_ref(),
+                &Credentials {
+                    username: username.as_deref(),
+                    password: password.as_ref(),
+                },
+                0,
+                self.config().connect_timeout,
+                self.op_time(deadline),
+            )
+            .and_then(|mut sentinel| {
+                let reply = sentinel.call(
+                    redis::cmd("SENTINEL")
+                        .arg("get-master-addr-by-name")
+                        .arg(master_name),
+                    self.op_time(deadline),
+                )?;
+                match reply {
+                    Value::Array(items) => match items.as_slice() {
+                        [Value::BulkString(h), Value::BulkString(p)] => {
+                            let host = String::from_utf8_lossy(h).into_owned();
+                            let port = String::from_utf8_lossy(p).parse::<u16>().ok();
+                            port.map(|p| (host, p))
+                                .ok_or_else(|| Error::new(ErrorKind::Store, "a bad master address"))
+                        }
+                        _ => Err(Error::new(ErrorKind::Store, "a bad master address")),
+                    },
+                    _ => Err(Error::new(
+                        ErrorKind::Store,
+                        format!("it knows no master named {master_name:?}"),
+                    )),
+                }
+            });
+            match asked {
+                Ok((mhost, mport)) => match self.open(&mhost, mport, deadline) {
+                    Ok(conn) => {
+                        if let Ok(mut m) = self.shared.master.lock() {
+                            *m = Some((mhost, mport));
+                        }
+                        return Ok(conn);
+                    }
+                    Err(e) => failures.push(e.message),
+                },
+                Err(e) => failures.push(format!("sentinel {host}:{port}: {}", e.message)),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Store,
+            format!(
+                "Redis Sentinel: no sentinel named a reachable master {master_name:?}: {}",
+                failures.join("; ")
+            ),
+        ))
+    }
+
+    fn checkout(&self, deadline: Instant) -> Result<(Conn, bool)> {
+        let pooled = self.shared.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match pooled {
+            Some(conn) => Ok((conn, true)),
+            None => Ok((self.connect(deadline)?, false)),
+        }
+    }
+
+    fn checkin(&self, conn: Conn) {
+        if conn.broken {
+            // With Sentinel, the master may have changed: ask again next time.
+            if let Ok(mut m) = self.shared.master.lock() {
+                *m = None;
+            }
+            return;
+        }
+        if let Ok(mut idle) = self.shared.idle.lock() {
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+    }
+
+    /// Runs `f` on a connection (a kept one if there is one). A kept connection that breaks
+    /// (the server closed it, or a failover made it a replica) is replaced once; `f` must be
+    /// safe to run twice (every script here is).
+    fn run<T>(&self, deadline: Instant, f: impl Fn(&mut Conn) -> Result<T>) -> Result<T> {
+        let (mut conn, reused) = self.checkout(deadline)?;
+        let result = f(&mut conn);
+        let retry = result.is_err() && conn.broken && reused;
+        self.checkin(conn);
+        if !retry {
+            return result;
+        }
+        let mut conn = self.connect(deadline)?;
+        let result = f(&mut conn);
+        self.checkin(conn);
+        result
+    }
+
+    fn read(&self, conn: &mut Conn, token_key: &str, deadline: Instant) -> Result<Option<Token>> {
+        match conn.call(redis::cmd("GET").arg(token_key), self.op_time(deadline))? {
+            Value::BulkString(bytes) => Ok(decode(&zeroize::Zeroizing::new(bytes))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Takes the lock for `owner` (-1), or the holder's remaining milliseconds.
+    fn try_lock(
+        &self,
+        conn: &mut Conn,
+        lock: &str,
+        owner: &str,
+        ttl: Duration,
+        deadline: Instant,
+    ) -> Result<i64> {
+        let reply = conn.call(
+            &script(TRY_LOCK, &[lock], &[owner.as_bytes(), ms(ttl).as_bytes()]),
+            self.op_time(deadline),
+        )?;
+        int(&reply, "the lock script")
+    }
+
+    fn release_on(&self, conn: &mut Conn, keys: &Keys, owner: &str) -> Result<bool> {
+        let reply = conn.call(
+            &script(
+                RELEASE,
+                &[&keys.lock, &keys.wake],
+                &[owner.as_bytes(), ms(self.config().lock_ttl).as_bytes()],
+            ),
+            self.config().command_timeout,
+        )?;
+        Ok(int(&reply, "the release script")? == 1)
+    }
+
+    /// Waits for either a fresh token in Redis (returned, with no lock held) or the lock (with
+    /// no fresh token: the caller fetches, stores through the guard, and drops it).
+    ///
+    /// Gives up after `wait` with a `Timeout` error ([`Error::lock_timeout`]). `wait` is the
+    /// caller's patience, not the lock's lifetime: a live holder keeps renewing the lock.
+    pub fn lock_and_read(
+        &self,
+        key: &TokenKey,
+        is_fresh: &dyn Fn(&Token) -> bool,
+        wait: Duration,
+    ) -> Result<(RedisGuard, Option<Token>)> {
+        let keys = self.keys(key);
+        let owner = uuid::Uuid::new_v4().simple().to_string();
+        let started = Instant::now();
+        let deadline = started + wait;
+        let lock_ttl = self.config().lock_ttl;
+        enum Step {
+            Token(Token),
+            Locked(Option<Token>),
+            Busy(i64),
+        }
+        let mut woken = false;
+        loop {
+            let step = self.run(deadline.max(self.op_deadline()), |conn| {
+                let dl = deadline.max(self.op_deadline());
+                if let Some(t) = self.read(conn, &keys.token, dl)?.filter(|t| is_fresh(t)) {
+                    return Ok(Step::Token(t));
+                }
+                match self.try_lock(conn, &keys.lock, &owner, lock_ttl, dl)? {
+                    // Re-read: the previous holder may have stored a token just before it let go.
+                    -1 => Ok(Step::Locked(
+                        self.read(conn, &keys.token, dl)?.filter(|t| is_fresh(t)),
+                    )),
+                    left => Ok(Step::Busy(left)),
+                }
+            })?;
+            match step {
+                Step::Token(t) => {
+                    if woken {
+                        // Pass the wake-up on to the next waiter.
+                        let _ = self.run(self.op_deadline(), |conn| {
+                            conn.call(
+                                &script(WAKE, &[&keys.wake], &[ms(lock_ttl).as_bytes()]),
+                                self.config().command_timeout,
+                            )
+                        });
+                    }
+                    return Ok((RedisGuard::idle(self, keys, &key.label, owner), Some(t)));
+                }
+                Step::Locked(fresh) => {
+                    let guard = RedisGuard::held(self, keys, &key.label, owner);
+                    return Ok((guard, fresh));
+                }
+                Step::Busy(holder_left_ms) => {
+                    let waited = started.elapsed();
+                    if waited >= wait {
+                        return Err(Error::lock_timeout(
+                            "another machine's fetch (Redis lock)",
+                            waited,
+                        ));
+                    }
+                    // Block until the holder lets go, its lock would expire, or the wait ends.
+                    let block = (wait - waited)
+                        .min(Duration::from_millis(holder_left_ms.max(1) as u64 + 20))
+                        .min(MAX_BLOCK)
+                        .max(Duration::from_millis(10));
+                    let popped = self.run(self.op_deadline() + block, |conn| {
+                        conn.call(
+                            redis::cmd("BLPOP")
+                                .arg(&keys.wake)
+                                .arg(format!("{:.3}", block.as_secs_f64())),
+                            block + self.config().command_timeout,
+                        )
+                    })?;
+                    woken = !matches!(popped, Value::Nil);
+                }
+            }
+        }
+    }
+
+    /// Stores `token` while `owner` holds `keys.lock`. If the lock was lost and another
+    /// holder's fresh token is there, that token is returned: it is the live one.
+    fn store_if_owner(
+        &self,
+        keys: &Keys,
+        label: &str,
+        owner: &str,
+        token: &Token,
+    ) -> Result<Option<Token>> {
+        let ttl = token.expires_at_ms() - now_ms();
+        if ttl <= 0 {
+            return Ok(None);
+        }
+        let value = encode(label, token);
+        let deadline = self.op_deadline();
+        let (stored, newer) = self.run(deadline, |conn| {
+            let reply = conn.call(
+                &script(
+                    STORE_IF_OWNER,
+                    &[&keys.lock, &keys.token],
+                    &[owner.as_bytes(), &value, ttl.to_string().as_bytes()],
+                ),
+                self.op_time(deadline),
+            )?;
+            if int(&reply, "the store script")? == 1 {
+                return Ok((true, None));
+            }
+            Ok((false, self.read(conn, &keys.token, deadline)?))
+        })?;
+        if stored {
+            return Ok(None);
+        }
+        match newer.filter(|t| t.value() != token.value() && t.expires_at_ms() > now_ms()) {
+            Some(newer) => {
+                log_at!(
+                    Level::Warn,
+                    "{label}: the Redis lock was lost during the fetch and another machine stored {}: using it, not {}",
+                    newer.masked(),
+                    token.masked()
+                );
+                Ok(Some(newer))
+            }
+            None => Err(Error::new(
+                ErrorKind::Store,
+                "the Redis lock was lost before the fetch ended (or cache.lease_ms ran out for a \
+                 two-phase fetch): another machine may be fetching, so the token was not stored \
+                 in Redis",
+            )),
+        }
+    }
+
+    /// One try at the lease of `key` for `owner`, lasting `ttl`: a fresh token in Redis (no
+    /// lease taken), the lease, or busy until the returned time (Unix ms) — never a wait.
+    pub fn try_lease(
+        &self,
+        key: &TokenKey,
+        owner: &str,
+        ttl: Duration,
+        is_fresh: &dyn Fn(&Token) -> bool,
+    ) -> Result<LeaseTry> {
+        let keys = self.keys(key);
+        let deadline = self.op_deadline();
+        self.run(deadline, |conn| {
+            if let Some(t) = self
+                .read(conn, &keys.token, deadline)?
+                .filter(|t| is_fresh(t))
+            {
+                return Ok(LeaseTry::Token(t));
+            }
+            match self.try_lock(conn, &keys.lock, owner, ttl, deadline)? {
+                -1 => {
+                    // The previous holder may have stored a token just before it let go.
+                    if let Some(t) = self
+                        .read(conn, &keys.token, deadline)?
+                        .filter(|t| is_fresh(t))
+                    {
+                        self.release_on(conn, &keys, owner)?;
+                        return Ok(LeaseTry::Token(t));
+                    }
+                    Ok(LeaseTry::Taken)
+                }
+                left => Ok(LeaseTry::Busy(now_ms() + left)),
+            }
+        })
+    }
+
+    /// Extends `owner`'s lease of `key` to `ttl` from now before a completion sends. If the
+    /// lease expired and nobody took it, it is taken again — unless a fresh token is there
+    /// (returned: the caller uses it and sends nothing). `Lost` when another owner holds it.
+    pub fn renew_lease(
+        &self,
+        key: &TokenKey,
+        owner: &str,
+        ttl: Duration,
+        is_fresh: &dyn Fn(&Token) -> bool,
+    ) -> Result<LeaseTry> {
+        let keys = self.keys(key);
+        if self.renew(&keys.lock, owner, ttl)? {
+            return Ok(LeaseTry::Taken);
+        }
+        match self.try_lease(key, owner, ttl, is_fresh)? {
+            LeaseTry::Busy(_) => Ok(LeaseTry::Lost),
+            other => Ok(other),
+        }
+    }
+
+    fn renew(&self, lock: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        let deadline = self.op_deadline();
+        self.run(deadline, |conn| {
+            let reply = conn.call(
+                &script(
+                    RENEW_IF_OWNER,
+                    &[lock],
+                    &[owner.as_bytes(), ms(ttl).as_bytes()],
+                ),
+                self.op_time(deadline),
+            )?;
+            Ok(int(&reply, "the renew script")? == 1)
+        })
+    }
+
+    /// Releases `owner`'s lease of `key` (nothing if another owner holds it).
+    pub fn release_lease(&self, key: &TokenKey, owner: &str) -> Result<()> {
+        let keys = self.keys(key);
+        self.run(self.op_deadline(), |conn| {
+            self.release_on(conn, &keys, owner)
+        })
+        .map(|_| ())
+    }
+
+    /// Stores a token fetched under `owner`'s lease of `key`, while the lease still holds;
+    /// another holder's newer token if the lease was lost to it.
+    pub fn store_leased(
+        &self,
+        key: &TokenKey,
+        owner: &str,
+        token: &Token,
+    ) -> Result<Option<Token>> {
+        self.store_if_owner(&self.keys(key), &key.label, owner, token)
+    }
+
+    /// Compare-and-invalidate in Redis: deletes the stored token only if its value is `value`.
+    pub fn remove_if(&self, key: &TokenKey, value: &str) -> Result<bool> {
+        let keys = self.keys(key);
+        let deadline = self.op_deadline();
+        self.run(deadline, |conn| {
+            let reply = conn.call(
+                &script(INVALIDATE, &[&keys.token], &[value.as_bytes()]),
+                self.op_time(deadline),
+            )?;
+            Ok(int(&reply, "the invalidate script")? > 0)
+        })
+    }
+
+    /// Connects (TLS, ACL), pings, compares clocks and lists the stored tokens (masked) and the
+    /// held locks: what `suz inspect` and `suz doctor` show. At most 1 000 keys are listed.
+    pub fn report(&self) -> Result<RedisReport> {
+        let deadline = self.op_deadline();
+        let mut conn = self.connect(deadline)?;
+        let mut report = RedisReport {
+            server: conn.addr().to_owned(),
+            tls: self.config().tls,
+            username: self.config().username.clone(),
+            ..RedisReport::default()
+        };
+        let sent = Instant::now();
+        conn.call(&redis::cmd("PING"), self.op_time(deadline))?;
+        report.ping_us = sent.elapsed().as_micros();
+        let before = now_ms();
+        if let Value::Array(t) = conn.call(&redis::cmd("TIME"), self.op_time(deadline))? {
+            let after = now_ms();
+            let num = |v: &Value| match v {
+                Value::BulkString(b) => String::from_utf8_lossy(b).parse::<i64>().ok(),
+                _ => None,
+            };
+            if let [Some(s), Some(us)] = [t.first().and_then(num), t.get(1).and_then(num)] {
+                report.clock_skew_ms = s * 1000 + us / 1000 - (before + after) / 2;
+            }
+        }
+        let prefix = &self.config().key_prefix;
+        let mut cursor = "0".to_owned();
+        let mut seen = 0usize;
+        loop {
+            let reply = conn.call(
+                redis::cmd("SCAN")
+                    .arg(&cursor)
+                    .arg("MATCH")
+                    .arg(format!("{prefix}*"))
+                    .arg("COUNT")
+                    .arg(200),
+                self.op_time(deadline),
+            )?;
+            let Value::Array(parts) = reply else { break };
+            let (Some(Value::BulkString(next)), Some(Value::Array(found))) =
+                (parts.first(), parts.get(1))
+            else {
+                break;
+            };
+            for k in found {
+                let Value::BulkString(k) = k else { continue };
+                let k = String::from_utf8_lossy(k).into_owned();
+                seen += 1;
+                if let Some(hash) = k.strip_prefix(&format!("{prefix}lock:")) {
+                    if let Value::Int(left) =
+                        conn.call(redis::cmd("PTTL").arg(&k), self.op_time(deadline))?
+                    {
+                        report.locks.push((hash.to_owned(), left));
+                    }
+                } else if k.starts_with(&format!("{prefix}token:")) {
+                    if let Value::BulkString(b) =
+                        conn.call(redis::cmd("GET").arg(&k), self.op_time(deadline))?
+                    {
+                        let b = zeroize::Zeroizing::new(b);
+                        let label = serde_json::from_slice::<serde_json::Value>(&b)
+                            .ok()
+                            .and_then(|v| {
+                                v.get("label").and_then(|l| l.as_str()).map(str::to_owned)
+                            })
+                            .unwrap_or_default();
+                        if let Some(t) = decode(&b) {
+                            report.tokens.push((
+                                label,
+                                t.flow().name().to_owned(),
+                                t.masked(),
+                                t.expires_at_ms(),
+                            ));
+                        }
+                    }
+                }
+            }
+            cursor = String::from_utf8_lossy(next).into_owned();
+            if cursor == "0" || seen >= 1000 {
+                break;
+            }
+        }
+        self.checkin(conn);
+        Ok(report)
+    }
+}
+
+/// The Redis lock held for one fetch (or not held, when a fresh token was found): renewed in
+/// the background while held, released (by owner) on drop.
+pub struct RedisGuard {
+    store: RedisStore,
+    keys: Keys,
+    label: String,
+    owner: String,
+    held: bool,
+    /// Dropping it stops the renewing thread.
+    _renewer: Option<mpsc::Sender<()>>,
+}
+
+impl RedisGuard {
+    fn idle(store: &RedisStore, keys: Keys, label: &str, owner: String) -> RedisGuard {
+        RedisGuard {
+            store: store.clone(),
+            keys,
+            label: label.to_owned(),
+            owner,
+            held: false,
+            _renewer: None,
+        }
+    }
+
+    fn held(store: &RedisStore, keys: Keys, label: &str, owner: String) -> RedisGuard {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let period = store.config().lock_ttl / 3;
+        let (renewer, lock, who, ttl) = (
+            store.clone(),
+            keys.lock.clone(),
+            owner.clone(),
+            store.config().lock_ttl,
+        );
+        let name = label.to_owned();
+        let spawned = std::thread::Builder::new()
+            .name("suz-redis-renew".to_owned())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
+                    match renewer.renew(&lock, &who, ttl) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            log_at!(
+                                Level::Warn,
+                                "{name}: the Redis lock expired while fetching (another machine may take it)"
+                            );
+                            return;
+                        }
+                        Err(e) => log_at!(Level::Warn, "{name}: cannot renew the Redis lock: {e}"),
+                    }
+                }
+            });
+        if let Err(e) = &spawned {
+            log_at!(
+                Level::Warn,
+                "{label}: no thread to renew the Redis lock ({e}): it lasts redis.lock_ttl_ms"
+            );
+        }
+        RedisGuard {
+            store: store.clone(),
+            keys,
+            label: label.to_owned(),
+            owner,
+            held: true,
+            _renewer: spawned.ok().map(|_| stop),
+        }
+    }
+
+    /// Stores the fetched token with a TTL equal to its remaining lifetime, if this guard still
+    /// holds the lock (checked and written in one atomic script). If the lock was lost and
+    /// another machine stored a fresh token since, that token is returned (the caller uses it:
+    /// it is the live one); if none is there, a `Store` error, and nothing is written.
+    pub fn store(&self, token: &Token) -> Result<Option<Token>> {
+        self.store
+            .store_if_owner(&self.keys, &self.label, &self.owner, token)
+    }
+}
+
+impl Drop for RedisGuard {
+    fn drop(&mut self) {
+        self._renewer.take();
+        if self.held {
+            let _ = self.store.run(self.store.op_deadline(), |conn| {
+                self.store.release_on(conn, &self.keys, &self.owner)
+            });
+        }
+    }
+}

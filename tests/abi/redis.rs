@@ -1,0 +1,479 @@
+//! The Redis store through the C ABI, against real `redis-server` processes on loopback: plain
+//! and TLS, an ACL user, Sentinel failover, a lock shorter than a slow fetch, and how many
+//! connections a fleet of processes opens.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use crate::lifecycle::{assert_one_token, outputs, setup, spawn_cli, temp_dir, token_get};
+use suz_auth::*;
+use suz_emulator::Emulator;
+
+/// A `redis-server` (or a sentinel) on a loopback port, killed on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl RedisServer {
+    /// A server on a free port (plain TCP), with `args` added.
+    fn start(args: &[&str]) -> RedisServer {
+        let port = free_port();
+        RedisServer::spawn(port, &["--port", &port.to_string()], args)
+    }
+
+    fn spawn(port: u16, listen: &[&str], args: &[&str]) -> RedisServer {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(listen)
+            .args(args)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (the README's test command installs it)");
+        wait_for_port(port, "redis-server");
+        RedisServer { child, port }
+    }
+
+    /// A TLS-only server with the certificate and key in `certs` (see [`make_certs`]).
+    fn start_tls(certs: &Path, args: &[&str]) -> RedisServer {
+        let port = free_port();
+        let file = |name: &str| certs.join(name).display().to_string();
+        RedisServer::spawn(
+            port,
+            &[
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--tls-cert-file",
+                &file("server.crt"),
+                "--tls-key-file",
+                &file("server.key"),
+                "--tls-ca-cert-file",
+                &file("ca.crt"),
+                "--tls-auth-clients",
+                "no",
+            ],
+            args,
+        )
+    }
+
+    /// A sentinel watching `master_port` as `mymaster`, failing over after 400 ms down.
+    fn sentinel(master_port: u16) -> RedisServer {
+        let port = free_port();
+        let dir = temp_dir("sentinel");
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\n\
+                 sentinel monitor mymaster 127.0.0.1 {master_port} 1\n\
+                 sentinel down-after-milliseconds mymaster 400\n\
+                 sentinel failover-timeout mymaster 3000\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server runs as a sentinel");
+        wait_for_port(port, "the sentinel");
+        RedisServer { child, port }
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        redis_cli(self.port, &[], args)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn redis_cli(port: u16, options: &[&str], args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(options)
+        .args(args)
+        .output()
+        .expect("redis-cli runs (Debian's redis-tools, a dependency of redis-server)");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it (`ca.crt`, `server.crt`, `server.key`),
+/// made with the `openssl` command line.
+fn make_certs(tag: &str) -> PathBuf {
+    let dir = temp_dir(tag);
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=suz-auth test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    dir
+}
+
+/// A client of the emulator whose store is `redis` (the JSON of the `redis` object's members)
+/// plus `top` (more top-level members), caching in a directory of its own: one machine.
+fn machine(emu: &Emulator, redis: &str, top: &str) -> TestClient {
+    let extra = format!(r#", "redis": {{{redis}}}{top}"#);
+    TestClient::new(&setup(emu, &temp_dir("redis-machine"), 0, &extra).json)
+}
+
+/// Runs the `suz` CLI to the end: whether it succeeded, and its stdout and stderr.
+fn cli_output(config: &Path, args: &[&str]) -> (bool, String) {
+    let out = spawn_cli(config, args).wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn total_connections(redis: &RedisServer) -> u64 {
+    let info = redis.cli(&["INFO", "stats"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no connection count in {info}"))
+}
+
+#[test]
+fn two_machines_sharing_redis_get_one_token_over_one_connection_per_process() {
+    needs_redis!();
+    needs_gost!();
+    let redis = RedisServer::start(&[]);
+    let emu = emulator();
+    let extra = format!(
+        r#", "redis": {{"url": "redis://127.0.0.1:{}"}}"#,
+        redis.port
+    );
+    // Two "machines": separate file stores, one Redis.
+    let machine_a = setup(&emu, &temp_dir("redis-a"), 0, &extra);
+    let machine_b = setup(&emu, &temp_dir("redis-b"), 0, &extra);
+    let mut children = Vec::new();
+    for _ in 0..4 {
+        children.push(spawn_cli(
+            &machine_a.config,
+            &["token", "line", "--threads", "8"],
+        ));
+        children.push(spawn_cli(
+            &machine_b.config,
+            &["token", "line", "--threads", "8"],
+        ));
+    }
+    let lines = outputs(children);
+    assert_one_token(&emu, &lines, 64);
+    // 8 processes; the INFO that asks is a connection too.
+    let connections = total_connections(&redis) - 1;
+    assert!(
+        connections <= 8,
+        "{connections} connections from 8 processes"
+    );
+}
+
+#[test]
+fn a_lock_shorter_than_a_slow_fetch_is_renewed_and_one_token_is_issued() {
+    needs_redis!();
+    needs_gost!();
+    let redis = RedisServer::start(&[]);
+    let emu = emulator();
+    // Every sign-in takes 2 s; the Redis lock lives 400 ms unless its holder renews it.
+    fault(
+        &emu,
+        r#"{"endpoint": "gismt.token", "kind": "delay", "delay_ms": 2000, "times": 0}"#,
+    );
+    let extra = format!(
+        r#", "redis": {{"url": "redis://127.0.0.1:{}", "lock_ttl_ms": 400}}"#,
+        redis.port
+    );
+    let machine_a = setup(&emu, &temp_dir("redis-slow-a"), 0, &extra);
+    let machine_b = setup(&emu, &temp_dir("redis-slow-b"), 0, &extra);
+    let mut children = Vec::new();
+    for _ in 0..4 {
+        children.push(spawn_cli(&machine_a.config, &["token", "line"]));
+        children.push(spawn_cli(&machine_b.config, &["token", "line"]));
+    }
+    let lines = outputs(children);
+    assert_one_token(&emu, &lines, 8);
+    assert_eq!(counter(&emu, &["requests", "gismt.token"]), 1);
+    let connections = total_connections(&redis) - 1;
+    assert!(
+        connections <= 8,
+        "{connections} connections from 8 processes"
+    );
+}
+
+#[test]
+fn rediss_with_the_ca_in_extra_roots_pem_works_and_an_untrusted_server_is_refused() {
+    needs_redis!();
+    needs_gost!();
+    let certs = make_certs("redis-tls");
+    let redis = RedisServer::start_tls(&certs, &[]);
+    let emu = emulator();
+    let url = format!(r#""url": "rediss://127.0.0.1:{}""#, redis.port);
+    let ca = serde_json::to_string(&certs.join("ca.crt")).unwrap();
+    let trusted = format!(r#", "tls": {{"extra_roots_pem": {ca}}}"#);
+    let first = token_get(&machine(&emu, &url, &trusted), "line")
+        .unwrap_or_else(|_| panic!("{}", last_message()));
+    // Another machine takes it from Redis, over TLS.
+    let second = token_get(&machine(&emu, &url, &trusted), "line")
+        .unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_eq!(first.value(), second.value());
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
+    // Without the CA the server's certificate is not trusted: a store error naming TLS, and
+    // nothing fetched.
+    let e = token_get(&machine(&emu, &url, ""), "line").unwrap_err();
+    assert_eq!(e, SuzResult::Store, "{}", last_message());
+    let message = last_message();
+    assert!(message.contains("TLS"), "{message}");
+    assert!(message.contains(&redis.port.to_string()), "{message}");
+    // Plain TCP to a TLS port is refused too, with a readable message.
+    let plain = format!(r#""url": "redis://127.0.0.1:{}""#, redis.port);
+    let e = token_get(&machine(&emu, &plain, ""), "line").unwrap_err();
+    assert_eq!(e, SuzResult::Store, "{}", last_message());
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
+}
+
+#[test]
+fn an_acl_user_authenticates_and_a_wrong_password_is_a_store_error_without_it() {
+    needs_redis!();
+    needs_gost!();
+    let redis = RedisServer::start(&[]);
+    assert_eq!(
+        redis.cli(&[
+            "ACL",
+            "SETUSER",
+            "plant",
+            "on",
+            ">plant-pass-5521",
+            "~suz-auth:*",
+            "+@all",
+        ]),
+        "OK"
+    );
+    // The default user is switched off: only the ACL user gets in.
+    assert_eq!(
+        redis_cli(
+            redis.port,
+            &[
+                "--user",
+                "plant",
+                "--pass",
+                "plant-pass-5521",
+                "--no-auth-warning"
+            ],
+            &["ACL", "SETUSER", "default", "off"],
+        ),
+        "OK"
+    );
+    let emu = emulator();
+    let url = |pass: &str| format!(r#""url": "redis://plant:{pass}@127.0.0.1:{}""#, redis.port);
+    let a = token_get(&machine(&emu, &url("plant-pass-5521"), ""), "line")
+        .unwrap_or_else(|_| panic!("{}", last_message()));
+    let b = token_get(&machine(&emu, &url("plant-pass-5521"), ""), "line")
+        .unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_eq!(a.value(), b.value());
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
+    // `suz doctor` and `suz inspect` see the same: the user, the token (masked), no lock.
+    let good = setup(
+        &emu,
+        &temp_dir("redis-acl-cli"),
+        0,
+        &format!(", \"redis\": {{{}}}", url("plant-pass-5521")),
+    );
+    let doctor = cli_output(&good.config, &["doctor"]);
+    assert!(doctor.0, "{}", doctor.1);
+    assert!(doctor.1.contains("ok    redis: 127.0.0.1:"), "{}", doctor.1);
+    assert!(doctor.1.contains("user \"plant\""), "{}", doctor.1);
+    assert!(
+        doctor.1.contains("1 token(s), 0 lock(s) held"),
+        "{}",
+        doctor.1
+    );
+    assert!(doctor.1.contains("ok    clock: "), "{}", doctor.1);
+    let inspect = cli_output(&good.config, &["--json", "inspect"]);
+    let v: serde_json::Value = serde_json::from_str(&inspect.1).unwrap();
+    let stored = &v["redis"]["tokens"][0];
+    assert_eq!(stored["flow"], "gismt", "{v}");
+    assert!(
+        stored["token"].as_str().unwrap().contains('…'),
+        "masked: {stored}"
+    );
+    assert!(!inspect.1.contains(&a.value()), "never the whole token");
+    let bad = setup(
+        &emu,
+        &temp_dir("redis-acl-cli"),
+        0,
+        &format!(", \"redis\": {{{}}}", url("wrong-pass-8830")),
+    );
+    let doctor = cli_output(&bad.config, &["doctor"]);
+    assert!(!doctor.0, "{}", doctor.1);
+    assert!(doctor.1.contains("FAIL  redis: "), "{}", doctor.1);
+    assert!(!doctor.1.contains("wrong-pass-8830"), "{}", doctor.1);
+    let ((e, message), log) = capture_log(|| {
+        let e = token_get(&machine(&emu, &url("wrong-pass-8830"), ""), "line");
+        (e.map(|t| t.value()), last_message())
+    });
+    assert_eq!(e.unwrap_err(), SuzResult::Store, "{message}");
+    assert!(
+        message.contains("authentication as \"plant\" failed"),
+        "{message}"
+    );
+    assert!(message.contains("WRONGPASS"), "{message}");
+    for place in [&message, &log] {
+        assert!(!place.contains("wrong-pass-8830"), "{place}");
+    }
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
+}
+
+#[test]
+fn through_sentinel_the_store_survives_a_failover_with_one_token() {
+    needs_redis!();
+    needs_gost!();
+    let mut master = RedisServer::start(&[]);
+    let replica = RedisServer::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let linked = Instant::now();
+    while !replica
+        .cli(&["INFO", "replication"])
+        .contains("master_link_status:up")
+    {
+        assert!(linked.elapsed() < Duration::from_secs(10), "replication");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sentinel = RedisServer::sentinel(master.port);
+    let master_seen = || {
+        sentinel
+            .cli(&["SENTINEL", "get-master-addr-by-name", "mymaster"])
+            .lines()
+            .nth(1)
+            .and_then(|p| p.trim().parse::<u16>().ok())
+    };
+    let known = Instant::now();
+    while !sentinel
+        .cli(&["SENTINEL", "replicas", "mymaster"])
+        .contains(&replica.port.to_string())
+    {
+        assert!(
+            known.elapsed() < Duration::from_secs(15),
+            "the sentinel sees the replica"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(master_seen(), Some(master.port));
+    let emu = emulator();
+    let store = format!(
+        r#""sentinels": ["127.0.0.1:{}"], "master_name": "mymaster""#,
+        sentinel.port
+    );
+    let machine_a = machine(&emu, &store, "");
+    let first = token_get(&machine_a, "line").unwrap_or_else(|_| panic!("{}", last_message()));
+    // The token reached the replica before the master dies.
+    assert_eq!(master.cli(&["WAIT", "1", "2000"]), "1");
+    let _ = master.child.kill();
+    let _ = master.child.wait();
+    let promoted = Instant::now();
+    while master_seen() != Some(replica.port) {
+        assert!(
+            promoted.elapsed() < Duration::from_secs(30),
+            "the sentinel promotes the replica"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A machine that starts after the failover finds the token on the new master.
+    let second = token_get(&machine(&emu, &store, ""), "line")
+        .unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_eq!(first.value(), second.value());
+    // The first machine, whose kept connection went to the old master, drops the token (it
+    // failed) and fetches anew through the new master: the next machine takes that one.
+    let mut dropped = false;
+    let invalidated =
+        unsafe { suz_token_invalidate(machine_a.0, c("line").as_ptr(), first.0, &mut dropped) };
+    assert_eq!(invalidated, SuzResult::Ok, "{}", last_message());
+    assert!(dropped);
+    let third = token_get(&machine_a, "line").unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_ne!(third.value(), first.value());
+    let fourth = token_get(&machine(&emu, &store, ""), "line")
+        .unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_eq!(fourth.value(), third.value());
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
+}
