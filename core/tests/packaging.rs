@@ -30,13 +30,25 @@ fn the_core_forbids_unsafe_code() {
 }
 
 #[test]
-fn redis_is_on_by_default_and_adds_no_dependency() {
+fn redis_is_on_by_default_and_its_crate_comes_only_with_it() {
     let core = section(&read("Cargo.toml"), "features");
     assert!(
         core.contains(&r#"default = ["redis"]"#.to_owned()),
         "{core:?}"
     );
-    assert!(core.contains(&"redis = []".to_owned()), "{core:?}");
+    assert!(
+        core.contains(&r#"redis = ["dep:redis"]"#.to_owned()),
+        "{core:?}"
+    );
+    // Without default features and without an async runtime: the store's own connection.
+    let deps = section(&read("Cargo.toml"), "dependencies");
+    assert!(
+        deps.iter().any(|l| l.starts_with("redis = ")
+            && l.contains("default-features = false")
+            && l.contains("optional = true")
+            && !l.contains("features = [")),
+        "{deps:?}"
+    );
     let c_library = section(&read("../Cargo.toml"), "features");
     assert!(
         c_library.contains(&r#"default = ["redis"]"#.to_owned()),
