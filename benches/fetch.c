@@ -11,7 +11,8 @@
  *
  *   fetch MODE EMULATOR_URL CERT_PEM KEY_PEM [OAUTH_N [GISMT_N]]
  *
- * MODE: `all` prints every figure; `lib-oauth` and `bare-oauth` only run that loop (for
+ * MODE: `all` prints every figure; `lib-oauth`, `bare-oauth`, `lib-gismt` and `bare-gismt` only
+ * run that loop (for
  * counting its threads and system calls under strace).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -303,7 +304,7 @@ int main(int argc, char **argv)
     char config[1024];
     int oauth_n = 300, gismt_n = 20;
     if (argc < 5) {
-        fprintf(stderr, "usage: %s all|lib-oauth|bare-oauth EMULATOR_URL CERT KEY [OAUTH_N [GISMT_N]]\n",
+        fprintf(stderr, "usage: %s all|lib-oauth|bare-oauth|lib-gismt|bare-gismt EMULATOR_URL CERT KEY [OAUTH_N [GISMT_N]]\n",
                 argv[0]);
         return 2;
     }
@@ -327,6 +328,10 @@ int main(int argc, char **argv)
         repeat("suz_get_token_smartmarket", lib_oauth, oauth_n);
     } else if (strcmp(mode, "bare-oauth") == 0) {
         repeat("bare keep-alive client, OAuth", bare_oauth, oauth_n);
+    } else if (strcmp(mode, "lib-gismt") == 0) {
+        repeat("suz_get_token_gismt", lib_gismt, gismt_n);
+    } else if (strcmp(mode, "bare-gismt") == 0) {
+        repeat("bare keep-alive client, GIS MT", bare_gismt, gismt_n);
     } else {
         compare("OAuth fetch", "bare keep-alive client, OAuth", bare_oauth,
                 "suz_get_token_smartmarket", lib_oauth, oauth_n);

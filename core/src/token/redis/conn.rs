@@ -253,14 +253,17 @@ impl Conn {
             auth.arg(password.expose());
             conn.call(&auth, deadline.saturating_duration_since(Instant::now()))
                 .map_err(|e| {
+                    let why = e
+                        .message
+                        .split_once("answered an error: ")
+                        .map_or(e.message.as_str(), |(_, why)| why);
                     store_error(format!(
-                        "Redis at {}: authentication{} failed: {}",
+                        "Redis at {}: authentication{} failed: {why}",
                         conn.addr,
                         credentials
                             .username
                             .map(|u| format!(" as {u:?}"))
                             .unwrap_or_default(),
-                        e.message
                     ))
                 })?;
         }

@@ -709,6 +709,15 @@ impl RedisGuard {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
                     match renewer.renew(&lock, &who, ttl) {
                         Ok(true) => {}
+                        // Released in the meantime: nothing to say.
+                        Ok(false)
+                            if matches!(
+                                stopped.try_recv(),
+                                Err(mpsc::TryRecvError::Disconnected)
+                            ) =>
+                        {
+                            return
+                        }
                         Ok(false) => {
                             log_at!(
                                 Level::Warn,
