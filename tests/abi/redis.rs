@@ -123,71 +123,36 @@ fn redis_cli(port: u16, options: &[&str], args: &[&str]) -> String {
 /// made with the `openssl` command line.
 fn make_certs(tag: &str) -> PathBuf {
     let dir = temp_dir(tag);
-    let openssl = |args: &[&str]| {
+    // Each command line is split at spaces: no argument here holds one.
+    let openssl = |line: &str| {
+        let args: Vec<&str> = line.split(' ').collect();
         let out = Command::new("openssl")
-            .args(args)
+            .args(&args)
             .current_dir(&dir)
             .output()
             .expect("openssl runs");
         assert!(
             out.status.success(),
-            "openssl {args:?}: {}",
+            "openssl {line}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=suz-auth test CA",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    openssl(&format!(
+        "req -x509 {ec} -keyout ca.key -out ca.crt -days 2 -subj /CN=suz-auth-test-CA"
+    ));
+    openssl(&format!(
+        "req {ec} -keyout server.key -out server.csr -subj /CN=127.0.0.1"
+    ));
     std::fs::write(
         dir.join("san.ext"),
         "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
     )
     .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
+    openssl(
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt \
+         -days 2 -extfile san.ext",
+    );
     dir
 }
 
@@ -217,38 +182,39 @@ fn total_connections(redis: &RedisServer) -> u64 {
         .unwrap_or_else(|| panic!("no connection count in {info}"))
 }
 
+/// Two "machines" (separate file stores, one Redis) of 4 `suz` processes each, running
+/// `args` with `redis_extra` added to the `redis` object: what they printed, after checking
+/// that no process opened more than one connection to Redis.
+fn fleet(emu: &Emulator, redis: &RedisServer, redis_extra: &str, args: &[&str]) -> Vec<String> {
+    let extra = format!(
+        r#", "redis": {{"url": "redis://127.0.0.1:{}"{redis_extra}}}"#,
+        redis.port
+    );
+    let machine_a = setup(emu, &temp_dir("redis-a"), 0, &extra);
+    let machine_b = setup(emu, &temp_dir("redis-b"), 0, &extra);
+    let mut children = Vec::new();
+    for _ in 0..4 {
+        children.push(spawn_cli(&machine_a.config, args));
+        children.push(spawn_cli(&machine_b.config, args));
+    }
+    let lines = outputs(children);
+    // 8 processes; the INFO that asks is a connection too.
+    let connections = total_connections(redis) - 1;
+    assert!(
+        connections <= 8,
+        "{connections} connections from 8 processes"
+    );
+    lines
+}
+
 #[test]
 fn two_machines_sharing_redis_get_one_token_over_one_connection_per_process() {
     needs_redis!();
     needs_gost!();
     let redis = RedisServer::start(&[]);
     let emu = emulator();
-    let extra = format!(
-        r#", "redis": {{"url": "redis://127.0.0.1:{}"}}"#,
-        redis.port
-    );
-    // Two "machines": separate file stores, one Redis.
-    let machine_a = setup(&emu, &temp_dir("redis-a"), 0, &extra);
-    let machine_b = setup(&emu, &temp_dir("redis-b"), 0, &extra);
-    let mut children = Vec::new();
-    for _ in 0..4 {
-        children.push(spawn_cli(
-            &machine_a.config,
-            &["token", "line", "--threads", "8"],
-        ));
-        children.push(spawn_cli(
-            &machine_b.config,
-            &["token", "line", "--threads", "8"],
-        ));
-    }
-    let lines = outputs(children);
+    let lines = fleet(&emu, &redis, "", &["token", "line", "--threads", "8"]);
     assert_one_token(&emu, &lines, 64);
-    // 8 processes; the INFO that asks is a connection too.
-    let connections = total_connections(&redis) - 1;
-    assert!(
-        connections <= 8,
-        "{connections} connections from 8 processes"
-    );
 }
 
 #[test]
@@ -262,25 +228,9 @@ fn a_lock_shorter_than_a_slow_fetch_is_renewed_and_one_token_is_issued() {
         &emu,
         r#"{"endpoint": "gismt.token", "kind": "delay", "delay_ms": 2000, "times": 0}"#,
     );
-    let extra = format!(
-        r#", "redis": {{"url": "redis://127.0.0.1:{}", "lock_ttl_ms": 400}}"#,
-        redis.port
-    );
-    let machine_a = setup(&emu, &temp_dir("redis-slow-a"), 0, &extra);
-    let machine_b = setup(&emu, &temp_dir("redis-slow-b"), 0, &extra);
-    let mut children = Vec::new();
-    for _ in 0..4 {
-        children.push(spawn_cli(&machine_a.config, &["token", "line"]));
-        children.push(spawn_cli(&machine_b.config, &["token", "line"]));
-    }
-    let lines = outputs(children);
+    let lines = fleet(&emu, &redis, r#", "lock_ttl_ms": 400"#, &["token", "line"]);
     assert_one_token(&emu, &lines, 8);
     assert_eq!(counter(&emu, &["requests", "gismt.token"]), 1);
-    let connections = total_connections(&redis) - 1;
-    assert!(
-        connections <= 8,
-        "{connections} connections from 8 processes"
-    );
 }
 
 #[test]

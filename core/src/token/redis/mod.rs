@@ -321,6 +321,19 @@ impl RedisStore {
         }
     }
 
+    /// The stored token if `is_fresh` says it is.
+    fn read_fresh(
+        &self,
+        conn: &mut Conn,
+        token_key: &str,
+        deadline: Instant,
+        is_fresh: &dyn Fn(&Token) -> bool,
+    ) -> Result<Option<Token>> {
+        Ok(self
+            .read(conn, token_key, deadline)?
+            .filter(|t| is_fresh(t)))
+    }
+
     /// Takes the lock for `owner` (-1), or the holder's remaining milliseconds.
     fn try_lock(
         &self,
@@ -374,14 +387,17 @@ impl RedisStore {
         loop {
             let step = self.run(deadline.max(self.op_deadline()), |conn| {
                 let dl = deadline.max(self.op_deadline());
-                if let Some(t) = self.read(conn, &keys.token, dl)?.filter(|t| is_fresh(t)) {
+                if let Some(t) = self.read_fresh(conn, &keys.token, dl, is_fresh)? {
                     return Ok(Step::Token(t));
                 }
                 match self.try_lock(conn, &keys.lock, &owner, lock_ttl, dl)? {
                     // Re-read: the previous holder may have stored a token just before it let go.
-                    -1 => Ok(Step::Locked(
-                        self.read(conn, &keys.token, dl)?.filter(|t| is_fresh(t)),
-                    )),
+                    -1 => Ok(Step::Locked(self.read_fresh(
+                        conn,
+                        &keys.token,
+                        dl,
+                        is_fresh,
+                    )?)),
                     left => Ok(Step::Busy(left)),
                 }
             })?;
@@ -492,19 +508,13 @@ impl RedisStore {
         let keys = self.keys(key);
         let deadline = self.op_deadline();
         self.run(deadline, |conn| {
-            if let Some(t) = self
-                .read(conn, &keys.token, deadline)?
-                .filter(|t| is_fresh(t))
-            {
+            if let Some(t) = self.read_fresh(conn, &keys.token, deadline, is_fresh)? {
                 return Ok(LeaseTry::Token(t));
             }
             match self.try_lock(conn, &keys.lock, owner, ttl, deadline)? {
                 -1 => {
                     // The previous holder may have stored a token just before it let go.
-                    if let Some(t) = self
-                        .read(conn, &keys.token, deadline)?
-                        .filter(|t| is_fresh(t))
-                    {
+                    if let Some(t) = self.read_fresh(conn, &keys.token, deadline, is_fresh)? {
                         self.release_on(conn, &keys, owner)?;
                         return Ok(LeaseTry::Token(t));
                     }
