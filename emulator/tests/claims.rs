@@ -3,594 +3,18 @@
 //! with CMS signatures made by the `openssl` command line (ECDSA, and GOST R 34.10-2012 through
 //! OpenSSL's GOST engine when it is installed).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod common;
 
-use base64::Engine;
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
 use serde_json::{json, Value};
 use suz_emulator::{
-    Emulator, EmulatorConfig, DEFAULT_OMS_CONNECTION, DEFAULT_OMS_ID, DEMO_REGISTRATION_KEY,
-    MDLP_CLIENT_ID, MDLP_CLIENT_SECRET, MDLP_PASSWORD, MDLP_PASSWORD_USER, PHARMA_REGISTRATION_KEY,
-    SMARTMARKET_CLIENT_ID, SMARTMARKET_CLIENT_SECRET,
+    EmulatorConfig, DEFAULT_OMS_CONNECTION, DEFAULT_OMS_ID, DEMO_REGISTRATION_KEY, MDLP_CLIENT_ID,
+    MDLP_CLIENT_SECRET, MDLP_PASSWORD, MDLP_PASSWORD_USER, PHARMA_REGISTRATION_KEY,
 };
-
-const RQUID: &str = "6f0b1291c7f343c6bb2e9f3efb2dc98e";
-
-// ---------------------------------------------------------------------------------------------
-// HTTP
-
-/// One answer: status, headers, body.
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Asserts the status and that the body says `why`.
-    fn refused(&self, status: u16, why: &str) {
-        assert_eq!(self.status, status, "{self:?}");
-        assert!(self.body.contains(why), "expected {why:?} in {self:?}");
-    }
-}
-
-/// Writes one request (`Connection: close`) and reads the answer by its Content-Length.
-fn exchange(
-    stream: &mut (impl Read + Write),
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> std::io::Result<Resp> {
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    stream.flush()?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let (n, v) = l.split_once(':').unwrap_or((l, ""));
-        headers.push((n.trim().to_owned(), v.trim().to_owned()));
-    }
-    let len = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .map_or(0, |(_, v)| v.parse().unwrap());
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
-    Ok(Resp {
-        status,
-        headers,
-        body: String::from_utf8(body).unwrap(),
-    })
-}
-
-fn try_call(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> std::io::Result<Resp> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(20)))?;
-    exchange(&mut s, method, path, headers, body)
-}
-
-fn call(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-    try_call(port, method, path, headers, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-}
-
-fn post_json(port: u16, path: &str, body: &Value) -> Resp {
-    let ct = [("Content-Type", "application/json;charset=UTF-8")];
-    call(port, "POST", path, &ct, &body.to_string())
-}
-
-/// An admin call that must succeed; returns its JSON.
-fn admin(port: u16, method: &str, path: &str, body: Value) -> Value {
-    let r = call(port, method, path, &[], &body.to_string());
-    assert_eq!(r.status, 200, "{method} {path}: {r:?}");
-    r.json()
-}
-
-fn stats(port: u16) -> Value {
-    admin(port, "GET", "/admin/stats", Value::Null)
-}
-
-fn fault(port: u16, f: Value) {
-    admin(port, "POST", "/admin/faults", f);
-}
-
-fn settings(port: u16, s: Value) {
-    admin(port, "POST", "/admin/settings", s);
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-fn start(config: EmulatorConfig) -> Emulator {
-    Emulator::start(config).expect("the emulator starts")
-}
-
-fn start_default() -> Emulator {
-    start(EmulatorConfig::default())
-}
-
-// ---------------------------------------------------------------------------------------------
-// The services
-
-#[derive(Clone, Copy, Debug)]
-enum Svc {
-    Gismt,
-    TrueApi,
-}
-
-impl Svc {
-    fn key_path(self) -> &'static str {
-        match self {
-            Svc::Gismt => "/gismt/api/v3/auth/cert/key",
-            Svc::TrueApi => "/trueapi/api/v3/true-api/auth/key",
-        }
-    }
-
-    fn token_path(self, connection: &str) -> String {
-        match self {
-            Svc::Gismt => format!("/gismt/api/v3/auth/cert/{connection}"),
-            Svc::TrueApi => format!("/trueapi/api/v3/true-api/auth/simpleSignIn/{connection}"),
-        }
-    }
-}
-
-/// A challenge: (uuid, data).
-fn challenge(port: u16, svc: Svc) -> (String, String) {
-    let r = call(port, "GET", svc.key_path(), &[], "");
-    assert_eq!(r.status, 200, "{r:?}");
-    let v = r.json();
-    (
-        v["uuid"].as_str().unwrap().to_owned(),
-        v["data"].as_str().unwrap().to_owned(),
-    )
-}
-
-fn sign_in(port: u16, svc: Svc, connection: &str, body: Value) -> Resp {
-    post_json(port, &svc.token_path(connection), &body)
-}
-
-/// A token through a challenge signed (attached) with `key`.
-fn signed_token(port: u16, svc: Svc, connection: &str, key: &Key) -> String {
-    let (uuid, data) = challenge(port, svc);
-    let body = json!({"uuid": uuid, "data": sign(key, data.as_bytes(), true)});
-    let r = sign_in(port, svc, connection, body);
-    assert_eq!(r.status, 200, "{svc:?} sign-in: {r:?}");
-    r.json()["token"].as_str().unwrap().to_owned()
-}
-
-fn mdlp_code(port: u16, auth_type: &str, user_id: &str) -> String {
-    let body = json!({"client_id": MDLP_CLIENT_ID, "client_secret": MDLP_CLIENT_SECRET,
-                      "user_id": user_id, "auth_type": auth_type});
-    let r = post_json(port, "/mdlp/api/v1/auth", &body);
-    assert_eq!(r.status, 200, "{r:?}");
-    r.json()["code"].as_str().unwrap().to_owned()
-}
-
-fn mdlp_token(port: u16, connection: &str, body: Value) -> Resp {
-    post_json(port, &format!("/mdlp/api/v1/token/{connection}"), &body)
-}
-
-/// An MDLP token by password (no signature needed).
-fn password_token(port: u16, connection: &str) -> String {
-    let code = mdlp_code(port, "PASSWORD", MDLP_PASSWORD_USER);
-    let r = mdlp_token(
-        port,
-        connection,
-        json!({"code": code, "password": MDLP_PASSWORD}),
-    );
-    assert_eq!(r.status, 200, "{r:?}");
-    r.json()["token"].as_str().unwrap().to_owned()
-}
-
-fn ping_oms(port: u16, oms_id: &str, token: &str) -> Resp {
-    let path = format!("/suz/api/v2/pharma/ping?omsId={oms_id}");
-    call(port, "GET", &path, &[("clientToken", token)], "")
-}
-
-fn ping(port: u16, token: &str) -> Resp {
-    ping_oms(port, DEFAULT_OMS_ID, token)
-}
-
-fn register(port: u16, oms_id: &str, key: &str, body: &str, signature: Option<&str>) -> Resp {
-    let path = format!("/suz/api/v2/integration/connection?omsId={oms_id}");
-    let mut headers = vec![
-        ("Content-Type", "application/json;charset=UTF-8"),
-        ("X-RegistrationKey", key),
-    ];
-    if let Some(s) = signature {
-        headers.push(("X-Signature", s));
-    }
-    call(port, "POST", &path, &headers, body)
-}
-
-fn oauth(port: u16, rquid: &str) -> Resp {
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{SMARTMARKET_CLIENT_ID}:{SMARTMARKET_CLIENT_SECRET}"
-    ));
-    let auth = format!("Basic {basic}");
-    let headers = [
-        ("Authorization", auth.as_str()),
-        ("RqUID", rquid),
-        ("Content-Type", "application/x-www-form-urlencoded"),
-    ];
-    call(
-        port,
-        "POST",
-        "/smartmarket/api/v2/oauth",
-        &headers,
-        "scope=SMART_PUSH",
-    )
-}
-
-fn expires_at(port: u16) -> u64 {
-    let r = oauth(port, RQUID);
-    assert_eq!(r.status, 200, "{r:?}");
-    r.json()["expires_at"].as_u64().unwrap()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Signatures with the openssl command line
-
-struct Key {
-    cert: PathBuf,
-    key: PathBuf,
-    gost: bool,
-}
-
-/// This process's directory for keys and files; the first call removes those of test
-/// processes that are gone.
-fn scratch() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let prefix = "suz-emulator-claims-";
-        let tmp = std::env::temp_dir();
-        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let gone = name
-                .strip_prefix(prefix)
-                .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
-            if gone && std::path::Path::new("/proc/self").exists() {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-        let dir = tmp.join(format!("{prefix}{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    })
-    .clone()
-}
-
-/// Runs `openssl ARGS…`; returns its stdout.
-fn openssl(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn make_key(name: &str, gost: bool) -> Key {
-    let dir = scratch();
-    let (cert, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    let mut cmd = Command::new("openssl");
-    cmd.args(["req", "-x509"]);
-    if gost {
-        cmd.args([
-            "-engine",
-            "gost",
-            "-newkey",
-            "gost2012_256",
-            "-pkeyopt",
-            "paramset:A",
-        ]);
-    } else {
-        cmd.args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]);
-    }
-    cmd.args(["-nodes", "-days", "30", "-subj", "/CN=suz-emulator claims"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert);
-    openssl(&mut cmd);
-    Key { cert, key, gost }
-}
-
-/// An ECDSA (P-256) key: not GOST, verifiable without the engine.
-fn ec() -> &'static Key {
-    static KEY: OnceLock<Key> = OnceLock::new();
-    KEY.get_or_init(|| make_key("ec", false))
-}
-
-/// A GOST R 34.10-2012 (256-bit) key; call only after `needs_gost!`.
-fn gost() -> &'static Key {
-    static KEY: OnceLock<Key> = OnceLock::new();
-    KEY.get_or_init(|| make_key("gost", true))
-}
-
-/// A CMS signature (attached or detached) over `data`, as one line of base64.
-fn sign(key: &Key, data: &[u8], attached: bool) -> String {
-    let input = scratch().join(format!("in-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&input, data).unwrap();
-    let mut cmd = Command::new("openssl");
-    cmd.args(["cms", "-sign", "-binary", "-outform", "DER"]);
-    if key.gost {
-        cmd.args(["-engine", "gost"]);
-    }
-    if attached {
-        cmd.arg("-nodetach");
-    }
-    cmd.arg("-signer")
-        .arg(&key.cert)
-        .arg("-inkey")
-        .arg(&key.key)
-        .arg("-in")
-        .arg(&input);
-    let der = openssl(&mut cmd);
-    let _ = std::fs::remove_file(&input);
-    base64::engine::general_purpose::STANDARD.encode(der)
-}
-
-/// Whether the GOST engine is here. Without it a test is skipped with a printed reason, unless
-/// `SUZ_AUTH_REQUIRE_ALL=1` makes that a failure.
-fn have_gost() -> bool {
-    if suz_emulator::gost_available() {
-        return true;
-    }
-    let install = "apt-get install libengine-gost-openssl";
-    assert!(
-        std::env::var("SUZ_AUTH_REQUIRE_ALL").as_deref() != Ok("1"),
-        "OpenSSL's GOST engine is missing: {install} (SUZ_AUTH_REQUIRE_ALL=1 requires it)"
-    );
-    eprintln!("skipped: OpenSSL's GOST engine is missing ({install})");
-    false
-}
-
-macro_rules! needs_gost {
-    () => {
-        if !have_gost() {
-            return;
-        }
-    };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The binary
-
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_suz-emulator"));
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-/// Runs the binary to its end (killed after 10 s: it must not keep running).
-fn run(mut cmd: Command) -> Output {
-    let mut child = cmd.spawn().expect("the binary runs");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "still running after 10 s; stdout {}",
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn run_args(args: &[&str]) -> Output {
-    let mut cmd = bin();
-    cmd.args(args);
-    run(cmd)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A running binary, killed when dropped.
-struct Running {
-    child: Child,
-    port: u16,
-    first_line: String,
-    lines: Receiver<String>,
-}
-
-impl Running {
-    /// The next line of stdout (after the first).
-    fn next_line(&self) -> String {
-        self.lines.recv_timeout(Duration::from_secs(10)).unwrap()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary and waits for `suz-emulator listening on http(s)://127.0.0.1:PORT`;
-/// on failure returns its stderr.
-fn try_launch(mut cmd: Command) -> Result<Running, String> {
-    let mut child = cmd.spawn().expect("the binary runs");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let first = lines.recv_timeout(Duration::from_secs(10));
-    let port = first.as_ref().ok().and_then(|l| {
-        l.strip_prefix("suz-emulator listening on ")
-            .and_then(|u| u.rsplit_once(':'))
-            .and_then(|(_, p)| p.parse().ok())
-    });
-    match (first, port) {
-        (Ok(first_line), Some(port)) => Ok(Running {
-            child,
-            port,
-            first_line,
-            lines,
-        }),
-        (first, _) => {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            let first = match first {
-                Ok(l) => l,
-                Err(RecvTimeoutError::Timeout) => "(timeout)".into(),
-                Err(RecvTimeoutError::Disconnected) => "(none)".into(),
-            };
-            Err(format!(
-                "first line {first:?}; stderr {}",
-                text(&out.stderr)
-            ))
-        }
-    }
-}
-
-/// Starts the binary on a free port with `args`.
-fn launch(args: &[&str]) -> Running {
-    let mut cmd = bin();
-    cmd.args(["--port", "0"]).args(args);
-    try_launch(cmd).unwrap_or_else(|e| panic!("suz-emulator {args:?} did not start: {e}"))
-}
-
-/// Every `--option` named in `text`.
-fn options_in(text: &str) -> std::collections::BTreeSet<String> {
-    let mut found = std::collections::BTreeSet::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("--") {
-        rest = &rest[i + 2..];
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_lowercase() || *c == '-')
-            .collect();
-        if name.len() > 1 && !name.starts_with('-') {
-            found.insert(format!("--{name}"));
-        }
-    }
-    found
-}
-
-/// The `--help` paragraph of `option` (from its line to the next option's).
-fn help_entry(help: &str, option: &str) -> String {
-    let start = help
-        .lines()
-        .position(|l| l.trim_start().starts_with(option))
-        .unwrap_or_else(|| panic!("{option} is not in --help:\n{help}"));
-    let lines: Vec<&str> = help.lines().collect();
-    let end = lines[start + 1..]
-        .iter()
-        .position(|l| {
-            let t = l.trim_start();
-            t.starts_with("--") || t.starts_with("-h") || t.starts_with("-V")
-        })
-        .map_or(lines.len(), |n| start + 1 + n);
-    lines[start..end].join("\n")
-}
-
-// ---------------------------------------------------------------------------------------------
-// TLS
-
-fn tls_config(ca_pem: &str) -> Arc<rustls::ClientConfig> {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.expect("a PEM certificate")).unwrap();
-    }
-    assert!(!roots.is_empty(), "no certificate in {ca_pem:?}");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
-}
-
-/// GET over TLS to 127.0.0.1:port, verifying the server as `server_name` against `ca_pem`.
-fn tls_get(port: u16, ca_pem: &str, server_name: &str, path: &str) -> std::io::Result<Resp> {
-    let name = rustls_pki_types::ServerName::try_from(server_name.to_owned()).unwrap();
-    let conn = rustls::ClientConnection::new(tls_config(ca_pem), name).unwrap();
-    let tcp = TcpStream::connect(("127.0.0.1", port))?;
-    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut stream = rustls::StreamOwned::new(conn, tcp);
-    exchange(&mut stream, "GET", path, &[], "")
-}
-
-fn assert_tls_serves(port: u16, ca_pem: &str) {
-    for name in ["localhost", "127.0.0.1"] {
-        let r = tls_get(port, ca_pem, name, Svc::Gismt.key_path())
-            .unwrap_or_else(|e| panic!("TLS as {name}: {e}"));
-        assert_eq!(r.status, 200, "{r:?}");
-    }
-    let e = tls_get(port, ca_pem, "example.com", Svc::Gismt.key_path())
-        .expect_err("a name the certificate does not carry is refused");
-    assert!(e.to_string().contains("certificate"), "{e}");
-}
 
 // =============================================================================================
 // Claims
@@ -629,8 +53,12 @@ fn challenge_is_spent_by_a_failed_attempt() {
             assert!(failed.status >= 400, "{svc:?} {what}: {failed:?}");
             let good = json!({"uuid": uuid, "data": sign(ec(), data.as_bytes(), true)});
             let again = sign_in(port, svc, DEFAULT_OMS_CONNECTION, good);
-            assert_eq!(again.status, 401, "{svc:?} after {what}: {again:?}");
-            again.refused(401, "challenge unknown or already used");
+            assert_eq!(
+                again.status,
+                svc.refusal(),
+                "{svc:?} after {what}: {again:?}"
+            );
+            again.refused(svc.refusal(), "challenge unknown or already used");
         }
         // And a successful attempt spends it too.
         let (uuid, data) = challenge(port, svc);
@@ -640,7 +68,7 @@ fn challenge_is_spent_by_a_failed_attempt() {
             200
         );
         sign_in(port, svc, DEFAULT_OMS_CONNECTION, good)
-            .refused(401, "challenge unknown or already used");
+            .refused(svc.refusal(), "challenge unknown or already used");
     }
 }
 
@@ -740,7 +168,7 @@ fn require_gost_refuses_non_gost_signatures() {
         let (uuid, data) = challenge(strict.port(), svc);
         let body = json!({"uuid": uuid, "data": sign(ec(), data.as_bytes(), true)});
         sign_in(strict.port(), svc, DEFAULT_OMS_CONNECTION, body)
-            .refused(401, "not a GOST R 34.10-2012 signature");
+            .refused(svc.refusal(), "not a GOST R 34.10-2012 signature");
         signed_token(strict.port(), svc, DEFAULT_OMS_CONNECTION, gost());
         signed_token(lax.port(), svc, DEFAULT_OMS_CONNECTION, ec());
     }
@@ -1052,14 +480,15 @@ fn binary_options_are_effective() {
         register(port, &stranger, &key1, body, Some(&sig)).status,
         400
     );
+    // Pre-registered installations belong to the first omsId; a token is good for its own
+    // SUZ only.
     for connection in [&conn1, &conn2, &DEFAULT_OMS_CONNECTION.to_owned()] {
         let token = password_token(port, connection);
+        assert_eq!(ping(port, &token).status, 200, "{connection}");
         for oms in [&oms1, &oms2] {
-            assert_eq!(
-                ping_oms(port, oms, &token).status,
-                200,
-                "{connection} {oms}"
-            );
+            let r = ping_oms(port, oms, &token);
+            assert_eq!(r.status, 400, "{connection} {oms}: {r:?}");
+            assert_eq!(r.json()["globalErrors"][0]["errorCode"], 1140);
         }
     }
     assert_eq!(
@@ -1255,10 +684,10 @@ fn ping_says_revoked_expired_or_unknown() {
     r.refused(401, "clientToken is missing");
 }
 
-/// Claim: `trueapi.token` refuses an `inn` that is not 10 or 12 digits, accepts one that is
-/// (and `last_inn` reports it); GIS MT takes no `inn`.
+/// Claim: `trueapi.token` and `gismt.token` refuse an `inn` that is not 10 or 12 digits and
+/// accept one that is (`last_inn` reports it; the test certificate carries no INN to compare).
 #[test]
-fn trueapi_inn_must_be_10_or_12_digits() {
+fn inn_must_be_10_or_12_digits() {
     let emu = start_default();
     let port = emu.port();
     let attempt = |svc: Svc, inn: Value| {
@@ -1275,15 +704,18 @@ fn trueapi_inn_must_be_10_or_12_digits() {
         json!(""),
         json!(1234567890),
     ] {
-        attempt(Svc::TrueApi, inn.clone()).refused(400, "inn must be 10 or 12 digits");
+        for svc in [Svc::TrueApi, Svc::Gismt] {
+            attempt(svc, inn.clone()).refused(400, "inn must be 10 or 12 digits");
+        }
     }
-    attempt(Svc::Gismt, json!("1234567890")).refused(400, "inn must be 10 or 12 digits");
-    for inn in ["1234567890", "123456789012"] {
-        let r = attempt(Svc::TrueApi, json!(inn));
-        assert_eq!(r.status, 200, "{inn}: {r:?}");
-        assert_eq!(emu.stats()["last_inn"], inn);
+    for svc in [Svc::TrueApi, Svc::Gismt] {
+        for inn in ["1234567890", "123456789012"] {
+            let r = attempt(svc, json!(inn));
+            assert_eq!(r.status, 200, "{svc:?} {inn}: {r:?}");
+            assert_eq!(emu.stats()["last_inn"], inn);
+        }
+        assert_eq!(attempt(svc, Value::Null).status, 200);
     }
-    assert_eq!(attempt(Svc::TrueApi, Value::Null).status, 200);
 }
 
 /// Claim: SmartMarket `expires_at` is absolute, in milliseconds, now + the lifetime; in seconds
@@ -1315,10 +747,11 @@ fn smartmarket_expires_at_is_absolute_ms_or_seconds() {
     within(120_000, false);
 }
 
-/// Claim: `RqUID` must be 32 hex digits. Hyphens are ignored (docs/PROTOCOL.md: "once hyphens
-/// are removed"; the library sends the hyphenated form), so a dashed UUID is accepted.
+/// Claim: `RqUID` must be 32 hex digits (what the Sber page asks) or a UUID in its canonical
+/// 36-character form (the page's own example, and what the library sends); nothing else —
+/// hyphens elsewhere are refused.
 #[test]
-fn rquid_must_be_32_hex_digits() {
+fn rquid_must_be_32_hex_digits_or_a_uuid() {
     let emu = start_default();
     let port = emu.port();
     let token = oauth(port, RQUID).json()["access_token"]
@@ -1331,7 +764,11 @@ fn rquid_must_be_32_hex_digits() {
             port,
             "POST",
             "/smartmarket/api/v2/smartpush/apprequest",
-            &[("Authorization", &bearer), ("RqUID", rquid)],
+            &[
+                ("Authorization", &bearer),
+                ("RqUID", rquid),
+                ("Content-Type", "application/json"),
+            ],
             r#"{"requestPayload":{"a":1}}"#,
         )
     };
@@ -1339,6 +776,7 @@ fn rquid_must_be_32_hex_digits() {
         RQUID,
         "6F0B1291C7F343C6BB2E9F3EFB2DC98E",
         "6f0b1291-c7f3-43c6-bb2e-9f3efb2dc98e",
+        "6F0B1291-C7F3-43C6-BB2E-9F3EFB2DC98E",
     ] {
         let r = oauth(port, good);
         assert_eq!(r.status, 200, "{good}: {r:?}");
@@ -1352,21 +790,21 @@ fn rquid_must_be_32_hex_digits() {
         "6f0b1291c7f343c6bb2e9f3efb2dc98g",
         "6f0b1291-c7f3-43c6-bb2e-9f3efb2dc98",
         "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz",
+        "6f-0b-1291c7f343c6bb2e9f3efb2dc98e----",
+        "6f0b1291c7f3-43c6-bb2e-9f3efb2dc98e",
+        "6f0b1291-c7f3-43c6-bb2e-9f3efb2dc98e-",
+        "{6f0b1291-c7f3-43c6-bb2e-9f3efb2dc98e}",
+        "6f0b1291c-7f3-43c6-bb2e-9f3efb2dc98e",
     ] {
+        let rule = "RqUID must be 32 hexadecimal digits or a UUID (8-4-4-4-12)";
         let r = oauth(port, bad);
         assert_eq!(r.status, 400, "{bad}: {r:?}");
-        assert_eq!(
-            r.json(),
-            json!({"code": "RQUID_INVALID", "message": "RqUID must be 32 hexadecimal digits"})
-        );
+        assert_eq!(r.json(), json!({"code": 400, "message": rule}));
         let r = push(bad);
         assert_eq!(r.status, 400, "{bad}: {r:?}");
-        assert_eq!(
-            r.json()["errors"][0]["message"],
-            "RqUID must be 32 hexadecimal digits"
-        );
+        assert_eq!(r.json()["errors"][0]["message"], rule);
     }
-    assert_eq!(emu.stats()["smartmarket_tokens_issued"], 4);
+    assert_eq!(emu.stats()["smartmarket_tokens_issued"], 5);
 }
 
 /// Days since 1970-01-01 of a civil date.
@@ -1409,6 +847,7 @@ fn challenge_letters_and_smartpush_timestamp() {
         &[
             ("Authorization", &format!("Bearer {token}")),
             ("RqUID", RQUID),
+            ("Content-Type", "application/json"),
         ],
         r#"{"requestPayload":{"devices":["a"],"n":1}}"#,
     );
@@ -1690,7 +1129,11 @@ fn admin_reset_forgets_everything() {
         port,
         "POST",
         "/smartmarket/api/v2/smartpush/apprequest",
-        &[("Authorization", &format!("Bearer {sm}")), ("RqUID", RQUID)],
+        &[
+            ("Authorization", &format!("Bearer {sm}")),
+            ("RqUID", RQUID),
+            ("Content-Type", "application/json"),
+        ],
         r#"{"requestPayload":{}}"#,
     );
     r.refused(401, "unknown token");
@@ -1711,21 +1154,47 @@ fn admin_reset_forgets_everything() {
     password_token(port, DEFAULT_OMS_CONNECTION);
 }
 
-/// Claim: SIGNED_CODE takes any `user_id` (PASSWORD only the known user).
+/// Claim: SIGNED_CODE's `user_id` must be the signer certificate's serial (decimal) or SHA-1
+/// thumbprint (any case); PASSWORD takes only the known user.
 #[test]
-fn mdlp_signed_code_takes_any_user_id() {
+fn mdlp_signed_code_user_id_is_the_signers_serial_or_thumbprint() {
     let emu = start_default();
     let port = emu.port();
+    let fingerprint = text(&openssl(
+        Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha1", "-in"])
+            .arg(&ec().cert),
+    ));
+    let thumbprint = fingerprint
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .replace(':', "");
+    assert_eq!(thumbprint.len(), 40, "{fingerprint}");
     for user in [
-        "1865725612",
+        SERIAL.to_owned(),
+        thumbprint.clone(),
+        thumbprint.to_lowercase(),
+    ] {
+        let code = mdlp_code(port, "SIGNED_CODE", &user);
+        let body = json!({"code": code, "signature": sign(ec(), code.as_bytes(), false)});
+        let r = mdlp_token(port, DEFAULT_OMS_CONNECTION, body);
+        assert_eq!(r.status, 200, "{user}: {r:?}");
+        assert_eq!(ping(port, r.json()["token"].as_str().unwrap()).status, 200);
+    }
+    for user in [
+        "1865725613",
+        "6f34b6ac",
         "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
         "nonresident@example.com",
     ] {
         let code = mdlp_code(port, "SIGNED_CODE", user);
         let body = json!({"code": code, "signature": sign(ec(), code.as_bytes(), false)});
         let r = mdlp_token(port, DEFAULT_OMS_CONNECTION, body);
-        assert_eq!(r.status, 200, "{user}: {r:?}");
-        assert_eq!(ping(port, r.json()["token"].as_str().unwrap()).status, 200);
+        assert_eq!(r.status, 401, "{user}: {r:?}");
+        assert_eq!(r.json()["error_code"], "7", "{user}");
+        assert!(r.body.contains("is neither the serial"), "{r:?}");
     }
     let body = json!({"client_id": MDLP_CLIENT_ID, "client_secret": MDLP_CLIENT_SECRET,
                       "user_id": "someone@example.org", "auth_type": "PASSWORD"});
