@@ -573,6 +573,11 @@ fn a_body_of_another_content_type_is_415_and_spends_nothing() {
         assert_eq!(r.status, 415, "{ct:?}: {r:?}");
         assert_eq!(r.json()["code"], 415);
     }
+    // Nor does a wrong method or a body that is not JSON (neither names the challenge).
+    assert_eq!(call(port, "GET", &path, &[], "").status, 405);
+    let json_ct = [("Content-Type", "application/json")];
+    let r = call(port, "POST", &path, &json_ct, &body[..body.len() - 1]);
+    assert_eq!(r.status, 400, "{r:?}");
     // Refused before its body was read: the challenge is still good.
     let ct = [("Content-Type", "Application/JSON; charset=utf-8")];
     assert_eq!(call(port, "POST", &path, &ct, &body).status, 200);
