@@ -1,9 +1,10 @@
 # Shared by the scripts: start the emulator binary, make a GOST key pair. Sourced, not run.
 
-# make_gost_cert DIR -> DIR/cert.pem, DIR/key.pem (GOST R 34.10-2012, 256 bit)
+# make_gost_cert DIR -> DIR/cert.pem, DIR/key.pem (GOST R 34.10-2012, 256 bit). The serial is
+# the MDLP user_id the tests and demos send (MDLP checks user_id against the signer's serial).
 make_gost_cert() {
     openssl req -x509 -engine gost -newkey gost2012_256 -pkeyopt paramset:A -nodes -days 30 \
-        -subj "/CN=suz-auth demo/O=Demo LLC" -keyout "$1/key.pem" -out "$1/cert.pem" 2>/dev/null
+        -set_serial 1865725612 -subj "/CN=suz-auth demo/O=Demo LLC" -keyout "$1/key.pem" -out "$1/cert.pem" 2>/dev/null
 }
 
 # start_emulator BINARY LOGFILE [ARGS...] -> sets EMULATOR_PID and EMULATOR_URL

@@ -7,7 +7,9 @@
 //!
 //! Run it as `suz-emulator --port 0`, or start it in-process with [`Emulator::start`].
 
+mod admin;
 mod cms;
+mod gzip;
 mod routes;
 mod server;
 mod state;
@@ -47,6 +49,8 @@ pub struct EmulatorConfig {
     pub tls: bool,
     /// Refuse to start without the GOST engine, and refuse non-GOST signatures.
     pub require_gost: bool,
+    /// Accept a signer certificate outside its validity period (refused by default).
+    pub allow_expired_certificates: bool,
     pub challenge_ttl_ms: u64,
     pub gismt_token_ttl_ms: u64,
     pub trueapi_token_ttl_ms: u64,
@@ -67,6 +71,7 @@ impl Default for EmulatorConfig {
             port: 0,
             tls: false,
             require_gost: false,
+            allow_expired_certificates: false,
             challenge_ttl_ms: 5 * 60 * 1000,
             gismt_token_ttl_ms: 10 * 60 * 60 * 1000,
             trueapi_token_ttl_ms: 10 * 60 * 60 * 1000,

@@ -27,6 +27,9 @@ struct Args {
     /// R 34.10-2012.
     #[arg(long)]
     require_gost: bool,
+    /// Accept a signer certificate that has expired or is not valid yet.
+    #[arg(long)]
+    allow_expired_certificates: bool,
     /// Challenges and MDLP codes expire after N ms.
     #[arg(long, value_name = "N", default_value_t = EmulatorConfig::default().challenge_ttl_ms)]
     challenge_ttl_ms: u64,
@@ -59,6 +62,7 @@ impl Args {
             port: self.port,
             tls: self.tls,
             require_gost: self.require_gost,
+            allow_expired_certificates: self.allow_expired_certificates,
             challenge_ttl_ms: self.challenge_ttl_ms,
             gismt_token_ttl_ms: self.token_ttl_ms,
             trueapi_token_ttl_ms: self.token_ttl_ms,
@@ -104,7 +108,7 @@ fn main() {
     let _ = writeln!(
         out,
         "  library config: {{\"stand\": \"emulator\", \"emulator_url\": \"{url}\"}}\n\
-         \n  SUZ          {url}/suz/api/v2/integration/connection?omsId=..., {url}/suz/api/v2/{{extension}}/ping\n\
+         \n  SUZ          {url}/suz/api/v2/integration/connection?omsId=..., {url}/suz/api/v2/{{extension}}/ping, /version, /orders\n\
          \x20 MDLP         {url}/mdlp/api/v1/auth, /token/{{omsConnection}}\n\
          \x20 GIS MT       {url}/gismt/api/v3/auth/cert/key, /auth/cert/{{omsConnection}}\n\
          \x20 True API     {url}/trueapi/api/v3/true-api/auth/key, /auth/simpleSignIn/{{omsConnection}}\n\

@@ -6,9 +6,10 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::cms;
+use crate::admin::{Endpoint, Fault, FaultKind};
+use crate::cms::{self, Refusal, Verified};
 use crate::server::{parse_form, Handler, Reply, Request};
-use crate::state::{now_ms, Challenge, Fault, Inner, MdlpCode, State};
+use crate::state::{now_ms, Challenge, Inner, Installation, MdlpCode, State};
 use crate::{MDLP_CLIENT_ID, MDLP_CLIENT_SECRET, MDLP_PASSWORD, MDLP_PASSWORD_USER};
 use crate::{SMARTMARKET_CLIENT_ID, SMARTMARKET_CLIENT_SECRET};
 
@@ -18,7 +19,7 @@ const GISMT: &str = "/gismt/api/v3";
 const TRUEAPI: &str = "/trueapi/api/v3/true-api";
 const SMARTMARKET: &str = "/smartmarket/api/v2";
 
-fn json_reply(status: u16, body: Value) -> Reply {
+pub(crate) fn json_reply(status: u16, body: Value) -> Reply {
     Reply::Normal {
         status,
         headers: vec![(
@@ -63,17 +64,56 @@ fn mdlp_error(status: u16, code: &str, text: &str) -> Reply {
     )
 }
 
-/// `{"code","error_message","description"}` (GIS MT, True API).
-fn crpt_error(status: u16, code: &str, text: &str, description: &str) -> Reply {
+/// `{"code","error_message","description"}` (GIS MT, True API): `code` is a number.
+fn crpt_error(status: u16, text: &str, description: &str) -> Reply {
     json_reply(
         status,
-        json!({"code": code, "error_message": text, "description": description}),
+        json!({"code": status, "error_message": text, "description": description}),
     )
 }
 
-/// `{"code","message"}` (SmartMarket OAuth).
-fn sber_error(status: u16, code: &str, text: &str) -> Reply {
+/// `{"code","message"}` (SmartMarket OAuth): `code` is a number.
+fn sber_error(status: u16, code: u64, text: &str) -> Reply {
     json_reply(status, json!({"code": code, "message": text}))
+}
+
+/// An error in the envelope of the service behind `endpoint`.
+fn service_error(endpoint: Endpoint, status: u16, text: &str) -> Reply {
+    use Endpoint::*;
+    match endpoint {
+        SuzRegister | SuzPing | SuzVersion | SuzOrders => suz_error(status, status.into(), text),
+        MdlpAuth | MdlpToken => mdlp_error(status, &status.to_string(), text),
+        GismtKey | GismtToken | TrueApiKey | TrueApiToken => {
+            crpt_error(status, reason_text(status), text)
+        }
+        SmartMarketOauth => sber_error(status, status.into(), text),
+        SmartPush => json_reply(
+            status,
+            json!({"requestId": "", "responseId": uuid::Uuid::new_v4().to_string(),
+                   "timestamp": timestamp(), "code": status,
+                   "errors": [{"key": "BAD_REQUEST", "message": text}]}),
+        ),
+    }
+}
+
+fn reason_text(status: u16) -> &'static str {
+    match status {
+        405 => "Method Not Allowed",
+        415 => "Unsupported Media Type",
+        _ => "Bad request",
+    }
+}
+
+/// 405 with the methods the route takes.
+pub(crate) fn method_not_allowed(methods: &[&str]) -> Reply {
+    with_header(
+        json_reply(
+            405,
+            json!({"status": 405, "error": "Method Not Allowed", "allowed": methods}),
+        ),
+        "Allow",
+        &methods.join(", "),
+    )
 }
 
 fn random_letters(n: usize) -> String {
@@ -112,8 +152,11 @@ fn timestamp() -> String {
     )
 }
 
+/// The body as a JSON object; a UTF-8 byte order mark (1C's JSON writer can emit one) is
+/// skipped.
 fn body_json(req: &Request) -> Option<Value> {
-    serde_json::from_slice::<Value>(&req.body)
+    let body = req.body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&req.body);
+    serde_json::from_slice::<Value>(body)
         .ok()
         .filter(Value::is_object)
 }
@@ -124,209 +167,405 @@ fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Which endpoint a request is for (the name used by counters and faults).
-fn endpoint_of(req: &Request) -> &'static str {
-    let p = req.path.as_str();
-    match req.method.as_str() {
-        "POST" if p == format!("{SUZ}/integration/connection") => "suz.register",
-        "GET" if p.starts_with(SUZ) && p.ends_with("/ping") => "suz.ping",
-        "POST" if p == format!("{MDLP}/auth") => "mdlp.auth",
-        "POST" if p.starts_with(&format!("{MDLP}/token/")) => "mdlp.token",
-        "GET" if p == format!("{GISMT}/auth/cert/key") => "gismt.key",
-        "POST" if p.starts_with(&format!("{GISMT}/auth/cert/")) => "gismt.token",
-        "GET" if p == format!("{TRUEAPI}/auth/key") => "trueapi.key",
-        "POST" if p.starts_with(&format!("{TRUEAPI}/auth/simpleSignIn/")) => "trueapi.token",
-        "POST" if p == format!("{SMARTMARKET}/oauth") => "smartmarket.oauth",
-        "POST" if p == format!("{SMARTMARKET}/smartpush/apprequest") => "smartpush.apprequest",
-        _ if p.starts_with("/admin/") => "admin",
-        _ => "unknown",
-    }
+/// What a route takes.
+struct Route {
+    endpoint: Endpoint,
+    method: &'static str,
+    /// The media type a POST body must be sent as.
+    content_type: Option<&'static str>,
+    /// The last path segment (an omsConnection for the token routes).
+    last: String,
+}
+
+const JSON: Option<&str> = Some("application/json");
+const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+
+/// The route for a path (whatever the method), if any.
+fn route_of(path: &str) -> Option<Route> {
+    use Endpoint::*;
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.last().copied().unwrap_or("").to_owned();
+    let one_segment = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .is_some()
+    };
+    let (endpoint, method, content_type) = if path == format!("{SUZ}/integration/connection") {
+        (SuzRegister, "POST", JSON)
+    } else if let Some(rest) = path.strip_prefix(&format!("{SUZ}/")) {
+        match rest.split('/').collect::<Vec<_>>().as_slice() {
+            [ext, "ping"] if !ext.is_empty() => (SuzPing, "GET", None),
+            [ext, "version"] if !ext.is_empty() => (SuzVersion, "GET", None),
+            [ext, "orders"] if !ext.is_empty() => (SuzOrders, "POST", JSON),
+            _ => return None,
+        }
+    } else if path == format!("{MDLP}/auth") {
+        (MdlpAuth, "POST", JSON)
+    } else if one_segment(&format!("{MDLP}/token/")) {
+        (MdlpToken, "POST", JSON)
+    } else if path == format!("{GISMT}/auth/cert/key") {
+        (GismtKey, "GET", None)
+    } else if one_segment(&format!("{GISMT}/auth/cert/")) {
+        (GismtToken, "POST", JSON)
+    } else if path == format!("{TRUEAPI}/auth/key") {
+        (TrueApiKey, "GET", None)
+    } else if one_segment(&format!("{TRUEAPI}/auth/simpleSignIn/")) {
+        (TrueApiToken, "POST", JSON)
+    } else if path == format!("{SMARTMARKET}/oauth") {
+        (SmartMarketOauth, "POST", FORM)
+    } else if path == format!("{SMARTMARKET}/smartpush/apprequest") {
+        (SmartPush, "POST", JSON)
+    } else {
+        return None;
+    };
+    Some(Route {
+        endpoint,
+        method,
+        content_type,
+        last,
+    })
+}
+
+/// Whether the request's Content-Type is `media_type` (parameters such as charset aside).
+fn content_type_is(req: &Request, media_type: &str) -> bool {
+    req.header("Content-Type").is_some_and(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case(media_type)
+    })
 }
 
 pub fn handler(state: Arc<State>) -> Handler {
     Arc::new(move |req: &Request| {
-        let endpoint = endpoint_of(req);
-        if endpoint == "admin" {
-            return admin(&state, req);
+        // A trailing slash names the same resource.
+        let path = match req.path.strip_suffix('/') {
+            Some(p) if !p.is_empty() => p,
+            _ => req.path.as_str(),
+        };
+        if path.starts_with("/admin/") {
+            return crate::admin::handle(&state, req, path);
         }
+        let Some(route) = route_of(path) else {
+            return json_reply(404, json!({"error": "no such endpoint", "path": req.path}));
+        };
+        if req.method != route.method {
+            return method_not_allowed(&[route.method]);
+        }
+        let endpoint = route.endpoint;
         let fault = {
             let mut s = state.lock();
-            *s.counters.requests.entry(endpoint.to_owned()).or_default() += 1;
-            s.take_fault(endpoint)
+            *s.counters
+                .requests
+                .entry(endpoint.name().to_owned())
+                .or_default() += 1;
+            s.take_fault(endpoint.name())
         };
+        let mut transform = None;
         if let Some(fault) = fault {
             if fault.delay_ms > 0 {
                 std::thread::sleep(Duration::from_millis(fault.delay_ms));
             }
-            if let Some(reply) = fault_reply(&fault) {
-                return reply;
+            match fault.kind {
+                FaultKind::Delay => {}
+                FaultKind::Gzip | FaultKind::Chunked => transform = Some(fault.kind),
+                _ => return fault_reply(&fault),
             }
         }
-        let last = req.path.rsplit('/').next().unwrap_or("");
-        match endpoint {
-            "suz.register" => register(&state, req),
-            "suz.ping" => ping(&state, req),
-            "mdlp.auth" => mdlp_auth(&state, req),
-            "mdlp.token" => mdlp_token(&state, req, last),
-            "gismt.key" | "trueapi.key" => challenge(&state),
-            "gismt.token" => sign_in(&state, req, last, false),
-            "trueapi.token" => sign_in(&state, req, last, true),
-            "smartmarket.oauth" => oauth(&state, req),
-            "smartpush.apprequest" => smartpush(&state, req),
-            _ => json_reply(404, json!({"error": "no such endpoint", "path": req.path})),
+        let reply = serve(&state, req, &route);
+        match transform {
+            Some(FaultKind::Gzip) => gzip_reply(reply),
+            Some(FaultKind::Chunked) => with_header(reply, "Transfer-Encoding", "chunked"),
+            _ => reply,
         }
     })
 }
 
-/// The reply a fault makes, or None for a pure delay (then the request is served normally).
-fn fault_reply(f: &Fault) -> Option<Reply> {
-    let reply = match f.kind.as_str() {
-        "delay" => return None,
-        "cut" => return Some(Reply::Cut),
-        "truncated" => {
-            return Some(Reply::Truncated {
-                body: br#"{"token":"abc"#.to_vec(),
-            })
+fn serve(state: &State, req: &Request, route: &Route) -> Reply {
+    use Endpoint::*;
+    let endpoint = route.endpoint;
+    if let Some(media_type) = route.content_type {
+        if !content_type_is(req, media_type) {
+            let given = req.header("Content-Type").unwrap_or("none");
+            return service_error(
+                endpoint,
+                415,
+                &format!("Content-Type must be {media_type}, not {given}"),
+            );
         }
-        "html" => Reply::Normal {
+    }
+    let last = route.last.as_str();
+    match endpoint {
+        SuzRegister => register(state, req),
+        SuzPing | SuzVersion | SuzOrders => suz_call(state, req, endpoint),
+        MdlpAuth => mdlp_auth(state, req),
+        MdlpToken => mdlp_token(state, req, last),
+        GismtKey => challenge(state, Svc::Gismt),
+        TrueApiKey => challenge(state, Svc::TrueApi),
+        GismtToken => sign_in(state, req, last, Svc::Gismt),
+        TrueApiToken => sign_in(state, req, last, Svc::TrueApi),
+        SmartMarketOauth => oauth(state, req),
+        SmartPush => smartpush(state, req),
+    }
+}
+
+/// The reply a fault makes (not for `delay`, `gzip`, `chunked`: those answer normally).
+fn fault_reply(f: &Fault) -> Reply {
+    let reply = match f.kind {
+        FaultKind::Cut => return Reply::Cut,
+        FaultKind::Truncated => {
+            return Reply::Truncated {
+                body: br#"{"token":"abc"#.to_vec(),
+            }
+        }
+        FaultKind::Html => Reply::Normal {
             status: f.status.unwrap_or(502),
             headers: vec![("Content-Type".into(), "text/html".into())],
             body: b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>".to_vec(),
         },
-        "empty" => Reply::Normal {
+        FaultKind::Hang => Reply::Normal {
+            status: f.status.unwrap_or(500),
+            headers: vec![("Content-Type".into(), "text/html".into())],
+            body: b"<html><head><title>500 Internal Server Error</title></head><body><center>\
+                    <h1>500 Internal Server Error</h1></center><hr><center>nginx</center></body></html>"
+                .to_vec(),
+        },
+        FaultKind::Empty => Reply::Normal {
             status: f.status.unwrap_or(200),
             headers: vec![],
             body: Vec::new(),
         },
-        _ => Reply::Normal {
-            status: f.status.unwrap_or(500),
-            headers: vec![(
-                "Content-Type".into(),
-                f.content_type
-                    .clone()
-                    .unwrap_or_else(|| "application/json;charset=UTF-8".into()),
-            )],
-            body: f
-                .body
+        FaultKind::SuzError => {
+            let code = f.error_code.unwrap_or(1140);
+            let message = f
+                .message
                 .clone()
-                .unwrap_or_else(|| r#"{"error":"injected fault"}"#.into())
-                .into_bytes(),
-        },
+                .unwrap_or_else(|| suz_error_text(code).to_owned());
+            suz_error(f.status.unwrap_or(400), code, &message)
+        }
+        FaultKind::Status | FaultKind::Delay | FaultKind::Gzip | FaultKind::Chunked => {
+            Reply::Normal {
+                status: f.status.unwrap_or(500),
+                headers: vec![(
+                    "Content-Type".into(),
+                    f.content_type
+                        .clone()
+                        .unwrap_or_else(|| "application/json;charset=UTF-8".into()),
+                )],
+                body: f
+                    .body
+                    .clone()
+                    .unwrap_or_else(|| r#"{"error":"injected fault"}"#.into())
+                    .into_bytes(),
+            }
+        }
     };
-    Some(match f.retry_after {
+    match f.retry_after {
         Some(s) => with_header(reply, "Retry-After", &s.to_string()),
         None => reply,
-    })
+    }
 }
 
-/// Counts a verification and turns a refusal into the service's error reply.
-fn check_signature(
-    s: &mut Inner,
-    signature: &str,
-    expected: &[u8],
-    attached: bool,
-    refuse: impl Fn(u16, &str) -> Reply,
-) -> Result<(), Reply> {
-    match cms::verify(signature, expected, attached, s.config.require_gost) {
+/// The SUZ's text for a domain error code the emulator knows.
+fn suz_error_text(code: i64) -> &'static str {
+    match code {
+        1140 => TOKEN_OMS_MISMATCH,
+        _ => "Ошибка СУЗ",
+    }
+}
+
+/// SUZ errorCode 1140: the clientToken was issued for an installation of another SUZ.
+const TOKEN_OMS_MISMATCH: &str = "Маркер безопасности не соответствует идентификатору СУЗ";
+
+fn gzip_reply(reply: Reply) -> Reply {
+    match reply {
+        Reply::Normal {
+            status,
+            mut headers,
+            body,
+        } => {
+            headers.push(("Content-Encoding".into(), "gzip".into()));
+            Reply::Normal {
+                status,
+                headers,
+                body: crate::gzip::gzip(&body),
+            }
+        }
+        other => other,
+    }
+}
+
+/// Records a verification's outcome in the counters.
+fn count(state: &State, result: &Result<Verified, Refusal>) {
+    let mut s = state.lock();
+    match result {
         Ok(v) => {
             s.counters.signatures_verified += 1;
             if v.gost {
                 s.counters.gost_signatures_verified += 1;
             }
-            Ok(())
         }
-        Err(r) => {
-            s.counters.signatures_refused += 1;
-            Err(refuse(r.status, &r.message))
-        }
+        Err(_) => s.counters.signatures_refused += 1,
     }
 }
 
-/// The SUZ's answer to an omsId it does not know, if it does not.
-fn unknown_oms_id(s: &Inner, oms_id: &str) -> Option<Reply> {
-    let known = s
-        .config
-        .oms_ids
-        .iter()
-        .any(|o| o.eq_ignore_ascii_case(oms_id));
-    (!known).then(|| suz_error(400, 400, &format!("unknown omsId {oms_id:?}")))
+/// Verifies outside the state lock (other requests go on meanwhile) and counts the outcome.
+fn verify(
+    state: &State,
+    policy: cms::Policy,
+    signature: &str,
+    expected: &[u8],
+    attached: bool,
+) -> Result<Verified, Refusal> {
+    let result = cms::verify(signature, expected, attached, policy, now_ms());
+    count(state, &result);
+    result
+}
+
+fn policy(s: &Inner) -> cms::Policy {
+    cms::Policy {
+        require_gost: s.config.require_gost,
+        allow_expired: s.config.allow_expired_certificates,
+    }
+}
+
+/// Whether the signer may act for `installation`: when both the installation (registered
+/// with a certificate carrying an INN) and the signer's certificate name a participant, it
+/// must be the same one.
+fn same_participant(installation: &Installation, signer: &cms::Signer) -> Result<(), String> {
+    match (&installation.inn, signer.owner_inn()) {
+        (Some(owner), Some(signer_inn)) if *owner != signer_inn => Err(format!(
+            "the signer's certificate belongs to INN {signer_inn}, the installation to INN {owner}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn known_oms_id(s: &Inner, oms_id: &str) -> bool {
+    // The SUZ compares omsId exactly (case-sensitively).
+    s.config.oms_ids.iter().any(|o| o == oms_id)
+}
+
+/// The SUZ's answer to an omsId it does not know.
+fn unknown_oms_id(oms_id: &str) -> Reply {
+    suz_error(400, 400, &format!("unknown omsId {oms_id:?}"))
 }
 
 fn register(state: &State, req: &Request) -> Reply {
-    let oms_id = req.query("omsId").unwrap_or("");
+    let oms_id = req.query("omsId").unwrap_or("").to_owned();
     let key = req
         .header("X-RegistrationKey")
         .unwrap_or("")
         .to_ascii_lowercase();
-    let mut s = state.lock();
-    if let Some(reply) = unknown_oms_id(&s, oms_id) {
-        return reply;
-    }
+    let (pharma, policy) = {
+        let s = state.lock();
+        if !known_oms_id(&s, &oms_id) {
+            return unknown_oms_id(&oms_id);
+        }
+        let pharma = s
+            .config
+            .pharma_registration_keys
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&key));
+        let known = pharma
+            || s.config
+                .registration_keys
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(&key));
+        if !known {
+            return json_reply(
+                200,
+                json!({"status": "REJECTED", "rejectionReason": "Unknown registration key"}),
+            );
+        }
+        (pharma, policy(&s))
+    };
     let Some(body) = body_json(req) else {
         return suz_error(400, 400, "the body must be a JSON object");
     };
-    let pharma = s
-        .config
-        .pharma_registration_keys
-        .iter()
-        .any(|k| k.eq_ignore_ascii_case(&key));
-    let known = pharma
-        || s.config
-            .registration_keys
-            .iter()
-            .any(|k| k.eq_ignore_ascii_case(&key));
-    if !known {
-        return json_reply(
-            200,
-            json!({"status": "REJECTED", "rejectionReason": "Unknown registration key"}),
-        );
-    }
-    let Some(_address) = str_field(&body, "address").filter(|a| !a.trim().is_empty()) else {
+    if str_field(&body, "address").is_none_or(|a| a.trim().is_empty()) {
         return json_reply(
             200,
             json!({"status": "REJECTED", "rejectionReason": "The installation address is empty"}),
         );
-    };
-    match req.header("X-Signature") {
-        Some(sig) => {
-            let body_bytes = req.body.clone();
-            if let Err(reply) = check_signature(&mut s, sig, &body_bytes, false, |st, m| {
-                suz_error(st, st as i64, m)
-            }) {
-                return reply;
-            }
-        }
-        None if pharma => {}
-        None => return suz_error(400, 400, "X-Signature is required"),
     }
+    let inn = match req.header("X-Signature") {
+        Some(sig) => match verify(state, policy, sig, &req.body, false) {
+            Ok(v) => v.signer.owner_inn(),
+            Err(r) => return suz_error(r.status, r.status.into(), &r.message),
+        },
+        None if pharma => None,
+        None => return suz_error(400, 400, "X-Signature is required"),
+    };
     let connection = uuid::Uuid::new_v4().to_string().to_ascii_uppercase();
-    s.connections.insert(connection.to_ascii_lowercase());
+    state.lock().connections.insert(
+        connection.to_ascii_lowercase(),
+        Installation { oms_id, inn },
+    );
     json_reply(
         200,
         json!({"status": "SUCCESS", "omsConnection": connection}),
     )
 }
 
-fn ping(state: &State, req: &Request) -> Reply {
+/// The protected SUZ calls: `clientToken` must be the live token of an installation of the
+/// SUZ named by `omsId` (compared exactly).
+fn suz_call(state: &State, req: &Request, endpoint: Endpoint) -> Reply {
     let oms_id = req.query("omsId").unwrap_or("");
-    let s = state.lock();
-    if let Some(reply) = unknown_oms_id(&s, oms_id) {
-        return reply;
-    }
-    let Some(token) = req.header("clientToken") else {
-        return suz_error(401, 401, "clientToken is missing");
-    };
-    let now = now_ms();
-    match s.live.values().find(|t| t.value == token) {
-        Some(t) if t.expires_at_ms > now => json_reply(
-            200,
-            json!({"omsId": oms_id, "apiVersion": "2.0.0", "omsVersion": "suz-emulator"}),
-        ),
-        Some(_) => suz_error(401, 401, "the clientToken has expired"),
-        None if s.revoked.contains(token) => {
-            suz_error(401, 401, "the clientToken was revoked by a newer token")
+    {
+        let s = state.lock();
+        let Some(token) = req.header("clientToken") else {
+            if !known_oms_id(&s, oms_id) {
+                return unknown_oms_id(oms_id);
+            }
+            return suz_error(401, 401, "clientToken is missing");
+        };
+        let now = now_ms();
+        match s.live_token(token) {
+            Some((connection, t)) if t.expires_at_ms > now => {
+                let bound = s.connections.get(connection).map(|i| i.oms_id.as_str());
+                if bound != Some(oms_id) {
+                    return suz_error(400, 1140, TOKEN_OMS_MISMATCH);
+                }
+            }
+            found => {
+                if !known_oms_id(&s, oms_id) {
+                    return unknown_oms_id(oms_id);
+                }
+                return match found {
+                    Some(_) => suz_error(401, 401, "the clientToken has expired"),
+                    None if s.revoked.contains(token) => {
+                        suz_error(401, 401, "the clientToken was revoked by a newer token")
+                    }
+                    None => suz_error(401, 401, "unknown clientToken"),
+                };
+            }
         }
-        None => suz_error(401, 401, "unknown clientToken"),
+    }
+    let version = format!("suz-emulator {}", env!("CARGO_PKG_VERSION"));
+    match endpoint {
+        Endpoint::SuzVersion => {
+            json_reply(200, json!({"apiVersion": "2.0.0", "omsVersion": version}))
+        }
+        Endpoint::SuzOrders => {
+            let products = body_json(req)
+                .and_then(|b| b.get("products").cloned())
+                .and_then(|p| p.as_array().cloned())
+                .unwrap_or_default();
+            if products.is_empty() {
+                return suz_error(400, 400, "products: at least one product is required");
+            }
+            json_reply(
+                200,
+                json!({"omsId": oms_id, "orderId": uuid::Uuid::new_v4().to_string(),
+                       "expectedCompleteTimestamp": now_ms() + 60_000}),
+            )
+        }
+        _ => json_reply(
+            200,
+            json!({"omsId": oms_id, "apiVersion": "2.0.0", "omsVersion": version}),
+        ),
     }
 }
 
@@ -369,16 +608,32 @@ fn mdlp_auth(state: &State, req: &Request) -> Reply {
     json_reply(200, json!({"code": code}))
 }
 
+/// Whether an MDLP `user_id` names the signer: the certificate's serial (decimal) or SHA-1
+/// thumbprint (hex, any case) for residents, its e-mail address for non-residents.
+fn user_is_signer(user_id: &str, signer: &cms::Signer) -> bool {
+    user_id == signer.serial
+        || user_id.eq_ignore_ascii_case(&signer.thumbprint)
+        || (user_id.contains('@')
+            && signer
+                .emails
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(user_id)))
+}
+
 fn mdlp_token(state: &State, req: &Request, connection: &str) -> Reply {
     let Some(body) = body_json(req) else {
         return mdlp_error(400, "1", "the body must be a JSON object");
     };
-    let mut s = state.lock();
-    // Spent by the first attempt that names it, whatever the outcome.
-    let entry = str_field(&body, "code").and_then(|c| s.mdlp_codes.remove(c));
-    if !s.connections.contains(&connection.to_ascii_lowercase()) {
+    let (entry, installation, policy) = {
+        let mut s = state.lock();
+        // Spent by the first attempt whose body names it, whatever the outcome.
+        let entry = str_field(&body, "code").and_then(|c| s.mdlp_codes.remove(c));
+        let installation = s.connections.get(&connection.to_ascii_lowercase()).cloned();
+        (entry, installation, policy(&s))
+    };
+    let Some(installation) = installation else {
         return mdlp_error(400, "5", &format!("unknown omsConnection {connection:?}"));
-    }
+    };
     let Some(code) = str_field(&body, "code") else {
         return mdlp_error(400, "1", "code is required");
     };
@@ -395,27 +650,63 @@ fn mdlp_token(state: &State, req: &Request, connection: &str) -> Reply {
             return mdlp_error(401, "6", "wrong password");
         }
     } else {
-        let Some(signature) = str_field(&body, "signature").map(str::to_owned) else {
+        let Some(signature) = str_field(&body, "signature") else {
             return mdlp_error(400, "1", "signature is required for SIGNED_CODE");
         };
-        if let Err(reply) = check_signature(&mut s, &signature, code.as_bytes(), false, |st, m| {
-            mdlp_error(st, "7", m)
-        }) {
-            return reply;
+        let verified = match verify(state, policy, signature, code.as_bytes(), false) {
+            Ok(v) => v,
+            Err(r) => return mdlp_error(r.status, "7", &r.message),
+        };
+        if !user_is_signer(entry.user_id.trim(), &verified.signer) {
+            return mdlp_error(
+                401,
+                "7",
+                &format!(
+                    "user_id {:?} is neither the serial ({}) nor the thumbprint of the signer's certificate",
+                    entry.user_id, verified.signer.serial
+                ),
+            );
+        }
+        if let Err(why) = same_participant(&installation, &verified.signer) {
+            return mdlp_error(401, "7", &why);
         }
     }
+    let mut s = state.lock();
     let minutes = s.config.mdlp_life_time_minutes;
     let token = s.issue_token(connection, (minutes * 60_000.0) as u64);
-    json_reply(200, json!({"token": token, "life_time": minutes}))
+    // Whole minutes go out as an integer, as the real service sends them; a fraction (a test
+    // setting) as a fraction.
+    let life_time = if minutes.fract() == 0.0 && minutes <= u32::MAX as f64 {
+        json!(minutes as u64)
+    } else {
+        json!(minutes)
+    };
+    json_reply(200, json!({"token": token, "life_time": life_time}))
 }
 
-fn challenge(state: &State) -> Reply {
+/// The two challenge-response services; each has its own challenges.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Svc {
+    Gismt,
+    TrueApi,
+}
+
+impl Svc {
+    fn name(self) -> &'static str {
+        match self {
+            Svc::Gismt => "gismt",
+            Svc::TrueApi => "trueapi",
+        }
+    }
+}
+
+fn challenge(state: &State, svc: Svc) -> Reply {
     let mut s = state.lock();
     let uuid = uuid::Uuid::new_v4().to_string();
     let data = random_letters(30);
     let expires_at_ms = now_ms() + s.config.challenge_ttl_ms;
     s.challenges.insert(
-        uuid.clone(),
+        (svc.name(), uuid.clone()),
         Challenge {
             data: data.clone(),
             expires_at_ms,
@@ -424,70 +715,103 @@ fn challenge(state: &State) -> Reply {
     json_reply(200, json!({"uuid": uuid, "data": data}))
 }
 
-fn sign_in(state: &State, req: &Request, connection: &str, trueapi: bool) -> Reply {
+/// True API's refusal of a sign-in (a detached signature, an INN that is not the
+/// certificate's, ...): 403 whatever the reason, the reason in `description`.
+const TRUEAPI_REFUSAL: &str = "Ошибка авторизации. Код ошибки: 2";
+
+fn sign_in(state: &State, req: &Request, connection: &str, svc: Svc) -> Reply {
+    let refused = |why: &str| match svc {
+        Svc::TrueApi => crpt_error(403, TRUEAPI_REFUSAL, why),
+        Svc::Gismt => crpt_error(401, "Authorization failed", why),
+    };
+    let bad_request = |why: &str| crpt_error(400, "Bad request", why);
     let Some(body) = body_json(req) else {
-        return crpt_error(400, "400", "Bad request", "the body must be a JSON object");
+        return bad_request("the body must be a JSON object");
     };
-    let mut s = state.lock();
-    // Spent by the first attempt that names it, whatever the outcome.
-    let challenge = str_field(&body, "uuid").and_then(|u| s.challenges.remove(u));
+    let (challenge, installation, policy) = {
+        let mut s = state.lock();
+        // Spent by the first attempt whose body names it, whatever the outcome.
+        let challenge =
+            str_field(&body, "uuid").and_then(|u| s.challenges.remove(&(svc.name(), u.to_owned())));
+        let installation = s.connections.get(&connection.to_ascii_lowercase()).cloned();
+        (challenge, installation, policy(&s))
+    };
     let (Some(_), Some(data)) = (str_field(&body, "uuid"), str_field(&body, "data")) else {
-        return crpt_error(400, "400", "Bad request", "uuid and data are required");
+        return bad_request("uuid and data are required");
     };
-    if !s.connections.contains(&connection.to_ascii_lowercase()) {
-        return crpt_error(400, "400", "Unknown omsConnection", connection);
-    }
+    let Some(installation) = installation else {
+        return crpt_error(400, "Unknown omsConnection", connection);
+    };
     let Some(challenge) = challenge else {
-        return crpt_error(
-            401,
-            "401",
-            "Authorization failed",
-            "challenge unknown or already used",
-        );
+        return refused("challenge unknown or already used");
     };
     if challenge.expires_at_ms <= now_ms() {
-        return crpt_error(401, "401", "Authorization failed", "challenge expired");
+        return refused("challenge expired");
     }
     let inn = match body.get("inn") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_str() {
             Some(i)
-                if trueapi
-                    && (i.len() == 10 || i.len() == 12)
-                    && i.bytes().all(|b| b.is_ascii_digit()) =>
+                if (i.len() == 10 || i.len() == 12) && i.bytes().all(|b| b.is_ascii_digit()) =>
             {
                 Some(i.to_owned())
             }
-            _ => return crpt_error(400, "400", "Bad request", "inn must be 10 or 12 digits"),
+            _ => return bad_request("inn must be 10 or 12 digits"),
         },
     };
-    if let Err(reply) = check_signature(&mut s, data, challenge.data.as_bytes(), true, |st, m| {
-        crpt_error(st, &st.to_string(), "Authorization failed", m)
-    }) {
-        return reply;
+    let verified = match verify(state, policy, data, challenge.data.as_bytes(), true) {
+        Ok(v) => v,
+        Err(r) if r.status == 401 => return refused(&r.message),
+        Err(r) => return crpt_error(r.status, reason_text(r.status), &r.message),
+    };
+    if let Some(inn) = &inn {
+        if !verified.signer.inns.is_empty() && !verified.signer.has_inn(inn) {
+            return refused(&format!(
+                "inn {inn} is not the INN in the signer's certificate"
+            ));
+        }
     }
+    if let Err(why) = same_participant(&installation, &verified.signer) {
+        return refused(&why);
+    }
+    let mut s = state.lock();
     if inn.is_some() {
         s.counters.last_inn = inn;
     }
-    let ttl = if trueapi {
-        s.config.trueapi_token_ttl_ms
-    } else {
-        s.config.gismt_token_ttl_ms
+    let ttl = match svc {
+        Svc::TrueApi => s.config.trueapi_token_ttl_ms,
+        Svc::Gismt => s.config.gismt_token_ttl_ms,
     };
     let token = s.issue_token(connection, ttl);
     json_reply(200, json!({"token": token}))
 }
 
+/// `RqUID`: 32 hexadecimal digits, or a UUID in its canonical 36-character form (8-4-4-4-12).
 fn valid_rquid(r: &str) -> bool {
-    let hex: String = r.chars().filter(|c| *c != '-').collect();
-    hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
+    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
+    match r.len() {
+        32 => hex(r),
+        36 => {
+            let groups: Vec<&str> = r.split('-').collect();
+            groups.len() == 5
+                && groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+                && groups.iter().all(|g| hex(g))
+        }
+        _ => false,
+    }
 }
+
+const RQUID_RULE: &str = "RqUID must be 32 hexadecimal digits or a UUID (8-4-4-4-12)";
+
+/// The scopes the known SmartMarket client has.
+const GRANTED_SCOPES: [&str; 1] = ["SMART_PUSH"];
 
 fn oauth(state: &State, req: &Request) -> Reply {
     let rquid = req.header("RqUID").unwrap_or("").to_owned();
     if !valid_rquid(&rquid) {
-        return sber_error(400, "RQUID_INVALID", "RqUID must be 32 hexadecimal digits");
+        return sber_error(400, 400, RQUID_RULE);
     }
+    let reply = |r: Reply| with_header(r, "RqUID", &rquid);
     let credentials = req
         .header("Authorization")
         .and_then(|a| a.strip_prefix("Basic "))
@@ -496,14 +820,13 @@ fn oauth(state: &State, req: &Request) -> Reply {
                 .decode(b.trim())
                 .ok()
         })
-        .and_then(|b| String::from_utf8(b).ok());
-    let expected = format!("{SMARTMARKET_CLIENT_ID}:{SMARTMARKET_CLIENT_SECRET}");
-    if credentials.as_deref() != Some(expected.as_str()) {
-        return with_header(
-            sber_error(401, "UNAUTHORIZED", "wrong client credentials"),
-            "RqUID",
-            &rquid,
-        );
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|c| c.contains(':'));
+    let Some(credentials) = credentials else {
+        return reply(sber_error(401, 4, "Can't decode 'Authorization' header"));
+    };
+    if credentials != format!("{SMARTMARKET_CLIENT_ID}:{SMARTMARKET_CLIENT_SECRET}") {
+        return reply(sber_error(401, 6, "credentials doesn't match db data"));
     }
     let form = parse_form(&String::from_utf8_lossy(&req.body));
     let scope = form
@@ -511,28 +834,25 @@ fn oauth(state: &State, req: &Request) -> Reply {
         .find(|(k, _)| k == "scope")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    let scope_ok = !scope.is_empty()
-        && scope.split(' ').all(|part| {
-            !part.is_empty() && part.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
-        });
-    if !scope_ok {
-        return with_header(
-            sber_error(
-                400,
-                "SCOPE_DATA_FORMAT_INVALID",
-                &format!("{scope} data format invalid"),
-            ),
-            "RqUID",
-            &rquid,
-        );
+    if scope.is_empty() {
+        return reply(sber_error(400, 5, "scope is empty"));
+    }
+    let parts: Vec<&str> = scope.split(' ').collect();
+    let well_formed = parts
+        .iter()
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'));
+    if !well_formed {
+        return reply(sber_error(400, 1, "scope data format invalid"));
+    }
+    if !parts.iter().all(|p| GRANTED_SCOPES.contains(p)) {
+        return reply(sber_error(
+            401,
+            7,
+            "scope from db not fully includes consumed scope",
+        ));
     }
     let mut s = state.lock();
-    let token = format!(
-        "eyJ{}.{}.{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let token = jwe_shaped_token();
     let expires_ms = now_ms() + s.config.smartmarket_token_ttl_ms;
     s.smartmarket_tokens.insert(token.clone(), expires_ms);
     s.counters.smartmarket_tokens_issued += 1;
@@ -541,14 +861,30 @@ fn oauth(state: &State, req: &Request) -> Reply {
     } else {
         expires_ms
     };
-    with_header(
-        json_reply(
-            200,
-            json!({"access_token": token, "expires_at": expires_at}),
-        ),
-        "RqUID",
-        &rquid,
-    )
+    reply(json_reply(
+        200,
+        json!({"access_token": token, "expires_at": expires_at}),
+    ))
+}
+
+/// A token shaped like Sber's: a JWE in compact form, five base64url parts (header,
+/// encrypted key, IV, ciphertext, tag), the header a real JWE header.
+fn jwe_shaped_token() -> String {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let random = |n: usize| -> Vec<u8> {
+        (0..n.div_ceil(16))
+            .flat_map(|_| *uuid::Uuid::new_v4().as_bytes())
+            .take(n)
+            .collect()
+    };
+    [
+        b64(br#"{"enc":"A256CBC-HS512","alg":"RSA-OAEP-256"}"#),
+        b64(&random(256)),
+        b64(&random(16)),
+        b64(&random(480)),
+        b64(&random(32)),
+    ]
+    .join(".")
 }
 
 fn smartpush(state: &State, req: &Request) -> Reply {
@@ -577,7 +913,7 @@ fn smartpush(state: &State, req: &Request) -> Reply {
         None => return failure(401, "UNAUTHORIZED", "Invalid JWE: unknown token."),
     }
     if !valid_rquid(&rquid) {
-        return failure(400, "BAD_REQUEST", "RqUID must be 32 hexadecimal digits");
+        return failure(400, "BAD_REQUEST", RQUID_RULE);
     }
     let Some(payload) = body_json(req)
         .and_then(|b| b.get("requestPayload").cloned())
@@ -590,82 +926,4 @@ fn smartpush(state: &State, req: &Request) -> Reply {
         json!({"requestId": rquid, "responseId": uuid::Uuid::new_v4().to_string(),
                "timestamp": timestamp(), "payload": {"echo": payload}}),
     )
-}
-
-fn admin(state: &State, req: &Request) -> Reply {
-    let body = body_json(req).unwrap_or_else(|| json!({}));
-    match (req.method.as_str(), req.path.as_str()) {
-        ("GET", "/admin/stats") => json_reply(200, state.stats()),
-        ("POST", "/admin/faults") => {
-            let Some(endpoint) = str_field(&body, "endpoint") else {
-                return json_reply(400, json!({"error": "endpoint is required"}));
-            };
-            let kind = str_field(&body, "kind").unwrap_or("status");
-            if !["status", "html", "truncated", "cut", "empty", "delay"].contains(&kind) {
-                return json_reply(
-                    400,
-                    json!({"error": format!("unknown fault kind {kind:?}")}),
-                );
-            }
-            let fault = Fault {
-                endpoint: endpoint.to_owned(),
-                kind: kind.to_owned(),
-                status: body.get("status").and_then(Value::as_u64).map(|s| s as u16),
-                body: str_field(&body, "body").map(str::to_owned),
-                content_type: str_field(&body, "content_type").map(str::to_owned),
-                retry_after: body.get("retry_after").and_then(Value::as_u64),
-                delay_ms: body.get("delay_ms").and_then(Value::as_u64).unwrap_or(0),
-                times: body.get("times").and_then(Value::as_u64).unwrap_or(1),
-            };
-            state.lock().faults.push(fault);
-            json_reply(200, json!({"queued": true}))
-        }
-        ("DELETE", "/admin/faults") => {
-            state.lock().faults.clear();
-            json_reply(200, json!({"cleared": true}))
-        }
-        ("POST", "/admin/revoke") => {
-            let mut s = state.lock();
-            let n = if body.get("all").and_then(Value::as_bool) == Some(true) {
-                s.revoke(None)
-            } else if let Some(c) = str_field(&body, "omsConnection") {
-                s.revoke(Some(c))
-            } else {
-                return json_reply(400, json!({"error": "give omsConnection or all: true"}));
-            };
-            json_reply(200, json!({"revoked": n}))
-        }
-        ("POST", "/admin/settings") => {
-            let mut s = state.lock();
-            let c = &mut s.config;
-            let ms = |name: &str| body.get(name).and_then(Value::as_u64);
-            if let Some(v) = ms("challenge_ttl_ms") {
-                c.challenge_ttl_ms = v;
-            }
-            if let Some(v) = ms("gismt_token_ttl_ms") {
-                c.gismt_token_ttl_ms = v;
-            }
-            if let Some(v) = ms("trueapi_token_ttl_ms") {
-                c.trueapi_token_ttl_ms = v;
-            }
-            if let Some(v) = ms("smartmarket_token_ttl_ms") {
-                c.smartmarket_token_ttl_ms = v;
-            }
-            if let Some(v) = body.get("mdlp_life_time_minutes").and_then(Value::as_f64) {
-                c.mdlp_life_time_minutes = v;
-            }
-            if let Some(v) = body
-                .get("smartmarket_expires_in_seconds")
-                .and_then(Value::as_bool)
-            {
-                c.smartmarket_expires_in_seconds = v;
-            }
-            json_reply(200, json!({"updated": true}))
-        }
-        ("POST", "/admin/reset") => {
-            state.lock().reset();
-            json_reply(200, json!({"reset": true}))
-        }
-        _ => json_reply(404, json!({"error": "no such admin endpoint"})),
-    }
 }

@@ -1,16 +1,26 @@
-//! A small HTTP/1.1 server over std::net: a thread per connection, keep-alive, Content-Length
-//! and chunked request bodies, optional TLS (rustls), and the ability to misbehave on purpose
-//! (cut a connection, truncate a body) for fault injection.
+//! A small HTTP/1.1 server over std::net: a thread per connection (no cap: a new client is
+//! always served), keep-alive with idle connections closed sooner when many are open,
+//! Content-Length and chunked request bodies, `Expect: 100-continue`, optional TLS (rustls),
+//! and the ability to misbehave on purpose (cut a connection, truncate a body) for fault
+//! injection.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 const MAX_BODY_BYTES: usize = 1024 * 1024;
-const MAX_CONNECTIONS: usize = 256;
+/// How long an idle keep-alive connection is kept.
+const IDLE: Duration = Duration::from_secs(30);
+/// With more connections open than this, an idle one is closed after [`IDLE_UNDER_PRESSURE`].
+const PRESSURE: usize = 128;
+const IDLE_UNDER_PRESSURE: Duration = Duration::from_secs(2);
+/// How often an idle connection looks at the pressure.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+/// The time to read one request once it has begun.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A parsed request.
 #[derive(Debug, Default)]
@@ -65,6 +75,7 @@ fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        415 => "Unsupported Media Type",
         413 => "Payload Too Large",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
@@ -88,17 +99,19 @@ pub fn serve(
             break;
         }
         let Ok(stream) = stream else { continue };
-        if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-            let _ = stream.shutdown(Shutdown::Both);
-            continue;
-        }
         active.fetch_add(1, Ordering::SeqCst);
         let (handler, tls, active, stop) =
             (handler.clone(), tls.clone(), active.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let _ = connection(stream, tls, &handler, &stop);
-            active.fetch_sub(1, Ordering::SeqCst);
-        });
+        let spawned = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let _ = connection(stream, tls, &handler, &stop, &active);
+                active.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            // No thread to be had (the stream was dropped with the closure: closed).
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -107,8 +120,8 @@ fn connection(
     tls: Option<Arc<rustls::ServerConfig>>,
     handler: &Handler,
     stop: &AtomicBool,
+    active: &AtomicUsize,
 ) -> io::Result<()> {
-    tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
     tcp.set_nodelay(true)?;
     let raw = tcp.try_clone()?;
     let stream: Box<dyn Stream> = match tls {
@@ -120,9 +133,10 @@ fn connection(
     };
     let mut reader = BufReader::new(stream);
     loop {
-        if stop.load(Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) || !wait_for_request(&mut reader, &raw, active, stop) {
             return Ok(());
         }
+        raw.set_read_timeout(Some(REQUEST_TIMEOUT))?;
         let request = match read_request(&mut reader) {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(()),
@@ -179,20 +193,35 @@ fn write_reply(
 ) -> io::Result<()> {
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
     let mut has_type = false;
+    let mut chunked = false;
     for (name, value) in headers {
         has_type |= name.eq_ignore_ascii_case("content-type");
+        chunked |= name.eq_ignore_ascii_case("transfer-encoding");
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     if !has_type && !body.is_empty() {
         head.push_str("Content-Type: application/json;charset=UTF-8\r\n");
     }
+    if !chunked {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     head.push_str(&format!(
-        "Content-Length: {}\r\nConnection: {}\r\n\r\n",
-        body.len(),
+        "Connection: {}\r\n\r\n",
         if keep_alive { "keep-alive" } else { "close" }
     ));
     out.write_all(head.as_bytes())?;
-    out.write_all(body)?;
+    if chunked {
+        // Two chunks (when there is more than a byte), then the last, empty one.
+        let (a, b) = body.split_at(body.len() / 2);
+        for part in [a, b].into_iter().filter(|p| !p.is_empty()) {
+            out.write_all(format!("{:x}\r\n", part.len()).as_bytes())?;
+            out.write_all(part)?;
+            out.write_all(b"\r\n")?;
+        }
+        out.write_all(b"0\r\n\r\n")?;
+    } else {
+        out.write_all(body)?;
+    }
     out.flush()
 }
 
@@ -232,7 +261,43 @@ fn read_line(
         .map_err(|_| RequestError::Bad("header is not UTF-8"))
 }
 
-fn read_request(reader: &mut impl BufRead) -> Result<Option<Request>, RequestError> {
+/// Waits until the next request begins: false when the client closed, the server stops, or the
+/// connection stayed idle too long (sooner when many connections are open).
+fn wait_for_request(
+    reader: &mut BufReader<Box<dyn Stream>>,
+    raw: &TcpStream,
+    active: &AtomicUsize,
+    stop: &AtomicBool,
+) -> bool {
+    let since = Instant::now();
+    if raw.set_read_timeout(Some(IDLE_POLL)).is_err() {
+        return false;
+    }
+    loop {
+        match reader.fill_buf() {
+            Ok(buf) => return !buf.is_empty(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                let limit = if active.load(Ordering::SeqCst) > PRESSURE {
+                    IDLE_UNDER_PRESSURE
+                } else {
+                    IDLE
+                };
+                if since.elapsed() >= limit || stop.load(Ordering::SeqCst) {
+                    return false;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+fn read_request(reader: &mut BufReader<Box<dyn Stream>>) -> Result<Option<Request>, RequestError> {
     let mut budget = MAX_HEADER_BYTES;
     let Some(first) = read_line(reader, &mut budget)? else {
         return Ok(None);
@@ -262,6 +327,19 @@ fn read_request(reader: &mut impl BufRead) -> Result<Option<Request>, RequestErr
         request
             .headers
             .push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    let has_body = request.header("transfer-encoding").is_some()
+        || request
+            .header("content-length")
+            .is_some_and(|l| l.trim() != "0");
+    if has_body
+        && request
+            .header("expect")
+            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+    {
+        let out = reader.get_mut();
+        out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        out.flush()?;
     }
     if request
         .header("transfer-encoding")

@@ -31,18 +31,12 @@ pub struct LiveToken {
     pub expires_at_ms: u64,
 }
 
-/// One queued fault for an endpoint.
+/// A registered installation: the SUZ (omsId, exactly as registered) it belongs to, and the
+/// INN of the certificate that registered it, when that certificate carried one.
 #[derive(Clone, Debug)]
-pub struct Fault {
-    pub endpoint: String,
-    pub kind: String,
-    pub status: Option<u16>,
-    pub body: Option<String>,
-    pub content_type: Option<String>,
-    pub retry_after: Option<u64>,
-    pub delay_ms: u64,
-    /// Remaining uses; 0 = until cleared.
-    pub times: u64,
+pub struct Installation {
+    pub oms_id: String,
+    pub inn: Option<String>,
 }
 
 #[derive(Default)]
@@ -58,14 +52,17 @@ pub struct Counters {
 
 pub struct Inner {
     pub config: EmulatorConfig,
-    pub connections: HashSet<String>,
+    /// Installations by lower-case omsConnection.
+    pub connections: HashMap<String, Installation>,
     pub live: HashMap<String, LiveToken>,
     /// Values of tokens that were replaced or revoked, to tell "revoked" from "unknown".
     pub revoked: HashSet<String>,
-    pub challenges: HashMap<String, Challenge>,
+    /// Challenges by service ("gismt", "trueapi") and uuid: one service's challenge is
+    /// unknown to the other.
+    pub challenges: HashMap<(&'static str, String), Challenge>,
     pub mdlp_codes: HashMap<String, MdlpCode>,
     pub smartmarket_tokens: HashMap<String, u64>,
-    pub faults: Vec<Fault>,
+    pub faults: Vec<crate::admin::Fault>,
     pub counters: Counters,
 }
 
@@ -75,11 +72,7 @@ pub struct State {
 
 impl State {
     pub fn new(config: EmulatorConfig) -> State {
-        let connections = config
-            .oms_connections
-            .iter()
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+        let connections = preregistered(&config);
         State {
             inner: Mutex::new(Inner {
                 config,
@@ -129,11 +122,8 @@ impl State {
 impl Inner {
     /// Issues a SUZ token for a connection, revoking the previous one.
     pub fn issue_token(&mut self, connection: &str, ttl_ms: u64) -> String {
-        let value = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
+        // The real SUZ's clientToken is a UUID.
+        let value = uuid::Uuid::new_v4().to_string();
         let connection = connection.to_ascii_lowercase();
         if let Some(old) = self.live.insert(
             connection.clone(),
@@ -164,8 +154,11 @@ impl Inner {
     }
 
     /// Takes the next fault queued for `endpoint`, if any.
-    pub fn take_fault(&mut self, endpoint: &str) -> Option<Fault> {
-        let index = self.faults.iter().position(|f| f.endpoint == endpoint)?;
+    pub fn take_fault(&mut self, endpoint: &str) -> Option<crate::admin::Fault> {
+        let index = self
+            .faults
+            .iter()
+            .position(|f| f.endpoint.name() == endpoint)?;
         let fault = self.faults[index].clone();
         match fault.times {
             0 => {}
@@ -185,11 +178,29 @@ impl Inner {
         self.smartmarket_tokens.clear();
         self.faults.clear();
         self.counters = Counters::default();
-        self.connections = self
-            .config
-            .oms_connections
-            .iter()
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+        self.connections = preregistered(&self.config);
     }
+
+    /// The connection a live token belongs to, and the token.
+    pub fn live_token(&self, value: &str) -> Option<(&String, &LiveToken)> {
+        self.live.iter().find(|(_, t)| t.value == value)
+    }
+}
+
+/// The installations given in the configuration: they belong to the first omsId.
+fn preregistered(config: &EmulatorConfig) -> HashMap<String, Installation> {
+    let oms_id = config.oms_ids.first().cloned().unwrap_or_default();
+    config
+        .oms_connections
+        .iter()
+        .map(|c| {
+            (
+                c.to_ascii_lowercase(),
+                Installation {
+                    oms_id: oms_id.clone(),
+                    inn: None,
+                },
+            )
+        })
+        .collect()
 }

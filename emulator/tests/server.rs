@@ -97,7 +97,7 @@ fn garbage_oversized_and_unknown_requests_get_answers_not_crashes() {
     assert_eq!(read_response(&mut s).0, 404);
 
     let mut s = connect(&emu);
-    s.write_all(b"POST /gismt/api/v3/auth/cert/11b1abc9-f4ee-47db-8a20-f80ac83504e8 HTTP/1.1\r\nContent-Length: 5\r\n\r\n{{{{{").unwrap();
+    s.write_all(b"POST /gismt/api/v3/auth/cert/11b1abc9-f4ee-47db-8a20-f80ac83504e8 HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n{{{{{").unwrap();
     let (status, body) = read_response(&mut s);
     assert_eq!(status, 400);
     assert!(body.contains("error_message"), "GIS MT error shape: {body}");
@@ -132,7 +132,7 @@ fn settings_and_reset() {
     let form = "scope=SMART_PUSH";
     s.write_all(
         format!(
-            "POST /smartmarket/api/v2/oauth HTTP/1.1\r\nAuthorization: Basic {basic}\r\nRqUID: 6f0b1291c7f343c6bb2e9f3efb2dc98e\r\nContent-Length: {}\r\n\r\n{form}",
+            "POST /smartmarket/api/v2/oauth HTTP/1.1\r\nAuthorization: Basic {basic}\r\nRqUID: 6f0b1291c7f343c6bb2e9f3efb2dc98e\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
             form.len()
         )
         .as_bytes(),

@@ -40,6 +40,8 @@ pub fn gost() -> &'static Gost {
         let status = Command::new("openssl")
             .args(["req", "-x509", "-engine", "gost", "-newkey", "gost2012_256"])
             .args(["-pkeyopt", "paramset:A", "-nodes", "-days", "30"])
+            // The MDLP user_id the tests send: MDLP checks it against the signer's serial.
+            .args(["-set_serial", "1865725612"])
             .args(["-subj", "/CN=suz-auth test/O=Test LLC"])
             .arg("-keyout")
             .arg(&key)

@@ -352,7 +352,11 @@ fn http_status_families_carry_the_server_fields() {
         smartmarket(&client, SMARTMARKET_CLIENT_SECRET, Some("bad scope!")).unwrap_err(),
         SuzResult::HttpClientError
     );
-    assert_eq!(text(suz_last_server_code()), "SCOPE_DATA_FORMAT_INVALID");
+    assert_eq!(
+        text(suz_last_server_code()),
+        "1",
+        "Sber's code for a malformed scope"
+    );
 
     // 400 with the SUZ {globalErrors} shape: an unknown omsId.
     let unknown_oms = "99999999-9999-4999-8999-999999999999";

@@ -123,9 +123,15 @@ fn smartmarket_token_and_smartpush_call() {
         "RqUID is a UUID"
     );
 
-    // Any scope is accepted, and expires_at in seconds is read as well as milliseconds.
+    // The scope is sent as given: one the client was not granted is refused with Sber's code 7.
+    assert_eq!(
+        smartmarket(&client, SMARTMARKET_CLIENT_SECRET, Some("SMART_SPEECH")).unwrap_err(),
+        SuzResult::Unauthorized
+    );
+    assert_eq!(text(suz_last_server_code()), "7", "{}", last_message());
+    // expires_at in seconds is read as well as milliseconds.
     settings(&emu, r#"{"smartmarket_expires_in_seconds": true}"#);
-    let other = smartmarket(&client, SMARTMARKET_CLIENT_SECRET, Some("SMART_SPEECH"))
+    let other = smartmarket(&client, SMARTMARKET_CLIENT_SECRET, Some("SMART_PUSH"))
         .unwrap_or_else(|_| panic!("{}", last_message()));
     let lifetime = other.expires_at_ms() - other.obtained_at_ms();
     assert!(

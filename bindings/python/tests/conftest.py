@@ -107,7 +107,7 @@ def gost_keys() -> Iterator[tuple[str, str]]:
         cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
         subprocess.run(
             ["openssl", "req", "-x509", "-engine", "gost", "-newkey", "gost2012_256", "-pkeyopt", "paramset:A",
-             "-nodes", "-days", "30", "-subj", "/CN=python test", "-keyout", key, "-out", cert],
+             "-nodes", "-days", "30", "-set_serial", "1865725612", "-subj", "/CN=python test", "-keyout", key, "-out", cert],
             check=True,
             capture_output=True,
         )

@@ -1,0 +1,306 @@
+//! The admin API: counters, fault injection, revocation, live settings, reset. Every body is
+//! read into a typed struct that refuses unknown fields; a mistake is a 400 naming the field.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::routes::json_reply;
+use crate::server::{Reply, Request};
+use crate::state::State;
+
+/// The endpoints, by the names counters and faults use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Endpoint {
+    #[serde(rename = "suz.register")]
+    SuzRegister,
+    #[serde(rename = "suz.ping")]
+    SuzPing,
+    #[serde(rename = "suz.version")]
+    SuzVersion,
+    #[serde(rename = "suz.orders")]
+    SuzOrders,
+    #[serde(rename = "mdlp.auth")]
+    MdlpAuth,
+    #[serde(rename = "mdlp.token")]
+    MdlpToken,
+    #[serde(rename = "gismt.key")]
+    GismtKey,
+    #[serde(rename = "gismt.token")]
+    GismtToken,
+    #[serde(rename = "trueapi.key")]
+    TrueApiKey,
+    #[serde(rename = "trueapi.token")]
+    TrueApiToken,
+    #[serde(rename = "smartmarket.oauth")]
+    SmartMarketOauth,
+    #[serde(rename = "smartpush.apprequest")]
+    SmartPush,
+}
+
+impl Endpoint {
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::SuzRegister => "suz.register",
+            Endpoint::SuzPing => "suz.ping",
+            Endpoint::SuzVersion => "suz.version",
+            Endpoint::SuzOrders => "suz.orders",
+            Endpoint::MdlpAuth => "mdlp.auth",
+            Endpoint::MdlpToken => "mdlp.token",
+            Endpoint::GismtKey => "gismt.key",
+            Endpoint::GismtToken => "gismt.token",
+            Endpoint::TrueApiKey => "trueapi.key",
+            Endpoint::TrueApiToken => "trueapi.token",
+            Endpoint::SmartMarketOauth => "smartmarket.oauth",
+            Endpoint::SmartPush => "smartpush.apprequest",
+        }
+    }
+}
+
+/// What a fault does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// `status` (default 500) with `body` and `content_type`.
+    #[default]
+    Status,
+    /// A proxy's HTML page (default 502).
+    Html,
+    /// 200 with a body shorter than its Content-Length.
+    Truncated,
+    /// Close without answering.
+    Cut,
+    /// No body (default 200).
+    Empty,
+    /// Wait `delay_ms`, then answer normally.
+    Delay,
+    /// What a gateway does when the service behind it stalls: wait `delay_ms` (default 30000),
+    /// then `status` (default 500).
+    Hang,
+    /// A SUZ domain error: `status` (default 400) with `{"globalErrors": [{error_code, message}]}`.
+    SuzError,
+    /// Answer normally, the body gzip-compressed (`Content-Encoding: gzip`).
+    Gzip,
+    /// Answer normally, the body sent with `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A queued fault.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fault {
+    pub endpoint: Endpoint,
+    pub kind: FaultKind,
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub content_type: Option<String>,
+    pub retry_after: Option<u64>,
+    pub delay_ms: u64,
+    /// Remaining uses; 0 = until cleared.
+    pub times: u64,
+    pub error_code: Option<i64>,
+    pub message: Option<String>,
+}
+
+/// `POST /admin/faults`, as sent: every field optional here so that a mistake in one field
+/// can be named; `endpoint` is required afterwards.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultSpec {
+    endpoint: Option<Endpoint>,
+    kind: Option<FaultKind>,
+    status: Option<u16>,
+    body: Option<String>,
+    content_type: Option<String>,
+    retry_after: Option<u64>,
+    delay_ms: Option<u64>,
+    times: Option<u64>,
+    error_code: Option<i64>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeSpec {
+    #[serde(rename = "omsConnection")]
+    oms_connection: Option<String>,
+    all: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsSpec {
+    challenge_ttl_ms: Option<u64>,
+    gismt_token_ttl_ms: Option<u64>,
+    trueapi_token_ttl_ms: Option<u64>,
+    mdlp_life_time_minutes: Option<f64>,
+    smartmarket_token_ttl_ms: Option<u64>,
+    smartmarket_expires_in_seconds: Option<bool>,
+    allow_expired_certificates: Option<bool>,
+}
+
+/// Reads a JSON object into `T`; the error names the field at fault.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let Value::Object(map) = value else {
+        return Err("the body must be a JSON object".into());
+    };
+    serde_json::from_value::<T>(Value::Object(map.clone())).map_err(|whole| {
+        // Every field is optional: the first key that fails alone is the one to name.
+        map.iter()
+            .find_map(|(key, v)| {
+                let alone = Value::Object(Map::from_iter([(key.clone(), v.clone())]));
+                serde_json::from_value::<T>(alone)
+                    .err()
+                    .map(|e| format!("`{key}`: {e}"))
+            })
+            .unwrap_or_else(|| whole.to_string())
+    })
+}
+
+fn bad(message: impl Into<String>) -> Reply {
+    json_reply(400, json!({"error": message.into()}))
+}
+
+fn fault(spec: FaultSpec) -> Result<Fault, String> {
+    let endpoint = spec.endpoint.ok_or("`endpoint` is required")?;
+    let kind = spec.kind.unwrap_or_default();
+    if let Some(s) = spec.status {
+        if !(100..=599).contains(&s) {
+            return Err(format!("`status`: {s} is not between 100 and 599"));
+        }
+    }
+    use FaultKind::*;
+    let uses = |field: &str| -> bool {
+        match field {
+            "status" | "retry_after" => matches!(kind, Status | Html | Empty | Hang | SuzError),
+            "body" | "content_type" => kind == Status,
+            "error_code" | "message" => kind == SuzError,
+            _ => true,
+        }
+    };
+    for (field, given) in [
+        ("status", spec.status.is_some()),
+        ("retry_after", spec.retry_after.is_some()),
+        ("body", spec.body.is_some()),
+        ("content_type", spec.content_type.is_some()),
+        ("error_code", spec.error_code.is_some()),
+        ("message", spec.message.is_some()),
+    ] {
+        if given && !uses(field) {
+            return Err(format!(
+                "`{field}` does not apply to kind {}",
+                serde_json::to_string(&kind).unwrap_or_default()
+            ));
+        }
+    }
+    let delay_ms = match (kind, spec.delay_ms) {
+        (Hang, None) => 30_000,
+        (_, d) => d.unwrap_or(0),
+    };
+    Ok(Fault {
+        endpoint,
+        kind,
+        status: spec.status,
+        body: spec.body,
+        content_type: spec.content_type,
+        retry_after: spec.retry_after,
+        delay_ms,
+        times: spec.times.unwrap_or(1),
+        error_code: spec.error_code,
+        message: spec.message,
+    })
+}
+
+const ROUTES: [(&str, &[&str]); 5] = [
+    ("/admin/stats", &["GET"]),
+    ("/admin/faults", &["GET", "POST", "DELETE"]),
+    ("/admin/revoke", &["POST"]),
+    ("/admin/settings", &["POST"]),
+    ("/admin/reset", &["POST"]),
+];
+
+pub fn handle(state: &State, req: &Request, path: &str) -> Reply {
+    let Some((_, methods)) = ROUTES.iter().find(|(p, _)| *p == path) else {
+        return json_reply(
+            404,
+            json!({"error": "no such admin endpoint", "path": path}),
+        );
+    };
+    if !methods.contains(&req.method.as_str()) {
+        return crate::routes::method_not_allowed(methods);
+    }
+    match (req.method.as_str(), path) {
+        ("GET", "/admin/stats") => json_reply(200, state.stats()),
+        ("GET", "/admin/faults") => {
+            let faults = state.lock().faults.clone();
+            json_reply(200, json!({ "faults": faults }))
+        }
+        ("POST", "/admin/faults") => match parse::<FaultSpec>(&req.body).and_then(fault) {
+            Ok(f) => {
+                let listed = serde_json::to_value(&f).unwrap_or(Value::Null);
+                state.lock().faults.push(f);
+                json_reply(200, json!({"queued": listed}))
+            }
+            Err(e) => bad(e),
+        },
+        ("DELETE", "/admin/faults") => {
+            let n = std::mem::take(&mut state.lock().faults).len();
+            json_reply(200, json!({"cleared": n}))
+        }
+        ("POST", "/admin/revoke") => {
+            let spec = match parse::<RevokeSpec>(&req.body) {
+                Ok(s) => s,
+                Err(e) => return bad(e),
+            };
+            let mut s = state.lock();
+            let n = match (spec.oms_connection, spec.all) {
+                (Some(c), None) => s.revoke(Some(&c)),
+                (None, Some(true)) => s.revoke(None),
+                (None, Some(false)) => return bad("`all`: only true is meaningful"),
+                (Some(_), Some(_)) => return bad("give either `omsConnection` or `all`, not both"),
+                (None, None) => return bad("give `omsConnection` or `all: true`"),
+            };
+            json_reply(200, json!({"revoked": n}))
+        }
+        ("POST", "/admin/settings") => {
+            let spec = match parse::<SettingsSpec>(&req.body) {
+                Ok(s) => s,
+                Err(e) => return bad(e),
+            };
+            if let Some(m) = spec.mdlp_life_time_minutes {
+                if !(m.is_finite() && m > 0.0) {
+                    return bad("`mdlp_life_time_minutes`: must be a positive number");
+                }
+            }
+            let mut s = state.lock();
+            let c = &mut s.config;
+            let mut changed = Vec::new();
+            macro_rules! set {
+                ($field:ident) => {
+                    if let Some(v) = spec.$field {
+                        c.$field = v;
+                        changed.push(stringify!($field));
+                    }
+                };
+            }
+            set!(challenge_ttl_ms);
+            set!(gismt_token_ttl_ms);
+            set!(trueapi_token_ttl_ms);
+            set!(mdlp_life_time_minutes);
+            set!(smartmarket_token_ttl_ms);
+            set!(smartmarket_expires_in_seconds);
+            set!(allow_expired_certificates);
+            json_reply(200, json!({"updated": changed}))
+        }
+        ("POST", "/admin/reset") => {
+            state.lock().reset();
+            json_reply(200, json!({"reset": true}))
+        }
+        _ => json_reply(
+            404,
+            json!({"error": "no such admin endpoint", "path": path}),
+        ),
+    }
+}
