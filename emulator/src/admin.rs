@@ -38,7 +38,26 @@ pub enum Endpoint {
     SmartPush,
 }
 
+/// The web console (`GET /admin/`): one page over the admin API.
+const CONSOLE: &str = include_str!("console.html");
+
 impl Endpoint {
+    /// Every endpoint, in the order the README lists them.
+    pub const ALL: [Endpoint; 12] = [
+        Endpoint::SuzRegister,
+        Endpoint::SuzPing,
+        Endpoint::SuzVersion,
+        Endpoint::SuzOrders,
+        Endpoint::MdlpAuth,
+        Endpoint::MdlpToken,
+        Endpoint::GismtKey,
+        Endpoint::GismtToken,
+        Endpoint::TrueApiKey,
+        Endpoint::TrueApiToken,
+        Endpoint::SmartMarketOauth,
+        Endpoint::SmartPush,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Endpoint::SuzRegister => "suz.register",
@@ -83,6 +102,22 @@ pub enum FaultKind {
     Gzip,
     /// Answer normally, the body sent with `Transfer-Encoding: chunked`.
     Chunked,
+}
+
+impl FaultKind {
+    /// Every kind.
+    pub const ALL: [FaultKind; 10] = [
+        FaultKind::Status,
+        FaultKind::Html,
+        FaultKind::Truncated,
+        FaultKind::Cut,
+        FaultKind::Empty,
+        FaultKind::Delay,
+        FaultKind::Hang,
+        FaultKind::SuzError,
+        FaultKind::Gzip,
+        FaultKind::Chunked,
+    ];
 }
 
 /// A queued fault.
@@ -213,7 +248,9 @@ fn fault(spec: FaultSpec) -> Result<Fault, String> {
     })
 }
 
-const ROUTES: [(&str, &[&str]); 5] = [
+const ROUTES: [(&str, &[&str]); 7] = [
+    ("/admin", &["GET"]),
+    ("/admin/requests", &["GET"]),
     ("/admin/stats", &["GET"]),
     ("/admin/faults", &["GET", "POST", "DELETE"]),
     ("/admin/revoke", &["POST"]),
@@ -232,10 +269,29 @@ pub fn handle(state: &State, req: &Request, path: &str) -> Reply {
         return crate::routes::method_not_allowed(methods);
     }
     match (req.method.as_str(), path) {
+        ("GET", "/admin") => Reply::Normal {
+            status: 200,
+            headers: vec![
+                (
+                    "Content-Type".to_owned(),
+                    "text/html; charset=utf-8".to_owned(),
+                ),
+                ("Cache-Control".to_owned(), "no-store".to_owned()),
+            ],
+            body: CONSOLE.as_bytes().to_vec(),
+        },
+        ("GET", "/admin/requests") => {
+            let recent: Vec<_> = state.lock().recent.iter().rev().cloned().collect();
+            json_reply(200, json!({ "requests": recent }))
+        }
         ("GET", "/admin/stats") => json_reply(200, state.stats()),
         ("GET", "/admin/faults") => {
             let faults = state.lock().faults.clone();
-            json_reply(200, json!({ "faults": faults }))
+            json_reply(
+                200,
+                json!({ "faults": faults, "endpoints": Endpoint::ALL.map(Endpoint::name),
+                        "kinds": FaultKind::ALL }),
+            )
         }
         ("POST", "/admin/faults") => match parse::<FaultSpec>(&req.body).and_then(fault) {
             Ok(f) => {

@@ -244,42 +244,90 @@ pub fn handler(state: Arc<State>) -> Handler {
             Some(p) if !p.is_empty() => p,
             _ => req.path.as_str(),
         };
-        if path.starts_with("/admin/") {
+        if path == "/admin" || path.starts_with("/admin/") {
             return crate::admin::handle(&state, req, path);
         }
-        let Some(route) = route_of(path) else {
-            return json_reply(404, json!({"error": "no such endpoint", "path": req.path}));
-        };
-        if req.method != route.method {
-            return method_not_allowed(&[route.method]);
-        }
-        let endpoint = route.endpoint;
-        let fault = {
-            let mut s = state.lock();
-            *s.counters
-                .requests
-                .entry(endpoint.name().to_owned())
-                .or_default() += 1;
-            s.take_fault(endpoint.name())
-        };
-        let mut transform = None;
-        if let Some(fault) = fault {
-            if fault.delay_ms > 0 {
-                std::thread::sleep(Duration::from_millis(fault.delay_ms));
-            }
-            match fault.kind {
-                FaultKind::Delay => {}
-                FaultKind::Gzip | FaultKind::Chunked => transform = Some(fault.kind),
-                _ => return fault_reply(&fault),
-            }
-        }
-        let reply = serve(&state, req, &route);
-        match transform {
-            Some(FaultKind::Gzip) => gzip_reply(reply),
-            Some(FaultKind::Chunked) => with_header(reply, "Transfer-Encoding", "chunked"),
-            _ => reply,
-        }
+        let started = std::time::Instant::now();
+        let (endpoint, reply) = answer(&state, req, path);
+        state
+            .lock()
+            .record(record_of(req, endpoint, &reply, started));
+        reply
     })
+}
+
+/// What the console lists for a request and its reply.
+fn record_of(
+    req: &Request,
+    endpoint: &'static str,
+    reply: &Reply,
+    started: std::time::Instant,
+) -> crate::state::RequestRecord {
+    let mut path = req.path.clone();
+    for (i, (name, value)) in req.query.iter().enumerate() {
+        path.push(if i == 0 { '?' } else { '&' });
+        path.push_str(name);
+        path.push('=');
+        path.push_str(value);
+    }
+    let (status, outcome) = match reply {
+        Reply::Normal { status, body, .. } if *status >= 400 => {
+            let text = String::from_utf8_lossy(body);
+            (*status, text.chars().take(160).collect())
+        }
+        Reply::Normal { status, .. } => (*status, String::new()),
+        Reply::Cut => (0, "closed without an answer (fault)".to_owned()),
+        Reply::Truncated { .. } => (200, "truncated body (fault)".to_owned()),
+    };
+    crate::state::RequestRecord {
+        at_ms: crate::state::now_ms(),
+        method: req.method.clone(),
+        path,
+        endpoint,
+        status,
+        duration_ms: started.elapsed().as_millis() as u64,
+        outcome,
+    }
+}
+
+/// A service request's endpoint name (`unknown` when no route matches) and its reply.
+fn answer(state: &State, req: &Request, path: &str) -> (&'static str, Reply) {
+    let Some(route) = route_of(path) else {
+        return (
+            "unknown",
+            json_reply(404, json!({"error": "no such endpoint", "path": req.path})),
+        );
+    };
+    if req.method != route.method {
+        return (route.endpoint.name(), method_not_allowed(&[route.method]));
+    }
+    let endpoint = route.endpoint;
+    let fault = {
+        let mut s = state.lock();
+        *s.counters
+            .requests
+            .entry(endpoint.name().to_owned())
+            .or_default() += 1;
+        s.take_fault(endpoint.name())
+    };
+    let mut transform = None;
+    if let Some(fault) = fault {
+        if fault.delay_ms > 0 {
+            std::thread::sleep(Duration::from_millis(fault.delay_ms));
+        }
+        match fault.kind {
+            FaultKind::Delay => {}
+            FaultKind::Gzip | FaultKind::Chunked => transform = Some(fault.kind),
+            _ => return (endpoint.name(), fault_reply(&fault)),
+        }
+    }
+    let reply = serve(state, req, &route);
+    let reply = match transform {
+        Some(FaultKind::Gzip) => gzip_reply(reply),
+        Some(FaultKind::Chunked) => with_header(reply, "Transfer-Encoding", "chunked"),
+        _ => reply,
+    };
+    (endpoint.name(), reply)
 }
 
 fn serve(state: &State, req: &Request, route: &Route) -> Reply {

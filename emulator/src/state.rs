@@ -50,8 +50,29 @@ pub struct Counters {
     pub last_inn: Option<String>,
 }
 
+/// One request, as the console lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RequestRecord {
+    pub at_ms: u64,
+    pub method: String,
+    /// The path and query (credentials travel in headers and bodies, never here).
+    pub path: String,
+    /// The endpoint's name, or `unknown` for a path no endpoint serves.
+    pub endpoint: &'static str,
+    /// 0 for a connection closed without an answer.
+    pub status: u16,
+    pub duration_ms: u64,
+    /// For a refusal, the start of the answer's body; empty otherwise.
+    pub outcome: String,
+}
+
+/// How many requests the console can list.
+pub const RECENT_REQUESTS: usize = 200;
+
 pub struct Inner {
     pub config: EmulatorConfig,
+    /// The last [`RECENT_REQUESTS`] requests, newest last.
+    pub recent: std::collections::VecDeque<RequestRecord>,
     /// Installations by lower-case omsConnection.
     pub connections: HashMap<String, Installation>,
     pub live: HashMap<String, LiveToken>,
@@ -76,6 +97,7 @@ impl State {
         State {
             inner: Mutex::new(Inner {
                 config,
+                recent: std::collections::VecDeque::new(),
                 connections,
                 live: HashMap::new(),
                 revoked: HashSet::new(),
@@ -177,8 +199,17 @@ impl Inner {
         self.mdlp_codes.clear();
         self.smartmarket_tokens.clear();
         self.faults.clear();
+        self.recent.clear();
         self.counters = Counters::default();
         self.connections = preregistered(&self.config);
+    }
+
+    /// Records a request for the console, forgetting the oldest beyond [`RECENT_REQUESTS`].
+    pub fn record(&mut self, record: RequestRecord) {
+        if self.recent.len() == RECENT_REQUESTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(record);
     }
 
     /// The connection a live token belongs to, and the token.

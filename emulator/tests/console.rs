@@ -1,0 +1,136 @@
+//! The web console's server side: the page at `/admin/` (with or without the slash), the
+//! request log it reads (`/admin/requests`: newest first, bounded, outcomes of refusals, no
+//! admin calls), and the fault form's lists (`/admin/faults`: endpoints and kinds). The page
+//! itself is driven in headless Chromium by `tests/console/run.sh`.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use suz_emulator::DEFAULT_OMS_ID;
+
+#[test]
+fn the_console_page_is_served_at_admin() {
+    let emu = start_default();
+    for path in ["/admin/", "/admin"] {
+        let r = call(emu.port(), "GET", path, &[], "");
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+        assert!(r.header("Content-Type").unwrap().starts_with("text/html"));
+        assert!(r.body.contains("<title>suz-emulator console</title>"));
+        // It reads the admin API, which is there.
+        for api in [
+            "/admin/stats",
+            "/admin/faults",
+            "/admin/requests",
+            "/admin/revoke",
+        ] {
+            assert!(r.body.contains(api), "the page uses {api}");
+        }
+    }
+    assert_eq!(call(emu.port(), "POST", "/admin/", &[], "").status, 405);
+}
+
+#[test]
+fn the_request_log_lists_service_calls_newest_first_with_refusals_explained() {
+    let emu = start_default();
+    let port = emu.port();
+    assert_eq!(oauth(port, RQUID).status, 200);
+    let refused = ping(port, "not-a-token");
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(call(port, "GET", "/nowhere", &[], "").status, 404);
+    stats(port);
+    let log = admin(port, "GET", "/admin/requests", Value::Null);
+    let list = log["requests"].as_array().unwrap();
+    let seen: Vec<(&str, u64)> = list
+        .iter()
+        .map(|r| {
+            (
+                r["endpoint"].as_str().unwrap(),
+                r["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // The admin calls are not listed (the console polls them every second).
+    assert_eq!(
+        seen,
+        [
+            ("unknown", 404),
+            ("suz.ping", 401),
+            ("smartmarket.oauth", 200)
+        ]
+    );
+    let ping = &list[1];
+    assert_eq!(ping["method"], "GET");
+    assert_eq!(
+        ping["path"].as_str().unwrap(),
+        format!("/suz/api/v2/pharma/ping?omsId={DEFAULT_OMS_ID}")
+    );
+    assert!(
+        !ping["outcome"].as_str().unwrap().is_empty(),
+        "a refusal says why: {ping}"
+    );
+    assert_eq!(list[2]["outcome"], "", "a success needs no explanation");
+    assert!(list[2]["at_ms"].as_u64().unwrap() <= now_ms());
+    // Reset forgets them.
+    admin(port, "POST", "/admin/reset", json!({}));
+    let log = admin(port, "GET", "/admin/requests", Value::Null);
+    assert_eq!(log["requests"], json!([]));
+}
+
+#[test]
+fn the_request_log_keeps_the_last_two_hundred() {
+    let emu = start_default();
+    for i in 0..230 {
+        call(emu.port(), "GET", &format!("/nowhere/{i}"), &[], "");
+    }
+    let log = admin(emu.port(), "GET", "/admin/requests", Value::Null);
+    let list = log["requests"].as_array().unwrap();
+    assert_eq!(list.len(), 200);
+    assert_eq!(list[0]["path"], "/nowhere/229");
+    assert_eq!(list[199]["path"], "/nowhere/30");
+}
+
+#[test]
+fn the_fault_list_names_every_endpoint_and_kind_for_the_form() {
+    let emu = start_default();
+    let faults = admin(emu.port(), "GET", "/admin/faults", Value::Null);
+    let names = |key: &str| -> Vec<String> {
+        faults[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let endpoints = names("endpoints");
+    assert_eq!(endpoints.len(), 12);
+    assert!(endpoints.contains(&"suz.ping".to_owned()));
+    assert!(endpoints.contains(&"smartpush.apprequest".to_owned()));
+    let kinds = names("kinds");
+    for kind in [
+        "status",
+        "html",
+        "truncated",
+        "cut",
+        "empty",
+        "delay",
+        "hang",
+        "suz_error",
+        "gzip",
+        "chunked",
+    ] {
+        assert!(kinds.contains(&kind.to_owned()), "{kind} in {kinds:?}");
+    }
+    // Each of them is accepted back.
+    for e in &endpoints {
+        fault(
+            emu.port(),
+            json!({"endpoint": e, "kind": "delay", "delay_ms": 1}),
+        );
+    }
+    for k in &kinds {
+        fault(emu.port(), json!({"endpoint": "suz.ping", "kind": k}));
+    }
+    let queued = admin(emu.port(), "GET", "/admin/faults", Value::Null);
+    assert_eq!(queued["faults"].as_array().unwrap().len(), 22);
+}

@@ -1,0 +1,109 @@
+// The emulator's web console in headless Chromium: it loads, shows the token a flow obtained
+// (masked), revokes it with its button, and the library recovers on the next request.
+//
+//   CONSOLE_NODE_MODULES=DIR node console.test.mjs EMULATOR_URL SUZ_BINARY CONFIG OMS_CONNECTION OMS_ID SCREENSHOT_DIR
+//
+// playwright-core (installed into DIR by tests/console/run.sh) drives Debian's /usr/bin/chromium
+// (or $CHROMIUM); no browser is downloaded.
+import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
+
+const { chromium } = createRequire(`${process.env.CONSOLE_NODE_MODULES}/`)("playwright-core");
+
+const [url, suz, config, connection, omsId, shots] = process.argv.slice(2);
+if (!shots) {
+  console.error("usage: node console.test.mjs EMULATOR_URL SUZ CONFIG OMS_CONNECTION OMS_ID SCREENSHOT_DIR");
+  process.exit(2);
+}
+
+let passed = 0;
+function check(ok, what) {
+  if (!ok) throw new Error(`FAILED: ${what}`);
+  passed += 1;
+  console.log(`ok: ${what}`);
+}
+
+function cli(...args) {
+  return execFileSync(suz, ["--config", config, ...args], { encoding: "utf8", timeout: 60_000 }).trim();
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  timeout: 60_000,
+});
+let failed = null;
+const page = await browser.newPage();
+const errors = [];
+page.on("pageerror", (e) => errors.push(String(e)));
+try {
+  const response = await page.goto(`${url}/admin/`);
+  check(response.ok(), "GET /admin/ serves the console");
+  check((await page.title()) === "suz-emulator console", "the page is the console");
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("updated"),
+                             null, { timeout: 10_000 });
+  check(true, "the console reads the admin API");
+
+  // A flow through the library: the console shows its token, masked.
+  const first = cli("token", "line");
+  const row = page.locator(`#tokens tr[data-connection="${connection.toLowerCase()}"]`);
+  await row.waitFor({ timeout: 10_000 });
+  const masked = (await row.locator("td.token").textContent()).trim();
+  check(masked.length > 0 && masked.length < first.length && first.startsWith(masked.replace(/…$/, "")),
+        `the live token is shown masked (${masked})`);
+  check(!(await page.content()).includes(first), "the whole token never appears on the page");
+  const issued = page.locator('#requests tr[data-endpoint="gismt.token"][data-status="200"]');
+  await issued.first().waitFor({ timeout: 10_000 });
+  check(true, "the request log shows the sign-in that issued it");
+  await page.screenshot({ path: `${shots}/console-token.png`, fullPage: true });
+
+  // Revoke it with the button: the row goes.
+  await row.locator("button.revoke").click();
+  await row.waitFor({ state: "detached", timeout: 10_000 });
+  check(true, "the Revoke button revokes the token");
+
+  // The library's next request meets the revoked token (401), fetches a new one and succeeds.
+  const answer = JSON.parse(cli("--json", "request", "line", "GET", `/api/v2/pharma/ping?omsId=${omsId}`));
+  check(answer.status === 200, `the library recovered: the request answered ${answer.status}`);
+  const refused = page.locator('#requests tr[data-endpoint="suz.ping"][data-status="401"]');
+  await refused.first().waitFor({ timeout: 10_000 });
+  check(true, "the request log shows the revoked token refused");
+  const second = cli("token", "line");
+  check(second !== first, "the library holds a new token");
+  await page.waitForFunction(
+    ([conn, prefix]) => {
+      const cell = document.querySelector(`#tokens tr[data-connection="${conn}"] td.token`);
+      return cell !== null && cell.textContent.trim().replace(/…$/, "") !== "" && prefix.startsWith(cell.textContent.trim().replace(/…$/, ""));
+    },
+    [connection.toLowerCase(), second],
+    { timeout: 10_000 },
+  );
+  check(true, "the console shows the new token");
+
+  // A fault queued from the form is listed, and cleared.
+  await page.selectOption("#fault-endpoint", "suz.ping");
+  await page.selectOption("#fault-kind", "status");
+  await page.fill('#fault-form input[name="status"]', "503");
+  await page.fill('#fault-form input[name="times"]', "2");
+  await page.click("#queue-fault");
+  const fault = page.locator("#faults tbody tr", { hasText: "suz.ping" });
+  await fault.first().waitFor({ timeout: 10_000 });
+  check((await fault.first().textContent()).includes("503"), "a fault queued from the form is listed");
+  await page.click("#clear-faults");
+  await fault.first().waitFor({ state: "detached", timeout: 10_000 });
+  check(true, "Clear empties the fault queue");
+  await page.screenshot({ path: `${shots}/console-recovered.png`, fullPage: true });
+  check(errors.length === 0, `no script error on the page ${errors.join("; ")}`);
+} catch (e) {
+  failed = e;
+  await page.screenshot({ path: `${shots}/console-failed.png`, fullPage: true }).catch(() => {});
+} finally {
+  await browser.close();
+}
+if (failed) {
+  console.error(String(failed.stack || failed));
+  console.log(`console: ${passed} passed, 1 failed`);
+  process.exit(1);
+}
+console.log(`console: ${passed} passed`);
