@@ -64,6 +64,9 @@ export SUZ_AUTH_LIBRARY=${CARGO_TARGET_DIR:-$root/target}/debug/libsuz_auth.so
 export SUZ_AUTH_DIST_DIR=$dist
 (cd bindings/python && PYTHON="$venv/bin/python" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests) 2>&1 | tee -a "$log"
 
+echo "== the emulator's web console in headless Chromium"
+tests/console/run.sh 2>&1 | tee -a "$log"
+
 echo "== the demo (README's first command)"
 scripts/demo.sh
 echo "== mutation testing, the fixed CI subset (scripts/mutants.sh runs the whole pass)"
