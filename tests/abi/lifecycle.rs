@@ -484,6 +484,34 @@ fn suz_request_recovers_after_the_token_is_revoked() {
 }
 
 #[test]
+fn a_token_revoked_mid_flow_by_another_machine_is_recovered_between_business_calls() {
+    needs_gost!();
+    let emu = emulator();
+    let client = profile_client(&emu, &temp_dir("orders-a"));
+    let call = |method: &str, path: &str, body: Option<&str>| {
+        let (status, body, _) = request(&client, "line", method, path, body);
+        (status, body)
+    };
+    let (status, body) = call("GET", "/api/v2/pharma/version", None);
+    assert_eq!(status, 200, "{body}");
+    let order = r#"{"products":[{"gtin":"04607004650642","quantity":10}]}"#;
+    let (status, body) = call("POST", "/api/v2/pharma/orders", Some(order));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
+    // Another machine, with a store of its own, takes a token for the same installation: the
+    // token this client holds dies between two business calls.
+    let other = profile_client(&emu, &temp_dir("orders-b"));
+    token_get(&other, "line").unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
+    let (status, body) = call("POST", "/api/v2/pharma/orders", Some(order));
+    assert_eq!(status, 200, "recovered: {body}");
+    assert!(body.contains("orderId"), "{body}");
+    // The refused order and its retry with a new token.
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 3);
+    assert_eq!(counter(&emu, &["requests", "suz.orders"]), 3);
+}
+
+#[test]
 fn suz_request_retries_a_401_once_then_returns_it() {
     needs_gost!();
     let emu = emulator();
