@@ -878,7 +878,7 @@ fn admin_mistakes_are_400_naming_the_field() {
         assert!(error.contains(named), "{path} {body}: {error}");
     }
     let listed = admin(port, "GET", "/admin/faults", Value::Null);
-    assert_eq!(listed, json!({"faults": []}), "nothing was queued");
+    assert_eq!(listed["faults"], json!([]), "nothing was queued");
     assert_eq!(
         call(port, "GET", Svc::Gismt.key_path(), &[], "").status,
         200
