@@ -2,7 +2,7 @@
 //! that lives 10 hours. The two differ only in paths and True API's optional `inn`.
 
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{require_uuid, string_field, success_json, PendingSignature, Step};
 use crate::error::{Error, Result};
@@ -92,17 +92,33 @@ impl ChallengeInputs {
 }
 
 /// Step two: the signed challenge. Never repeated: the server spends the challenge.
+///
+/// `signature` is standard base64 (what [`crate::signer::conform_signature`] returns), which
+/// needs no JSON escaping: it is written as is, and only the short strings go through the JSON
+/// encoder (a `serde_json::Value` would copy the signature and escape it byte by byte).
 pub(super) fn sign_in_request(
     url: &str,
     uuid: &str,
     inn: Option<&str>,
     signature: &str,
 ) -> Request {
-    let mut body = json!({ "uuid": uuid, "data": signature });
+    debug_assert!(signature
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')));
+    // The members in the order they always had (alphabetical): the same bytes as before.
+    let mut body = Vec::with_capacity(signature.len() + uuid.len() + 48);
+    body.extend_from_slice(b"{\"data\":\"");
+    body.extend_from_slice(signature.as_bytes());
+    body.push(b'"');
+    // Writing a string into a Vec cannot fail.
     if let Some(inn) = inn {
-        body["inn"] = Value::String(inn.to_owned());
+        body.extend_from_slice(b",\"inn\":");
+        let _ = serde_json::to_writer(&mut body, inn);
     }
-    Request::new(Method::Post, url.to_owned()).json(body.to_string().into_bytes())
+    body.extend_from_slice(b",\"uuid\":");
+    let _ = serde_json::to_writer(&mut body, uuid);
+    body.push(b'}');
+    Request::new(Method::Post, url.to_owned()).public_json(body)
 }
 
 /// The token; its expiry is the JWT `exp` when the token is a JWT, else 10 hours.
@@ -132,9 +148,31 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::flows::test_support::*;
+    use serde_json::json;
 
     fn inputs(flow: Flow, inn: Option<&str>) -> ChallengeInputs {
         ChallengeInputs::new(flow, "https://api.test/v3", CONN, inn).unwrap()
+    }
+
+    #[test]
+    fn the_sign_in_body_is_json_with_the_signature_as_is() {
+        for (uuid, inn) in [
+            ("f1b2c3d4-0000-4000-8000-00000000000a", None),
+            ("a \"quoted\" \\ uuid\n", Some("7701234567")),
+        ] {
+            let r = sign_in_request("https://x/sign", uuid, inn, "MIIB+/a=");
+            // Nothing secret in it: not wiped (every other body is, see `Request::body`).
+            assert!(matches!(
+                r.body,
+                Some((_, crate::transport::Body::Public(_)))
+            ));
+            let body: Value = serde_json::from_slice(r.body_bytes()).unwrap();
+            let mut expected = json!({"uuid": uuid, "data": "MIIB+/a="});
+            if let Some(inn) = inn {
+                expected["inn"] = json!(inn);
+            }
+            assert_eq!(body, expected);
+        }
     }
 
     const CHALLENGE: &str = r#"{"uuid":"f1b2c3d4-0000-4000-8000-00000000000a","data":"ZKTYWXSNLHBNLQLYOIJVIVRZCZWPMU"}"#;

@@ -236,6 +236,11 @@ mod tests {
                  {{\"code\":\"c0de-1\",\"password\":\"pw\"}}"
             )
         );
+        // The password is in the body: wiped on drop.
+        assert!(matches!(
+            r.body,
+            Some((_, crate::transport::Body::Secret(_)))
+        ));
         assert!(password_request("u", CONN, "c", "").is_err());
     }
 

@@ -319,7 +319,7 @@ pub(crate) mod test_support {
         if let Some((content_type, body)) = &r.body {
             out.push_str(&format!(
                 "Content-Type: {content_type}\n\n{}",
-                String::from_utf8_lossy(body)
+                String::from_utf8_lossy(body.as_slice())
             ));
         }
         out

@@ -52,6 +52,26 @@ impl Method {
     }
 }
 
+/// A request's body: wiped on drop unless it was set as public (a signed challenge, a
+/// signature: nothing secret, and wiping a few kilobytes on every sign-in has a cost).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Body {
+    /// May hold a secret (a client secret, a password): wiped on drop.
+    Secret(Zeroizing<Vec<u8>>),
+    /// Holds nothing secret.
+    Public(Vec<u8>),
+}
+
+impl Body {
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Body::Secret(b) => b,
+            Body::Public(b) => b,
+        }
+    }
+}
+
 /// One request, built by a flow and sent by the [`Transport`](super::Transport). It owns its
 /// header values and body, which may hold secrets (Basic auth, an MDLP secret or password):
 /// both are wiped on drop and never shown by `Debug`.
@@ -64,7 +84,7 @@ pub struct Request {
     /// Header names and values, in the order they are sent.
     pub headers: Vec<(&'static str, Zeroizing<String>)>,
     /// Content type and bytes.
-    pub body: Option<(&'static str, Zeroizing<Vec<u8>>)>,
+    pub body: Option<(&'static str, Body)>,
     /// Safe to send again after a failure (see [`crate::config::RetryPolicy`]).
     pub repeatable: bool,
     /// The RqUID sent, reported with any error.
@@ -148,9 +168,15 @@ impl Request {
         self.body("application/json;charset=UTF-8", body)
     }
 
-    /// Sets the body and its content type, replacing any previous body.
+    /// Sets the body and its content type, replacing any previous body. It is wiped on drop.
     pub fn body(mut self, content_type: &'static str, body: Vec<u8>) -> Self {
-        self.body = Some((content_type, Zeroizing::new(body)));
+        self.body = Some((content_type, Body::Secret(Zeroizing::new(body))));
+        self
+    }
+
+    /// Sets a JSON body that holds nothing secret (not wiped on drop).
+    pub fn public_json(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(("application/json;charset=UTF-8", Body::Public(body)));
         self
     }
 

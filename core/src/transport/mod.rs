@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use message::{
-    retry_after, server_error_fields, status_error, Method, Request, Response, Secrets,
+    retry_after, server_error_fields, status_error, Body, Method, Request, Response, Secrets,
 };
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
@@ -212,7 +212,7 @@ impl Transport {
         let body: &[u8] = match &request.body {
             Some((content_type, body)) => {
                 builder = builder.header("Content-Type", *content_type);
-                body
+                body.as_slice()
             }
             None => &[],
         };
