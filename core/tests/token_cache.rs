@@ -301,6 +301,7 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
+            .current_dir(std::env::temp_dir())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();

@@ -38,6 +38,10 @@ impl RedisServer {
     fn spawn(port: u16, listen: &[&str], args: &[&str]) -> RedisServer {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            // A replica's full sync goes over the socket, and anything the server still
+            // writes lands in the temporary directory, not in the checkout.
+            .args(["--repl-diskless-sync", "yes"])
+            .current_dir(std::env::temp_dir())
             .args(listen)
             .args(args)
             .stdout(Stdio::null())
