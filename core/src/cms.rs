@@ -1389,7 +1389,11 @@ mod conform_tests {
         let out = cmd.output().ok()?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         let _ = std::fs::remove_dir_all(&dir);
-        if stderr.contains("engine") && !out.status.success() && !stderr.contains("Verification") {
+        if stderr.contains("Invalid engine")
+            || (stderr.contains("engine")
+                && !out.status.success()
+                && !stderr.contains("Verification"))
+        {
             return None;
         }
         Some(out.status.success())
