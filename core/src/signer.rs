@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -264,6 +264,7 @@ impl CommandSigner {
             .spawn()
             .map_err(|e| Error::signer(format!("cannot start signer command {program:?}: {e}")))?;
         let mut run = Running::new(&mut child);
+        let mut pause = POLL;
         let status = loop {
             match run.child_status() {
                 Ok(Some(status)) => break status,
@@ -291,7 +292,13 @@ impl CommandSigner {
                     self.config.timeout.as_millis()
                 )));
             }
-            std::thread::sleep(Duration::from_millis(5));
+            // A command's output ends when it exits: that wakes the wait at once, and the
+            // exit is then looked for at short, growing intervals.
+            pause = if run.output_ended(pause) {
+                Duration::from_micros(100)
+            } else {
+                (pause * 2).min(POLL)
+            };
         };
         let (stdout, stderr) = run.finish();
         let Some(stdout) = stdout else {
@@ -338,6 +345,10 @@ impl CommandSigner {
 /// KiB); the callback path has the same bound.
 pub const MAX_SIGNER_OUTPUT: usize = 1024 * 1024;
 
+/// The longest a running command goes unchecked (its limits, an exit that kept no output
+/// open); its output ending wakes the wait earlier.
+const POLL: Duration = Duration::from_millis(5);
+
 /// A started command with its output being drained on two threads (so a chatty command cannot
 /// block on a full pipe). Dropping it kills the command's process group and reaps the command.
 struct Running<'a> {
@@ -346,6 +357,8 @@ struct Running<'a> {
     overflow: Arc<AtomicBool>,
     stdout: Option<Receiver<Vec<u8>>>,
     stderr: Option<Receiver<Vec<u8>>>,
+    /// A message each time one of the two outputs ends.
+    ended: Receiver<()>,
 }
 
 /// How long the output may take to arrive once the command has exited and its process group is
@@ -354,11 +367,13 @@ struct Running<'a> {
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
 /// Reads at most `limit` bytes from `pipe` on a thread of its own; the bytes arrive on the
-/// receiver when the pipe ends or the limit is reached, and `full` is raised if it was reached.
+/// receiver when the pipe ends or the limit is reached (and `ended` is told), and `full` is
+/// raised if it was reached.
 fn drain(
     pipe: impl Read + Send + 'static,
     limit: u64,
     full: Option<Arc<AtomicBool>>,
+    ended: std::sync::mpsc::Sender<()>,
 ) -> Receiver<Vec<u8>> {
     let (done, bytes) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -368,6 +383,7 @@ fn drain(
             full.store(true, Ordering::SeqCst);
         }
         let _ = done.send(buf);
+        let _ = ended.send(());
     });
     bytes
 }
@@ -375,17 +391,35 @@ fn drain(
 impl<'a> Running<'a> {
     fn new(child: &'a mut std::process::Child) -> Running<'a> {
         let overflow = Arc::new(AtomicBool::new(false));
-        let stdout = child
-            .stdout
+        let (tell, ended) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().map(|pipe| {
+            let limit = MAX_SIGNER_OUTPUT as u64 + 1;
+            drain(pipe, limit, Some(overflow.clone()), tell.clone())
+        });
+        let stderr = child
+            .stderr
             .take()
-            .map(|pipe| drain(pipe, MAX_SIGNER_OUTPUT as u64 + 1, Some(overflow.clone())));
-        let stderr = child.stderr.take().map(|pipe| drain(pipe, 64 * 1024, None));
+            .map(|pipe| drain(pipe, 64 * 1024, None, tell));
         Running {
             child,
             started: Instant::now(),
             overflow,
             stdout,
             stderr,
+            ended,
+        }
+    }
+
+    /// Waits `pause`, or less if one of the outputs ends meanwhile; whether one did.
+    fn output_ended(&self, pause: Duration) -> bool {
+        match self.ended.recv_timeout(pause) {
+            Ok(()) => true,
+            Err(RecvTimeoutError::Timeout) => false,
+            // Both have ended already (the command closed them and runs on): a plain wait.
+            Err(RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(pause);
+                false
+            }
         }
     }
 
