@@ -13,7 +13,7 @@
 //! flows       build request <- inputs; parse response -> typed result   (flows/, no I/O)
 //! token       key, cache with single flight, file and Redis stores      (token/)
 //! signer      callback, command, normalisation, CMS check               (signer.rs, cms.rs)
-//! transport   ureq on rustls: pooled, bounded bodies, safe retries      (transport/)
+//! transport   HTTP/1.1 on own sockets: pooled, bounded, safe retries  (transport/, net.rs)
 //! config      the JSON document, by types                               (config/)
 //! error, log
 //! ```
@@ -34,6 +34,7 @@ pub mod config;
 pub mod error;
 pub mod flows;
 pub mod log;
+mod net;
 pub mod signer;
 pub mod token;
 pub mod transport;

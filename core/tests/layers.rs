@@ -151,7 +151,8 @@ fn the_flows_know_nothing_of_the_client_or_the_network() {
         for forbidden in [
             "crate::client",
             "Transport",
-            "ureq",
+            "crate::net",
+            "httparse",
             "std::net",
             "thread::sleep",
         ] {

@@ -365,6 +365,46 @@ fn connections_are_pooled() {
     );
 }
 
+/// Answers the first request of each connection (kept alive), then closes it on reading the
+/// next one without answering: a kept connection the server dropped.
+fn one_answer_per_connection() -> (u16, Arc<AtomicUsize>) {
+    local_server(|mut s| {
+        read_request(&mut s);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+        read_request(&mut s);
+    })
+}
+
+#[test]
+fn a_kept_connection_found_closed_is_an_attempt_sent_again_at_once() {
+    let (port, accepted) = one_answer_per_connection();
+    let url = format!("http://127.0.0.1:{port}/gismt/api/v3/auth/cert/key");
+    // A 5-second backoff: the second send on a new connection does not wait for it.
+    let json = r#"{"retry": {"backoff_ms": 5000}}"#;
+    let t = Transport::new(&Config::from_json(json).unwrap()).unwrap();
+    for _ in 0..2 {
+        let started = Instant::now();
+        assert_eq!(
+            send(&t, &Request::new(Method::Get, url.clone()))
+                .unwrap()
+                .status,
+            200
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    // With one attempt allowed the request is not sent twice: the closed connection is the answer.
+    let t = transport_with(r#", "max_attempts": 1"#, "");
+    send(&t, &Request::new(Method::Get, url.clone())).unwrap();
+    let e = send(&t, &Request::new(Method::Get, url)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Connect, "{e}");
+    assert!(e.message.contains("closed before a complete answer"), "{e}");
+}
+
 #[test]
 fn an_answer_body_is_bounded() {
     // Claims 100 MB and sends 5 MB of it: the transport stops reading at its 4 MiB bound.

@@ -24,6 +24,7 @@ use profile::parse_profile;
 use redis::{parse_redis, RawRedis, RedisContext};
 pub use url::redact_url;
 use url::{check_url, resolve_url_value};
+pub(crate) use url::{parse_proxy_url, ProxyUrl};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -279,9 +280,8 @@ impl Config {
         let total_timeout = millis(raw.timeouts.total_ms, 60_000, "timeouts.total_ms", true)?;
         if let Some(proxy) = &raw.proxy {
             if proxy != "env" {
-                ureq::Proxy::new(proxy).map_err(|e| {
-                    let text = e.to_string().replace(proxy.as_str(), &redact_url(proxy));
-                    Error::config(format!("config key `proxy`: invalid proxy URL: {text}"))
+                url::parse_proxy_url(proxy).map_err(|why| {
+                    Error::config(format!("config key `proxy`: invalid proxy URL: {why}"))
                 })?;
             }
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::url::{host_port, percent_decode};
 use super::{Secret, TrustRoots};
 use crate::error::{Error, Result};
 
@@ -122,42 +123,6 @@ fn bad_url(why: &str) -> Error {
     Error::config(format!(
         "config key `redis.url`: {why} (expected {URL_FORM})"
     ))
-}
-
-/// `%XX` escapes decoded (a password may hold `@`, `:` or `/`); `None` for a bad escape or
-/// bytes that are not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// `host[:port]`, with `[v6]` brackets; `None` for an empty host or a bad port.
-fn host_port(s: &str, default_port: u16) -> Option<(String, u16)> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, after) = rest.split_once(']')?;
-        match after {
-            "" => (h, default_port),
-            p => (h, p.strip_prefix(':')?.parse().ok()?),
-        }
-    } else {
-        match s.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse().ok()?),
-            None => (s, default_port),
-        }
-    };
-    (!host.is_empty()).then(|| (host.to_owned(), port))
 }
 
 struct ParsedUrl {

@@ -1,20 +1,15 @@
 //! Name resolution without a thread per request.
 //!
-//! ureq resolves the host of every request, pooled connection or not, and its resolver bounds
-//! a lookup by a timeout by running it on a new thread — one OS thread per request whenever a
-//! timeout is set, as here. This resolver answers an IP literal (`127.0.0.1`, `[::1]`) at once
-//! and keeps a host name's addresses for [`KEEP`], so a thread is started only for a real
-//! lookup, at most once per host per [`KEEP`]. A failed lookup is not kept.
+//! A system lookup cannot be given a time limit, so a bounded one runs on a thread of its own.
+//! This resolver is asked only when a new connection is needed; it answers an IP literal
+//! (`127.0.0.1`, `::1`) at once and keeps a host name's addresses for [`KEEP`], so a thread is
+//! started only for a real lookup, at most once per host per [`KEEP`]. A failed lookup is not
+//! kept.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use ureq::config::Config;
-use ureq::http::Uri;
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::NextTimeout;
 
 /// How long a host name's addresses are used before it is looked up again. Short enough to
 /// follow a DNS change of the services (their records live minutes), long enough that a
@@ -24,31 +19,31 @@ pub(crate) const KEEP: Duration = Duration::from_secs(60);
 /// The most host names kept (the services are a handful; a proxy adds one).
 const MAX_HOSTS: usize = 64;
 
-#[derive(Debug, Default)]
-pub(crate) struct KeepingResolver {
-    lookup: DefaultResolver,
-    kept: Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>,
+/// Why no address was found.
+#[derive(Debug)]
+pub(crate) enum Unresolved {
+    /// The lookup failed or found nothing.
+    NotFound,
+    /// The lookup did not answer within its time.
+    TimedOut,
 }
 
-impl Resolver for KeepingResolver {
-    fn resolve(
+#[derive(Debug, Default)]
+pub(crate) struct KeepingResolver {
+    kept: Mutex<HashMap<String, (Instant, Vec<SocketAddr>)>>,
+}
+
+impl KeepingResolver {
+    /// The addresses of `host` (a name, an IPv4 address or a bracket-less IPv6 address), a
+    /// lookup bounded by `timeout`.
+    pub fn resolve(
         &self,
-        uri: &Uri,
-        config: &Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let (Some(host), Some(port)) = (
-            uri.host(),
-            uri.port_u16()
-                .or_else(|| default_port(uri.scheme_str().unwrap_or(""))),
-        ) else {
-            return self.lookup.resolve(uri, config, timeout);
-        };
-        let literal = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
-        if let Ok(ip) = literal.unwrap_or(host).parse::<IpAddr>() {
-            let mut addrs = self.empty();
-            addrs.push(SocketAddr::new(ip, port));
-            return Ok(addrs);
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Vec<SocketAddr>, Unresolved> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
         }
         let name = format!("{host}:{port}");
         {
@@ -59,7 +54,7 @@ impl Resolver for KeepingResolver {
                 }
             }
         }
-        let addrs = self.lookup.resolve(uri, config, timeout)?;
+        let addrs = lookup(name.clone(), timeout)?;
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.retain(|_, (at, _)| at.elapsed() < KEEP);
         if kept.len() < MAX_HOSTS {
@@ -69,11 +64,24 @@ impl Resolver for KeepingResolver {
     }
 }
 
-fn default_port(scheme: &str) -> Option<u16> {
-    match scheme {
-        "http" => Some(80),
-        "https" => Some(443),
-        _ => None,
+/// The system's lookup of `host:port` on a thread of its own, waited for at most `timeout`
+/// (the system call itself cannot be bounded; a late answer is dropped with the thread).
+fn lookup(name: String, timeout: Duration) -> Result<Vec<SocketAddr>, Unresolved> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("suz-resolve".to_owned())
+        .spawn(move || {
+            let found = name
+                .to_socket_addrs()
+                .map(|a| a.collect::<Vec<_>>())
+                .unwrap_or_default();
+            let _ = tx.send(found);
+        })
+        .map_err(|_| Unresolved::NotFound)?;
+    match rx.recv_timeout(timeout) {
+        Ok(addrs) if !addrs.is_empty() => Ok(addrs),
+        Ok(_) => Err(Unresolved::NotFound),
+        Err(_) => Err(Unresolved::TimedOut),
     }
 }
 
@@ -81,31 +89,25 @@ fn default_port(scheme: &str) -> Option<u16> {
 mod tests {
     use super::*;
 
-    fn resolve(r: &KeepingResolver, url: &str) -> Vec<SocketAddr> {
-        let uri: Uri = url.parse().unwrap();
-        let config = Config::default();
-        r.resolve(&uri, &config, NextTimeout::default())
-            .unwrap()
-            .iter()
-            .copied()
-            .collect()
+    fn resolve(r: &KeepingResolver, host: &str, port: u16) -> Vec<SocketAddr> {
+        r.resolve(host, port, Duration::from_secs(5)).unwrap()
     }
 
     #[test]
     fn ip_literals_need_no_lookup_and_names_are_kept() {
         let r = KeepingResolver::default();
         assert_eq!(
-            resolve(&r, "http://127.0.0.1:8080/x"),
+            resolve(&r, "127.0.0.1", 8080),
             ["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]
         );
         assert_eq!(
-            resolve(&r, "https://[::1]/x"),
+            resolve(&r, "::1", 443),
             ["[::1]:443".parse::<SocketAddr>().unwrap()]
         );
         assert!(r.kept.lock().unwrap().is_empty(), "a literal is not kept");
-        let first = resolve(&r, "http://localhost:9/");
+        let first = resolve(&r, "localhost", 9);
         assert!(first.iter().all(|a| a.ip().is_loopback()), "{first:?}");
         assert!(r.kept.lock().unwrap().contains_key("localhost:9"));
-        assert_eq!(resolve(&r, "http://localhost:9/other"), first);
+        assert_eq!(resolve(&r, "localhost", 9), first);
     }
 }

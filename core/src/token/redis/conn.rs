@@ -8,15 +8,15 @@
 //! Redis error reply is marked broken and never used again.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::Value;
-use rustls::pki_types::ServerName;
 
-use crate::config::{RedisConfig, Secret, TrustRoots};
+use crate::config::{RedisConfig, Secret};
 use crate::error::{Error, ErrorKind, Result};
+use crate::net::{self, Stream};
 
 /// The most bytes one reply may take: a 1 MiB value and its framing. Tokens are stored as small
 /// JSON documents (a SmartMarket JWE is a few kilobytes); anything larger comes from a broken or
@@ -27,44 +27,6 @@ pub(super) const MAX_REPLY_BYTES: usize = (1 << 20) + 4096;
 pub(super) struct Credentials<'a> {
     pub username: Option<&'a str>,
     pub password: Option<&'a Secret>,
-}
-
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Stream {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => &s.sock,
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
-        }
-    }
 }
 
 /// Why a bounded read stopped, kept so the message is ours and not the parser's.
@@ -112,46 +74,15 @@ pub(super) struct Conn {
 
 /// The TLS settings of a store: the roots, loaded once.
 pub(super) fn tls_config(config: &RedisConfig) -> Result<Arc<rustls::ClientConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    match config.trust_roots {
-        TrustRoots::WebPki => {
-            roots.add_parsable_certificates(
-                webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned(),
-            );
-        }
-        _ => {
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        }
-    }
-    if let Some(path) = &config.extra_roots_pem {
-        use rustls::pki_types::pem::PemObject;
-        let pem = std::fs::read(path).map_err(|e| {
-            Error::config(format!(
-                "config key `tls.extra_roots_pem`: cannot read {}: {e}",
-                path.display()
-            ))
-        })?;
-        let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| {
-                Error::config(format!(
-                    "config key `tls.extra_roots_pem`: {}: {e}",
-                    path.display()
-                ))
-            })?;
-        let (added, _) = roots.add_parsable_certificates(certs);
-        if added == 0 {
-            return Err(Error::config(format!(
-                "config key `tls.extra_roots_pem`: no certificate in {}",
-                path.display()
-            )));
-        }
-    }
+    let extra = match &config.extra_roots_pem {
+        Some(path) => net::read_pem_roots(path)?,
+        None => Vec::new(),
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::new(ErrorKind::Store, format!("Redis TLS: {e}")))?
-        .with_root_certificates(roots)
+        .with_root_certificates(net::root_store(config.trust_roots, &extra))
         .with_no_client_auth();
     Ok(Arc::new(tls))
 }
@@ -188,56 +119,22 @@ impl Conn {
                 .map_err(|e| unavailable(&e))?
                 .collect(),
         };
-        let mut last: Option<io::Error> = None;
-        let mut tcp = None;
-        for a in addrs {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            match TcpStream::connect_timeout(&a, connect_timeout.min(left)) {
-                Ok(s) => {
-                    tcp = Some(s);
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let tcp = tcp.ok_or_else(|| match last {
-            Some(e) => unavailable(&e),
-            None => unavailable(&"no address"),
-        })?;
-        let _ = tcp.set_nodelay(true);
+        let tcp = net::connect(&addrs, connect_timeout, deadline).map_err(|e| unavailable(&e))?;
+        let sock = net::Sock::new(tcp, deadline);
         let stream = match tls {
-            None => Stream::Plain(tcp),
-            Some(config) => {
-                let name = ServerName::try_from(host.to_owned()).map_err(|_| {
-                    store_error(format!(
-                        "Redis at {addr}: {host:?} is not a host name for TLS"
-                    ))
-                })?;
-                let mut session = rustls::ClientConnection::new(config.clone(), name)
-                    .map_err(|e| store_error(format!("Redis at {addr}: TLS: {e}")))?;
-                let mut tcp = tcp;
-                while session.is_handshaking() {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(store_error(format!(
-                            "Redis at {addr}: the TLS handshake did not finish within {} ms",
-                            timeout.as_millis()
-                        )));
-                    }
-                    tcp.set_read_timeout(Some(left))
-                        .and_then(|_| tcp.set_write_timeout(Some(left)))
-                        .map_err(|e| unavailable(&e))?;
-                    if let Err(e) = session.complete_io(&mut tcp) {
-                        return Err(store_error(format!(
-                            "Redis at {addr}: the TLS handshake failed: {e}"
-                        )));
-                    }
+            None => Stream::Plain(sock),
+            Some(config) => net::tls(sock, config, host).map_err(|f| match f {
+                net::TlsFailure::BadName => store_error(format!(
+                    "Redis at {addr}: {host:?} is not a host name for TLS"
+                )),
+                net::TlsFailure::Handshake(e) if net::is_timeout(&e) => store_error(format!(
+                    "Redis at {addr}: the TLS handshake did not finish within {} ms",
+                    timeout.as_millis()
+                )),
+                net::TlsFailure::Handshake(e) => {
+                    store_error(format!("Redis at {addr}: the TLS handshake failed: {e}"))
                 }
-                Stream::Tls(Box::new(rustls::StreamOwned::new(session, tcp)))
-            }
+            })?,
         };
         let mut conn = Conn {
             stream,
@@ -306,10 +203,7 @@ impl Conn {
             return Err(broken("no time left for the command".to_owned()));
         }
         let deadline = Instant::now() + timeout;
-        let tcp = self.stream.tcp();
-        tcp.set_read_timeout(Some(timeout))
-            .and_then(|_| tcp.set_write_timeout(Some(timeout)))
-            .map_err(|e| broken(format!("unavailable: {e}")))?;
+        self.stream.set_deadline(deadline);
         self.stream
             .write_all(&cmd.get_packed_command())
             .and_then(|_| self.stream.flush())
