@@ -1373,7 +1373,7 @@ mod conform_tests {
     /// `openssl cms -verify` (GOST engine) on `der`; `None` when OpenSSL's GOST engine is not
     /// there. Checks the signature itself, not the certificate chain.
     fn openssl_verifies(der: &[u8], detached_content: Option<&[u8]>) -> Option<bool> {
-        let dir = std::env::temp_dir().join(format!("suz-cms-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!("suz-cms-{}", crate::random::uuid().simple()));
         std::fs::create_dir_all(&dir).ok()?;
         std::fs::write(dir.join("sig.der"), der).ok()?;
         let mut cmd = std::process::Command::new("openssl");

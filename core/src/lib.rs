@@ -35,6 +35,7 @@ pub mod error;
 pub mod flows;
 pub mod log;
 mod net;
+mod random;
 pub mod signer;
 pub mod token;
 pub mod transport;

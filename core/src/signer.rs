@@ -186,7 +186,7 @@ impl TempFile {
         TempFile(std::env::temp_dir().join(format!(
             "suz-auth-{}-{}.{tag}",
             std::process::id(),
-            uuid::Uuid::new_v4().simple()
+            crate::random::uuid().simple()
         )))
     }
 
@@ -874,7 +874,7 @@ mod tests {
     fn a_process_escaping_the_group_with_the_output_does_not_hold_the_call() {
         // The child has left the group once it has made the marker; only then does the command
         // print and exit (a group kill before the escape would end the child too).
-        let marker = std::env::temp_dir().join(format!("suz-escaped-{}", uuid::Uuid::new_v4()));
+        let marker = std::env::temp_dir().join(format!("suz-escaped-{}", crate::random::uuid()));
         let script = format!(
             "setsid sh -c 'touch {m}; exec sleep 6' & while [ ! -e {m} ]; do sleep 0.01; done; echo signature",
             m = marker.display()

@@ -67,7 +67,7 @@ impl PendingSignature {
             data,
             kind,
             step,
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id: crate::random::uuid().simple().to_string(),
             created_at_ms: crate::token::now_ms(),
             carried: false,
             lease: None,

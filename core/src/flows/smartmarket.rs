@@ -14,7 +14,7 @@ pub use crate::config::DEFAULT_SMARTMARKET_SCOPE as DEFAULT_SCOPE;
 
 /// A fresh RqUID: a random UUID in its 36-character form.
 pub fn new_rquid() -> String {
-    uuid::Uuid::new_v4().to_string()
+    crate::random::uuid().to_string()
 }
 
 /// The OAuth request. `scope` `None` means [`DEFAULT_SCOPE`]. Safe to repeat: a second call

@@ -522,7 +522,7 @@ impl TokenManager {
             Some(files) if self.leased_by_other(files, &key.hash) => return Ok(None),
             Some(_) => None,
             None => {
-                let owner = uuid::Uuid::new_v4().simple().to_string();
+                let owner = crate::random::uuid().simple().to_string();
                 let until = now_ms().saturating_add(millis(self.config.send_hold));
                 if !self.claim_local(None, &key.hash, &owner, until)? {
                     return Ok(None);
@@ -673,7 +673,7 @@ impl TokenManager {
             return Ok(Some(Acquired::Token(t)));
         }
         let files = self.file_store()?;
-        let owner = uuid::Uuid::new_v4().simple().to_string();
+        let owner = crate::random::uuid().simple().to_string();
         let expires_at_ms = now_ms().saturating_add(millis(self.config.lease));
         {
             let _guard = match &files {

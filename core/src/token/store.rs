@@ -347,7 +347,7 @@ impl FileStore {
         let temp = self.dir.join(format!(
             ".{hash}.{}.{}.tmp",
             std::process::id(),
-            uuid::Uuid::new_v4().simple()
+            crate::random::uuid().simple()
         ));
         let result = (|| -> std::io::Result<()> {
             let mut file = private_options().write(true).create_new(true).open(&temp)?;
@@ -627,7 +627,7 @@ mod tests {
     use super::*;
 
     fn temp_store() -> FileStore {
-        let dir = std::env::temp_dir().join(format!("suz-store-unit-{}", uuid::Uuid::new_v4()));
+        let dir = std::env::temp_dir().join(format!("suz-store-unit-{}", crate::random::uuid()));
         FileStore::open(&dir).unwrap()
     }
 

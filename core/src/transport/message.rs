@@ -198,7 +198,7 @@ impl Request {
     /// define it as unique per request. `None` when the request has no `RqUID`.
     pub fn with_new_rquid(&self) -> Option<Request> {
         let old = self.rquid.as_deref()?;
-        let id = uuid::Uuid::new_v4();
+        let id = crate::random::uuid();
         let fresh = if old.contains('-') {
             id.hyphenated().to_string()
         } else {

@@ -374,7 +374,7 @@ impl RedisStore {
         wait: Duration,
     ) -> Result<(RedisGuard, Option<Token>)> {
         let keys = self.keys(key);
-        let owner = uuid::Uuid::new_v4().simple().to_string();
+        let owner = crate::random::uuid().simple().to_string();
         let started = Instant::now();
         let deadline = started + wait;
         let lock_ttl = self.config().lock_ttl;
