@@ -7,7 +7,10 @@
  *     same function (`openssl cms` with the GOST engine, in a child process, whose CPU is not
  *     counted for either).
  *
- * The two sides run interleaved, call by call; each figure is the median of its iterations.
+ * The two sides run interleaved, call by call, in five rounds, each on new connections (a new
+ * socket for the bare client, a new client for the library): which server thread answers which
+ * connection, and on which core, sways a round's wall time either way, so both sides get the
+ * same draws. Each figure is the median of all its iterations.
  *
  *   fetch MODE EMULATOR_URL CERT_PEM KEY_PEM [OAUTH_N [GISMT_N]]
  *
@@ -233,6 +236,7 @@ static int bare_gismt(void)
 /* --- the library -------------------------------------------------------------------------- */
 
 static SuzClient *client;
+static char config[1024];
 static SuzSigner *signer;
 
 static int lib_oauth(void)
@@ -263,6 +267,8 @@ static void timed(const char *label, int (*fn)(void), double *wall, double *cpu)
     *wall = now(CLOCK_MONOTONIC) - w0;
 }
 
+#define ROUNDS 5
+
 /* Runs the bare client's FN and the library's FN N times each, interleaved (so both see the
  * same machine), and prints the medians of wall and CPU time per call and their ratios. */
 static void compare(const char *what, const char *bare_label, int (*bare)(void),
@@ -271,9 +277,18 @@ static void compare(const char *what, const char *bare_label, int (*bare)(void),
     double *bw = malloc(sizeof(double) * (size_t)n), *bc = malloc(sizeof(double) * (size_t)n);
     double *lw = malloc(sizeof(double) * (size_t)n), *lc = malloc(sizeof(double) * (size_t)n);
     double w, c;
-    timed(bare_label, bare, &w, &c); /* warm: connections made and kept */
-    timed(lib_label, lib, &w, &c);
     for (int i = 0; i < n; i++) {
+        if (i % ((n + ROUNDS - 1) / ROUNDS) == 0) {
+            close(bare_fd);
+            suz_client_free(client);
+            client = NULL;
+            if (bare_connect() != 0 || suz_client_new(config, &client) != SUZ_RESULT_OK) {
+                fprintf(stderr, "new connections: %s\n", suz_last_error_message());
+                exit(1);
+            }
+            timed(bare_label, bare, &w, &c); /* warm: connections made and kept */
+            timed(lib_label, lib, &w, &c);
+        }
         if (i % 2) {
             timed(bare_label, bare, &bw[i], &bc[i]);
             timed(lib_label, lib, &lw[i], &lc[i]);
@@ -301,7 +316,6 @@ static void repeat(const char *label, int (*fn)(void), int n)
 
 int main(int argc, char **argv)
 {
-    char config[1024];
     int oauth_n = 300, gismt_n = 20;
     if (argc < 5) {
         fprintf(stderr, "usage: %s all|lib-oauth|bare-oauth|lib-gismt|bare-gismt EMULATOR_URL CERT KEY [OAUTH_N [GISMT_N]]\n",

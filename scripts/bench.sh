@@ -38,6 +38,16 @@ emulator() {
     kill "${EMULATOR_PID:-}" 2>/dev/null || true
     start_emulator "$lib/suz-emulator" "$work/emulator.log" "$@"
 }
+# The fetch figures: the emulator on the last core, the clients on the first. Unpinned, which
+# core the server's thread for a connection wakes on sways a run's wall and CPU times either
+# way by up to 1.5x; pinned, both clients meet the same placement in every run.
+pinned_emulator() {
+    kill "${EMULATOR_PID:-}" 2>/dev/null || true
+    printf '#!/bin/sh\nexec taskset -c %s "%s" "$@"\n' "$(($(nproc) - 1))" "$lib/suz-emulator" >"$work/pinned-emulator"
+    chmod +x "$work/pinned-emulator"
+    start_emulator "$work/pinned-emulator" "$work/emulator.log" "$@"
+}
+client_core=(taskset -c 0)
 emu_stat() {
     python3 -c 'import json, sys, urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1] + "/admin/stats"))[sys.argv[2]])' "$EMULATOR_URL" "$1"
 }
@@ -78,10 +88,12 @@ echo '```' >>"$out"
 echo "tokens issued in the run (refreshes + 1): $(emu_stat smartmarket_tokens_issued)" | record
 echo '```' >>"$out"
 
-emulator
+pinned_emulator
 section "Fetches through C next to a bare keep-alive client (p50 wall and process CPU)"
+echo "The emulator runs on the last core, both clients on the first (\`taskset\`)." >>"$out"
+echo >>"$out"
 echo '```' >>"$out"
-"$work/fetch" all "$EMULATOR_URL" "$work/cert.pem" "$work/key.pem" 1000 40 | record
+"${client_core[@]}" "$work/fetch" all "$EMULATOR_URL" "$work/cert.pem" "$work/key.pem" 1000 40 | record
 for who in lib bare; do
     strace -f -qq -c -o "$work/strace-$who" "$work/fetch" "$who-oauth" "$EMULATOR_URL" \
         "$work/cert.pem" "$work/key.pem" 1000 >/dev/null
@@ -91,6 +103,7 @@ for who in lib bare; do
 done
 echo '```' >>"$out"
 
+emulator
 section "Python (microseconds; ratio to the peer)"
 venv=$target_dir/bench-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
