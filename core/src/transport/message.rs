@@ -98,15 +98,17 @@ pub struct Request {
 /// the request must not put them in a log. Shorter values than four characters are not
 /// tracked (they would blank out ordinary words).
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secrets(Vec<Zeroizing<String>>);
+pub struct Secrets(std::sync::Arc<Vec<Zeroizing<String>>>);
 
 impl Secrets {
     /// Adds a value.
     pub fn add(&mut self, value: &str) {
         if value.chars().count() >= 4 && !self.0.iter().any(|s| s.as_str() == value) {
-            self.0.push(Zeroizing::new(value.to_owned()));
+            // Shared by the request's answer and errors (a clone is a count, not a copy).
+            let values = std::sync::Arc::make_mut(&mut self.0);
+            values.push(Zeroizing::new(value.to_owned()));
             // Longest first, so a value containing another is cut whole.
-            self.0.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            values.sort_by_key(|s| std::cmp::Reverse(s.len()));
         }
     }
 
