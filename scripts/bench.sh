@@ -93,7 +93,7 @@ section "Fetches through C next to a bare keep-alive client (p50 wall and proces
 echo "The emulator runs on the last core, both clients on the first (\`taskset\`)." >>"$out"
 echo >>"$out"
 echo '```' >>"$out"
-"${client_core[@]}" "$work/fetch" all "$EMULATOR_URL" "$work/cert.pem" "$work/key.pem" 1000 40 | record
+"${client_core[@]}" "$work/fetch" all "$EMULATOR_URL" "$work/cert.pem" "$work/key.pem" 1000 100 | record
 for who in lib bare; do
     strace -f -qq -c -o "$work/strace-$who" "$work/fetch" "$who-oauth" "$EMULATOR_URL" \
         "$work/cert.pem" "$work/key.pem" 1000 >/dev/null

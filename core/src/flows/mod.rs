@@ -303,7 +303,11 @@ pub(crate) mod test_support {
     pub fn html(status: u16) -> Response {
         Response {
             status,
-            headers: vec![("content-type".into(), "text/html".into())],
+            headers: {
+                let mut headers = crate::transport::Headers::default();
+                headers.push("content-type", "text/html");
+                headers
+            },
             body: b"<html><body>Bad Gateway</body></html>".to_vec(),
             rquid: None,
             secrets: Default::default(),

@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 
 use zeroize::Zeroizing;
 
-use super::message::Request;
+use super::message::{Headers, Request};
 use super::route::Target;
 
 /// The longest answer head (status line and headers).
@@ -81,7 +81,7 @@ pub(super) fn write_request(stream: &mut impl Write, head: &[u8], body: &[u8]) -
 pub(super) struct Answer {
     pub status: u16,
     /// Names in lower case, in the order received.
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
     pub body: Vec<u8>,
     /// The connection ended the answer cleanly and may carry another request.
     pub reusable: bool,
@@ -264,7 +264,7 @@ pub(super) fn read_answer(
     })
 }
 
-type Head = (usize, u16, Vec<(String, String)>, bool);
+type Head = (usize, u16, Headers, bool);
 
 /// The head at the start of `bytes`: its length, status, headers and whether the connection
 /// stays open after the answer; `None` while incomplete.
@@ -282,17 +282,12 @@ fn parse_head(bytes: &[u8]) -> Result<Option<Head>, ReadFailure> {
     };
     let status = parsed.code.unwrap_or(0);
     let mut keep_alive = parsed.version == Some(1);
-    let headers: Vec<(String, String)> = parsed
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_ascii_lowercase(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
-        })
-        .collect();
-    for (name, value) in &headers {
+    let bytes_in_all = parsed.headers.iter().map(|h| h.name.len() + h.value.len());
+    let mut headers = Headers::with_capacity(parsed.headers.len(), bytes_in_all.sum());
+    for h in parsed.headers.iter() {
+        headers.push(h.name, &String::from_utf8_lossy(h.value));
+    }
+    for (name, value) in headers.iter() {
         if name == "connection" {
             for token in value.split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {
@@ -306,14 +301,14 @@ fn parse_head(bytes: &[u8]) -> Result<Option<Head>, ReadFailure> {
     Ok(Some((used, status, headers, keep_alive)))
 }
 
-fn framing(status: u16, headers: &[(String, String)]) -> Result<Framing, BodyFailure> {
+fn framing(status: u16, headers: &Headers) -> Result<Framing, BodyFailure> {
     if status == 204 || status == 304 {
         return Ok(Framing::Empty);
     }
     let mut length: Option<u64> = None;
     let mut chunked = None;
-    for (name, value) in headers {
-        match name.as_str() {
+    for (name, value) in headers.iter() {
+        match name {
             "transfer-encoding" => {
                 let last = value.rsplit(',').next().unwrap_or("").trim();
                 chunked = Some(last.eq_ignore_ascii_case("chunked"));

@@ -241,13 +241,73 @@ impl fmt::Debug for Request {
     }
 }
 
+/// An answer's headers, names in lower case, in the order received: one buffer for them all
+/// (an answer's dozen headers are not two dozen allocations).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    text: String,
+    /// Where each header's name ends and its value ends in `text`; its name starts where the
+    /// previous value ended.
+    ends: Vec<(usize, usize)>,
+}
+
+impl Headers {
+    /// Room for `count` headers of `bytes` bytes in all.
+    pub fn with_capacity(count: usize, bytes: usize) -> Headers {
+        Headers {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(count),
+        }
+    }
+
+    /// Adds a header; its name is kept in lower case.
+    pub fn push(&mut self, name: &str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        self.text[start..].make_ascii_lowercase();
+        let name_end = self.text.len();
+        self.text.push_str(value);
+        self.ends.push((name_end, self.text.len()));
+    }
+
+    /// How many headers there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Header number `index` (from 0): name and value.
+    pub fn get(&self, index: usize) -> Option<(&str, &str)> {
+        let &(name_end, end) = self.ends.get(index)?;
+        let start = index.checked_sub(1).map_or(0, |i| self.ends[i].1);
+        Some((&self.text[start..name_end], &self.text[name_end..end]))
+    }
+
+    /// Every header, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
 /// A complete answer, whatever its status. `Debug` shows no body (it may hold a token).
 #[derive(Clone)]
 pub struct Response {
     /// The HTTP status code.
     pub status: u16,
-    /// Header names and values, as received.
-    pub headers: Vec<(String, String)>,
+    /// Header names (in lower case) and values, as received.
+    pub headers: Headers,
     /// The body bytes (at most 4 MiB; a larger answer is a protocol error).
     pub body: Vec<u8>,
     /// The `RqUID` of the attempt that got this answer (each retry sends a new one).
@@ -269,9 +329,11 @@ impl fmt::Debug for Response {
 impl Response {
     /// An answer with a JSON body (for tests of the flows, which need no server).
     pub fn json_answer(status: u16, body: &str) -> Response {
+        let mut headers = Headers::default();
+        headers.push("content-type", "application/json");
         Response {
             status,
-            headers: vec![("content-type".into(), "application/json".into())],
+            headers,
             body: body.as_bytes().to_vec(),
             rquid: None,
             secrets: Secrets::default(),
@@ -302,7 +364,7 @@ impl Response {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
     /// The body as a JSON object, or a protocol error that says what came instead.
@@ -442,10 +504,33 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn headers_keep_order_and_lower_case_names_in_one_buffer() {
+        let mut h = Headers::with_capacity(3, 40);
+        h.push("Content-Type", "application/json");
+        h.push("X-Empty", "");
+        h.push("Retry-After", "7");
+        assert_eq!(h.len(), 3);
+        assert_eq!(h.get(0), Some(("content-type", "application/json")));
+        assert_eq!(h.get(1), Some(("x-empty", "")));
+        assert_eq!(h.get(2), Some(("retry-after", "7")));
+        assert_eq!(h.get(3), None);
+        let names: Vec<&str> = h.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["content-type", "x-empty", "retry-after"]);
+        assert_eq!(
+            format!("{h:?}"),
+            r#"["content-type", "x-empty", "retry-after"]"#
+        );
+        let mut r = Response::json_answer(200, "{}");
+        r.headers = h;
+        assert_eq!(r.header("RETRY-AFTER"), Some("7"));
+        assert_eq!(r.header("x-empty"), Some(""));
+    }
+
+    #[test]
     fn retry_after_is_bounded() {
         let with = |v: &str| {
             let mut r = Response::json_answer(429, "{}");
-            r.headers.push(("retry-after".into(), v.into()));
+            r.headers.push("Retry-After", v);
             retry_after(&r)
         };
         assert_eq!(with("7"), Some(Duration::from_secs(7)));

@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use message::{
-    retry_after, server_error_fields, status_error, Body, Method, Request, Response, Secrets,
+    retry_after, server_error_fields, status_error, Body, Headers, Method, Request, Response,
+    Secrets,
 };
 use rustls::pki_types::CertificateDer;
 
