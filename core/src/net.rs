@@ -252,13 +252,24 @@ pub(crate) fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
-/// The certificates of a PEM file (`tls.extra_roots_pem`); a file that cannot be read, is not
-/// PEM or holds no certificate is a config error.
+/// The largest `tls.extra_roots_pem` file read (a system's whole bundle is a few hundred KiB).
+const MAX_ROOTS_PEM: u64 = 8 * 1024 * 1024;
+
+/// The certificates of a PEM file (`tls.extra_roots_pem`); a file that cannot be read, is
+/// larger than [`MAX_ROOTS_PEM`], is not PEM or holds no certificate is a config error.
 pub(crate) fn read_pem_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject;
     let bad = |why: String| Error::config(format!("config key `tls.extra_roots_pem`: {why}"));
-    let pem =
-        std::fs::read(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_ROOTS_PEM + 1).read_to_end(&mut pem))
+        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    if pem.len() as u64 > MAX_ROOTS_PEM {
+        return Err(bad(format!(
+            "{} is larger than {MAX_ROOTS_PEM} bytes",
+            path.display()
+        )));
+    }
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| bad(format!("{}: {e}", path.display())))?;

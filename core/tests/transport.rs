@@ -302,6 +302,22 @@ fn tls_needs_a_trusted_root() {
         e.message.starts_with("config key `tls.extra_roots_pem`"),
         "{e}"
     );
+    // A file larger than any bundle (sparse: nothing is written) is refused, not read whole.
+    std::fs::File::create(&ca)
+        .unwrap()
+        .set_len(64 * 1024 * 1024)
+        .unwrap();
+    let e = Transport::new(
+        &Config::from_json(&format!(
+            r#"{{"tls": {{"extra_roots_pem": {:?}}}}}"#,
+            ca.display().to_string()
+        ))
+        .unwrap(),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert!(e.message.contains("is larger than 8388608 bytes"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

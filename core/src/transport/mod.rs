@@ -162,7 +162,11 @@ impl Transport {
                 Some(wait) if Instant::now() + wait < deadline => {
                     std::thread::sleep(wait);
                     attempt += 1;
-                    pause = pause.saturating_mul(2);
+                    // Sending again on a new connection was no back-off: the next one is not
+                    // longer for it.
+                    if !stale {
+                        pause = pause.saturating_mul(2);
+                    }
                     renewed = first.with_new_rquid().or(renewed);
                 }
                 _ => return result,

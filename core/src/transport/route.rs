@@ -209,9 +209,8 @@ pub(super) fn http_tunnel(
         "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
     ));
     if let Some((user, pass)) = &proxy.credentials {
-        let basic = Zeroizing::new(
-            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", **user, **pass)),
-        );
+        let pair = Zeroizing::new(format!("{}:{}", **user, **pass));
+        let basic = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*pair));
         head.push_str("Proxy-Authorization: Basic ");
         head.push_str(&basic);
         head.push_str("\r\n");
