@@ -176,5 +176,31 @@ mod tests {
         assert_eq!(suz_last_error_code(), SuzResult::Panic, "a getter reset it");
         assert_eq!(call(|| Ok(())), SuzResult::Ok);
         assert_eq!(suz_last_error_code(), SuzResult::Ok);
+        let message = unsafe { CStr::from_ptr(suz_last_error_message()) };
+        assert_eq!(message.to_bytes(), b"", "a success clears the message");
+    }
+
+    #[test]
+    fn a_new_thread_starts_with_no_error_and_its_errors_are_its_own() {
+        assert_eq!(
+            call(|| Err(Error::invalid_argument("here"))),
+            SuzResult::InvalidArgument
+        );
+        std::thread::spawn(|| {
+            assert_eq!(suz_last_error_code(), SuzResult::Ok);
+            let message = unsafe { CStr::from_ptr(suz_last_error_message()) };
+            assert_eq!(message.to_bytes(), b"");
+            assert_eq!(call(|| Ok(())), SuzResult::Ok);
+            assert_eq!(
+                call(|| Err(Error::invalid_argument("there"))),
+                SuzResult::InvalidArgument
+            );
+            let message = unsafe { CStr::from_ptr(suz_last_error_message()) };
+            assert_eq!(message.to_str().unwrap(), "there");
+        })
+        .join()
+        .unwrap();
+        let message = unsafe { CStr::from_ptr(suz_last_error_message()) };
+        assert_eq!(message.to_str().unwrap(), "here");
     }
 }

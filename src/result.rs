@@ -1,7 +1,7 @@
 //! Result codes and the error details kept per thread. The numbers and names are
 //! `suz_auth_core::ErrorKind`'s table; `SuzResult` spells them out for the header.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr, CString};
 
 use suz_auth_core::error::OK_NAME;
@@ -104,48 +104,63 @@ impl From<ErrorKind> for SuzResult {
     }
 }
 
+/// The last call's outcome on one thread. An empty string is `None`: a thread's first call,
+/// and every success, allocate nothing (a first allocation on a new thread can cost the host
+/// a whole malloc arena).
 struct LastError {
     code: SuzResult,
-    message: CString,
+    message: Option<CString>,
     http_status: u16,
-    server_code: CString,
-    server_message: CString,
+    server_code: Option<CString>,
+    server_message: Option<CString>,
     retry_after_ms: i64,
-    rquid: CString,
+    rquid: Option<CString>,
 }
 
 impl LastError {
-    fn ok() -> Self {
+    const fn ok() -> Self {
         LastError {
             code: SuzResult::Ok,
-            message: CString::default(),
+            message: None,
             http_status: 0,
-            server_code: CString::default(),
-            server_message: CString::default(),
+            server_code: None,
+            server_message: None,
             retry_after_ms: -1,
-            rquid: CString::default(),
+            rquid: None,
         }
     }
 }
 
+/// `s` as a C string, `None` when empty.
+fn non_empty(s: &str) -> Option<CString> {
+    (!s.is_empty()).then(|| lossless_c_string(s))
+}
+
+/// The pointer a getter hands out: "" for `None`.
+fn c_ptr(s: &Option<CString>) -> *const c_char {
+    s.as_deref().map_or(EMPTY, CStr::as_ptr)
+}
+
 thread_local! {
-    static LAST_ERROR: RefCell<LastError> = RefCell::new(LastError::ok());
+    static LAST_ERROR: RefCell<LastError> = const { RefCell::new(LastError::ok()) };
+    /// Whether `LAST_ERROR` holds a failure. Until a thread's first failure, its `LAST_ERROR`
+    /// is never touched, so it never registers that slot's destructor (which allocates).
+    static FAILED: Cell<bool> = const { Cell::new(false) };
 }
 
 fn store(last: LastError) {
+    let failed = last.code != SuzResult::Ok;
     let _ = LAST_ERROR.try_with(|cell| {
         if let Ok(mut slot) = cell.try_borrow_mut() {
             *slot = last;
+            FAILED.set(failed);
         }
     });
 }
 
 pub(crate) fn record_ok() -> SuzResult {
     // The common case, a success after a success, touches nothing: no strings made or freed.
-    let already_ok = LAST_ERROR
-        .try_with(|cell| cell.try_borrow().is_ok_and(|l| l.code == SuzResult::Ok))
-        .unwrap_or(false);
-    if !already_ok {
+    if FAILED.get() {
         store(LastError::ok());
     }
     SuzResult::Ok
@@ -153,10 +168,10 @@ pub(crate) fn record_ok() -> SuzResult {
 
 pub(crate) fn record_error(e: &Error) -> SuzResult {
     let code = SuzResult::from_kind(e.kind);
-    let opt = |s: &Option<String>| lossless_c_string(s.as_deref().unwrap_or(""));
+    let opt = |s: &Option<String>| non_empty(s.as_deref().unwrap_or(""));
     store(LastError {
         code,
-        message: lossless_c_string(&e.to_string()),
+        message: non_empty(&e.to_string()),
         http_status: e.http_status.unwrap_or(0),
         server_code: opt(&e.server_code),
         server_message: opt(&e.server_message),
@@ -171,6 +186,9 @@ pub(crate) fn record_error(e: &Error) -> SuzResult {
 
 fn with_last<T>(f: impl FnOnce(&LastError) -> T, default: T) -> T {
     crate::boundary::get(default, || {
+        if !FAILED.get() {
+            return Some(f(&LastError::ok()));
+        }
         LAST_ERROR
             .try_with(|cell| cell.try_borrow().map(|l| f(&l)).ok())
             .ok()
@@ -191,7 +209,7 @@ pub extern "C" fn suz_last_error_code() -> SuzResult {
 /// than the `suz_last_*` getters; do not free it.
 #[no_mangle]
 pub extern "C" fn suz_last_error_message() -> *const c_char {
-    with_last(|l| l.message.as_ptr(), EMPTY)
+    with_last(|l| c_ptr(&l.message), EMPTY)
 }
 
 /// HTTP status of the answer behind the last failure on this thread, or 0.
@@ -205,7 +223,7 @@ pub extern "C" fn suz_last_http_status() -> u16 {
 /// for `suz_last_error_message`.
 #[no_mangle]
 pub extern "C" fn suz_last_server_code() -> *const c_char {
-    with_last(|l| l.server_code.as_ptr(), EMPTY)
+    with_last(|l| c_ptr(&l.server_code), EMPTY)
 }
 
 /// The server's own error text from the last failure ("" if none): `error_message` and
@@ -214,7 +232,7 @@ pub extern "C" fn suz_last_server_code() -> *const c_char {
 /// `suz_last_error_message`.
 #[no_mangle]
 pub extern "C" fn suz_last_server_message() -> *const c_char {
-    with_last(|l| l.server_message.as_ptr(), EMPTY)
+    with_last(|l| c_ptr(&l.server_message), EMPTY)
 }
 
 /// `Retry-After` of the last failure (429 or 503) in milliseconds, or -1 if none was sent.
@@ -227,7 +245,7 @@ pub extern "C" fn suz_last_retry_after_ms() -> i64 {
 /// requests to Sber. Lifetime as for `suz_last_error_message`.
 #[no_mangle]
 pub extern "C" fn suz_last_rquid() -> *const c_char {
-    with_last(|l| l.rquid.as_ptr(), EMPTY)
+    with_last(|l| c_ptr(&l.rquid), EMPTY)
 }
 
 /// The name of a result code, e.g. "SUZ_RESULT_TIMEOUT"; "SUZ_RESULT_UNKNOWN" for a number

@@ -145,6 +145,47 @@ fn threads_share_one_fetch_without_persistence() {
     assert!(values.iter().all(|v| v == "token-0"), "{values:?}");
 }
 
+#[test]
+fn waiters_for_a_fetching_thread_get_its_failure_its_panic_or_their_timeout() {
+    let (manager, profile, key) = parts(&memory_only("", r#", "lock_timeout_ms": 300"#));
+    let started = Barrier::new(2);
+    // The fetch ends in `end` after the waiter has started waiting; returns the waiter's error.
+    let waiter_sees = |end: &(dyn Fn() -> Result<Token, Error> + Sync)| {
+        std::thread::scope(|s| {
+            let leader = s.spawn(|| {
+                let fetch = || {
+                    started.wait();
+                    std::thread::sleep(Duration::from_millis(100));
+                    end()
+                };
+                let _ = manager.get(&profile, &key, &fetch);
+            });
+            started.wait();
+            let begun = Instant::now();
+            let unexpected = || -> Result<Token, Error> { panic!("the waiter fetched") };
+            let e = manager.get(&profile, &key, &unexpected).unwrap_err();
+            let _ = leader.join();
+            (e, begun.elapsed())
+        })
+    };
+    let (e, _) = waiter_sees(&|| Err(Error::new(ErrorKind::HttpServerError, "refused")));
+    assert_eq!(
+        (e.kind, e.to_string().as_str()),
+        (ErrorKind::HttpServerError, "refused")
+    );
+    let (e, _) = waiter_sees(&|| panic!("a bug in the fetch"));
+    assert_eq!(e.kind, ErrorKind::Panic, "{e}");
+    let (e, waited) = waiter_sees(&|| {
+        std::thread::sleep(Duration::from_millis(600));
+        Err(Error::new(ErrorKind::HttpServerError, "too late"))
+    });
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -847,6 +888,106 @@ fn a_lock_waiter_wakes_when_the_holder_lets_go_and_a_timed_out_one_leaves_nothin
         got_at - released
     });
     assert!(released < Duration::from_secs(2), "{released:?}");
+}
+
+#[test]
+fn processes_waiting_for_a_fetch_read_its_token_together() {
+    use suz_auth_core::token::store::Locked;
+    const WAITERS: usize = 4;
+    let dir = temp_dir("lock-shared");
+    let c = in_dir(&dir);
+    let (holder, _, key) = parts(&c);
+    let store = |m: &TokenManager| m.file_store().unwrap().unwrap();
+    let held = store(&holder)
+        .lock(&key.hash, Duration::from_secs(1))
+        .unwrap();
+    // Each waiter, under the lock it waited for, stays until every waiter is in there with it
+    // (at most 10 s): only a shared lock lets them all in at once.
+    let inside = AtomicUsize::new(0);
+    let managers: Vec<_> = (0..WAITERS).map(|_| parts(&c).0).collect();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let waiters: Vec<_> = managers
+            .iter()
+            .map(|m| {
+                let inside = &inside;
+                let key = &key;
+                s.spawn(move || {
+                    store(m).lock_unless(&key.hash, Duration::from_secs(20), || {
+                        inside.fetch_add(1, Ordering::SeqCst);
+                        let until = Instant::now() + Duration::from_secs(10);
+                        while inside.load(Ordering::SeqCst) < WAITERS && Instant::now() < until {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        Some(inside.load(Ordering::SeqCst))
+                    })
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            inside.load(Ordering::SeqCst),
+            0,
+            "nobody reads under the holder"
+        );
+        drop(held);
+        waiters.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for r in results {
+        match r {
+            Ok(Locked::Ready(together)) => assert_eq!(together, WAITERS),
+            Ok(Locked::Held(..)) => panic!("a waiter took the lock although it found a token"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // Nothing is left held: the lock is free at once.
+    let (_free, waited) = store(&holder).lock(&key.hash, Duration::ZERO).unwrap();
+    assert!(!waited);
+}
+
+#[test]
+fn a_waiter_that_finds_no_token_takes_the_lock_and_a_held_lock_times_it_out() {
+    use suz_auth_core::token::store::Locked;
+    let dir = temp_dir("lock-unless");
+    let c = in_dir(&dir);
+    let (a, _, key) = parts(&c);
+    let (b, _, _) = parts(&c);
+    let store = |m: &TokenManager| m.file_store().unwrap().unwrap();
+    let held = store(&a).lock(&key.hash, Duration::from_secs(1)).unwrap();
+    // Held throughout: the wait ends at its timeout, and `ready` is never called.
+    let started = Instant::now();
+    let e = store(&b)
+        .lock_unless(&key.hash, Duration::from_millis(300), || -> Option<()> {
+            panic!("called under the holder")
+        })
+        .map(|_| ())
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    // Released, with nothing found: the waiter ends up holding the lock itself.
+    let locked = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(held);
+        });
+        store(&b).lock_unless(&key.hash, Duration::from_secs(10), || None::<()>)
+    });
+    let Ok(Locked::Held(_lock, waited)) = locked else {
+        panic!("the waiter did not take the lock");
+    };
+    assert!(waited);
+    let e = store(&a)
+        .lock(&key.hash, Duration::ZERO)
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(
+        e.kind,
+        ErrorKind::Timeout,
+        "the waiter holds it exclusively"
+    );
 }
 
 #[test]

@@ -15,14 +15,16 @@ use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{
+    Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 use std::time::{Duration, Instant};
 
 use super::key::TokenKey;
 use super::lease::Lease;
 #[cfg(feature = "redis")]
 use super::redis::{LeaseTry, RedisStore};
-use super::store::FileStore;
+use super::store::{FileStore, Locked};
 use super::{mask, now_ms, Token};
 #[cfg(feature = "redis")]
 use crate::config::RedisFallback;
@@ -59,10 +61,26 @@ pub struct TokenManager {
 }
 
 /// One fetch under way, and its outcome once known.
+///
+/// The outcome is read without a lock: a waiter woken by the condition variable takes the
+/// mutex only to leave the wait (nothing is done while holding it), so the waiters of a fetch
+/// do not queue behind each other's work. Waiting allocates nothing: the first call of a new
+/// host thread does not cost it a malloc arena.
 #[derive(Default)]
 struct Flight {
-    outcome: Mutex<Option<Result<Token>>>,
+    outcome: OnceLock<Result<Token>>,
+    gate: Mutex<()>,
     done: Condvar,
+}
+
+impl Flight {
+    /// Sets the outcome (the first one set stays) and wakes every waiter.
+    fn finish(&self, outcome: Result<Token>) {
+        let _ = self.outcome.set(outcome);
+        // Taken and let go so that no waiter is between its check and its wait now.
+        drop(lock(&self.gate));
+        self.done.notify_all();
+    }
 }
 
 /// The leader's duty: whatever happens (an error, a panic in the fetch), the waiters get an
@@ -75,22 +93,18 @@ struct Leading<'a> {
 
 impl Leading<'_> {
     fn publish(&self, outcome: &Result<Token>) {
-        *lock(&self.flight.outcome) = Some(outcome.clone());
-        self.flight.done.notify_all();
+        self.flight.finish(outcome.clone());
     }
 }
 
 impl Drop for Leading<'_> {
     fn drop(&mut self) {
-        let mut outcome = lock(&self.flight.outcome);
-        if outcome.is_none() {
-            *outcome = Some(Err(Error::new(
+        if self.flight.outcome.get().is_none() {
+            self.flight.finish(Err(Error::new(
                 ErrorKind::Panic,
                 "the thread fetching this token panicked",
             )));
-            self.flight.done.notify_all();
         }
-        drop(outcome);
         lock(&self.manager.flights).remove(self.hash);
     }
 }
@@ -251,6 +265,12 @@ impl TokenManager {
     /// no reference count), so hits on many cores do not slow each other down.
     fn memory_get_near(&self, key: &TokenKey) -> Option<Token> {
         let generation = self.generation.load(AtomicOrdering::Acquire);
+        if generation == 0 {
+            // Nothing was ever cached. Not touching `NEAR` here spares a new thread whose first
+            // call waits for the first fetch the registration of its destructor, which
+            // allocates (and a thread's first allocation may set up a whole malloc arena).
+            return None;
+        }
         let near = NEAR.try_with(|near| {
             let mut near = near.try_borrow_mut().ok()?;
             if let Some(e) = near
@@ -419,35 +439,40 @@ impl TokenManager {
     fn wait_for(&self, profile: &Profile, flight: &Flight) -> Result<Token> {
         let limit = self.config.lock_timeout;
         let started = Instant::now();
-        let mut outcome = lock(&flight.outcome);
-        while outcome.is_none() {
-            let left = limit.saturating_sub(started.elapsed());
-            if left.is_zero() {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "waited {} ms (cache.lock_timeout_ms) for another thread of this process fetching this token",
-                        limit.as_millis()
-                    ),
-                ));
+        let outcome = match flight.outcome.get() {
+            Some(outcome) => outcome,
+            None => {
+                let mut gate = lock(&flight.gate);
+                loop {
+                    // Checked under the mutex, which `finish` takes after setting the outcome:
+                    // its wake-up cannot fall between this check and the wait.
+                    if let Some(outcome) = flight.outcome.get() {
+                        break outcome;
+                    }
+                    let left = limit.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "waited {} ms (cache.lock_timeout_ms) for another thread of this process fetching this token",
+                                limit.as_millis()
+                            ),
+                        ));
+                    }
+                    gate = flight
+                        .done
+                        .wait_timeout(gate, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
             }
-            outcome = flight
-                .done
-                .wait_timeout(outcome, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        };
         log_at!(
             Level::Debug,
             "{}: another thread fetched the token; using its outcome",
             profile.name
         );
-        outcome.clone().unwrap_or_else(|| {
-            Err(Error::new(
-                ErrorKind::Panic,
-                "a fetch ended without an outcome",
-            ))
-        })
+        outcome.clone()
     }
 
     /// The leader's part: tries until it has a token, or another caller's lease (a two-phase
@@ -491,7 +516,26 @@ impl TokenManager {
         let mut interrupted = false;
         let _file_lock = match &files {
             Some(files) => {
-                let (guard, waited) = files.lock(&key.hash, wait)?;
+                // Waiting for another process's fetch, read what it stored as soon as it
+                // lets go, alongside every other process waiting for it.
+                let stored = || {
+                    if files.fetch_interrupted(&key.hash) {
+                        return None;
+                    }
+                    files.read(&key.hash).filter(|t| self.is_fresh(profile, t))
+                };
+                let (guard, waited) = match files.lock_unless(&key.hash, wait, stored)? {
+                    Locked::Ready(t) => {
+                        log_at!(
+                            Level::Info,
+                            "{}: waited for another process's fetch; its token is in the file store",
+                            profile.name
+                        );
+                        self.remember(key, &t);
+                        return Ok(Some(t));
+                    }
+                    Locked::Held(guard, waited) => (guard, waited),
+                };
                 if waited {
                     log_at!(
                         Level::Info,

@@ -8,6 +8,9 @@
 //!   `std::fs::File::lock`). The kernel releases it when the holder dies, so a killed process
 //!   never blocks the others. Lock files are never deleted: deleting one while another process
 //!   waits on it would let two processes hold "the" lock at once.
+//! - A process that finds the lock held waits for it in shared mode, blocked in the kernel
+//!   ([`FileStore::lock_unless`]): when the holder lets go, every waiting process wakes and
+//!   reads the token it stored at the same time, instead of taking the lock one after another.
 //! - The directory must belong to the current user and be writable by nobody else; it is
 //!   refused otherwise. Nothing in it is trusted: every file is opened without following a
 //!   symlink and without blocking (a FIFO cannot hang a call), and anything that is not a
@@ -20,9 +23,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-#[cfg(not(unix))]
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +78,14 @@ pub struct StoredEntry {
 #[derive(Clone, Debug)]
 pub struct FileStore {
     dir: PathBuf,
+}
+
+/// What [`FileStore::lock_unless`] ends with: the lock, or what was found while waiting for it.
+pub enum Locked<T> {
+    /// The key's lock, held; whether it had to wait, for the log.
+    Held(FileLock, bool),
+    /// What `ready` found under the shared lock; no lock is held.
+    Ready(T),
 }
 
 /// A held file lock; released on drop (and by the kernel if the process dies).
@@ -270,6 +279,32 @@ impl FileStore {
     /// Takes the key's lock, waiting at most `timeout` for another process to release it.
     /// Returns whether it had to wait, for the log.
     pub fn lock(&self, hash: &str, timeout: Duration) -> Result<(FileLock, bool)> {
+        match self.take_lock(hash, timeout, None::<fn() -> Option<()>>)? {
+            Locked::Held(lock, waited) => Ok((lock, waited)),
+            Locked::Ready(()) => unreachable!("nothing is looked for"),
+        }
+    }
+
+    /// [`FileStore::lock`], except that when another process holds the lock, this caller waits
+    /// for it in shared mode, with every other waiter, and calls `ready` under the shared lock:
+    /// what it finds (the token the holder stored) is returned without the lock. All the
+    /// waiters read at once when the holder lets go, instead of one after another. Only when
+    /// `ready` finds nothing is the lock taken exclusively (still within `timeout`).
+    pub fn lock_unless<T>(
+        &self,
+        hash: &str,
+        timeout: Duration,
+        ready: impl FnOnce() -> Option<T>,
+    ) -> Result<Locked<T>> {
+        self.take_lock(hash, timeout, Some(ready))
+    }
+
+    fn take_lock<T>(
+        &self,
+        hash: &str,
+        timeout: Duration,
+        ready: Option<impl FnOnce() -> Option<T>>,
+    ) -> Result<Locked<T>> {
         let path = self.lock_path(hash);
         let file = open_safely(
             private_options()
@@ -290,41 +325,28 @@ impl FileStore {
                 ),
             )
         };
+        let cannot_lock = |e| store_error(&path, "cannot lock", e);
         match file.try_lock() {
-            Ok(()) => return Ok((FileLock { file }, false)),
+            Ok(()) => return Ok(Locked::Held(FileLock { file }, false)),
             Err(fs::TryLockError::WouldBlock) => {}
-            Err(fs::TryLockError::Error(e)) => return Err(store_error(&path, "cannot lock", e)),
+            Err(fs::TryLockError::Error(e)) => return Err(cannot_lock(e)),
         }
-        if timeout.is_zero() {
-            return Err(timed_out());
-        }
-        #[cfg(unix)]
-        {
-            // The waiter blocks in the kernel and wakes the moment the holder lets go.
-            match lock_waiting(&file, timeout) {
-                Ok(true) => Ok((FileLock { file }, true)),
-                Ok(false) => Err(timed_out()),
-                Err(e) => Err(store_error(&path, "cannot lock", e)),
+        let started = Instant::now();
+        if let Some(ready) = ready {
+            if !wait_for_lock(&file, Mode::Shared, timeout).map_err(cannot_lock)? {
+                return Err(timed_out());
+            }
+            let found = ready();
+            file.unlock().map_err(cannot_lock)?;
+            if let Some(found) = found {
+                return Ok(Locked::Ready(found));
             }
         }
-        #[cfg(not(unix))]
-        {
-            let started = Instant::now();
-            let mut pause = Duration::from_millis(1);
-            loop {
-                std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
-                pause = (pause * 2).min(Duration::from_millis(10));
-                match file.try_lock() {
-                    Ok(()) => return Ok((FileLock { file }, true)),
-                    Err(fs::TryLockError::WouldBlock) => {}
-                    Err(fs::TryLockError::Error(e)) => {
-                        return Err(store_error(&path, "cannot lock", e))
-                    }
-                }
-                if started.elapsed() >= timeout {
-                    return Err(timed_out());
-                }
-            }
+        let left = timeout.saturating_sub(started.elapsed());
+        if wait_for_lock(&file, Mode::Exclusive, left).map_err(cannot_lock)? {
+            Ok(Locked::Held(FileLock { file }, true))
+        } else {
+            Err(timed_out())
         }
     }
 
@@ -597,28 +619,72 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Waits for `file`'s lock in a blocking call, at most `timeout`; whether it was taken.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Mode {
+    Shared,
+    Exclusive,
+}
+
+fn try_lock_as(file: &File, mode: Mode) -> std::result::Result<(), fs::TryLockError> {
+    match mode {
+        Mode::Shared => file.try_lock_shared(),
+        Mode::Exclusive => file.try_lock(),
+    }
+}
+
+/// Takes `file`'s lock in `mode`, waiting at most `timeout`; whether it was taken.
 ///
-/// The blocking call runs on a thread of its own over a duplicate of the descriptor (the same
-/// open file description, so the lock it takes is `file`'s). If the wait times out, that
-/// thread gives up the lock as soon as it gets it, and closing both descriptors releases it
-/// in any case.
-#[cfg(unix)]
-fn lock_waiting(file: &fs::File, timeout: Duration) -> std::io::Result<bool> {
-    let waiter = file.try_clone()?;
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    std::thread::Builder::new()
-        .name("suz-auth-lock".into())
-        .spawn(move || {
-            let got = waiter.lock();
-            let taken = got.is_ok();
-            if tx.send(got).is_err() && taken {
-                let _ = waiter.unlock();
+/// On Unix the wait is one blocking call on a thread of its own, over a duplicate of the
+/// descriptor (the same open file description, so the lock it takes is `file`'s): it wakes the
+/// moment the holder lets go. If the wait times out, that thread gives up the lock as soon as
+/// it gets it, and closing both descriptors releases it in any case. Elsewhere the lock is
+/// tried every 1 to 10 ms.
+fn wait_for_lock(file: &File, mode: Mode, timeout: Duration) -> std::io::Result<bool> {
+    match try_lock_as(file, mode) {
+        Ok(()) => return Ok(true),
+        Err(fs::TryLockError::WouldBlock) => {}
+        Err(fs::TryLockError::Error(e)) => return Err(e),
+    }
+    if timeout.is_zero() {
+        return Ok(false);
+    }
+    #[cfg(unix)]
+    {
+        let waiter = file.try_clone()?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("suz-auth-lock".into())
+            .spawn(move || {
+                let got = match mode {
+                    Mode::Shared => waiter.lock_shared(),
+                    Mode::Exclusive => waiter.lock(),
+                };
+                let taken = got.is_ok();
+                if tx.send(got).is_err() && taken {
+                    let _ = waiter.unlock();
+                }
+            })?;
+        match rx.recv_timeout(timeout) {
+            Ok(got) => got.map(|()| true),
+            Err(_) => Ok(false),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
+            pause = (pause * 2).min(Duration::from_millis(10));
+            match try_lock_as(file, mode) {
+                Ok(()) => return Ok(true),
+                Err(fs::TryLockError::WouldBlock) => {}
+                Err(fs::TryLockError::Error(e)) => return Err(e),
             }
-        })?;
-    match rx.recv_timeout(timeout) {
-        Ok(got) => got.map(|()| true),
-        Err(_) => Ok(false),
+            if started.elapsed() >= timeout {
+                return Ok(false);
+            }
+        }
     }
 }
 
