@@ -1,8 +1,9 @@
 /*
  * The Windows DLL as a C host on Windows uses it: linked through an import library, against
  * the emulator on 127.0.0.1. A SmartMarket token, a GIS MT token with a callback signer, the
- * token cache in a directory (the Windows file lock), and the errors a host meets: refused
- * credentials, a port nobody listens on, a signer that fails.
+ * token cache in a directory (the Windows file lock: a second client waits on it for the first
+ * one's fetch), and the errors a host meets: refused credentials, a port nobody listens on, a
+ * signer that fails.
  *
  *   smoke.exe EMULATOR_URL CACHE_DIR SIGN_COMMAND
  *
@@ -95,6 +96,31 @@ static int32_t failing_signer(void *userdata, const uint8_t *data, size_t len,
     return 1;
 }
 
+/* The same signer, slow: the fetch holds the cache directory's lock for a while. */
+static int32_t slow_signer(void *userdata, const uint8_t *data, size_t len, SuzSignatureKind kind,
+                           SuzSignatureSink *sink)
+{
+    Sleep(1500);
+    return command_signer(userdata, data, len, kind, sink);
+}
+
+/* A token_get on a thread of its own; the value is kept. */
+struct Fetch {
+    SuzClient *client;
+    SuzResult rc;
+    char value[1024];
+};
+
+static DWORD WINAPI fetch_thread(LPVOID arg)
+{
+    struct Fetch *f = arg;
+    SuzToken *token = NULL;
+    f->rc = suz_token_get(f->client, "gismt", &token);
+    if (token) snprintf(f->value, sizeof f->value, "%s", suz_token_value(token));
+    suz_token_free(token);
+    return 0;
+}
+
 static int token_ok(SuzResult rc, SuzToken *token, SuzFlow flow)
 {
     int ok = rc == SUZ_RESULT_OK && token != NULL && suz_token_flow(token) == flow &&
@@ -166,6 +192,50 @@ int main(int argc, char **argv)
     suz_token_free(token);
     suz_token_free(again);
     token = NULL;
+
+    /* Two clients on one new cache directory, as two processes would be: while the first
+     * fetches (its signer is slow), the second waits on the directory's file lock, blocked,
+     * then reads the token the first one stored. */
+    {
+        char wait_dir[600], wait_config[2048];
+        SuzClient *first = NULL, *second = NULL;
+        SuzSigner *slow = NULL;
+        SuzToken *got = NULL;
+        struct Fetch fetch;
+        HANDLE thread;
+        DWORD began, waited;
+        snprintf(wait_dir, sizeof wait_dir, "%s\\\\wait", cache);
+        snprintf(wait_config, sizeof wait_config,
+                 "{\"stand\": \"emulator\", \"emulator_url\": \"%s\", \"timeouts\": {\"total_ms\": 60000},"
+                 " \"cache\": {\"dir\": \"%s\", \"lock_timeout_ms\": 60000},"
+                 " \"profiles\": {\"gismt\": {\"flow\": \"gismt\", \"oms_connection\": \"" CONNECTION "\"}}}",
+                 argv[1], wait_dir);
+        CHECK("two clients on one cache directory",
+              suz_client_new(wait_config, &first) == SUZ_RESULT_OK &&
+                  suz_client_new(wait_config, &second) == SUZ_RESULT_OK);
+        CHECK("slow signer", suz_signer_new_callback(slow_signer, NULL, NULL, &slow) == SUZ_RESULT_OK);
+        CHECK("their signers", suz_client_set_signer(first, "gismt", slow) == SUZ_RESULT_OK &&
+                                   suz_client_set_signer(second, "gismt", signer) == SUZ_RESULT_OK);
+        memset(&fetch, 0, sizeof fetch);
+        fetch.client = first;
+        thread = CreateThread(NULL, 0, fetch_thread, &fetch, 0, NULL);
+        Sleep(500);
+        began = GetTickCount();
+        rc = suz_token_get(second, "gismt", &got);
+        waited = GetTickCount() - began;
+        if (thread) {
+            WaitForSingleObject(thread, 120000);
+            CloseHandle(thread);
+        }
+        CHECK("the second client waited for the lock and read the first one's token",
+              thread != NULL && rc == SUZ_RESULT_OK && fetch.rc == SUZ_RESULT_OK && got != NULL &&
+                  strcmp(fetch.value, suz_token_value(got)) == 0 && waited >= 300);
+        if (rc != SUZ_RESULT_OK) fprintf(stderr, "second client: %s\n", suz_last_error_message());
+        suz_token_free(got);
+        suz_signer_free(slow);
+        suz_client_free(first);
+        suz_client_free(second);
+    }
 
     /* Errors: refused credentials, a closed port, a failing signer. */
     rc = suz_get_token_smartmarket(client, SM_CLIENT_ID, "wrong-secret", NULL, &token);

@@ -306,15 +306,17 @@ impl FileStore {
         ready: Option<impl FnOnce() -> Option<T>>,
     ) -> Result<Locked<T>> {
         let path = self.lock_path(hash);
-        let file = open_safely(
-            private_options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false),
-            &path,
-        )
-        .map_err(|e| store_error(&path, "cannot open the lock file", e))?;
+        let open = || {
+            open_safely(
+                private_options()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false),
+                &path,
+            )
+            .map_err(|e| store_error(&path, "cannot open the lock file", e))
+        };
         let timed_out = || {
             Error::new(
                 ErrorKind::Timeout,
@@ -326,6 +328,7 @@ impl FileStore {
             )
         };
         let cannot_lock = |e| store_error(&path, "cannot lock", e);
+        let mut file = open()?;
         match file.try_lock() {
             Ok(()) => return Ok(Locked::Held(FileLock { file }, false)),
             Err(fs::TryLockError::WouldBlock) => {}
@@ -333,20 +336,23 @@ impl FileStore {
         }
         let started = Instant::now();
         if let Some(ready) = ready {
-            if !wait_for_lock(&file, Mode::Shared, timeout).map_err(cannot_lock)? {
-                return Err(timed_out());
-            }
+            let shared = wait_for_lock(file, Mode::Shared, timeout)
+                .map_err(cannot_lock)?
+                .ok_or_else(timed_out)?;
             let found = ready();
-            file.unlock().map_err(cannot_lock)?;
+            // Closing the file is what surely lets the shared lock go, on every system (an
+            // unlock is only tried first); the exclusive lock is asked for on a new one.
+            let _ = shared.unlock();
+            drop(shared);
             if let Some(found) = found {
                 return Ok(Locked::Ready(found));
             }
+            file = open()?;
         }
         let left = timeout.saturating_sub(started.elapsed());
-        if wait_for_lock(&file, Mode::Exclusive, left).map_err(cannot_lock)? {
-            Ok(Locked::Held(FileLock { file }, true))
-        } else {
-            Err(timed_out())
+        match wait_for_lock(file, Mode::Exclusive, left).map_err(cannot_lock)? {
+            Some(file) => Ok(Locked::Held(FileLock { file }, true)),
+            None => Err(timed_out()),
         }
     }
 
@@ -632,59 +638,46 @@ fn try_lock_as(file: &File, mode: Mode) -> std::result::Result<(), fs::TryLockEr
     }
 }
 
-/// Takes `file`'s lock in `mode`, waiting at most `timeout`; whether it was taken.
+/// Takes `file`'s lock in `mode`, waiting at most `timeout`: the file back, locked, or `None`
+/// when the wait timed out.
 ///
-/// On Unix the wait is one blocking call on a thread of its own, over a duplicate of the
-/// descriptor (the same open file description, so the lock it takes is `file`'s): it wakes the
-/// moment the holder lets go. If the wait times out, that thread gives up the lock as soon as
-/// it gets it, and closing both descriptors releases it in any case. Elsewhere the lock is
-/// tried every 1 to 10 ms.
-fn wait_for_lock(file: &File, mode: Mode, timeout: Duration) -> std::io::Result<bool> {
-    match try_lock_as(file, mode) {
-        Ok(()) => return Ok(true),
+/// The wait is one blocking call (`flock` / `LockFileEx` through `std::fs::File::lock`) on a
+/// thread of its own, which owns the file while it waits: it wakes the moment the holder lets
+/// go, and no duplicate handle is ever involved. If this caller has stopped waiting by then, the
+/// thread gives the lock up and closes the file itself.
+fn wait_for_lock(file: File, mode: Mode, timeout: Duration) -> std::io::Result<Option<File>> {
+    match try_lock_as(&file, mode) {
+        Ok(()) => return Ok(Some(file)),
         Err(fs::TryLockError::WouldBlock) => {}
         Err(fs::TryLockError::Error(e)) => return Err(e),
     }
     if timeout.is_zero() {
-        return Ok(false);
+        return Ok(None);
     }
-    #[cfg(unix)]
-    {
-        let waiter = file.try_clone()?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        std::thread::Builder::new()
-            .name("suz-auth-lock".into())
-            .spawn(move || {
-                let got = match mode {
-                    Mode::Shared => waiter.lock_shared(),
-                    Mode::Exclusive => waiter.lock(),
-                };
-                let taken = got.is_ok();
-                if tx.send(got).is_err() && taken {
-                    let _ = waiter.unlock();
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("suz-auth-lock".into())
+        .spawn(move || {
+            let got = match mode {
+                Mode::Shared => file.lock_shared(),
+                Mode::Exclusive => file.lock(),
+            };
+            match got {
+                Ok(()) => {
+                    if let Err(std::sync::mpsc::SendError(Ok(file))) = tx.send(Ok(file)) {
+                        let _ = file.unlock();
+                    }
                 }
-            })?;
-        match rx.recv_timeout(timeout) {
-            Ok(got) => got.map(|()| true),
-            Err(_) => Ok(false),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(1);
-        loop {
-            std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
-            pause = (pause * 2).min(Duration::from_millis(10));
-            match try_lock_as(file, mode) {
-                Ok(()) => return Ok(true),
-                Err(fs::TryLockError::WouldBlock) => {}
-                Err(fs::TryLockError::Error(e)) => return Err(e),
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
             }
-            if started.elapsed() >= timeout {
-                return Ok(false);
-            }
-        }
+        })?;
+    match rx.recv_timeout(timeout) {
+        Ok(got) => got.map(Some),
+        // A lock taken after this (the file still in the channel) goes with the channel: the
+        // file is closed, which releases it.
+        Err(_) => Ok(None),
     }
 }
 
