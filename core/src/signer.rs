@@ -6,9 +6,6 @@ use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
@@ -17,6 +14,8 @@ use base64::Engine;
 
 use crate::config::CommandConfig;
 use crate::error::{Error, Result};
+
+mod outputs;
 
 /// Which CMS structure a flow needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -349,16 +348,12 @@ pub const MAX_SIGNER_OUTPUT: usize = 1024 * 1024;
 /// open); its output ending wakes the wait earlier.
 const POLL: Duration = Duration::from_millis(5);
 
-/// A started command with its output being drained on two threads (so a chatty command cannot
-/// block on a full pipe). Dropping it kills the command's process group and reaps the command.
+/// A started command with its output being read (see [`outputs`]). Dropping it kills the
+/// command's process group and reaps the command.
 struct Running<'a> {
     child: &'a mut std::process::Child,
     started: Instant,
-    overflow: Arc<AtomicBool>,
-    stdout: Option<Receiver<Vec<u8>>>,
-    stderr: Option<Receiver<Vec<u8>>>,
-    /// A message each time one of the two outputs ends.
-    ended: Receiver<()>,
+    outputs: outputs::Outputs,
 }
 
 /// How long the output may take to arrive once the command has exited and its process group is
@@ -366,61 +361,19 @@ struct Running<'a> {
 /// run out.
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
-/// Reads at most `limit` bytes from `pipe` on a thread of its own; the bytes arrive on the
-/// receiver when the pipe ends or the limit is reached (and `ended` is told), and `full` is
-/// raised if it was reached.
-fn drain(
-    pipe: impl Read + Send + 'static,
-    limit: u64,
-    full: Option<Arc<AtomicBool>>,
-    ended: std::sync::mpsc::Sender<()>,
-) -> Receiver<Vec<u8>> {
-    let (done, bytes) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.take(limit).read_to_end(&mut buf);
-        if let Some(full) = full.filter(|_| buf.len() as u64 >= limit) {
-            full.store(true, Ordering::SeqCst);
-        }
-        let _ = done.send(buf);
-        let _ = ended.send(());
-    });
-    bytes
-}
-
 impl<'a> Running<'a> {
     fn new(child: &'a mut std::process::Child) -> Running<'a> {
-        let overflow = Arc::new(AtomicBool::new(false));
-        let (tell, ended) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().map(|pipe| {
-            let limit = MAX_SIGNER_OUTPUT as u64 + 1;
-            drain(pipe, limit, Some(overflow.clone()), tell.clone())
-        });
-        let stderr = child
-            .stderr
-            .take()
-            .map(|pipe| drain(pipe, 64 * 1024, None, tell));
+        let outputs = outputs::Outputs::new(child, MAX_SIGNER_OUTPUT + 1);
         Running {
             child,
             started: Instant::now(),
-            overflow,
-            stdout,
-            stderr,
-            ended,
+            outputs,
         }
     }
 
     /// Waits `pause`, or less if one of the outputs ends meanwhile; whether one did.
-    fn output_ended(&self, pause: Duration) -> bool {
-        match self.ended.recv_timeout(pause) {
-            Ok(()) => true,
-            Err(RecvTimeoutError::Timeout) => false,
-            // Both have ended already (the command closed them and runs on): a plain wait.
-            Err(RecvTimeoutError::Disconnected) => {
-                std::thread::sleep(pause);
-                false
-            }
-        }
+    fn output_ended(&mut self, pause: Duration) -> bool {
+        self.outputs.wait(pause)
     }
 
     fn child_status(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
@@ -428,7 +381,7 @@ impl<'a> Running<'a> {
     }
 
     fn output_overflowed(&self) -> bool {
-        self.overflow.load(Ordering::SeqCst)
+        self.outputs.overflowed()
     }
 
     /// Kills what is left of the process group (a shell's children), then collects the output,
@@ -436,16 +389,7 @@ impl<'a> Running<'a> {
     /// the group still holds it open.
     fn finish(mut self) -> (Option<Vec<u8>>, Vec<u8>) {
         self.kill();
-        let until = Instant::now() + OUTPUT_GRACE;
-        let collect = |rx: Option<Receiver<Vec<u8>>>| {
-            rx.and_then(|rx| {
-                rx.recv_timeout(until.saturating_duration_since(Instant::now()))
-                    .ok()
-            })
-        };
-        let stdout = collect(self.stdout.take());
-        let stderr = collect(self.stderr.take()).unwrap_or_default();
-        (stdout, stderr)
+        self.outputs.collect(Instant::now() + OUTPUT_GRACE)
     }
 
     fn kill(&mut self) {
@@ -464,9 +408,8 @@ impl<'a> Running<'a> {
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        if self.stdout.is_some() || self.stderr.is_some() {
-            // An early return (timeout, overflow): stop everything; the reader threads end on
-            // their own once the killed processes' pipes close.
+        if self.outputs.open() {
+            // An early return (timeout, overflow): stop everything.
             self.kill();
         }
     }
@@ -823,6 +766,37 @@ mod tests {
                 .starts_with("cannot start signer command \"/nonexistent/cryptcp\""),
             "{e}"
         );
+    }
+
+    /// Both outputs are read while the command runs: one far over a pipe's buffer on stdout
+    /// after one over stderr's limit does not block it, and the first bytes of each are kept.
+    #[cfg(unix)]
+    #[test]
+    fn a_chatty_command_is_read_while_it_runs_and_over_the_limit_it_is_stopped() {
+        let script = "head -c 50000 /dev/zero | tr '\\0' e >&2; \
+                      head -c 300000 /dev/zero | tr '\\0' A; \
+                      echo 'bad PIN' >&2; exit 1";
+        let argv = ["sh", "-c", script];
+        let e = command(&argv, &argv, 20_000)
+            .sign(b"x", SignatureKind::Detached)
+            .unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::SignerFailed, "{e}");
+        assert!(e.message.contains("failed (exit status: 1): eeee"), "{e}");
+        let ok = "head -c 300000 /dev/zero | tr '\\0' A; head -c 20000 /dev/zero | tr '\\0' e >&2";
+        let argv = ["sh", "-c", ok];
+        let out = command(&argv, &argv, 20_000)
+            .sign(b"x", SignatureKind::Detached)
+            .unwrap();
+        assert_eq!(out.len(), 300_000);
+        assert!(out.iter().all(|&b| b == b'A'));
+        let flood = "head -c 3000000 /dev/zero | tr '\\0' A";
+        let argv = ["sh", "-c", flood];
+        let started = Instant::now();
+        let e = command(&argv, &argv, 20_000)
+            .sign(b"x", SignatureKind::Detached)
+            .unwrap_err();
+        assert!(e.message.contains("printed more than"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[test]
