@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "suz_auth.h"
 
 #define CONNECTION "11b1abc9-f4ee-47db-8a20-f80ac83504e8"
@@ -59,25 +60,6 @@ static struct Shared *shared;
 static const char *config;
 static enum Mode mode;
 static int token_pipe[2]; /* FLOOR: closed by the one caller of the library once it has the token */
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return v[n / 2];
-}
 
 /* One process's callers: they wait for the client, then get the token once each. */
 struct Process {
@@ -104,12 +86,12 @@ static void *caller(void *arg)
         if (read(token_pipe[0], &byte, 1) != 0) _exit(4);
         if (shared->done_us[0] != 0) {
             memcpy(value, shared->value[0], VALUE_MAX);
-            shared->done_us[c->slot] = now_us();
+            shared->done_us[c->slot] = clock_us(CLOCK_MONOTONIC);
         }
     } else {
         size_t needed = 0;
         if (suz_token_get_value(p->client, "line", value, VALUE_MAX, &needed, NULL, NULL) == SUZ_RESULT_OK) {
-            shared->done_us[c->slot] = now_us();
+            shared->done_us[c->slot] = clock_us(CLOCK_MONOTONIC);
         } else {
             fprintf(stderr, "get failed: %s\n", suz_last_error_message());
         }
@@ -178,7 +160,7 @@ static double run(int procs, int threads, double *first_ms, int *distinct)
     /* Let every process start its threads and block at the gate. */
     struct timespec settle = {0, 200 * 1000 * 1000};
     nanosleep(&settle, NULL);
-    double t0 = now_us();
+    double t0 = clock_us(CLOCK_MONOTONIC);
     close(gate[1]);
     /* One byte from each process when all its callers are done (EOF if one died), then they
      * may all end. */

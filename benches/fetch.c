@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "suz_auth.h"
 
 #define SM_CLIENT_ID "e5623627-bb8c-412c-94b7-1a6998e8ef3a"
@@ -40,25 +41,6 @@
 static const char *cert_pem, *key_pem;
 static char host[64];
 static int port;
-
-static double now(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3; /* microseconds */
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return v[n / 2];
-}
 
 /* --- the signer both sides use ------------------------------------------------------------ */
 
@@ -258,13 +240,13 @@ static int lib_gismt(void)
 /* One timed call: wall and process CPU time in microseconds. */
 static void timed(const char *label, int (*fn)(void), double *wall, double *cpu)
 {
-    double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
+    double w0 = clock_us(CLOCK_MONOTONIC), c0 = clock_us(CLOCK_PROCESS_CPUTIME_ID);
     if (fn() != 0) {
         fprintf(stderr, "%s failed: %s\n", label, suz_last_error_message());
         exit(1);
     }
-    *cpu = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
-    *wall = now(CLOCK_MONOTONIC) - w0;
+    *cpu = clock_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    *wall = clock_us(CLOCK_MONOTONIC) - w0;
 }
 
 #define ROUNDS 5

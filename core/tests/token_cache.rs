@@ -179,11 +179,7 @@ fn waiters_for_a_fetching_thread_get_its_failure_its_panic_or_their_timeout() {
         std::thread::sleep(Duration::from_millis(600));
         Err(Error::new(ErrorKind::HttpServerError, "too late"))
     });
-    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
-    assert!(
-        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
-        "{waited:?}"
-    );
+    assert_timed_out_at_300_ms(&e, waited);
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -196,6 +192,26 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// `n` managers on one new cache directory, as `n` processes sharing it would be, and the key.
+fn on_one_dir(name: &str, n: usize) -> (Vec<TokenManager>, TokenKey) {
+    let c = in_dir(&temp_dir(name));
+    let key = parts(&c).2;
+    ((0..n).map(|_| parts(&c).0).collect(), key)
+}
+
+fn files(m: &TokenManager) -> std::sync::Arc<suz_auth_core::token::store::FileStore> {
+    m.file_store().unwrap().unwrap()
+}
+
+/// `e` is a timeout, and the wait ended at its 300 ms, not much later.
+fn assert_timed_out_at_300_ms(e: &Error, waited: Duration) {
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
 }
 
 /// After a fetch that failed with `error`, does the next process (a new manager on the same
@@ -828,40 +844,27 @@ fn a_valid_token_is_not_held_back_by_another_processs_refresh() {
 
 #[test]
 fn a_held_lock_is_waited_for_until_the_timeout() {
-    let dir = temp_dir("lock");
-    let c = in_dir(&dir);
-    let (a, _, key) = parts(&c);
-    let files = a.file_store().unwrap().unwrap();
-    let (_held, waited) = files.lock(&key.hash, Duration::from_secs(1)).unwrap();
+    let (m, key) = on_one_dir("lock", 2);
+    let (_held, waited) = files(&m[0])
+        .lock(&key.hash, Duration::from_secs(1))
+        .unwrap();
     assert!(!waited);
-    let (b, _, _) = parts(&c);
     let started = Instant::now();
-    let e = b
-        .file_store()
-        .unwrap()
-        .unwrap()
+    let e = files(&m[1])
         .lock(&key.hash, Duration::from_millis(300))
         .map(|_| ())
         .unwrap_err();
-    let waited = started.elapsed();
-    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
-    assert!(
-        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
-        "{waited:?}"
-    );
+    assert_timed_out_at_300_ms(&e, started.elapsed());
 }
 
 #[test]
 fn a_lock_waiter_wakes_when_the_holder_lets_go_and_a_timed_out_one_leaves_nothing_held() {
-    let dir = temp_dir("lock-wake");
-    let c = in_dir(&dir);
-    let (a, _, key) = parts(&c);
-    let (b, _, _) = parts(&c);
-    let (third, _, _) = parts(&c);
-    let store = |m: &TokenManager| m.file_store().unwrap().unwrap();
+    let (m, key) = on_one_dir("lock-wake", 3);
     // A waiter that gives up while the lock is held ...
-    let held = store(&a).lock(&key.hash, Duration::from_secs(1)).unwrap();
-    let e = store(&b)
+    let held = files(&m[0])
+        .lock(&key.hash, Duration::from_secs(1))
+        .unwrap();
+    let e = files(&m[1])
         .lock(&key.hash, Duration::from_millis(100))
         .map(|_| ())
         .unwrap_err();
@@ -869,7 +872,7 @@ fn a_lock_waiter_wakes_when_the_holder_lets_go_and_a_timed_out_one_leaves_nothin
     // ... does not keep it once the holder lets go: a third party gets it without waiting.
     drop(held);
     std::thread::sleep(Duration::from_millis(50));
-    let (again, waited) = store(&third)
+    let (again, waited) = files(&m[2])
         .lock(&key.hash, Duration::ZERO)
         .expect("the lock is free after the holder let go");
     assert!(!waited);
@@ -880,7 +883,9 @@ fn a_lock_waiter_wakes_when_the_holder_lets_go_and_a_timed_out_one_leaves_nothin
             drop(again);
             Instant::now()
         });
-        let (_got, waited) = store(&b).lock(&key.hash, Duration::from_secs(10)).unwrap();
+        let (_got, waited) = files(&m[1])
+            .lock(&key.hash, Duration::from_secs(10))
+            .unwrap();
         let got_at = Instant::now();
         assert!(waited);
         let released = holder.join().unwrap();
@@ -894,25 +899,21 @@ fn a_lock_waiter_wakes_when_the_holder_lets_go_and_a_timed_out_one_leaves_nothin
 fn processes_waiting_for_a_fetch_read_its_token_together() {
     use suz_auth_core::token::store::Locked;
     const WAITERS: usize = 4;
-    let dir = temp_dir("lock-shared");
-    let c = in_dir(&dir);
-    let (holder, _, key) = parts(&c);
-    let store = |m: &TokenManager| m.file_store().unwrap().unwrap();
-    let held = store(&holder)
+    let (m, key) = on_one_dir("lock-shared", WAITERS + 1);
+    let (holder, waiters) = m.split_first().unwrap();
+    let held = files(holder)
         .lock(&key.hash, Duration::from_secs(1))
         .unwrap();
     // Each waiter, under the lock it waited for, stays until every waiter is in there with it
     // (at most 10 s): only a shared lock lets them all in at once.
     let inside = AtomicUsize::new(0);
-    let managers: Vec<_> = (0..WAITERS).map(|_| parts(&c).0).collect();
     let results: Vec<_> = std::thread::scope(|s| {
-        let waiters: Vec<_> = managers
+        let waiting: Vec<_> = waiters
             .iter()
             .map(|m| {
-                let inside = &inside;
-                let key = &key;
+                let (inside, key) = (&inside, &key);
                 s.spawn(move || {
-                    store(m).lock_unless(&key.hash, Duration::from_secs(20), || {
+                    files(m).lock_unless(&key.hash, Duration::from_secs(20), || {
                         inside.fetch_add(1, Ordering::SeqCst);
                         let until = Instant::now() + Duration::from_secs(10);
                         while inside.load(Ordering::SeqCst) < WAITERS && Instant::now() < until {
@@ -924,13 +925,10 @@ fn processes_waiting_for_a_fetch_read_its_token_together() {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(
-            inside.load(Ordering::SeqCst),
-            0,
-            "nobody reads under the holder"
-        );
+        let early = inside.load(Ordering::SeqCst);
+        assert_eq!(early, 0, "nobody reads under the holder");
         drop(held);
-        waiters.into_iter().map(|w| w.join().unwrap()).collect()
+        waiting.into_iter().map(|w| w.join().unwrap()).collect()
     });
     for r in results {
         match r {
@@ -940,54 +938,43 @@ fn processes_waiting_for_a_fetch_read_its_token_together() {
         }
     }
     // Nothing is left held: the lock is free at once.
-    let (_free, waited) = store(&holder).lock(&key.hash, Duration::ZERO).unwrap();
+    let (_free, waited) = files(holder).lock(&key.hash, Duration::ZERO).unwrap();
     assert!(!waited);
 }
 
 #[test]
 fn a_waiter_that_finds_no_token_takes_the_lock_and_a_held_lock_times_it_out() {
     use suz_auth_core::token::store::Locked;
-    let dir = temp_dir("lock-unless");
-    let c = in_dir(&dir);
-    let (a, _, key) = parts(&c);
-    let (b, _, _) = parts(&c);
-    let store = |m: &TokenManager| m.file_store().unwrap().unwrap();
-    let held = store(&a).lock(&key.hash, Duration::from_secs(1)).unwrap();
+    let (m, key) = on_one_dir("lock-unless", 2);
+    let held = files(&m[0])
+        .lock(&key.hash, Duration::from_secs(1))
+        .unwrap();
     // Held throughout: the wait ends at its timeout, and `ready` is never called.
     let started = Instant::now();
-    let e = store(&b)
+    let e = files(&m[1])
         .lock_unless(&key.hash, Duration::from_millis(300), || -> Option<()> {
             panic!("called under the holder")
         })
         .map(|_| ())
         .unwrap_err();
-    let waited = started.elapsed();
-    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
-    assert!(
-        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
-        "{waited:?}"
-    );
+    assert_timed_out_at_300_ms(&e, started.elapsed());
     // Released, with nothing found: the waiter ends up holding the lock itself.
     let locked = std::thread::scope(|s| {
         s.spawn(|| {
             std::thread::sleep(Duration::from_millis(200));
             drop(held);
         });
-        store(&b).lock_unless(&key.hash, Duration::from_secs(10), || None::<()>)
+        files(&m[1]).lock_unless(&key.hash, Duration::from_secs(10), || None::<()>)
     });
     let Ok(Locked::Held(_lock, waited)) = locked else {
         panic!("the waiter did not take the lock");
     };
     assert!(waited);
-    let e = store(&a)
+    let e = files(&m[0])
         .lock(&key.hash, Duration::ZERO)
         .map(|_| ())
         .unwrap_err();
-    assert_eq!(
-        e.kind,
-        ErrorKind::Timeout,
-        "the waiter holds it exclusively"
-    );
+    assert_eq!(e.kind, ErrorKind::Timeout, "the waiter holds it");
 }
 
 #[test]
@@ -1132,12 +1119,7 @@ fn a_redis_lock_waiter_gives_up_after_its_wait_not_the_lock_ttl() {
         .lock_and_read(&key, &never_fresh, Duration::from_millis(300))
         .map(|_| ())
         .unwrap_err();
-    let waited = started.elapsed();
-    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
-    assert!(
-        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
-        "{waited:?}"
-    );
+    assert_timed_out_at_300_ms(&e, started.elapsed());
 }
 
 #[test]
