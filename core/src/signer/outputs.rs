@@ -94,8 +94,16 @@ mod imp {
                     .filter_map(|&i| pipes[i].file.as_ref())
                     .map(|f| PollFd::new(f, PollFlags::IN))
                     .collect();
-                if rustix::event::poll(&mut fds, Some(&timeout)).is_err() {
-                    return false; // EINTR: the caller comes back at once
+                match rustix::event::poll(&mut fds, Some(&timeout)) {
+                    Ok(_) => {}
+                    // A signal: the caller comes back at once.
+                    Err(rustix::io::Errno::INTR) => return false,
+                    // Anything else would fail again at once: wait as if nothing came.
+                    Err(_) => {
+                        drop(fds);
+                        std::thread::sleep(pause);
+                        return false;
+                    }
                 }
                 let ready: Vec<usize> = open
                     .iter()
