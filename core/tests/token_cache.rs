@@ -270,6 +270,8 @@ fn after_a_refusal_the_stored_token_is_used() {
     }
 }
 
+/// Unix permissions; Windows has none of these modes to check.
+#[cfg(unix)]
 #[test]
 fn the_store_directory_is_private() {
     use std::os::unix::fs::PermissionsExt;
