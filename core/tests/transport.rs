@@ -288,15 +288,19 @@ fn tls_needs_a_trusted_root() {
     );
     assert_eq!(send(&trusted, &request).unwrap().status, 200);
     std::fs::write(&ca, "not a certificate").unwrap();
-    let e = Transport::new(
-        &Config::from_json(&format!(
-            r#"{{"tls": {{"extra_roots_pem": {:?}}}}}"#,
-            ca.display().to_string()
-        ))
-        .unwrap(),
-    )
-    .map(|_| ())
-    .unwrap_err();
+    // The error a transport with `ca` as its extra roots fails to be made with.
+    let refused = || {
+        Transport::new(
+            &Config::from_json(&format!(
+                r#"{{"tls": {{"extra_roots_pem": {:?}}}}}"#,
+                ca.display().to_string()
+            ))
+            .unwrap(),
+        )
+        .map(|_| ())
+        .unwrap_err()
+    };
+    let e = refused();
     assert_eq!(e.kind, ErrorKind::Config);
     assert!(
         e.message.starts_with("config key `tls.extra_roots_pem`"),
@@ -307,15 +311,7 @@ fn tls_needs_a_trusted_root() {
         .unwrap()
         .set_len(64 * 1024 * 1024)
         .unwrap();
-    let e = Transport::new(
-        &Config::from_json(&format!(
-            r#"{{"tls": {{"extra_roots_pem": {:?}}}}}"#,
-            ca.display().to_string()
-        ))
-        .unwrap(),
-    )
-    .map(|_| ())
-    .unwrap_err();
+    let e = refused();
     assert_eq!(e.kind, ErrorKind::Config);
     assert!(e.message.contains("is larger than 8388608 bytes"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
