@@ -287,9 +287,7 @@ pub(crate) fn root_store(
     let mut roots = rustls::RootCertStore::empty();
     match trust {
         TrustRoots::WebPki => {
-            roots.add_parsable_certificates(
-                webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned(),
-            );
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
         TrustRoots::Platform => {
             roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
