@@ -27,7 +27,9 @@
  *
  * Prints each measure's two sides and ratio, when the many side's first caller had its token
  * (the fetch; the rest of its time is everyone else being served), `get` against the floor,
- * and the distinct token values the callers of a run got (1 when one fetch served everyone).
+ * each measure's last token against its first within the same run (what serving the other
+ * callers costs once the fetch is done, without the delay their start caused the fetch), and
+ * the distinct token values the callers of a run got (1 when one fetch served everyone).
  */
 #define _DEFAULT_SOURCE
 #include <pthread.h>
@@ -265,6 +267,14 @@ int main(int argc, char **argv)
     double against_floor[MAX_ROUNDS];
     for (int r = 0; r < rounds; r++) against_floor[r] = ms[1][r] / ms[2][r];
     printf("get / floor (the library's waiting against a pipe's): %.2fx\n", median(against_floor, rounds));
+    /* Within each many-side run: the last token against the first, which is when the one fetch
+     * ended in that run. This leaves out how much the start of all the threads delayed the
+     * fetch itself, and keeps what serving everyone else costs once it is done. */
+    double after[3][MAX_ROUNDS];
+    for (int r = 0; r < rounds; r++)
+        for (int l = 0; l < 3; l++) after[l][r] = ms[lines[l].many][r] / first[lines[l].many][r];
+    printf("last token / first token within a run of %d x %d: get %.2fx, floor %.2fx, client_new + get %.2fx\n",
+           procs, threads, median(after[0], rounds), median(after[1], rounds), median(after[2], rounds));
     printf("distinct tokens in a run of %d x %d: at most %d\n", procs, threads, distinct_max);
     return 0;
 }

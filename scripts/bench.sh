@@ -121,6 +121,8 @@ gate's opening to the last thread holding the token (benches/cold_start.c). `get
 before the gate; `client_new + get`: each process makes its client after it. The floor is the
 same 8 x 32 start where only one thread calls the library and the rest wait on a pipe closed
 when it has the token: what waking 256 threads costs on this machine, with no coordination.
+`last token / first token` compares two moments of the same run: the first token is when the one
+fetch ended, the last when every caller had it.
 Each run is in a new cache directory; medians of 11 rounds, ratios paired within a round.
 EOF
 echo >>"$out"
