@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 
-use crate::config::{Config, Service};
+use crate::config::{Config, Profile, Service};
 use crate::error::{Error, ErrorKind, Result};
 use crate::flows::PendingSignature;
 use crate::signer::{CommandSigner, Signer};
@@ -39,12 +39,19 @@ pub struct Client {
     default_signer: Option<Arc<dyn Signer>>,
     /// Signers registered at run time, by profile name ("" for the default).
     signers: RwLock<HashMap<String, Arc<dyn Signer>>>,
-    /// Each configured profile's cache key, by profile name.
-    keys: FxHashMap<String, TokenKey>,
+    /// Each configured profile with its cache key, by profile name: a cached get finds both
+    /// in one lookup.
+    configured: FxHashMap<String, Configured>,
     /// The token cache, opened on first use (so clients that never cache touch no disk).
     tokens: OnceLock<std::result::Result<TokenManager, Error>>,
     /// Ids of the pending operations this client finished, with when (Unix ms).
     finished: std::sync::Mutex<HashMap<String, i64>>,
+}
+
+/// A configured profile (a copy of the configuration's) and the key its token is cached under.
+struct Configured {
+    profile: Profile,
+    key: TokenKey,
 }
 
 impl fmt::Debug for Client {
@@ -69,13 +76,17 @@ impl Client {
             .command_signer
             .clone()
             .map(|c| Arc::new(CommandSigner::new(c)) as Arc<dyn Signer>);
-        let keys = config
+        let configured = config
             .profiles
             .iter()
-            .map(|(name, profile)| (name.clone(), profiles::key_for(&config, profile)))
+            .map(|(name, profile)| {
+                let key = profiles::key_for(&config, profile);
+                let profile = profile.clone();
+                (name.clone(), Configured { profile, key })
+            })
             .collect();
         Ok(Client {
-            keys,
+            configured,
             config,
             transport,
             default_signer,

@@ -20,7 +20,14 @@ use crate::transport::{Method, Response};
 impl Client {
     /// A configured profile, or an error listing the known ones.
     pub fn profile(&self, name: &str) -> Result<&Profile> {
-        self.config.profiles.get(name).ok_or_else(|| {
+        self.configured(name).map(|(profile, _)| profile)
+    }
+
+    /// A configured profile and its cache key, in one lookup; or an error listing the known
+    /// profiles.
+    fn configured(&self, name: &str) -> Result<(&Profile, &TokenKey)> {
+        let found = self.configured.get(name).map(|c| (&c.profile, &c.key));
+        found.ok_or_else(|| {
             let known: Vec<&str> = self.config.profiles.keys().map(String::as_str).collect();
             Error::invalid_argument(format!(
                 "unknown profile {name:?} (configured: {})",
@@ -67,8 +74,8 @@ impl Client {
     /// (the configured SUZ or SmartMarket URL). Computed once per configured profile, when the
     /// client is made.
     pub fn token_key(&self, profile: &Profile) -> Cow<'_, TokenKey> {
-        match self.keys.get(&profile.name) {
-            Some(key) => Cow::Borrowed(key),
+        match self.configured.get(&profile.name) {
+            Some(c) => Cow::Borrowed(&c.key),
             None => Cow::Owned(key_for(&self.config, profile)),
         }
     }
@@ -115,10 +122,9 @@ impl Client {
     /// fetched once for every thread and process on this machine (and every machine sharing
     /// the Redis store).
     pub fn token_get(&self, profile: &str) -> Result<Token> {
-        let profile = self.profile(profile)?;
-        let key = self.token_key(profile);
+        let (profile, key) = self.configured(profile)?;
         self.tokens()?
-            .get(profile, &key, &|| self.fetch_token(profile))
+            .get(profile, key, &|| self.fetch_token(profile))
     }
 
     /// [`Client::token_get`] for a client shared through an [`Arc`], with when the cache will
@@ -130,8 +136,7 @@ impl Client {
     /// token at once. A refresh through a host's callback signer runs on a calling thread, as
     /// the callback's contract says.
     pub fn token_get_shared(self: &Arc<Self>, name: &str) -> Result<(Token, i64)> {
-        let profile = self.profile(name)?;
-        let key = self.token_key(profile);
+        let (profile, key) = self.configured(name)?;
         let tokens = self.tokens()?;
         let start = || self.start_refresh(name);
         let behind: Option<&dyn Fn() -> bool> = if self.refreshes_alone(profile) {
@@ -140,7 +145,7 @@ impl Client {
             None
         };
         let token =
-            tokens.get_or_refresh_behind(profile, &key, &|| self.fetch_token(profile), behind)?;
+            tokens.get_or_refresh_behind(profile, key, &|| self.fetch_token(profile), behind)?;
         let until = tokens.fresh_until_ms(profile, &token);
         Ok((token, until))
     }
