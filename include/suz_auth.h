@@ -193,8 +193,10 @@ typedef struct SuzToken SuzToken;
 // during the call), the signature kind, and a sink. The host signs with its crypto (GOST
 // R 34.10-2012 CAdES) and writes the result with `suz_signature_sink_write` — DER, or base64
 // with or without line breaks — then returns 0. Any other return value means failure; the host
-// may say why with `suz_signature_sink_fail` first. What is written must be a CMS SignedData of
-// `kind`; anything else (a certificate, a key, the other kind) fails the flow with
+// may say why with `suz_signature_sink_fail` first. What is written must be a CMS SignedData;
+// one of the other kind than `kind` is converted (a detached one gets the signed bytes put
+// inside; an attached one over exactly these bytes has them taken out). Anything else (a
+// certificate, a key, an attached signature over other bytes) fails the flow with
 // `SUZ_RESULT_SIGNER_FAILED` and is not sent. Nothing the host allocates crosses the
 // boundary.
 //
@@ -368,16 +370,21 @@ SuzResult suz_pending_finish_registration(const struct SuzClient *client,
 
 // Exports a pending operation as a printable string (ASCII, no spaces, a few hundred bytes) to
 // carry to another process or machine, e.g. in a 1C form attribute: `suz_pending_import` there,
-// with a client of the same configuration, restores it. The string holds what finishing needs
-// (the bytes to sign, the challenge's uuid or the MDLP code, the inn, the registration key)
-// and no client secret or password. It can be imported for 10 minutes after phase one. From
-// now on finishing this operation, or any imported copy, is recorded in the client's file
-// store, so that it is finished once in all. `*string_out` is freed with `suz_string_free`.
+// with a client of the same configuration and token store, restores it. The string is sealed
+// (ChaCha20-Poly1305) with a random key kept in the token store — `pending.key` (0600) in the
+// cache directory, or in Redis for a fleet — so it cannot be read (the registration key it
+// carries included) nor altered, and only clients sharing that store can import it. It holds
+// no client secret or password. It can be imported for 10 minutes after phase one. From now
+// on finishing this operation, or any imported copy, is recorded in the client's file store,
+// so that it is finished once in all. `SUZ_RESULT_STORE` when the store's key cannot be read
+// or created. `*string_out` is freed with `suz_string_free`.
 SuzResult suz_pending_export(struct SuzPending *pending, char **string_out);
 
 // Restores a pending operation exported with `suz_pending_export`, for `client`. A string
-// that is damaged or altered, from another version of the library, made with a configuration
-// whose service URL differs from this client's, or older than 10 minutes is
+// that is damaged or altered, sealed by a client that does not share this client's token
+// store, from another version of the library (the unsealed `suz-pending.1.` format included),
+// made with a configuration whose service URL differs from this client's, older than 10
+// minutes or dated in the future is
 // `SUZ_RESULT_INVALID_ARGUMENT`, with a message saying which; nothing is sent. One that was
 // already finished is refused when finishing. `*pending_out` is freed with `suz_pending_free`.
 SuzResult suz_pending_import(const struct SuzClient *client,

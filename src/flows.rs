@@ -375,11 +375,14 @@ pub unsafe extern "C" fn suz_pending_finish_registration(
 
 /// Exports a pending operation as a printable string (ASCII, no spaces, a few hundred bytes) to
 /// carry to another process or machine, e.g. in a 1C form attribute: `suz_pending_import` there,
-/// with a client of the same configuration, restores it. The string holds what finishing needs
-/// (the bytes to sign, the challenge's uuid or the MDLP code, the inn, the registration key)
-/// and no client secret or password. It can be imported for 10 minutes after phase one. From
-/// now on finishing this operation, or any imported copy, is recorded in the client's file
-/// store, so that it is finished once in all. `*string_out` is freed with `suz_string_free`.
+/// with a client of the same configuration and token store, restores it. The string is sealed
+/// (ChaCha20-Poly1305) with a random key kept in the token store — `pending.key` (0600) in the
+/// cache directory, or in Redis for a fleet — so it cannot be read (the registration key it
+/// carries included) nor altered, and only clients sharing that store can import it. It holds
+/// no client secret or password. It can be imported for 10 minutes after phase one. From now
+/// on finishing this operation, or any imported copy, is recorded in the client's file store,
+/// so that it is finished once in all. `SUZ_RESULT_STORE` when the store's key cannot be read
+/// or created. `*string_out` is freed with `suz_string_free`.
 #[no_mangle]
 pub unsafe extern "C" fn suz_pending_export(
     pending: *mut SuzPending,
@@ -388,14 +391,16 @@ pub unsafe extern "C" fn suz_pending_export(
     boundary::call(|| {
         let pending = &mut boundary::mut_arg(pending, "pending")?.inner;
         let out = out_arg!(string_out)?;
-        *out = owned_c_string(&pending.export());
+        *out = owned_c_string(&pending.export()?);
         Ok(())
     })
 }
 
 /// Restores a pending operation exported with `suz_pending_export`, for `client`. A string
-/// that is damaged or altered, from another version of the library, made with a configuration
-/// whose service URL differs from this client's, or older than 10 minutes is
+/// that is damaged or altered, sealed by a client that does not share this client's token
+/// store, from another version of the library (the unsealed `suz-pending.1.` format included),
+/// made with a configuration whose service URL differs from this client's, older than 10
+/// minutes or dated in the future is
 /// `SUZ_RESULT_INVALID_ARGUMENT`, with a message saying which; nothing is sent. One that was
 /// already finished is refused when finishing. `*pending_out` is freed with `suz_pending_free`.
 #[no_mangle]

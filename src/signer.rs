@@ -43,8 +43,10 @@ const MAX_SIGNATURE: usize = 1024 * 1024;
 /// during the call), the signature kind, and a sink. The host signs with its crypto (GOST
 /// R 34.10-2012 CAdES) and writes the result with `suz_signature_sink_write` — DER, or base64
 /// with or without line breaks — then returns 0. Any other return value means failure; the host
-/// may say why with `suz_signature_sink_fail` first. What is written must be a CMS SignedData of
-/// `kind`; anything else (a certificate, a key, the other kind) fails the flow with
+/// may say why with `suz_signature_sink_fail` first. What is written must be a CMS SignedData;
+/// one of the other kind than `kind` is converted (a detached one gets the signed bytes put
+/// inside; an attached one over exactly these bytes has them taken out). Anything else (a
+/// certificate, a key, an attached signature over other bytes) fails the flow with
 /// `SUZ_RESULT_SIGNER_FAILED` and is not sent. Nothing the host allocates crosses the
 /// boundary.
 ///

@@ -235,7 +235,7 @@ pub unsafe extern "C" fn suz_token_acquire(
         *pending_out = std::ptr::null_mut();
         match client.token_acquire(profile)? {
             Acquired::Token(token) => *token_out = SuzToken::boxed(token),
-            Acquired::Pending(pending) => write_pending(pending_out, pending),
+            Acquired::Pending(pending) => write_pending(pending_out, *pending),
         }
         Ok(())
     })

@@ -119,22 +119,41 @@ impl Sock {
     }
 }
 
+/// Runs one socket call again while a signal interrupts it (`EINTR`): with a socket timeout
+/// set, Linux does not restart `recv` or `send` even for an `SA_RESTART` handler, and a stop and
+/// continue interrupts it with no handler at all. Each try is bounded anew by the time left to
+/// the deadline ([`Sock::bound`]), so a storm of signals cannot stretch the wait.
+fn again<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
 impl Read for Sock {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.bound(false)?;
-        self.tcp.read(buf)
+        again(|| {
+            self.bound(false)?;
+            self.tcp.read(buf)
+        })
     }
 }
 
 impl Write for Sock {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.bound(true)?;
-        self.tcp.write(buf)
+        again(|| {
+            self.bound(true)?;
+            self.tcp.write(buf)
+        })
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.bound(true)?;
-        self.tcp.write_vectored(bufs)
+        again(|| {
+            self.bound(true)?;
+            self.tcp.write_vectored(bufs)
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -240,3 +240,51 @@ fn a_bad_reply_kind_or_a_bulk_without_crlf_is_an_error() {
     let e = error_for_reply(bytes("$3\r\nabcXY"));
     assert!(e.to_string().contains("bad reply"), "{e}");
 }
+
+/// A broken Redis that says the lock is held and answers every `BLPOP` at once with a wake-up:
+/// a waiter must back off instead of spinning (it once sent ~130,000 commands in 8 s), and
+/// still give up when its wait ends.
+#[test]
+fn a_blpop_answered_at_once_makes_the_waiter_back_off_not_spin() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut pops = 0usize;
+        while let Some(command) = read_command(&mut reader) {
+            let reply: &[u8] = match command[0].as_slice() {
+                b"GET" => b"$-1\r\n",
+                // The lock script: held by another for 5 more seconds.
+                b"EVAL" | b"EVALSHA" => b":5000\r\n",
+                b"BLPOP" => {
+                    pops += 1;
+                    b"*2\r\n$4\r\nwake\r\n$1\r\n1\r\n"
+                }
+                _ => b"+OK\r\n",
+            };
+            if stream.write_all(reply).is_err() {
+                break;
+            }
+        }
+        pops
+    });
+    let (store, key) = store_at(port);
+    let never_fresh = |_: &Token| false;
+    let wait = Duration::from_secs(2);
+    let started = Instant::now();
+    let e = store
+        .lock_and_read(&key, &never_fresh, wait)
+        .map(|_| ())
+        .expect_err("the lock is never let go");
+    let took = started.elapsed();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    assert!(
+        took >= wait && took < wait + Duration::from_secs(1),
+        "took {took:?}"
+    );
+    drop(store);
+    let pops = server.join().unwrap();
+    // Backing off from 10 ms to 200 ms gives about 16 pops in 2 s; a spin gives thousands.
+    assert!((3..=40).contains(&pops), "{pops} BLPOPs in {took:?}");
+}

@@ -491,14 +491,20 @@ fn redis_keys_have_the_prefix_and_the_token_lives_as_long_as_it_is_valid() {
     let mut names: Vec<&str> = keys.lines().collect();
     names.sort();
     let token_key = format!("plant-7:token:{}", key.hash);
-    // The lock was released by its owner: the token is left, and the wake-up for waiters,
-    // which lives as long as the lock would have.
+    // The lock was released by its owner: the token is left, the lock's fencing number, and
+    // the wake-up for waiters, which lives as long as the lock would have.
+    let fence_key = format!("plant-7:fence:{}", key.hash);
     assert_eq!(
         names,
-        [token_key.as_str(), &format!("plant-7:wake:{}", key.hash)],
+        [
+            fence_key.as_str(),
+            token_key.as_str(),
+            &format!("plant-7:wake:{}", key.hash)
+        ],
         "{keys}"
     );
-    let wake_ttl: i64 = redis_cli(redis.port, &["PTTL", names[1]]).parse().unwrap();
+    assert_eq!(redis_cli(redis.port, &["GET", &fence_key]), "1");
+    let wake_ttl: i64 = redis_cli(redis.port, &["PTTL", names[2]]).parse().unwrap();
     assert!(wake_ttl > 0 && wake_ttl <= 15_000, "PTTL {wake_ttl}");
     let token_key = token_key.as_str();
     let ttl: i64 = redis_cli(redis.port, &["PTTL", token_key]).parse().unwrap();
@@ -609,7 +615,7 @@ fn a_token_from_redis_is_kept_in_this_machines_store_too() {
         .file_store()
         .unwrap()
         .unwrap()
-        .read(&key.hash)
+        .read(&key.hash, &key.label)
         .map(|t| t.value().to_owned());
     assert_eq!(stored.as_deref(), Some("shared"));
 }
@@ -872,18 +878,32 @@ fn a_lock_waiter_wakes_when_the_holder_lets_go_and_a_timed_out_one_leaves_nothin
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Timeout);
     // ... does not keep it once the holder lets go: a third party gets it without waiting.
+    // (The timed-out waiter's thread takes the lock and gives it straight back when the holder
+    // lets go; on a busy machine that thread may be scheduled late, so the third party tries
+    // without waiting until then, for up to 2 s.)
     drop(held);
-    std::thread::sleep(Duration::from_millis(50));
-    let (again, waited) = files(&m[2])
-        .lock(&key.hash, Duration::ZERO)
-        .expect("the lock is free after the holder let go");
+    let tried_from = Instant::now();
+    let (again, waited) = loop {
+        match files(&m[2]).lock(&key.hash, Duration::ZERO) {
+            Ok(got) => break got,
+            Err(e) => {
+                assert!(
+                    tried_from.elapsed() < Duration::from_secs(2),
+                    "the lock is still held 2 s after the holder let go: {e}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
     assert!(!waited);
     // A waiter gets the lock when the holder lets go, well before its timeout.
     let released = std::thread::scope(|s| {
         let holder = s.spawn(|| {
             std::thread::sleep(Duration::from_millis(300));
+            // Stamped before the release: the waiter cannot hold the lock before this instant.
+            let released = Instant::now();
             drop(again);
-            Instant::now()
+            released
         });
         let (_got, waited) = files(&m[1])
             .lock(&key.hash, Duration::from_secs(10))
@@ -1039,7 +1059,7 @@ fn a_redis_lock_is_released_only_by_its_owner() {
     let keys = redis_cli(redis.port, &["--scan"]);
     let lock_key = keys
         .lines()
-        .next()
+        .find(|k| k.contains(":lock:"))
         .unwrap_or_else(|| panic!("no lock in {keys:?}"))
         .to_owned();
     // The lock expired and another machine holds it now.
@@ -1078,25 +1098,16 @@ fn a_holder_whose_redis_lock_expired_does_not_store_over_the_next_holders_token(
     let (late, _) = slow.lock_and_read(&key, &never_fresh, WAIT).unwrap();
     assert_eq!(redis_cli(redis.port, &["DEL", &lock_key]), "1");
     let (current, _) = next.lock_and_read(&key, &never_fresh, WAIT).unwrap();
-    // Nothing stored yet: the late holder's store is refused.
-    let e = late
-        .store(&token("first", 600 * MIN, 600 * MIN))
-        .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Store, "{e}");
-    assert!(e.to_string().contains("lock was lost"), "{e}");
-    assert_eq!(
-        current
-            .store(&token("second", 600 * MIN, 600 * MIN))
-            .unwrap(),
-        None
-    );
+    // Nothing stored yet: the late holder's store is refused all the same — another machine
+    // took the lock, so it may be minting a token that revokes this one.
+    assert!(!late.store(&token("first", 600 * MIN, 600 * MIN)).unwrap());
+    assert!(current
+        .store(&token("second", 600 * MIN, 600 * MIN))
+        .unwrap());
     drop(current);
-    // Once the next holder's token is there, the late holder is handed it: the live one.
-    let newer = late
-        .store(&token("first", 600 * MIN, 600 * MIN))
-        .unwrap()
-        .expect("the newer token");
-    assert_eq!(newer.value(), "second");
+    // Once the next holder's token is there, the late holder still stores nothing over it
+    // (which of the two the server keeps, nobody here can tell: the manager fetches again).
+    assert!(!late.store(&token("first", 600 * MIN, 600 * MIN)).unwrap());
     drop(late);
     let (_, stored) = next.lock_and_read(&key, &|_: &Token| true, WAIT).unwrap();
     assert_eq!(
@@ -1269,10 +1280,7 @@ fn a_redis_waiter_wakes_when_the_token_arrives_not_at_its_next_poll() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(
-        held.store(&token("arrived", 600 * MIN, 600 * MIN)).unwrap(),
-        None
-    );
+    assert!(held.store(&token("arrived", 600 * MIN, 600 * MIN)).unwrap());
     let released = Instant::now();
     drop(held);
     for waiter in waiters {

@@ -190,7 +190,7 @@ fn processes_killed_while_writing_never_leave_a_broken_or_revoked_token() {
         let path = dir.join(format!("{}.token", key.hash));
         if path.exists() {
             assert!(
-                store.read(&key.hash).is_some(),
+                store.read(&key.hash, &key.label).is_some(),
                 "iteration {i}: unreadable store file"
             );
         }
@@ -723,4 +723,99 @@ fn the_token_file_and_its_directory_are_fsynced() {
             .any(|c| c.starts_with("fsync(") && c.contains(&dir_sync)),
         "the directory is synced after the rename:\n{trace}"
     );
+}
+
+/// A 64 KiB tmpfs mounted on `dir` for as long as it lives (root only).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path) -> Option<SmallDisk> {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k,mode=700", "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        have(
+            "a tmpfs mount (root)",
+            ok,
+            "run as root: the test mounts a 64 KiB tmpfs",
+        )
+        .then(|| SmallDisk(dir.to_path_buf()))
+    }
+
+    /// Fills the disk to the last byte; returns the filler's path.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = [0u8; 512];
+        while f.write_all(&chunk).is_ok() {}
+        while f.write_all(&[0u8]).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_keeps_serving_the_valid_token_and_mints_nothing_extra() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("full-disk");
+    let Some(disk) = SmallDisk::mount(&dir) else {
+        return;
+    };
+    // Every get wants to refresh (the margin exceeds the lifetime) while the token is valid.
+    let s = setup(&emu, &dir, 0, "");
+    let json = s.json.replace(
+        r#""lock_timeout_ms": 60000"#,
+        r#""lock_timeout_ms": 60000, "refresh_margin_ms": 86400000"#,
+    );
+    std::fs::write(&s.config, &json).unwrap();
+    let get = || {
+        let out = Command::new(suz_cli())
+            .arg("--config")
+            .arg(&s.config)
+            .args(["token", "line"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let first = get();
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
+    let filler = disk.fill();
+    for i in 0..5 {
+        assert_eq!(get(), first, "get {i} on a full disk");
+        let markers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".fetching"))
+            .collect();
+        assert!(markers.is_empty(), "get {i} left a marker: {markers:?}");
+    }
+    assert_eq!(
+        tokens_issued(&emu, DEFAULT_OMS_CONNECTION),
+        1,
+        "nothing is fetched while the token cannot be recorded"
+    );
+    assert_eq!(ping(&emu, &first), 200);
+    // Room again: one refresh, one new token, as if the disk had never been full.
+    std::fs::remove_file(filler).unwrap();
+    let second = get();
+    assert_ne!(second, first);
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
+    assert_eq!(ping(&emu, &second), 200);
+    drop(disk);
+    let _ = std::fs::remove_dir_all(&dir);
 }

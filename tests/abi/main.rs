@@ -16,4 +16,5 @@ mod lifecycle;
 mod redis;
 mod robustness;
 mod safety;
+mod signals;
 mod threads;

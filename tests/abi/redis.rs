@@ -431,3 +431,115 @@ fn through_sentinel_the_store_survives_a_failover_with_one_token() {
     assert_eq!(fourth.value(), third.value());
     assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
 }
+
+/// The `suz token line` of a finished process: its token, after checking it succeeded.
+fn token_of(child: std::process::Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn a_redis_lock_lost_mid_fetch_ends_with_every_machine_on_the_live_token() {
+    needs_redis!();
+    needs_gost!();
+    // DEBUG SLEEP stalls the server as a failover or a network blip would.
+    let redis = RedisServer::start(&["--enable-debug-command", "yes"]);
+    let emu = emulator();
+    // Machine A's sign-in is answered 3 s late; meanwhile Redis stalls past the lock's life
+    // (400 ms), so A cannot renew it, and machine B takes the lock and fetches. The server
+    // mints B's token first and A's after it, which revokes B's.
+    fault(
+        &emu,
+        r#"{"endpoint": "gismt.token", "kind": "delay", "delay_ms": 3000, "times": 1}"#,
+    );
+    let extra = format!(
+        r#", "redis": {{"url": "redis://127.0.0.1:{}", "lock_ttl_ms": 400}}"#,
+        redis.port
+    );
+    let a = setup(&emu, &temp_dir("lost-a"), 0, &extra);
+    let b = setup(&emu, &temp_dir("lost-b"), 0, &extra);
+    let machine_a = spawn_cli(&a.config, &["token", "line"]);
+    let started = Instant::now();
+    while stats(&emu)["requests"]["gismt.token"].as_u64().unwrap_or(0) < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "A never signed in"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(redis.cli(&["DEBUG", "SLEEP", "1.5"]), "OK");
+    let token_b = token_of(spawn_cli(&b.config, &["token", "line"]));
+    let token_a = token_of(machine_a);
+    // A saw its lock taken and fetched once more under the lock: three tokens in all, and the
+    // last one — A's — is the live one.
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 3);
+    assert_ne!(token_a, token_b);
+    assert_eq!(ping(&emu, &token_a), 200, "machine A holds the live token");
+    assert_eq!(ping(&emu, &token_b), 401);
+    // Redis holds the live token: a third machine reads it, fetching nothing.
+    let c = setup(&emu, &temp_dir("lost-c"), 0, &extra);
+    assert_eq!(token_of(spawn_cli(&c.config, &["token", "line"])), token_a);
+    // Machine B still has the revoked token in its file store, and recovers on its first 401,
+    // reading the live token from Redis.
+    let client_b = TestClient::new(&b.json);
+    assert_eq!(token_get(&client_b, "line").unwrap().value(), token_b);
+    let (status, _, _) = request(&client_b, "line", "GET", "/api/v2/pharma/ping", None);
+    assert_eq!(status, 200);
+    assert_eq!(token_get(&client_b, "line").unwrap().value(), token_a);
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 3);
+}
+
+#[test]
+fn a_state_exported_on_one_machine_is_finished_on_another_through_redis() {
+    needs_redis!();
+    needs_gost!();
+    let redis = RedisServer::start(&[]);
+    let emu = emulator();
+    let url = format!(r#""url": "redis://127.0.0.1:{}""#, redis.port);
+    // Two machines: separate cache directories, one Redis, whose key seals the state.
+    let (one, two) = (machine(&emu, &url, ""), machine(&emu, &url, ""));
+    let conn = c(DEFAULT_OMS_CONNECTION);
+    let mut pending = std::ptr::null_mut();
+    assert_eq!(
+        unsafe { suz_gismt_begin(one.0, conn.as_ptr(), &mut pending) },
+        SuzResult::Ok
+    );
+    let state = export_pending(pending);
+    unsafe { suz_pending_free(pending) };
+    let imported = import_pending(&two, &state).unwrap();
+    let signature = openssl_sign(&pending_data(imported), true);
+    let mut out = std::ptr::null_mut();
+    let rc = unsafe {
+        suz_pending_finish_token(
+            two.0,
+            imported,
+            signature.as_ptr(),
+            signature.len(),
+            &mut out,
+        )
+    };
+    let token = token_result(rc, out).unwrap();
+    unsafe { suz_pending_free(imported) };
+    assert_eq!(ping(&emu, &token.value()), 200);
+    // A machine with another Redis (another fleet) cannot open it.
+    let other = RedisServer::start(&[]);
+    let stranger = machine(
+        &emu,
+        &format!(r#""url": "redis://127.0.0.1:{}""#, other.port),
+        "",
+    );
+    assert_eq!(
+        import_pending(&stranger, &state).unwrap_err(),
+        SuzResult::InvalidArgument
+    );
+    assert!(
+        last_message().contains("seal does not match"),
+        "{}",
+        last_message()
+    );
+}

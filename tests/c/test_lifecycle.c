@@ -157,7 +157,7 @@ static void test_two_phase_begins(SuzClient *client, const OpensslSigner *gost)
         SuzPending *imported = NULL, *again = NULL;
 
         CHECK("export", suz_pending_export(pending, &exported) == SUZ_RESULT_OK &&
-                            exported != NULL && strncmp(exported, "suz-pending.1.", 14) == 0);
+                            exported != NULL && strncmp(exported, "suz-pending.2.", 14) == 0);
         suz_pending_free(pending);
         pending = NULL;
         CHECK("import", suz_pending_import(client, exported, &imported) == SUZ_RESULT_OK);
@@ -175,7 +175,7 @@ static void test_two_phase_begins(SuzClient *client, const OpensslSigner *gost)
                       SUZ_RESULT_INVALID_ARGUMENT &&
                   token == NULL && strstr(suz_last_error_message(), "already finished") != NULL);
         CHECK("a damaged string is refused",
-              suz_pending_import(client, "suz-pending.1.e30.0000000000000000", &again) ==
+              suz_pending_import(client, "suz-pending.2.e30.0000000000000000", &again) ==
                   SUZ_RESULT_INVALID_ARGUMENT);
         suz_pending_free(again);
         suz_pending_free(imported);

@@ -494,7 +494,13 @@ impl Addin {
                         Value::Str(t.value().to_owned())
                     }
                     Acquired::Pending(mut pending) => {
-                        let state = pending.export();
+                        let state = match pending.export() {
+                            Ok(state) => state,
+                            Err(e) => {
+                                let _ = self.client()?.token_release(&pending);
+                                return Err(e);
+                            }
+                        };
                         if let Err(e) = write_param(p, memory, 1, &Value::Str(state)) {
                             // The caller cannot get the state: give the lease back.
                             let _ = self.client()?.token_release(&pending);
@@ -555,7 +561,7 @@ impl Addin {
                 let key = p.text(1, "НачатьРегистрациюУстановки: КлючРегистрации")?;
                 let address = p.text(2, "НачатьРегистрациюУстановки: Адрес")?;
                 let mut pending = self.client()?.register_begin(&oms_id, &key, &address)?;
-                Value::Str(pending.export())
+                Value::Str(pending.export()?)
             }
             10 => {
                 let state = p.text(0, "ЗавершитьРегистрациюУстановки: Состояние")?;

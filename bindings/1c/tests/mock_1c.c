@@ -518,7 +518,7 @@ static const char *acquire_sign_complete(Component *acquirer, Component *complet
     CHECK(ret.vt == VTYPE_EMPTY, "AcquireToken(%s) gave a token, not a pending state", profile);
     char state[4096];
     text_of(&p[1], state, sizeof state);
-    CHECK(strncmp(state, "suz-pending.1.", 14) == 0, "state %s", state);
+    CHECK(strncmp(state, "suz-pending.2.", 14) == 0, "state %s", state);
     clear_all(p, 2);
     clear(&ret);
 
@@ -851,7 +851,7 @@ int main(int argc, char **argv)
     set_number(&p[0], 5);
     memset(&p[1], 0, sizeof p[1]);
     expect_failure(&a, "ПолучитьТокен", p, 2, 3, "Строка");
-    set_string(&p[0], "suz-pending.1.garbage.0000");
+    set_string(&p[0], "suz-pending.2.garbage.0000");
     expect_failure(&a, "ДанныеДляПодписи", p, 1, 3, "cannot import");
     set_string(&p[0], "{not json");
     expect_failure(&a, "Настроить", p, 1, 4, "");

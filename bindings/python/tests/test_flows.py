@@ -145,7 +145,7 @@ def test_begin_here_finish_in_another_process(emulator, gost_keys, tmp_path):
     with suz_auth.Client(config) as client:
         with client.begin_trueapi(CONNECTION, "7707083893") as pending:
             state = pending.export()
-    assert state.startswith("suz-pending.1.") and state.isprintable() and " " not in state
+    assert state.startswith("suz-pending.2.") and state.isprintable() and " " not in state
     assert MDLP_CLIENT_SECRET not in state
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     here = os.path.dirname(__file__)
@@ -193,7 +193,7 @@ def test_acquire_in_one_process_complete_in_another(emulator, gost_keys, tmp_pat
         return run.stdout.strip()
 
     acquired = step("acquire")
-    assert acquired.startswith("PENDING suz-pending.1."), acquired
+    assert acquired.startswith("PENDING suz-pending.2."), acquired
     (tmp_path / "state.txt").write_text(acquired)
     with suz_auth.Client(config) as client:
         with pytest.raises(suz_auth.InProgressError, match="another caller is fetching"):

@@ -21,12 +21,18 @@ impl Client {
         registration_key: &str,
         address: &str,
     ) -> Result<PendingSignature> {
-        registration::begin(
+        let pending = registration::begin(
             self.base_url(Service::Suz)?,
             oms_id,
             registration_key,
             address,
-        )
+        )?;
+        self.sealed(pending)
+    }
+
+    /// `pending`, exportable: with this client's token store key (see [`crate::flows::carry`]).
+    fn sealed(&self, pending: PendingSignature) -> Result<PendingSignature> {
+        Ok(pending.with_seal(self.tokens()?.seal_key()?))
     }
 
     /// Phase two: sends the body that was signed with its signature; returns `omsConnection`.
@@ -81,7 +87,7 @@ impl Client {
         creds: &MdlpCredentials,
     ) -> Result<PendingSignature> {
         let code = self.mdlp_code(oms_connection, creds, AuthType::SignedCode, self.deadline())?;
-        Ok(mdlp::pending(
+        self.sealed(mdlp::pending(
             self.base_url(Service::Mdlp)?,
             oms_connection,
             code,
@@ -133,7 +139,8 @@ impl Client {
 
     /// Phase one of GIS MT: fetches a challenge; the host signs it (attached).
     pub fn gismt_begin(&self, oms_connection: &str) -> Result<PendingSignature> {
-        self.challenge_begin(Flow::Gismt, oms_connection, None, self.deadline())
+        let pending = self.challenge_begin(Flow::Gismt, oms_connection, None, self.deadline())?;
+        self.sealed(pending)
     }
 
     /// Phase one of True API; `inn` selects the organisation when the certificate covers several.
@@ -142,7 +149,8 @@ impl Client {
         oms_connection: &str,
         inn: Option<&str>,
     ) -> Result<PendingSignature> {
-        self.challenge_begin(Flow::TrueApi, oms_connection, inn, self.deadline())
+        let pending = self.challenge_begin(Flow::TrueApi, oms_connection, inn, self.deadline())?;
+        self.sealed(pending)
     }
 
     /// GIS MT token in one call.
@@ -191,6 +199,7 @@ impl Client {
     pub fn pending_import(&self, text: &str) -> Result<PendingSignature> {
         PendingSignature::import(
             text,
+            &self.tokens()?.seal_key()?,
             &|service| self.base_url(service).ok().map(str::to_owned),
             now_ms(),
         )
@@ -211,13 +220,13 @@ impl Client {
             // Forget what is older than an hour: bounded memory; the server refuses a spent
             // challenge anyway.
             finished.retain(|_, at| now - *at < 3_600_000);
-            if finished.insert(pending.id().to_owned(), now).is_some() {
+            if finished.insert(pending.finish_id(), now).is_some() {
                 return Err(already());
             }
         }
         if pending.is_carried() {
             if let Some(files) = self.tokens()?.file_store()? {
-                if !files.claim_finish(pending.id())? {
+                if !files.claim_finish(&pending.finish_id())? {
                     return Err(already());
                 }
             }

@@ -28,7 +28,7 @@ pub enum Acquired {
     Token(Token),
     /// This caller holds the installation's lease: sign [`PendingSignature::data`] and call
     /// [`Client::token_complete`] (or [`Client::token_release`] to give up).
-    Pending(PendingSignature),
+    Pending(Box<PendingSignature>),
 }
 
 /// A configured client. Cheap to share: it is `Send + Sync`, and every call may run on any

@@ -219,7 +219,7 @@ impl Client {
             _ => self.gismt_begin(connection),
         };
         match begun {
-            Ok(pending) => Ok(Acquired::Pending(pending.with_lease(lease))),
+            Ok(pending) => Ok(Acquired::Pending(Box::new(pending.with_lease(lease)))),
             Err(e) => {
                 // Nothing was minted: the next caller may take the lease at once.
                 tokens.release(profile, &key, &lease)?;

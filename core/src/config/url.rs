@@ -12,23 +12,35 @@ pub(super) fn resolve_url_value(service: Service, value: &str, key: &str) -> Res
     check_url(value, key)
 }
 
-/// Checks that a value is an absolute http(s) URL and returns it without a trailing slash.
+/// Checks that a value is an absolute http(s) URL and returns it without a trailing slash, its
+/// scheme in lower case (schemes are case-insensitive: `HTTPS://` is `https://`). A user and
+/// password in it (`http://user:pass@host`) are refused without repeating them: the services
+/// take their credentials from the profile, and a URL is shown in messages and logs.
 pub(super) fn check_url(value: &str, key: &str) -> Result<String> {
-    let rest = value
-        .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"));
-    match rest {
-        Some(rest)
-            if !rest.is_empty()
-                && !rest.starts_with('/')
-                && !value.contains(char::is_whitespace) =>
-        {
-            Ok(value.trim_end_matches('/').to_owned())
-        }
-        _ => Err(Error::config(format!(
-            "config key `{key}`: {value:?} is neither a stand name nor an http(s) URL"
-        ))),
+    let not_a_url = || {
+        Error::config(format!(
+            "config key `{key}`: {:?} is neither a stand name nor an http(s) URL",
+            redact_url(value)
+        ))
+    };
+    let (scheme, rest) = value.split_once("://").ok_or_else(not_a_url)?;
+    if !(scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http")) {
+        return Err(not_a_url());
     }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if authority.contains('@') {
+        return Err(Error::config(format!(
+            "config key `{key}`: a service URL may not hold a user name or password (`user:password@host`; not repeated here); remove it: the credentials belong in the profile"
+        )));
+    }
+    if rest.is_empty() || rest.starts_with('/') || value.contains(char::is_whitespace) {
+        return Err(not_a_url());
+    }
+    Ok(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        rest.trim_end_matches('/')
+    ))
 }
 
 /// A URL without its user and password (`scheme://***@host...`), for messages and `Debug`.
@@ -160,7 +172,38 @@ pub(crate) fn parse_proxy_url(url: &str) -> std::result::Result<ProxyUrl, String
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{check_url, redact_url};
+
+    #[test]
+    fn a_url_with_userinfo_is_refused_without_repeating_it() {
+        for url in [
+            "http://alice:S3cr3t@127.0.0.1:9/x",
+            "https://alice@h",
+            "HTTP://alice:S3cr3t@h",
+        ] {
+            let e = check_url(url, "urls.smartmarket").unwrap_err();
+            assert!(!e.message.contains("S3cr3t"), "{}", e.message);
+            assert!(!e.message.contains("alice"), "{}", e.message);
+            assert!(
+                e.message.contains("may not hold a user name or password"),
+                "{}",
+                e.message
+            );
+        }
+        // `@` in the path is not userinfo.
+        assert_eq!(check_url("https://h/a@b", "k").unwrap(), "https://h/a@b");
+    }
+
+    #[test]
+    fn schemes_are_case_insensitive() {
+        assert_eq!(
+            check_url("HTTP://127.0.0.1:9/Path/", "k").unwrap(),
+            "http://127.0.0.1:9/Path"
+        );
+        assert_eq!(check_url("Https://h", "k").unwrap(), "https://h");
+        assert!(check_url("ftp://h", "k").is_err());
+        assert!(check_url("httpx://h", "k").is_err());
+    }
 
     #[test]
     fn userinfo_is_redacted() {

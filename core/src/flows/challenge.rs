@@ -25,6 +25,12 @@ fn paths(flow: Flow, oms_connection: &str) -> Result<(&'static str, String)> {
     }
 }
 
+/// Where the signed challenge of `flow` for `oms_connection` is sent, under `base_url`.
+pub(super) fn sign_in_url(flow: Flow, base_url: &str, oms_connection: &str) -> Result<String> {
+    let (_, sign_in_path) = paths(flow, oms_connection.trim())?;
+    Ok(format!("{base_url}{sign_in_path}"))
+}
+
 /// The inputs of a challenge flow, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChallengeInputs {
@@ -84,6 +90,7 @@ impl ChallengeInputs {
             Step::Challenge {
                 flow: self.flow,
                 url: format!("{}{sign_in_path}", self.base_url),
+                connection: self.oms_connection.clone(),
                 uuid,
                 inn: self.inn.clone(),
             },

@@ -104,6 +104,7 @@ pub fn pending(mdlp_url: &str, oms_connection: &str, code: String) -> PendingSig
         SignatureKind::Detached,
         Step::Mdlp {
             url: token_url(mdlp_url, oms_connection),
+            connection: oms_connection.trim().to_owned(),
             code,
         },
     )
@@ -126,7 +127,7 @@ pub fn password_request(
     )
 }
 
-fn token_url(mdlp_url: &str, oms_connection: &str) -> String {
+pub(super) fn token_url(mdlp_url: &str, oms_connection: &str) -> String {
     format!("{mdlp_url}/token/{}", oms_connection.trim())
 }
 

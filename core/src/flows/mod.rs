@@ -20,7 +20,7 @@ pub use mdlp::MdlpCredentials;
 use crate::error::{Error, Result};
 use crate::signer::{conform_signature, SignatureKind};
 use crate::token::lease::Lease;
-use crate::token::{Flow, Token};
+use crate::token::{Flow, SealKey, Token};
 use crate::transport::{server_error_fields, Request, Response};
 
 /// The state between the two phases of a signed flow: what the host must sign, and what the
@@ -41,21 +41,27 @@ pub struct PendingSignature {
     carried: bool,
     /// The lease on the installation's token, for an operation begun by `acquire`.
     lease: Option<Lease>,
+    /// The key an export seals the state with (see [`carry`]): the client's token store's,
+    /// attached by the client that began or imported the operation.
+    seal: Option<SealKey>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Step {
     Register {
         url: String,
+        oms_id: String,
         registration_key: String,
     },
     Mdlp {
         url: String,
+        connection: String,
         code: String,
     },
     Challenge {
         flow: Flow,
         url: String,
+        connection: String,
         uuid: String,
         inn: Option<String>,
     },
@@ -71,7 +77,30 @@ impl PendingSignature {
             created_at_ms: crate::token::now_ms(),
             carried: false,
             lease: None,
+            seal: None,
         }
+    }
+
+    /// The base URL of the service this operation finishes at (the URL it sends to, less the
+    /// flow's path).
+    fn base_url(&self) -> &str {
+        let (url, tail) = match &self.step {
+            Step::Register { url, .. } => (url, "/api/v2/integration/connection"),
+            Step::Mdlp { url, .. } => (url, "/token/"),
+            Step::Challenge {
+                flow: Flow::TrueApi,
+                url,
+                ..
+            } => (url, "/auth/simpleSignIn/"),
+            Step::Challenge { url, .. } => (url, "/auth/cert/"),
+        };
+        url.rfind(tail).map_or(url.as_str(), |at| &url[..at])
+    }
+
+    /// This operation, exportable: sealed with `key` (see [`carry`]).
+    pub fn with_seal(mut self, key: SealKey) -> PendingSignature {
+        self.seal = Some(key);
+        self
     }
 
     /// This operation, finishing into the token `lease` was taken for.
@@ -120,7 +149,7 @@ impl PendingSignature {
     pub fn token_request(&self, signature: &[u8]) -> Result<Request> {
         let signature = conform_signature(signature, self.kind, &self.data)?;
         match &self.step {
-            Step::Mdlp { url, code } => Ok(mdlp::signed_code_request(url, code, &signature)),
+            Step::Mdlp { url, code, .. } => Ok(mdlp::signed_code_request(url, code, &signature)),
             Step::Challenge { url, uuid, inn, .. } => Ok(challenge::sign_in_request(
                 url,
                 uuid,
@@ -151,6 +180,7 @@ impl PendingSignature {
         let Step::Register {
             url,
             registration_key,
+            ..
         } = &self.step
         else {
             return Err(Error::invalid_argument(
@@ -185,10 +215,7 @@ pub(crate) fn require_text(value: &str, what: &str) -> Result<()> {
 }
 
 /// The JSON object of a 2xx answer, or the error the answer stands for.
-/// The longest lifetime a token may claim: a month. Every real token lives hours; a larger
-/// `exp`, `expires_at` or `life_time` is a broken answer, and caching it would keep a token
-/// "fresh" long after the server forgot it.
-pub const MAX_TOKEN_LIFETIME_MS: i64 = 31 * 24 * 3600 * 1000;
+pub use crate::token::MAX_TOKEN_LIFETIME_MS;
 
 /// A token minted by a server, after checking what the server said: the value (visible
 /// ASCII within [`crate::token::MAX_TOKEN_LEN`]) and the expiry (after `now_ms`, at most

@@ -24,13 +24,19 @@ pub fn begin(
         body,
         SignatureKind::Detached,
         Step::Register {
-            url: format!(
-                "{suz_url}/api/v2/integration/connection?omsId={}",
-                oms_id.trim()
-            ),
+            url: url(suz_url, oms_id),
+            oms_id: oms_id.trim().to_owned(),
             registration_key: registration_key.trim().to_owned(),
         },
     ))
+}
+
+/// Where a registration is sent.
+pub(super) fn url(suz_url: &str, oms_id: &str) -> String {
+    format!(
+        "{suz_url}/api/v2/integration/connection?omsId={}",
+        oms_id.trim()
+    )
 }
 
 /// The registration request: the signed body as it was, byte for byte.

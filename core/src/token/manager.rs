@@ -57,6 +57,8 @@ pub struct TokenManager {
     leases: Mutex<HashMap<String, (String, i64)>>,
     #[cfg(feature = "redis")]
     redis: Option<(RedisStore, RedisFallback)>,
+    /// The key sealing exported pending operations, once read (see [`TokenManager::seal_key`]).
+    seal: Mutex<Option<super::SealKey>>,
     config: CacheConfig,
 }
 
@@ -202,8 +204,53 @@ impl TokenManager {
                 Some(r) => Some((RedisStore::new(r.clone())?, r.on_unavailable)),
                 None => None,
             },
+            seal: Mutex::new(None),
             config: config.clone(),
         })
+    }
+
+    /// The key that seals exported pending operations: Redis's when Redis is configured (every
+    /// machine of the fleet shares it), else the file store's (every process on this machine),
+    /// else one of this cache's own (the states open in this process only). Read once; a
+    /// failure is tried again next time. With `on_unavailable: "local"`, Redis down falls back
+    /// to the file store's key (logged): states sealed then open on this machine only.
+    pub fn seal_key(&self) -> Result<super::SealKey> {
+        if let Some(key) = lock(&self.seal).clone() {
+            return Ok(key);
+        }
+        let (key, lasting) = self.load_seal_key()?;
+        if !lasting {
+            return Ok(key);
+        }
+        Ok(lock(&self.seal).get_or_insert(key).clone())
+    }
+
+    /// The key, and whether it is the one to keep (not a fallback while Redis is down).
+    fn load_seal_key(&self) -> Result<(super::SealKey, bool)> {
+        #[cfg(feature = "redis")]
+        if let Some((redis, fallback)) = &self.redis {
+            match redis.seal_key() {
+                Ok(key) => return Ok((key, true)),
+                Err(e) if *fallback == RedisFallback::Local => {
+                    log_at!(
+                        Level::Error,
+                        "Redis unavailable for the key of exported pending operations; using this machine's: {e}"
+                    );
+                    let files = self.file_store()?;
+                    let key = match files {
+                        Some(files) => files.seal_key()?,
+                        None => super::SealKey::random()?,
+                    };
+                    return Ok((key, false));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let key = match self.file_store()? {
+            Some(files) => files.seal_key()?,
+            None => super::SealKey::random()?,
+        };
+        Ok((key, true))
     }
 
     /// The Redis store's state (see [`super::RedisReport`]); `None` without a Redis store.
@@ -522,7 +569,9 @@ impl TokenManager {
                     if files.fetch_interrupted(&key.hash) {
                         return None;
                     }
-                    files.read(&key.hash).filter(|t| self.is_fresh(profile, t))
+                    files
+                        .read(&key.hash, &key.label)
+                        .filter(|t| self.is_fresh(profile, t))
                 };
                 let (guard, waited) = match files.lock_unless(&key.hash, wait, stored)? {
                     Locked::Ready(t) => {
@@ -550,7 +599,9 @@ impl TokenManager {
                         "{}: a previous fetch was interrupted; the stored token may have been revoked, fetching anew",
                         profile.name
                     );
-                } else if let Some(t) = files.read(&key.hash).filter(|t| self.is_fresh(profile, t))
+                } else if let Some(t) = files
+                    .read(&key.hash, &key.label)
+                    .filter(|t| self.is_fresh(profile, t))
                 {
                     log_at!(Level::Debug, "{}: token from the file store", profile.name);
                     self.remember(key, &t);
@@ -613,17 +664,35 @@ impl TokenManager {
         log_at!(Level::Info, "{}: fetching a new token", profile.name);
         if let Some(files) = &files {
             // Reserves room for the token: a store that cannot record it stops the fetch here.
-            files.begin_fetch(&key.hash)?;
-        }
-        let outcome = self.record(profile, key, files.as_deref(), fetch(), &|_token| {
-            #[cfg(feature = "redis")]
-            if let Some(guard) = &redis_lock {
-                return guard.store(_token);
+            // Nothing was sent, so a still-valid token is still good: it is served.
+            if let Err(e) = files.begin_fetch(&key.hash) {
+                return match previous {
+                    Some(valid) => {
+                        log_at!(
+                            Level::Warn,
+                            "{}: cannot refresh now, the cached token {} is still valid and is used: {e}",
+                            profile.name,
+                            valid.masked()
+                        );
+                        Ok(Some(valid))
+                    }
+                    None => Err(e),
+                };
             }
-            Ok(None)
-        });
+        }
+        #[allow(unused_mut)]
+        let mut outcome = fetch();
+        #[allow(unused_mut)]
+        let mut settled = true;
+        #[cfg(feature = "redis")]
+        if let Some(guard) = redis_lock {
+            (outcome, settled) = self.store_in_redis(profile, key, guard, outcome, fetch);
+        }
+        let outcome = self.record(profile, key, files.as_deref(), outcome, settled);
         match outcome {
             Ok(token) => Ok(Some(token)),
+            // After a lost lock every token known before may have been revoked.
+            Err(e) if !settled => Err(e),
             Err(e) => match previous {
                 Some(valid) => {
                     log_at!(
@@ -639,28 +708,103 @@ impl TokenManager {
         }
     }
 
-    /// After a fetch: `to_redis` stores the token in Redis (or, when the Redis lock was lost
-    /// to another machine that stored its own token since, hands that one back: it replaces
-    /// this fetch's token everywhere), the file store's marker becomes the token (or goes, when
-    /// the failure certainly minted nothing), memory keeps it. Returns the outcome to report.
+    /// Stores a fetched token in Redis under the lock `guard` holds. If the lock was lost to
+    /// another machine in the meantime (a Redis pause or failover longer than its life), both
+    /// may have minted a token and only the server knows which came last: this fetches once
+    /// more under the lock, ignoring whatever Redis holds, so the fleet converges on that
+    /// token (a machine still serving the other one recovers on its first 401). If that fails
+    /// too, the token in Redis is deleted, so that the next caller anywhere fetches anew.
+    /// Returns the outcome and whether it is settled (`false`: nothing known may be trusted).
+    #[cfg(feature = "redis")]
+    fn store_in_redis(
+        &self,
+        profile: &Profile,
+        key: &TokenKey,
+        guard: super::redis::RedisGuard,
+        outcome: Result<Token>,
+        fetch: &dyn Fn() -> Result<Token>,
+    ) -> (Result<Token>, bool) {
+        let Some((redis, _)) = &self.redis else {
+            return (outcome, true);
+        };
+        let Ok(token) = &outcome else {
+            return (outcome, true);
+        };
+        match guard.store(token) {
+            Ok(true) => return (outcome, true),
+            Ok(false) => {}
+            Err(e) => {
+                log_at!(
+                    Level::Error,
+                    "{}: cannot write the token to Redis: {e}",
+                    profile.name
+                );
+                return (outcome, true);
+            }
+        }
+        drop(guard);
+        log_at!(
+            Level::Warn,
+            "{}: the Redis lock was lost during the fetch; fetching once more under the lock so that every machine ends up with the live token",
+            profile.name
+        );
+        let again = redis
+            .lock_and_read(key, &|_| false, self.config.lock_timeout)
+            .and_then(|(guard, _)| {
+                let token = fetch()?;
+                match guard.store(&token) {
+                    Ok(true) => Ok(token),
+                    Ok(false) => Err(Error::new(
+                        ErrorKind::Store,
+                        "the Redis lock was lost twice in a row while fetching; the token is not trusted",
+                    )),
+                    Err(e) => {
+                        log_at!(
+                            Level::Error,
+                            "{}: cannot write the token to Redis: {e}",
+                            profile.name
+                        );
+                        Ok(token)
+                    }
+                }
+            });
+        match again {
+            Ok(token) => (Ok(token), true),
+            Err(e) => {
+                if let Err(e) = redis.forget(key) {
+                    log_at!(
+                        Level::Error,
+                        "{}: cannot delete the token in Redis after a lost lock: {e}",
+                        profile.name
+                    );
+                }
+                (Err(e), false)
+            }
+        }
+    }
+
+    /// After a fetch: the file store's marker becomes the token (or goes, when the failure
+    /// certainly minted nothing), memory keeps it. An outcome that is not `settled` (a lock was
+    /// lost: the token may be revoked) leaves the marker, so that the next caller fetches anew,
+    /// and is not kept. Returns the outcome to report.
     fn record(
         &self,
         profile: &Profile,
         key: &TokenKey,
         files: Option<&FileStore>,
-        mut outcome: Result<Token>,
-        to_redis: &dyn Fn(&Token) -> Result<Option<Token>>,
+        outcome: Result<Token>,
+        settled: bool,
     ) -> Result<Token> {
-        if let Ok(token) = &outcome {
-            match to_redis(token) {
-                Ok(None) => {}
-                Ok(Some(newer)) => outcome = Ok(newer),
-                Err(e) => log_at!(
-                    Level::Error,
-                    "{}: cannot write the token to Redis: {e}",
-                    profile.name
-                ),
+        if !settled {
+            if let Ok(token) = &outcome {
+                log_at!(
+                    Level::Warn,
+                    "{}: token {} is handed out but not cached: another machine may have minted one after it",
+                    profile.name,
+                    token.masked()
+                );
             }
+            return outcome;
         }
         if let Some(files) = files {
             match &outcome {
@@ -811,17 +955,35 @@ impl TokenManager {
             self.release_redis(profile, key, owner);
             return Ok(t);
         }
-        let hold = now_ms().saturating_add(millis(self.config.send_hold));
-        if !self.claim_local(files.as_deref(), &key.hash, owner, hold)? {
-            return Err(lease_lost(profile));
+        match &files {
+            // The key's file lock, held until this call returns, keeps every other caller out
+            // during the send, and the OS lets it go the moment this process dies. A lease
+            // record left by a process killed mid-send would block the others for
+            // `send_hold`, so it goes now; the fetch marker covers a death mid-send.
+            Some(f) => {
+                if self.leased_by_other_than(f, &key.hash, owner) {
+                    return Err(lease_lost(profile));
+                }
+                f.remove_lease(&key.hash, owner);
+            }
+            None => {
+                let hold = now_ms().saturating_add(millis(self.config.send_hold));
+                if !self.claim_local(None, &key.hash, owner, hold)? {
+                    return Err(lease_lost(profile));
+                }
+            }
         }
+        // In Redis the lease becomes a lock of `redis.lock_ttl_ms` renewed while this call
+        // sends: a process killed mid-send blocks other machines no longer than a killed
+        // one-call fetch does.
+        #[cfg(feature = "redis")]
+        let mut _renewing = None;
         #[cfg(feature = "redis")]
         if let Some((redis, fallback)) = &self.redis {
-            let renewed = redis.renew_lease(key, owner, self.config.send_hold, &|t| {
-                self.is_fresh(profile, t)
-            });
+            let renewed =
+                redis.renew_lease(key, owner, redis.lock_ttl(), &|t| self.is_fresh(profile, t));
             match renewed {
-                Ok(LeaseTry::Taken) => {}
+                Ok(LeaseTry::Taken) => _renewing = Some(redis.keep_renewed(key, owner)),
                 Ok(LeaseTry::Token(t)) => {
                     self.drop_local_lease(files.as_deref(), &key.hash, owner);
                     self.release_redis(profile, key, owner);
@@ -851,13 +1013,21 @@ impl TokenManager {
             }
         }
         log_at!(Level::Info, "{}: completing the fetch", profile.name);
-        let outcome = self.record(profile, key, files.as_deref(), mint(), &|_token| {
-            #[cfg(feature = "redis")]
-            if let Some((redis, _)) = &self.redis {
-                return redis.store_leased(key, owner, _token);
+        let outcome = mint();
+        #[allow(unused_mut)]
+        let mut settled = true;
+        #[cfg(feature = "redis")]
+        if let (Some((redis, _)), Ok(token)) = (&self.redis, &outcome) {
+            match redis.store_leased(key, owner, token) {
+                Ok(stored) => settled = stored,
+                Err(e) => log_at!(
+                    Level::Error,
+                    "{}: cannot write the token to Redis: {e}",
+                    profile.name
+                ),
             }
-            Ok(None)
-        });
+        }
+        let outcome = self.record(profile, key, files.as_deref(), outcome, settled);
         self.drop_local_lease(files.as_deref(), &key.hash, owner);
         self.release_redis(profile, key, owner);
         outcome
@@ -885,10 +1055,18 @@ impl TokenManager {
             return None;
         }
         let token = files
-            .read(&key.hash)
+            .read(&key.hash, &key.label)
             .filter(|t| self.is_fresh(profile, t))?;
         self.remember(key, &token);
         Some(token)
+    }
+
+    /// Whether a caller other than `owner` holds a live lease on the key in the file store;
+    /// the caller holds the key's lock.
+    fn leased_by_other_than(&self, files: &FileStore, hash: &str, owner: &str) -> bool {
+        files
+            .read_lease(hash)
+            .is_some_and(|(o, until)| o != owner && until > now_ms())
     }
 
     /// Whether a caller holds a live lease on the key in the file store; the caller holds the
@@ -981,7 +1159,7 @@ impl TokenManager {
     /// The newest token known locally that has not expired (margin or not).
     fn best_valid(&self, files: Option<&FileStore>, key: &TokenKey) -> Option<Token> {
         let now = now_ms();
-        let from_file = files.and_then(|f| f.read(&key.hash));
+        let from_file = files.and_then(|f| f.read(&key.hash, &key.label));
         [self.memory_get(key), from_file]
             .into_iter()
             .flatten()

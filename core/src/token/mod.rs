@@ -131,6 +131,54 @@ impl fmt::Debug for Token {
 /// kilobyte.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
+/// The key that seals exported pending operations (see `crate::flows::carry`): 32 random
+/// bytes created once and shared by every process — and, with Redis, every machine — that
+/// shares the token store, so a state exported by one of them is opened by any other and by
+/// nobody else. Never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealKey(Arc<Zeroizing<[u8; SEAL_KEY_LEN]>>);
+
+/// The length of a [`SealKey`].
+pub const SEAL_KEY_LEN: usize = 32;
+
+impl SealKey {
+    /// A new random key; an error only if the system's generator fails.
+    pub(crate) fn random() -> crate::error::Result<SealKey> {
+        let mut bytes = Zeroizing::new([0u8; SEAL_KEY_LEN]);
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes[..]).map_err(
+            |_| {
+                crate::error::Error::new(
+                    crate::error::ErrorKind::Store,
+                    "the system's random generator failed",
+                )
+            },
+        )?;
+        Ok(SealKey(Arc::new(bytes)))
+    }
+
+    /// A key from its stored bytes; `None` unless there are exactly [`SEAL_KEY_LEN`].
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<SealKey> {
+        let bytes: [u8; SEAL_KEY_LEN] = bytes.try_into().ok()?;
+        Some(SealKey(Arc::new(Zeroizing::new(bytes))))
+    }
+
+    /// The key's bytes.
+    pub(crate) fn bytes(&self) -> &[u8; SEAL_KEY_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealKey(***)")
+    }
+}
+
+/// The longest lifetime a token may claim: a month. Every real token lives hours; a larger
+/// `exp`, `expires_at` or `life_time` is a broken answer, and caching it would keep a token
+/// "fresh" long after the server forgot it. A stored record is held to the same bound.
+pub const MAX_TOKEN_LIFETIME_MS: i64 = 31 * 24 * 3600 * 1000;
+
 /// Checks a token a server sent before it is cached or handed out: non-empty, at most
 /// [`MAX_TOKEN_LEN`] bytes of visible ASCII (`!` to `~`). Anything else — CR/LF that would
 /// inject headers, NUL, spaces, non-ASCII — is [`crate::ErrorKind::Protocol`]; the message

@@ -175,8 +175,13 @@ impl FileStore {
     ///
     /// The marker is [`MAX_RECORD`] bytes written and synced: if the disk cannot hold the token
     /// that is about to be minted, this fails ([`ErrorKind::Store`]) and no fetch happens.
+    ///
+    /// When it fails, nothing has been sent, so nothing is marked: a marker this call created is
+    /// removed (an empty one left by a full disk would make every process distrust a token that
+    /// is still good). A marker that was there before — a fetch really interrupted — stays.
     pub fn begin_fetch(&self, hash: &str) -> Result<()> {
         let path = self.marker_path(hash);
+        let existed = self.fetch_interrupted(hash);
         let result = open_safely(
             private_options().write(true).create(true).truncate(true),
             &path,
@@ -186,6 +191,10 @@ impl FileStore {
             f.sync_all()
         })
         .and_then(|_| sync_dir(&self.dir));
+        if result.is_err() && !existed {
+            let _ = fs::remove_file(&path);
+            let _ = sync_dir(&self.dir);
+        }
         result.map_err(|e| {
             store_error(
                 &path,
@@ -263,6 +272,65 @@ impl FileStore {
                 let _ = fs::remove_file(entry.path());
             }
         }
+    }
+
+    /// The key that seals exported pending operations (see [`super::SealKey`]): the file
+    /// `pending.key` (owner-only), created at the first use with 32 random bytes. Creation is
+    /// all or nothing — a complete temporary file linked into place, never over an existing
+    /// key — so processes racing to create it all end up with the one that won. A key file
+    /// that is not exactly 32 bytes, or not a regular file, is refused: delete it to start
+    /// over (states exported before then can no longer be imported).
+    pub fn seal_key(&self) -> Result<super::SealKey> {
+        let path = self.dir.join("pending.key");
+        let read = || -> Result<Option<super::SealKey>> {
+            match open_safely(OpenOptions::new().read(true), &path) {
+                Ok(file) => {
+                    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+                    file.take(super::SEAL_KEY_LEN as u64 + 1)
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| store_error(&path, "cannot read the key", e))?;
+                    super::SealKey::from_bytes(&bytes).map(Some).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Store,
+                            format!(
+                                "token store: {} is not a key of {} bytes; delete it (pending operations exported before cannot be imported then)",
+                                path.display(),
+                                super::SEAL_KEY_LEN
+                            ),
+                        )
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(store_error(&path, "cannot open the key", e)),
+            }
+        };
+        if let Some(key) = read()? {
+            return Ok(key);
+        }
+        let key = super::SealKey::random()?;
+        let temp = self
+            .dir
+            .join(format!(".pending.{}.tmp", crate::random::uuid().simple()));
+        let created = (|| -> std::io::Result<()> {
+            let mut file = private_options().write(true).create_new(true).open(&temp)?;
+            file.write_all(key.bytes())?;
+            file.sync_all()?;
+            drop(file);
+            match fs::hard_link(&temp, &path) {
+                Ok(()) => sync_dir(&self.dir),
+                // Another process created it first: its key is the key.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                Err(e) => Err(e),
+            }
+        })();
+        let _ = fs::remove_file(&temp);
+        created.map_err(|e| store_error(&path, "cannot create the key", e))?;
+        read()?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Store,
+                format!("token store: {} vanished", path.display()),
+            )
+        })
     }
 
     /// Clears the marker after a fetch that certainly minted nothing.
@@ -356,11 +424,17 @@ impl FileStore {
         }
     }
 
-    /// The stored token, or `None` for a missing, corrupt, truncated or foreign-version file.
-    /// A symlink, FIFO or anything else that is not a regular file is a miss too (and is
-    /// replaced by the next write).
-    pub fn read(&self, hash: &str) -> Option<Token> {
-        decode(&read_record(&self.token_path(hash))?)
+    /// The stored token of the key `hash` labelled `label`, or `None` for a missing, corrupt,
+    /// truncated or foreign-version file, and for a record that fails the checks of
+    /// [`decode`] (another key's label, an impossible lifetime). A symlink, FIFO or anything
+    /// else that is not a regular file is a miss too (and is replaced by the next write).
+    pub fn read(&self, hash: &str, label: &str) -> Option<Token> {
+        decode(&read_record(&self.token_path(hash))?, Some(label))
+    }
+
+    /// The stored token whatever its label (for `inspect` and compare-and-remove).
+    fn read_any(&self, hash: &str) -> Option<Token> {
+        decode(&read_record(&self.token_path(hash))?, None)
     }
 
     /// Replaces the stored token atomically.
@@ -394,7 +468,7 @@ impl FileStore {
     /// Removes the stored token if it is still `value` (compare-and-invalidate). The caller
     /// holds the key's lock.
     pub fn remove_if(&self, hash: &str, value: &str) -> Result<bool> {
-        match self.read(hash) {
+        match self.read_any(hash) {
             Some(t) if t.value() == value => {
                 let path = self.token_path(hash);
                 fs::remove_file(&path)
@@ -425,7 +499,7 @@ impl FileStore {
                 .and_then(|t| serde_json::from_slice::<StoredToken>(&t).ok())
                 .map(|s| s.label)
                 .unwrap_or_default();
-            if let Some(token) = self.read(hash) {
+            if let Some(token) = self.read_any(hash) {
                 out.push(StoredEntry {
                     file: path.clone(),
                     label,
@@ -476,12 +550,24 @@ pub(crate) fn encode(label: &str, token: &Token) -> zeroize::Zeroizing<Vec<u8>> 
     zeroize::Zeroizing::new(serde_json::to_vec(&stored).unwrap_or_default())
 }
 
-/// A token from its stored form; `None` for anything corrupt, truncated or of another version,
-/// and for a value no server could have given (see [`crate::token::check_token_value`]): a
-/// store — a file, Redis — never hands out what a fetch would have refused.
-pub(crate) fn decode(bytes: &[u8]) -> Option<Token> {
+/// How far in the future a record's `obtained_at_ms` may lie: clocks of the machines sharing a
+/// store differ a little, never by this much.
+const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// A token from its stored form, checked as a fetch checks an answer: `None` for anything
+/// corrupt, truncated or of another version, for a value no server could have given (see
+/// [`crate::token::check_token_value`]), for a lifetime outside (0,
+/// [`crate::token::MAX_TOKEN_LIFETIME_MS`]] or a record obtained in the future, and — when
+/// `label` is given — for a record labelled for another key (another installation, flow or
+/// identity). A store — a file, Redis — never hands out what a fetch would have refused.
+pub(crate) fn decode(bytes: &[u8], label: Option<&str>) -> Option<Token> {
     let stored: StoredToken = serde_json::from_slice(bytes).ok()?;
+    let lifetime = stored.expires_at_ms.saturating_sub(stored.obtained_at_ms);
     if stored.version != STORE_VERSION
+        || label.is_some_and(|l| l != stored.label)
+        || lifetime <= 0
+        || lifetime > crate::token::MAX_TOKEN_LIFETIME_MS
+        || stored.obtained_at_ms > crate::token::now_ms().saturating_add(MAX_CLOCK_SKEW_MS)
         || crate::token::check_token_value(&stored.value, "stored token").is_err()
     {
         return None;
@@ -658,9 +744,16 @@ fn wait_for_lock(file: File, mode: Mode, timeout: Duration) -> std::io::Result<O
     std::thread::Builder::new()
         .name("suz-auth-lock".into())
         .spawn(move || {
-            let got = match mode {
-                Mode::Shared => file.lock_shared(),
-                Mode::Exclusive => file.lock(),
+            // A signal delivered to this thread interrupts `flock` (`EINTR`): wait again.
+            let got = loop {
+                let got = match mode {
+                    Mode::Shared => file.lock_shared(),
+                    Mode::Exclusive => file.lock(),
+                };
+                match got {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    got => break got,
+                }
             };
             match got {
                 Ok(()) => {
@@ -695,7 +788,7 @@ mod tests {
         let store = temp_store();
         let token = Token::new("abc".repeat(10), Flow::Gismt, 1, 2);
         store.write("k", "suz:test", &token).unwrap();
-        assert_eq!(store.read("k"), Some(token));
+        assert_eq!(store.read("k", "suz:test"), Some(token));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -722,7 +815,7 @@ mod tests {
             Vec::new(),
         ] {
             fs::write(store.token_path("k"), bad).unwrap();
-            assert_eq!(store.read("k"), None);
+            assert_eq!(store.read("k", "l"), None);
         }
     }
 
@@ -734,7 +827,7 @@ mod tests {
                 r#"{{"version":1,"label":"l","flow":"gismt","value":"{bad}","obtained_at_ms":1,"expires_at_ms":2}}"#
             );
             fs::write(store.token_path("k"), json).unwrap();
-            assert_eq!(store.read("k"), None, "{bad:?}");
+            assert_eq!(store.read("k", "l"), None, "{bad:?}");
         }
     }
 
@@ -745,8 +838,8 @@ mod tests {
             .write("k", "l", &Token::new("new".into(), Flow::Mdlp, 1, 2))
             .unwrap();
         assert!(!store.remove_if("k", "old").unwrap());
-        assert!(store.read("k").is_some());
+        assert!(store.read("k", "l").is_some());
         assert!(store.remove_if("k", "new").unwrap());
-        assert!(store.read("k").is_none());
+        assert!(store.read("k", "l").is_none());
     }
 }

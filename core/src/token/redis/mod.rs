@@ -34,9 +34,16 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::log::{log_at, Level};
 
 /// Takes the lock `KEYS[1]` for the owner `ARGV[1]` for `ARGV[2]` ms if it is free (or already
-/// the owner's). Returns -1 when taken, else the holder's remaining milliseconds (at least 1).
+/// the owner's). Taking a free lock moves the fencing number `KEYS[2]` on (kept `ARGV[3]` ms).
+/// Returns the fencing number, negated (at most -1), when taken; else the holder's remaining
+/// milliseconds (at least 1).
 const TRY_LOCK: &str = "local v = redis.call('GET', KEYS[1]) \
-if (not v) or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return -1 end \
+if v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
+local f = tonumber(redis.call('GET', KEYS[2])) \
+if not f then f = redis.call('INCR', KEYS[2]) redis.call('PEXPIRE', KEYS[2], ARGV[3]) end \
+return -f end \
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
+local f = redis.call('INCR', KEYS[2]) redis.call('PEXPIRE', KEYS[2], ARGV[3]) return -f end \
 local t = redis.call('PTTL', KEYS[1]) if t < 1 then return 1 end return t";
 
 /// Releases the lock `KEYS[1]` if it holds the owner `ARGV[1]`, and wakes a waiter through the
@@ -51,9 +58,21 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1]) return 1";
 
 /// Stores a token only while the lock still holds the caller's owner id: `KEYS[1]` the lock,
 /// `KEYS[2]` the token, `ARGV[1]` the owner id, `ARGV[2]` the token, `ARGV[3]` its time to live
-/// in milliseconds. Returns 1 if it stored, 0 if not.
+/// in milliseconds. Returns 1 if it stored, 0 if not. (A two-phase lease, whose owner may finish
+/// in another process, is checked this way.)
 const STORE_IF_OWNER: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
+
+/// Stores a token only while nobody has taken the lock since the caller did: `KEYS[1]` the
+/// fencing number, `KEYS[2]` the token, `ARGV[1]` the caller's fencing number, `ARGV[2]` the
+/// token, `ARGV[3]` its time to live in milliseconds. Returns 1 if it stored, 0 if not. A lock
+/// that merely expired, with no other taker, still stores: nobody else can have fetched.
+const STORE_IF_FENCE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
+
+/// How long a key's fencing number is kept after its lock was last taken: longer than any
+/// token lives, so a holder's number is never handed out again while its fetch could matter.
+const FENCE_TTL: Duration = Duration::from_millis(crate::token::MAX_TOKEN_LIFETIME_MS as u64);
 
 /// Extends the lock's time to live (`ARGV[2]` ms) if it still holds the owner id `ARGV[1]`.
 /// Returns 1 if it did, 0 if not.
@@ -72,6 +91,19 @@ const MAX_IDLE: usize = 2;
 /// The longest a waiter blocks before it looks again, whatever else it knows: the fallback if
 /// a wake-up is lost.
 const MAX_BLOCK: Duration = Duration::from_secs(2);
+
+/// The first pause before popping again after a `BLPOP` that came back while the lock was still
+/// held (see `lock_and_read`); it doubles up to [`MAX_EARLY_POP_PAUSE`].
+const EARLY_POP_PAUSE: Duration = Duration::from_millis(5);
+const MAX_EARLY_POP_PAUSE: Duration = Duration::from_millis(200);
+
+/// What a store checks before it writes.
+enum Check<'a> {
+    /// The lock (a lease) still holds this owner id.
+    Owner(&'a str),
+    /// Nobody took the lock since the holder with this fencing number did.
+    Fence(i64),
+}
 
 /// The outcome of one try at a lease in Redis.
 pub enum LeaseTry {
@@ -101,8 +133,12 @@ pub struct RedisStore {
 
 struct Keys {
     lock: String,
+    /// The fencing number: moved on each time the lock is taken while free.
+    fence: String,
     token: String,
     wake: String,
+    /// The label a record under `token` must carry (see [`crate::token::store::decode`]).
+    label: String,
 }
 
 fn script(source: &str, keys: &[&str], args: &[&[u8]]) -> redis::Cmd {
@@ -158,8 +194,10 @@ impl RedisStore {
         let prefix = &self.config().key_prefix;
         Keys {
             lock: format!("{prefix}lock:{}", key.hash),
+            fence: format!("{prefix}fence:{}", key.hash),
             token: format!("{prefix}token:{}", key.hash),
             wake: format!("{prefix}wake:{}", key.hash),
+            label: key.label.clone(),
         }
     }
 
@@ -314,9 +352,11 @@ impl RedisStore {
         result
     }
 
-    fn read(&self, conn: &mut Conn, token_key: &str, deadline: Instant) -> Result<Option<Token>> {
-        match conn.call(redis::cmd("GET").arg(token_key), self.op_time(deadline))? {
-            Value::BulkString(bytes) => Ok(decode(&zeroize::Zeroizing::new(bytes))),
+    fn read(&self, conn: &mut Conn, keys: &Keys, deadline: Instant) -> Result<Option<Token>> {
+        match conn.call(redis::cmd("GET").arg(&keys.token), self.op_time(deadline))? {
+            Value::BulkString(bytes) => {
+                Ok(decode(&zeroize::Zeroizing::new(bytes), Some(&keys.label)))
+            }
             _ => Ok(None),
         }
     }
@@ -325,26 +365,33 @@ impl RedisStore {
     fn read_fresh(
         &self,
         conn: &mut Conn,
-        token_key: &str,
+        keys: &Keys,
         deadline: Instant,
         is_fresh: &dyn Fn(&Token) -> bool,
     ) -> Result<Option<Token>> {
-        Ok(self
-            .read(conn, token_key, deadline)?
-            .filter(|t| is_fresh(t)))
+        Ok(self.read(conn, keys, deadline)?.filter(|t| is_fresh(t)))
     }
 
-    /// Takes the lock for `owner` (-1), or the holder's remaining milliseconds.
+    /// Takes the lock for `owner` (its fencing number, negated), or the holder's remaining
+    /// milliseconds.
     fn try_lock(
         &self,
         conn: &mut Conn,
-        lock: &str,
+        keys: &Keys,
         owner: &str,
         ttl: Duration,
         deadline: Instant,
     ) -> Result<i64> {
         let reply = conn.call(
-            &script(TRY_LOCK, &[lock], &[owner.as_bytes(), ms(ttl).as_bytes()]),
+            &script(
+                TRY_LOCK,
+                &[&keys.lock, &keys.fence],
+                &[
+                    owner.as_bytes(),
+                    ms(ttl).as_bytes(),
+                    ms(FENCE_TTL).as_bytes(),
+                ],
+            ),
             self.op_time(deadline),
         )?;
         int(&reply, "the lock script")
@@ -380,24 +427,26 @@ impl RedisStore {
         let lock_ttl = self.config().lock_ttl;
         enum Step {
             Token(Token),
-            Locked(Option<Token>),
+            Locked(i64, Option<Token>),
             Busy(i64),
         }
         let mut woken = false;
+        // Pops that came back before the lock was let go: a broken server (or a wake-up stolen
+        // by another waiter) answers `BLPOP` at once. Each pause doubles, so such a server
+        // costs a few dozen commands per second instead of a spin.
+        let mut early_pops = 0u32;
         loop {
             let step = self.run(deadline.max(self.op_deadline()), |conn| {
                 let dl = deadline.max(self.op_deadline());
-                if let Some(t) = self.read_fresh(conn, &keys.token, dl, is_fresh)? {
+                if let Some(t) = self.read_fresh(conn, &keys, dl, is_fresh)? {
                     return Ok(Step::Token(t));
                 }
-                match self.try_lock(conn, &keys.lock, &owner, lock_ttl, dl)? {
+                match self.try_lock(conn, &keys, &owner, lock_ttl, dl)? {
                     // Re-read: the previous holder may have stored a token just before it let go.
-                    -1 => Ok(Step::Locked(self.read_fresh(
-                        conn,
-                        &keys.token,
-                        dl,
-                        is_fresh,
-                    )?)),
+                    fence @ ..=-1 => Ok(Step::Locked(
+                        -fence,
+                        self.read_fresh(conn, &keys, dl, is_fresh)?,
+                    )),
                     left => Ok(Step::Busy(left)),
                 }
             })?;
@@ -414,8 +463,8 @@ impl RedisStore {
                     }
                     return Ok((RedisGuard::idle(self, keys, &key.label, owner), Some(t)));
                 }
-                Step::Locked(fresh) => {
-                    let guard = RedisGuard::held(self, keys, &key.label, owner);
+                Step::Locked(fence, fresh) => {
+                    let guard = RedisGuard::held(self, keys, &key.label, owner, fence);
                     return Ok((guard, fresh));
                 }
                 Step::Busy(holder_left_ms) => {
@@ -426,11 +475,19 @@ impl RedisStore {
                             waited,
                         ));
                     }
+                    if early_pops > 0 {
+                        let pause = EARLY_POP_PAUSE
+                            .saturating_mul(1 << early_pops.min(8))
+                            .min(MAX_EARLY_POP_PAUSE)
+                            .min(wait - waited);
+                        std::thread::sleep(pause);
+                    }
                     // Block until the holder lets go, its lock would expire, or the wait ends.
-                    let block = (wait - waited)
+                    let block = (wait.saturating_sub(started.elapsed()))
                         .min(Duration::from_millis(holder_left_ms.max(1) as u64 + 20))
                         .min(MAX_BLOCK)
                         .max(Duration::from_millis(10));
+                    let popping = Instant::now();
                     let popped = self.run(self.op_deadline() + block, |conn| {
                         conn.call(
                             redis::cmd("BLPOP")
@@ -440,60 +497,71 @@ impl RedisStore {
                         )
                     })?;
                     woken = !matches!(popped, Value::Nil);
+                    early_pops = if woken || popping.elapsed() < block / 2 {
+                        early_pops.saturating_add(1)
+                    } else {
+                        0
+                    };
                 }
             }
         }
     }
 
-    /// Stores `token` while `owner` holds `keys.lock`. If the lock was lost and another
-    /// holder's fresh token is there, that token is returned: it is the live one.
-    fn store_if_owner(
+    /// Stores `token` if `check` still holds (one script): `true` if it stored. `false` means
+    /// the lock (or lease) was lost to another holder since it was taken: that holder may have
+    /// minted a token too, and only the server knows which of the two is live — nothing is
+    /// stored, and the caller decides (see `TokenManager`'s fetch).
+    fn store_checked(
         &self,
         keys: &Keys,
         label: &str,
-        owner: &str,
+        check: Check<'_>,
         token: &Token,
-    ) -> Result<Option<Token>> {
+    ) -> Result<bool> {
         let ttl = token.expires_at_ms() - now_ms();
         if ttl <= 0 {
-            return Ok(None);
+            return Ok(true);
         }
         let value = encode(label, token);
         let deadline = self.op_deadline();
-        let (stored, newer) = self.run(deadline, |conn| {
+        let fence;
+        let (source, keys_used, proof): (&str, [&str; 2], &[u8]) = match check {
+            Check::Owner(owner) => (STORE_IF_OWNER, [&keys.lock, &keys.token], owner.as_bytes()),
+            Check::Fence(f) => {
+                fence = f.to_string();
+                (STORE_IF_FENCE, [&keys.fence, &keys.token], fence.as_bytes())
+            }
+        };
+        let stored = self.run(deadline, |conn| {
             let reply = conn.call(
                 &script(
-                    STORE_IF_OWNER,
-                    &[&keys.lock, &keys.token],
-                    &[owner.as_bytes(), &value, ttl.to_string().as_bytes()],
+                    source,
+                    &keys_used,
+                    &[proof, &value, ttl.to_string().as_bytes()],
                 ),
                 self.op_time(deadline),
             )?;
-            if int(&reply, "the store script")? == 1 {
-                return Ok((true, None));
-            }
-            Ok((false, self.read(conn, &keys.token, deadline)?))
+            Ok(int(&reply, "the store script")? == 1)
         })?;
-        if stored {
-            return Ok(None);
+        if !stored {
+            log_at!(
+                Level::Warn,
+                "{label}: the Redis lock was lost during the fetch and another machine took it: it may have minted a token too, and the server keeps only the later one; {} was not stored",
+                token.masked()
+            );
         }
-        match newer.filter(|t| t.value() != token.value() && t.expires_at_ms() > now_ms()) {
-            Some(newer) => {
-                log_at!(
-                    Level::Warn,
-                    "{label}: the Redis lock was lost during the fetch and another machine stored {}: using it, not {}",
-                    newer.masked(),
-                    token.masked()
-                );
-                Ok(Some(newer))
-            }
-            None => Err(Error::new(
-                ErrorKind::Store,
-                "the Redis lock was lost before the fetch ended (or cache.lease_ms ran out for a \
-                 two-phase fetch): another machine may be fetching, so the token was not stored \
-                 in Redis",
-            )),
-        }
+        Ok(stored)
+    }
+
+    /// Deletes the stored token, whatever it is: after a lost lock nobody can tell whether it
+    /// is still live, so the next caller fetches anew.
+    pub fn forget(&self, key: &TokenKey) -> Result<()> {
+        let keys = self.keys(key);
+        let deadline = self.op_deadline();
+        self.run(deadline, |conn| {
+            conn.call(redis::cmd("DEL").arg(&keys.token), self.op_time(deadline))
+                .map(|_| ())
+        })
     }
 
     /// One try at the lease of `key` for `owner`, lasting `ttl`: a fresh token in Redis (no
@@ -508,13 +576,13 @@ impl RedisStore {
         let keys = self.keys(key);
         let deadline = self.op_deadline();
         self.run(deadline, |conn| {
-            if let Some(t) = self.read_fresh(conn, &keys.token, deadline, is_fresh)? {
+            if let Some(t) = self.read_fresh(conn, &keys, deadline, is_fresh)? {
                 return Ok(LeaseTry::Token(t));
             }
-            match self.try_lock(conn, &keys.lock, owner, ttl, deadline)? {
-                -1 => {
+            match self.try_lock(conn, &keys, owner, ttl, deadline)? {
+                ..=-1 => {
                     // The previous holder may have stored a token just before it let go.
-                    if let Some(t) = self.read_fresh(conn, &keys.token, deadline, is_fresh)? {
+                    if let Some(t) = self.read_fresh(conn, &keys, deadline, is_fresh)? {
                         self.release_on(conn, &keys, owner)?;
                         return Ok(LeaseTry::Token(t));
                     }
@@ -560,6 +628,50 @@ impl RedisStore {
         })
     }
 
+    /// The key that seals exported pending operations (see [`super::SealKey`]), shared by
+    /// every machine of the fleet: `<prefix>pending-key`, set once (`SET NX`) to 32 random
+    /// bytes and read back, so machines racing to create it all use the one that won. A value
+    /// of another length is refused.
+    pub fn seal_key(&self) -> Result<super::SealKey> {
+        let name = format!("{}pending-key", self.config().key_prefix);
+        let candidate = super::SealKey::random()?;
+        let deadline = self.op_deadline();
+        let stored = self.run(deadline, |conn| {
+            conn.call(
+                redis::cmd("SET")
+                    .arg(&name)
+                    .arg(&candidate.bytes()[..])
+                    .arg("NX"),
+                self.op_time(deadline),
+            )?;
+            conn.call(redis::cmd("GET").arg(&name), self.op_time(deadline))
+        })?;
+        match stored {
+            Value::BulkString(bytes) => super::SealKey::from_bytes(&zeroize::Zeroizing::new(bytes)),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Store,
+                format!(
+                    "Redis: {name} is not a key of {} bytes; delete it (pending operations exported before cannot be imported then)",
+                    super::SEAL_KEY_LEN
+                ),
+            )
+        })
+    }
+
+    /// The lock's time to live (`redis.lock_ttl_ms`).
+    pub fn lock_ttl(&self) -> Duration {
+        self.config().lock_ttl
+    }
+
+    /// Keeps `owner`'s lease of `key` renewed (by `redis.lock_ttl_ms`) until the guard is
+    /// dropped, which also releases it.
+    pub fn keep_renewed(&self, key: &TokenKey, owner: &str) -> RedisGuard {
+        RedisGuard::held(self, self.keys(key), &key.label, owner.to_owned(), 0)
+    }
+
     /// Releases `owner`'s lease of `key` (nothing if another owner holds it).
     pub fn release_lease(&self, key: &TokenKey, owner: &str) -> Result<()> {
         let keys = self.keys(key);
@@ -569,15 +681,16 @@ impl RedisStore {
         .map(|_| ())
     }
 
-    /// Stores a token fetched under `owner`'s lease of `key`, while the lease still holds;
-    /// another holder's newer token if the lease was lost to it.
-    pub fn store_leased(
-        &self,
-        key: &TokenKey,
-        owner: &str,
-        token: &Token,
-    ) -> Result<Option<Token>> {
-        self.store_if_owner(&self.keys(key), &key.label, owner, token)
+    /// Stores a token fetched under `owner`'s lease of `key`, while the lease still holds:
+    /// `true` if it stored. `false` when the lease was lost to another caller, who may have
+    /// minted a token since: then the stored token is deleted too (nobody can tell which of
+    /// the two is live), so the next caller anywhere fetches anew.
+    pub fn store_leased(&self, key: &TokenKey, owner: &str, token: &Token) -> Result<bool> {
+        let stored = self.store_checked(&self.keys(key), &key.label, Check::Owner(owner), token)?;
+        if !stored {
+            self.forget(key)?;
+        }
+        Ok(stored)
     }
 
     /// Compare-and-invalidate in Redis: deletes the stored token only if its value is `value`.
@@ -658,7 +771,7 @@ impl RedisStore {
                                 v.get("label").and_then(|l| l.as_str()).map(str::to_owned)
                             })
                             .unwrap_or_default();
-                        if let Some(t) = decode(&b) {
+                        if let Some(t) = decode(&b, None) {
                             report.tokens.push((
                                 label,
                                 t.flow().name().to_owned(),
@@ -686,6 +799,8 @@ pub struct RedisGuard {
     keys: Keys,
     label: String,
     owner: String,
+    /// The fencing number the lock was taken with (0 for an idle guard).
+    fence: i64,
     held: bool,
     /// Dropping it stops the renewing thread.
     _renewer: Option<mpsc::Sender<()>>,
@@ -698,12 +813,13 @@ impl RedisGuard {
             keys,
             label: label.to_owned(),
             owner,
+            fence: 0,
             held: false,
             _renewer: None,
         }
     }
 
-    fn held(store: &RedisStore, keys: Keys, label: &str, owner: String) -> RedisGuard {
+    fn held(store: &RedisStore, keys: Keys, label: &str, owner: String, fence: i64) -> RedisGuard {
         let (stop, stopped) = mpsc::channel::<()>();
         let period = store.config().lock_ttl / 3;
         let (renewer, lock, who, ttl) = (
@@ -750,18 +866,20 @@ impl RedisGuard {
             keys,
             label: label.to_owned(),
             owner,
+            fence,
             held: true,
             _renewer: spawned.ok().map(|_| stop),
         }
     }
 
-    /// Stores the fetched token with a TTL equal to its remaining lifetime, if this guard still
-    /// holds the lock (checked and written in one atomic script). If the lock was lost and
-    /// another machine stored a fresh token since, that token is returned (the caller uses it:
-    /// it is the live one); if none is there, a `Store` error, and nothing is written.
-    pub fn store(&self, token: &Token) -> Result<Option<Token>> {
+    /// Stores the fetched token with a TTL equal to its remaining lifetime, unless another
+    /// holder has taken the lock since this guard did (checked by fencing number and written in
+    /// one atomic script): `true` if it stored. `false` means the lock was lost to a holder that
+    /// may have minted a token of its own — which of the two the server keeps, nobody here can
+    /// tell; nothing is written.
+    pub fn store(&self, token: &Token) -> Result<bool> {
         self.store
-            .store_if_owner(&self.keys, &self.label, &self.owner, token)
+            .store_checked(&self.keys, &self.label, Check::Fence(self.fence), token)
     }
 }
 
