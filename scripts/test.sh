@@ -11,6 +11,7 @@ cd "$root"
 ensure_packages libengine-gost-openssl valgrind gcc python3 python3-venv binutils redis-server strace \
     gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine64 zip unzip
 command -v cargo-clippy >/dev/null || rustup component add clippy
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 command -v rustfmt >/dev/null || rustup component add rustfmt
 
 export SUZ_AUTH_REQUIRE_ALL=1
@@ -38,10 +39,10 @@ scripts/check-exports.sh target/debug/libsuz_auth.so
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-echo "== cargo test"
+echo "== cargo nextest (each test in its own process, with the time limit of .config/nextest.toml)"
 # --all-targets: unit and integration tests; doc-tests run next but are not counted, as the
 # crate docs' examples only compile (they would need a real service).
-cargo test --workspace --all-targets 2>&1 | tee "$log"
+cargo nextest run --workspace --all-targets 2>&1 | tee "$log"
 cargo test --workspace --doc 2>&1 | tail -3
 echo "== C tests"
 tests/c/run.sh 2>&1 | tee -a "$log"

@@ -747,6 +747,29 @@ mod tests {
     }
 
     #[test]
+    fn an_out_file_over_the_bound_is_refused_and_one_at_it_is_read() {
+        // `head -c N /dev/zero > {out}`: exactly at the bound, then one byte over it.
+        let at = format!("head -c {MAX_SIGNER_OUTPUT} /dev/zero > \"$1\"");
+        let over = format!("head -c {} /dev/zero > \"$1\"", MAX_SIGNER_OUTPUT + 1);
+        let c = command(
+            &["sh", "-c", &at, "{in}", "{out}"],
+            &["sh", "-c", &over, "{in}", "{out}"],
+            10_000,
+        );
+        assert_eq!(
+            c.sign(b"x", SignatureKind::Attached).unwrap().len(),
+            MAX_SIGNER_OUTPUT
+        );
+        let e = c.sign(b"x", SignatureKind::Detached).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::SignerFailed);
+        assert!(
+            e.message
+                .ends_with(&format!("it is larger than {MAX_SIGNER_OUTPUT} bytes")),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_failing_command_says_why() {
         let fail = ["sh", "-c", "echo; echo 'token PIN required' >&2; exit 3"];
         let e = command(&fail, &fail, 10_000)

@@ -117,6 +117,39 @@ fn a_configured_margin_replaces_the_default_and_a_profile_margin_wins() {
 }
 
 #[test]
+fn a_profile_margin_is_honoured_whatever_the_flow() {
+    // 15 minutes left of 10 hours: fresh by default, stale with the profile's 20-minute margin,
+    // for every kind of profile (each flow's section is read on its own).
+    let make = || token("a", 600 * MIN, 15 * MIN);
+    for profile in [
+        format!(r#"{{"flow": "gismt", "oms_connection": "{CONN}""#),
+        format!(r#"{{"flow": "trueapi", "oms_connection": "{CONN}", "inn": "7707083893""#),
+        format!(
+            r#"{{"flow": "mdlp", "oms_connection": "{CONN}", "client_id": "01db16f2-9a4e-4d9f-a5e8-7d8c3a1f8d11", "client_secret": "5dbb7a48-0b8e-4f3e-8c11-b0a3a87e9f0d", "user_id": "1865725612""#
+        ),
+        format!(
+            r#"{{"flow": "mdlp", "oms_connection": "{CONN}", "client_id": "01db16f2-9a4e-4d9f-a5e8-7d8c3a1f8d11", "client_secret": "5dbb7a48-0b8e-4f3e-8c11-b0a3a87e9f0d", "user_id": "1865725612", "password": "pw""#
+        ),
+        r#"{"flow": "smartmarket", "client_id": "id", "client_secret": "secret""#.to_owned(),
+    ] {
+        let config = |margin: &str| {
+            let json = format!(
+                r#"{{"profiles": {{"p": {profile}{margin}}}}}, "cache": {{"persist": false}}}}"#
+            );
+            Config::from_json(&json).unwrap_or_else(|e| panic!("{json}: {e}"))
+        };
+        assert_eq!(fetches_for_two_gets(&config(""), make), 1, "{profile}");
+        let with_margin = config(r#", "refresh_margin_ms": 1200000"#);
+        assert_eq!(
+            with_margin.profiles["p"].refresh_margin,
+            Some(Duration::from_millis(1_200_000)),
+            "{profile}"
+        );
+        assert_eq!(fetches_for_two_gets(&with_margin, make), 2, "{profile}");
+    }
+}
+
+#[test]
 fn threads_share_one_fetch_without_persistence() {
     let (manager, profile, key) = parts(&memory_only("", ""));
     let count = AtomicUsize::new(0);

@@ -292,6 +292,7 @@ fn record_of(
 
 /// A service request's endpoint name (`unknown` when no route matches) and its reply.
 fn answer(state: &State, req: &Request, path: &str) -> (&'static str, Reply) {
+    let _in_flight = state.in_flight();
     let Some(route) = route_of(path) else {
         return (
             "unknown",

@@ -89,6 +89,20 @@ pub struct Inner {
 
 pub struct State {
     inner: Mutex<Inner>,
+    /// Service requests being answered now (admin requests are not counted): a request whose
+    /// client has gone is still answered — a sign-in still mints — as a real server does.
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a service request as in flight while it lives.
+pub struct InFlight<'a>(&'a State);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl State {
@@ -107,7 +121,15 @@ impl State {
                 faults: Vec::new(),
                 counters: Counters::default(),
             }),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// Marks a service request in flight until the guard is dropped.
+    pub fn in_flight(&self) -> InFlight<'_> {
+        self.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight(self)
     }
 
     /// The state; a panic in another request thread does not make it unusable.
@@ -137,6 +159,7 @@ impl State {
             "signatures_refused": s.counters.signatures_refused,
             "live_tokens": live,
             "last_inn": s.counters.last_inn,
+            "in_flight": self.in_flight.load(std::sync::atomic::Ordering::SeqCst),
         })
     }
 }

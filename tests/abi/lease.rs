@@ -619,3 +619,76 @@ fn a_lease_file_that_is_a_symlink_or_a_fifo_is_not_followed() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&target);
 }
+
+/// A process killed while `suz_token_complete` sends blocks the others no longer than a killed
+/// one-call fetch does (the OS lets its lock go at once): no lease record outlives it.
+#[test]
+fn a_process_killed_inside_complete_blocks_nobody() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("killed-complete");
+    // With a 10 s total time a lease held for the send would last 40 s.
+    let json = config(&emu.base_url(), &dir, r#", "lock_timeout_ms": 2000"#);
+    let client = TestClient::new(&json);
+    let Ok(Got::Pending(pending)) = acquire(&client, "line") else {
+        panic!("the first caller gets the lease: {}", last_message())
+    };
+    let state = export_pending(pending);
+    let signature = STANDARD.encode(openssl_sign(&pending_data(pending), false));
+    unsafe { suz_pending_free(pending) };
+    fault(
+        &emu,
+        r#"{"endpoint": "gismt.token", "kind": "delay", "delay_ms": 2000, "times": 1}"#,
+    );
+    let mut completer = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "lease::complete_in_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROLE_CONFIG, &json)
+        .env(ROLE_STATE, &state)
+        .env(ROLE_SIGNATURE, &signature)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while sign_ins(&emu) < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no sign-in came"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    completer.kill().unwrap();
+    completer.wait().unwrap();
+    // Its sign-in is still answered (and mints); then the next caller takes the lease at once.
+    while stats(&emu)["in_flight"].as_u64() != Some(0) {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let asked = Instant::now();
+    let Ok(Got::Pending(pending)) = acquire(&client, "line") else {
+        panic!(
+            "the lease is free after the completer died: {}",
+            last_message()
+        )
+    };
+    assert!(
+        asked.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        asked.elapsed()
+    );
+    let token = complete(
+        &client,
+        pending,
+        &openssl_sign(&pending_data(pending), false),
+    )
+    .unwrap_or_else(|rc| panic!("{rc:?}: {}", last_message()));
+    unsafe { suz_pending_free(pending) };
+    assert_eq!(ping(&emu, &token.value()), 200);
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -114,8 +114,22 @@ pub(crate) fn assert_one_token(emu: &Emulator, lines: &[String], callers: usize)
     assert_eq!(ping(emu, &lines[0]), 200);
 }
 
+/// Waits (at most 30 s) until the emulator answers no service request.
+fn wait_until_idle(emu: &Emulator) {
+    let started = Instant::now();
+    while stats(emu)["in_flight"].as_u64() != Some(0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the emulator is still answering: {}",
+            stats(emu)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn kill_group(child: &mut Child) {
-    // The whole group (the CLI and its signer command): the child leads its own group.
+    // The CLI's group. A signer command runs in a group of its own (so that a timeout kills
+    // its children); killed with the CLI's group or not, it can send nothing.
     let pgid = child.id() as i32;
     assert!(pgid > 1, "refusing to signal process group {pgid}");
     unsafe { libc::kill(-pgid, libc::SIGKILL) };
@@ -186,6 +200,13 @@ fn processes_killed_while_writing_never_leave_a_broken_or_revoked_token() {
         rng ^= rng << 17;
         std::thread::sleep(Duration::from_millis(rng % 60));
         kill_group(&mut child);
+        // A sign-in the killed process sent is still answered by the server — and still mints,
+        // revoking whatever token was minted before it. If the next process fetched meanwhile,
+        // that late mint would revoke the next process's token behind everyone's back: no
+        // client can see it (its answer goes nowhere), and the first 401 recovers from it (see
+        // `a_late_sign_in_of_a_killed_process_is_recovered_from_on_the_first_401`). This test is
+        // about what a killed *writer* leaves in the store, so it lets the server finish first.
+        wait_until_idle(&emu);
         // The store is always readable: a token file is whole or absent.
         let path = dir.join(format!("{}.token", key.hash));
         if path.exists() {
@@ -817,5 +838,55 @@ fn a_full_disk_keeps_serving_the_valid_token_and_mints_nothing_extra() {
     assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
     assert_eq!(ping(&emu, &second), 200);
     drop(disk);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The cause of a rare failure of the kill loop above, made deterministic: a process is killed
+/// after its sign-in reached the server, which answers it late (3 s). Another process finds the
+/// interrupted fetch's marker and fetches anew; then the late sign-in mints, revoking that
+/// token. Nobody can see it — the late answer goes to a dead socket — so the store hands out a
+/// revoked token once, and the first 401 recovers: `suz_request` invalidates it and gets a live
+/// one, with no further fetch by anyone else.
+#[test]
+fn a_late_sign_in_of_a_killed_process_is_recovered_from_on_the_first_401() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("late-mint");
+    let s = setup(&emu, &dir, 0, "");
+    fault(
+        &emu,
+        r#"{"endpoint": "gismt.token", "kind": "delay", "delay_ms": 3000, "times": 1}"#,
+    );
+    let mut killed = spawn_cli(&s.config, &["token", "line"]);
+    let started = Instant::now();
+    while stats(&emu)["requests"]["gismt.token"].as_u64().unwrap_or(0) < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no sign-in came"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill_group(&mut killed);
+    // The next process: the marker says a fetch was interrupted, so it fetches anew.
+    let out = spawn_cli(&s.config, &["token", "line"])
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    wait_until_idle(&emu);
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
+    assert_eq!(ping(&emu, &stored), 401, "the late sign-in revoked it");
+    // A client reading the store is handed that token, and recovers on its first 401.
+    let client = TestClient::new(&s.json);
+    assert_eq!(token_get(&client, "line").unwrap().value(), stored);
+    let (status, _, _) = request(&client, "line", "GET", "/api/v2/pharma/ping", None);
+    assert_eq!(status, 200);
+    let live = token_get(&client, "line").unwrap().value();
+    assert_eq!(ping(&emu, &live), 200);
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 3);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,9 +12,9 @@ use suz_auth::*;
 use suz_emulator::Emulator;
 
 /// A `redis-server` (or a sentinel) on a loopback port, killed on drop.
-struct RedisServer {
+pub(crate) struct RedisServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 fn wait_for_port(port: u16, what: &str) {
@@ -30,7 +30,7 @@ fn wait_for_port(port: u16, what: &str) {
 
 impl RedisServer {
     /// A server on a free port (plain TCP), with `args` added.
-    fn start(args: &[&str]) -> RedisServer {
+    pub(crate) fn start(args: &[&str]) -> RedisServer {
         let port = free_port();
         RedisServer::spawn(port, &["--port", &port.to_string()], args)
     }

@@ -806,3 +806,137 @@ fn secrets_echoed_by_a_gateway_never_reach_a_message() {
         last_message().len()
     );
 }
+
+/// The token file in `dir` with its value replaced by `value`: a record that passes every check
+/// a read makes (label, lifetime), as another local user could plant it.
+fn planted_record(dir: &Path, hash: &str, value: &str) -> String {
+    let genuine = std::fs::read_to_string(dir.join(format!("{hash}.token"))).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&genuine).unwrap();
+    json["value"] = value.into();
+    json.to_string()
+}
+
+fn invalidate(client: &TestClient, profile: &str, token: &OwnedToken) {
+    let p = c(profile);
+    let mut dropped = false;
+    let rc = unsafe { suz_token_invalidate(client.0, p.as_ptr(), token.0, &mut dropped) };
+    assert_eq!(rc, SuzResult::Ok, "{}", last_message());
+}
+
+/// A long-lived client keeps using the directory it checked: swapping the cache directory for
+/// another one (possible for anyone who can write to its parent) plants nothing in it.
+#[test]
+fn a_swapped_cache_directory_changes_nothing_for_a_client_holding_it() {
+    let emu = emulator();
+    let parent = temp_dir("swap");
+    let dir = parent.join("cache");
+    let client = TestClient::new(&config(&emu.base_url(), Some(&dir), ""));
+    let first = token_get(&client, "push").unwrap_or_else(|_| panic!("{}", last_message()));
+    let hash = stored_hash(&dir);
+    let record = planted_record(&dir, &hash, "planted-by-someone-else");
+    // The directory is moved away and another one, with a planted token, put in its place.
+    std::fs::rename(&dir, parent.join("moved")).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(dir.join(format!("{hash}.token")), &record).unwrap();
+    // The client drops its token (as after a 401) and gets the next one: never the planted one.
+    invalidate(&client, "push", &first);
+    let second = token_get(&client, "push").unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_ne!(second.value(), "planted-by-someone-else");
+    assert_eq!(smartmarket_issued(&emu), 2);
+    // It was written where the client's directory went, not into the planted one.
+    assert_eq!(
+        std::fs::read_to_string(dir.join(format!("{hash}.token"))).unwrap(),
+        record
+    );
+    let kept = std::fs::read_to_string(parent.join("moved").join(format!("{hash}.token"))).unwrap();
+    assert!(kept.contains(&second.value()));
+}
+
+/// `cache.dir` naming a symlink is refused with or without a trailing slash.
+#[test]
+fn a_symlinked_cache_directory_is_refused_even_with_a_trailing_slash() {
+    let emu = emulator();
+    let real = temp_dir("real");
+    let link = real.with_extension("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for given in [link.display().to_string(), format!("{}/", link.display())] {
+        let client = TestClient::new(&config(&emu.base_url(), Some(Path::new(&given)), ""));
+        assert_eq!(
+            token_get(&client, "push").map(|_| ()).unwrap_err(),
+            SuzResult::Store,
+            "{given}"
+        );
+        assert!(
+            last_message().contains("symlink"),
+            "{given}: {}",
+            last_message()
+        );
+    }
+    assert_eq!(smartmarket_issued(&emu), 0);
+    let _ = std::fs::remove_file(&link);
+}
+
+/// A record in the store that is not the process user's own is not trusted (root only: the
+/// planted file is given to `nobody`).
+#[test]
+fn a_record_owned_by_another_user_is_not_trusted() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: giving a file to another user needs root");
+        return;
+    }
+    let emu = emulator();
+    let dir = temp_dir("foreign-record");
+    let json = config(&emu.base_url(), Some(&dir), "");
+    token_get(&TestClient::new(&json), "push").unwrap();
+    let hash = stored_hash(&dir);
+    let token_file = dir.join(format!("{hash}.token"));
+    let record = planted_record(&dir, &hash, "planted-by-nobody");
+    std::fs::write(&token_file, record).unwrap();
+    std::os::unix::fs::chown(&token_file, Some(65534), Some(65534)).unwrap();
+    let fresh = TestClient::new(&json);
+    let got = token_get(&fresh, "push").unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_ne!(got.value(), "planted-by-nobody");
+    assert_eq!(
+        smartmarket_issued(&emu),
+        2,
+        "a new token replaced the foreign file"
+    );
+    assert_eq!(std::fs::metadata(&token_file).unwrap().uid(), 0);
+}
+
+/// Records whose label or lifetime no fetch would have produced are misses: an expiry of
+/// i64::MAX, or a token labelled for another installation.
+#[test]
+fn a_planted_record_with_an_endless_life_or_another_label_is_a_miss() {
+    let emu = emulator();
+    let dir = temp_dir("planted-record");
+    let json = config(&emu.base_url(), Some(&dir), "");
+    token_get(&TestClient::new(&json), "push").unwrap();
+    let hash = stored_hash(&dir);
+    let token_file = dir.join(format!("{hash}.token"));
+    let genuine: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&token_file).unwrap()).unwrap();
+    for (what, edit) in [
+        (
+            "an endless life",
+            ("expires_at_ms", serde_json::json!(i64::MAX)),
+        ),
+        (
+            "another label",
+            ("label", serde_json::json!("suz:someone-else")),
+        ),
+        (
+            "a start in the future",
+            ("obtained_at_ms", serde_json::json!(i64::MAX - 1)),
+        ),
+    ] {
+        let mut json_record = genuine.clone();
+        json_record["value"] = "planted-record-value".into();
+        json_record[edit.0] = edit.1;
+        std::fs::write(&token_file, json_record.to_string()).unwrap();
+        let got = token_get(&TestClient::new(&json), "push").unwrap();
+        assert_ne!(got.value(), "planted-record-value", "{what}");
+    }
+    assert_eq!(smartmarket_issued(&emu), 4);
+}

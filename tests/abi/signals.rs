@@ -122,3 +122,79 @@ fn every_flow_succeeds_under_a_1_ms_sigalrm_timer_with_and_without_sa_restart() 
         assert!(text.contains("SIGALRMs during 12 calls"), "{mode}: {text}");
     }
 }
+
+/// Stops and continues `pid` every 20 ms until `done` says so: a stop/continue interrupts a
+/// wait with a socket timeout even with no handler installed.
+fn stop_and_continue(pid: u32, for_how_long: std::time::Duration) -> usize {
+    let started = std::time::Instant::now();
+    let mut pairs = 0;
+    while started.elapsed() < for_how_long {
+        unsafe {
+            if libc::kill(pid as i32, libc::SIGSTOP) != 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            libc::kill(pid as i32, libc::SIGCONT);
+        }
+        pairs += 1;
+        std::thread::sleep(std::time::Duration::from_millis(15));
+    }
+    pairs
+}
+
+fn token_of(child: std::process::Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `suz token` stopped and continued (`kill -STOP`/`-CONT`) over and over while it waits for
+/// a slow sign-in, and a second machine stopped and continued while it waits for the first
+/// one's Redis lock: both get the one token minted.
+#[test]
+fn stop_and_continue_during_a_network_wait_and_a_redis_wait_changes_nothing() {
+    needs_gost!();
+    needs_redis!();
+    use crate::lifecycle::{setup, spawn_cli, temp_dir};
+    let redis = crate::redis::RedisServer::start(&[]);
+    let emu = emulator();
+    fault(
+        &emu,
+        r#"{"endpoint": "gismt.token", "kind": "delay", "delay_ms": 1500, "times": 1}"#,
+    );
+    let extra = format!(
+        r#", "redis": {{"url": "redis://127.0.0.1:{}"}}"#,
+        redis.port
+    );
+    let a = setup(&emu, &temp_dir("stop-a"), 0, &extra);
+    let b = setup(&emu, &temp_dir("stop-b"), 0, &extra);
+    let first = spawn_cli(&a.config, &["token", "line"]);
+    let started = std::time::Instant::now();
+    while stats(&emu)["requests"]["gismt.token"].as_u64().unwrap_or(0) < 1 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no sign-in came"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The first waits for the slow answer, the second for the first's Redis lock.
+    let second = spawn_cli(&b.config, &["token", "line"]);
+    let (first_pid, second_pid) = (first.id(), second.id());
+    let stopper = std::thread::spawn(move || {
+        stop_and_continue(second_pid, std::time::Duration::from_millis(1200))
+    });
+    let pairs = stop_and_continue(first_pid, std::time::Duration::from_millis(1200));
+    let second_pairs = stopper.join().unwrap();
+    assert!(
+        pairs > 20 && second_pairs > 20,
+        "{pairs} and {second_pairs} stops"
+    );
+    let (one, two) = (token_of(first), token_of(second));
+    assert_eq!(one, two);
+    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
+    assert_eq!(ping(&emu, &one), 200);
+}

@@ -230,3 +230,38 @@ def test_a_released_lease_is_taken_at_once(emulator, gost_keys):
         with pytest.raises(suz_auth.InvalidArgumentError, match="suz_token_acquire"):
             with client.begin_gismt(CONNECTION) as plain:
                 client.complete(plain, b"x")
+
+
+def test_every_flow_under_a_1_ms_timer(emulator, signer):
+    """A host whose main thread takes a SIGALRM every millisecond (signal.setitimer) still gets
+    every token, one per call: the library retries each wait a signal interrupts."""
+    import signal
+
+    # Each service answers once 200 ms late: waits long enough for hundreds of signals.
+    for endpoint in ("gismt.token", "trueapi.token", "mdlp.token", "smartmarket.oauth"):
+        emulator.fault(endpoint=endpoint, kind="delay", delay_ms=200, times=1)
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
+    signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+    try:
+        with suz_auth.Client(emulator.config(cache={"persist": False})) as client:
+            for _ in range(3):
+                with client.get_token_gismt(CONNECTION, signer) as t:
+                    assert t.flow is suz_auth.Flow.GISMT
+                with client.get_token_trueapi(CONNECTION, None, signer) as t:
+                    assert t.flow is suz_auth.Flow.TRUE_API
+                with client.get_token_mdlp(
+                    CONNECTION, MDLP_CLIENT_ID, MDLP_CLIENT_SECRET, "1865725612", signer=signer
+                ) as t:
+                    assert t.flow is suz_auth.Flow.MDLP
+                with client.get_token_smartmarket(SM_CLIENT_ID, SM_CLIENT_SECRET) as t:
+                    assert t.flow is suz_auth.Flow.SMART_MARKET
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.signal(signal.SIGALRM, previous)
+    stats = emulator.stats()
+    assert stats["tokens_issued"][CONNECTION.lower()] == 9
+    assert stats["smartmarket_tokens_issued"] == 3
+    # (Python runs its handler only between bytecodes, so it counts far fewer signals than the
+    # library's waits took: one per return to the interpreter at most.)
+    assert fired

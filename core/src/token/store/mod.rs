@@ -20,10 +20,15 @@
 //! - A two-phase fetch holds a lease: a record `<hash>.lease` with its owner id and expiry,
 //!   read and written under the key's lock, which outlives the process that wrote it.
 
-use std::fs::{self, File, OpenOptions};
+mod dir;
+
+use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use self::dir::{Dir, Open};
 
 use serde::{Deserialize, Serialize};
 
@@ -74,10 +79,18 @@ pub struct StoredEntry {
 }
 
 /// The file store in one directory: per key, a token file, a lock file and, during a fetch, a
-/// marker.
-#[derive(Clone, Debug)]
+/// marker. The directory is held open (see [`dir`]): what was checked is what is used.
+#[derive(Clone)]
 pub struct FileStore {
-    dir: PathBuf,
+    dir: Arc<Dir>,
+}
+
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore")
+            .field("dir", &self.dir.path())
+            .finish()
+    }
 }
 
 /// What [`FileStore::lock_unless`] ends with: the lock, or what was found while waiting for it.
@@ -111,38 +124,36 @@ impl FileStore {
                 e,
             )
         })?;
-        check_private_dir(dir)?;
         Ok(FileStore {
-            dir: dir.to_path_buf(),
+            dir: Arc::new(open_private_dir(dir)?),
         })
     }
 
     /// The store's directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
-    fn token_path(&self, hash: &str) -> PathBuf {
-        self.dir.join(format!("{hash}.token"))
+    /// A record's path, for messages.
+    fn show(&self, name: &str) -> PathBuf {
+        self.dir.show(name)
     }
 
-    fn lock_path(&self, hash: &str) -> PathBuf {
-        self.dir.join(format!("{hash}.lock"))
-    }
-
-    fn marker_path(&self, hash: &str) -> PathBuf {
-        self.dir.join(format!("{hash}.fetching"))
-    }
-
-    fn lease_path(&self, hash: &str) -> PathBuf {
-        self.dir.join(format!("{hash}.lease"))
+    /// A record of this store: `None` if missing, unsafe or larger than [`MAX_RECORD`].
+    fn read_record(&self, name: &str) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        let file = self.dir.open_file(name, Open::Read).ok()?;
+        let mut bytes = zeroize::Zeroizing::new(Vec::new());
+        file.take(MAX_RECORD as u64 + 1)
+            .read_to_end(&mut bytes)
+            .ok()?;
+        (bytes.len() <= MAX_RECORD).then_some(bytes)
     }
 
     /// The key's lease record: its owner id and when it expires (Unix ms). `None` when there
     /// is none, or it cannot be read (a damaged record guards nothing). The caller holds the
     /// key's lock.
     pub fn read_lease(&self, hash: &str) -> Option<(String, i64)> {
-        let bytes = read_record(&self.lease_path(hash))?;
+        let bytes = self.read_record(&lease_name(hash))?;
         let record: LeaseRecord = serde_json::from_slice(&bytes).ok()?;
         (record.version == STORE_VERSION).then_some((record.owner, record.expires_at_ms))
     }
@@ -156,15 +167,15 @@ impl FileStore {
         };
         // A struct of strings and integers always serialises.
         let bytes = serde_json::to_vec(&record).unwrap_or_default();
-        self.replace(hash, &self.lease_path(hash), &bytes)
-            .map_err(|e| store_error(&self.lease_path(hash), "cannot record the lease", e))
+        self.replace(hash, &lease_name(hash), &bytes)
+            .map_err(|e| store_error(&self.show(&lease_name(hash)), "cannot record the lease", e))
     }
 
     /// Removes the key's lease record if `owner` holds it. The caller holds the key's lock.
     pub fn remove_lease(&self, hash: &str, owner: &str) {
         if self.read_lease(hash).is_some_and(|(o, _)| o == owner) {
-            let _ = fs::remove_file(self.lease_path(hash));
-            let _ = sync_dir(&self.dir);
+            let _ = self.dir.remove(&lease_name(hash));
+            let _ = self.dir.sync();
         }
     }
 
@@ -180,20 +191,20 @@ impl FileStore {
     /// removed (an empty one left by a full disk would make every process distrust a token that
     /// is still good). A marker that was there before — a fetch really interrupted — stays.
     pub fn begin_fetch(&self, hash: &str) -> Result<()> {
-        let path = self.marker_path(hash);
+        let name = marker_name(hash);
+        let path = self.show(&name);
         let existed = self.fetch_interrupted(hash);
-        let result = open_safely(
-            private_options().write(true).create(true).truncate(true),
-            &path,
-        )
-        .and_then(|mut f| {
-            f.write_all(&[b' '; MAX_RECORD])?;
-            f.sync_all()
-        })
-        .and_then(|_| sync_dir(&self.dir));
+        let result = self
+            .dir
+            .open_file(&name, Open::Truncate)
+            .and_then(|mut f| {
+                f.write_all(&[b' '; MAX_RECORD])?;
+                f.sync_all()
+            })
+            .and_then(|_| self.dir.sync());
         if result.is_err() && !existed {
-            let _ = fs::remove_file(&path);
-            let _ = sync_dir(&self.dir);
+            let _ = self.dir.remove(&name);
+            let _ = self.dir.sync();
         }
         result.map_err(|e| {
             store_error(
@@ -210,8 +221,8 @@ impl FileStore {
     /// token.
     pub fn finish_fetch(&self, hash: &str, label: &str, token: &Token) -> Result<()> {
         let bytes = encode(label, token);
-        let marker = self.marker_path(hash);
-        let target = self.token_path(hash);
+        let marker = marker_name(hash);
+        let target = token_name(hash);
         let result = (|| -> std::io::Result<()> {
             if bytes.len() > MAX_RECORD {
                 return Err(std::io::Error::other(format!(
@@ -219,15 +230,15 @@ impl FileStore {
                     bytes.len()
                 )));
             }
-            let mut file = open_safely(OpenOptions::new().write(true), &marker)?;
+            let mut file = self.dir.open_file(&marker, Open::Write)?;
             file.write_all(&bytes)?;
             file.set_len(bytes.len() as u64)?;
             file.sync_all()?;
             drop(file);
-            fs::rename(&marker, &target)?;
-            sync_dir(&self.dir)
+            self.dir.rename(&marker, &target)?;
+            self.dir.sync()
         })();
-        result.map_err(|e| store_error(&target, "cannot record the fetched token", e))
+        result.map_err(|e| store_error(&self.show(&target), "cannot record the fetched token", e))
     }
 
     /// Records that the carried pending operation `id` (32 hex digits) is being finished;
@@ -239,11 +250,12 @@ impl FileStore {
                 "a pending operation id is 32 hex digits",
             ));
         }
-        let path = self.dir.join(format!("{id}.done"));
-        match open_safely(private_options().write(true).create_new(true), &path) {
+        let name = format!("{id}.done");
+        let path = self.show(&name);
+        match self.dir.open_file(&name, Open::CreateNew) {
             Ok(file) => {
                 let _ = file.sync_all();
-                let _ = sync_dir(&self.dir);
+                let _ = self.dir.sync();
                 self.forget_old_finishes();
                 Ok(true)
             }
@@ -255,21 +267,18 @@ impl FileStore {
     /// Removes records of finished operations older than an hour: a carried operation can be
     /// imported for 10 minutes, so older records guard nothing.
     fn forget_old_finishes(&self) {
-        let Ok(dir) = fs::read_dir(&self.dir) else {
+        let Ok(entries) = self.dir.entries() else {
             return;
         };
         let hour = Duration::from_secs(3600);
-        for entry in dir.flatten() {
-            let name = entry.file_name();
-            let old = entry
-                .metadata()
-                .ok()
-                .filter(|m| m.is_file())
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > hour);
-            if old && name.to_string_lossy().ends_with(".done") {
-                let _ = fs::remove_file(entry.path());
+        for entry in entries {
+            let old = entry.is_file
+                && entry
+                    .modified
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > hour);
+            if old && entry.name.ends_with(".done") {
+                let _ = self.dir.remove(&entry.name);
             }
         }
     }
@@ -281,9 +290,10 @@ impl FileStore {
     /// that is not exactly 32 bytes, or not a regular file, is refused: delete it to start
     /// over (states exported before then can no longer be imported).
     pub fn seal_key(&self) -> Result<super::SealKey> {
-        let path = self.dir.join("pending.key");
+        let name = "pending.key";
+        let path = self.show(name);
         let read = || -> Result<Option<super::SealKey>> {
-            match open_safely(OpenOptions::new().read(true), &path) {
+            match self.dir.open_file(name, Open::Read) {
                 Ok(file) => {
                     let mut bytes = zeroize::Zeroizing::new(Vec::new());
                     file.take(super::SEAL_KEY_LEN as u64 + 1)
@@ -308,22 +318,20 @@ impl FileStore {
             return Ok(key);
         }
         let key = super::SealKey::random()?;
-        let temp = self
-            .dir
-            .join(format!(".pending.{}.tmp", crate::random::uuid().simple()));
+        let temp = format!(".pending.{}.tmp", crate::random::uuid().simple());
         let created = (|| -> std::io::Result<()> {
-            let mut file = private_options().write(true).create_new(true).open(&temp)?;
+            let mut file = self.dir.open_file(&temp, Open::CreateNew)?;
             file.write_all(key.bytes())?;
             file.sync_all()?;
             drop(file);
-            match fs::hard_link(&temp, &path) {
-                Ok(()) => sync_dir(&self.dir),
+            match self.dir.link(&temp, name) {
+                Ok(()) => self.dir.sync(),
                 // Another process created it first: its key is the key.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
                 Err(e) => Err(e),
             }
         })();
-        let _ = fs::remove_file(&temp);
+        let _ = self.dir.remove(&temp);
         created.map_err(|e| store_error(&path, "cannot create the key", e))?;
         read()?.ok_or_else(|| {
             Error::new(
@@ -335,13 +343,13 @@ impl FileStore {
 
     /// Clears the marker after a fetch that certainly minted nothing.
     pub fn end_fetch(&self, hash: &str) {
-        let _ = fs::remove_file(self.marker_path(hash));
-        let _ = sync_dir(&self.dir);
+        let _ = self.dir.remove(&marker_name(hash));
+        let _ = self.dir.sync();
     }
 
     /// Whether a previous lock holder died during a fetch (or could not record its token).
     pub fn fetch_interrupted(&self, hash: &str) -> bool {
-        fs::symlink_metadata(self.marker_path(hash)).is_ok()
+        self.dir.exists(&marker_name(hash))
     }
 
     /// Takes the key's lock, waiting at most `timeout` for another process to release it.
@@ -373,17 +381,12 @@ impl FileStore {
         timeout: Duration,
         ready: Option<impl FnOnce() -> Option<T>>,
     ) -> Result<Locked<T>> {
-        let path = self.lock_path(hash);
+        let name = lock_name(hash);
+        let path = self.show(&name);
         let open = || {
-            open_safely(
-                private_options()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false),
-                &path,
-            )
-            .map_err(|e| store_error(&path, "cannot open the lock file", e))
+            self.dir
+                .open_file(&name, Open::ReadWriteCreate)
+                .map_err(|e| store_error(&path, "cannot open the lock file", e))
         };
         let timed_out = || {
             Error::new(
@@ -429,38 +432,38 @@ impl FileStore {
     /// [`decode`] (another key's label, an impossible lifetime). A symlink, FIFO or anything
     /// else that is not a regular file is a miss too (and is replaced by the next write).
     pub fn read(&self, hash: &str, label: &str) -> Option<Token> {
-        decode(&read_record(&self.token_path(hash))?, Some(label))
+        decode(&self.read_record(&token_name(hash))?, Some(label))
     }
 
     /// The stored token whatever its label (for `inspect` and compare-and-remove).
     fn read_any(&self, hash: &str) -> Option<Token> {
-        decode(&read_record(&self.token_path(hash))?, None)
+        decode(&self.read_record(&token_name(hash))?, None)
     }
 
     /// Replaces the stored token atomically.
     pub fn write(&self, hash: &str, label: &str, token: &Token) -> Result<()> {
-        let target = self.token_path(hash);
+        let target = token_name(hash);
         self.replace(hash, &target, &encode(label, token))
-            .map_err(|e| store_error(&target, "cannot write the token", e))
+            .map_err(|e| store_error(&self.show(&target), "cannot write the token", e))
     }
 
     /// Replaces `target` with `bytes` atomically: a new temporary file, synced, renamed over it.
-    fn replace(&self, hash: &str, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let temp = self.dir.join(format!(
+    fn replace(&self, hash: &str, target: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let temp = format!(
             ".{hash}.{}.{}.tmp",
             std::process::id(),
             crate::random::uuid().simple()
-        ));
+        );
         let result = (|| -> std::io::Result<()> {
-            let mut file = private_options().write(true).create_new(true).open(&temp)?;
+            let mut file = self.dir.open_file(&temp, Open::CreateNew)?;
             file.write_all(bytes)?;
             file.sync_all()?;
             drop(file);
-            fs::rename(&temp, target)?;
-            sync_dir(&self.dir)
+            self.dir.rename(&temp, target)?;
+            self.dir.sync()
         })();
         if result.is_err() {
-            let _ = fs::remove_file(&temp);
+            let _ = self.dir.remove(&temp);
         }
         result
     }
@@ -470,10 +473,11 @@ impl FileStore {
     pub fn remove_if(&self, hash: &str, value: &str) -> Result<bool> {
         match self.read_any(hash) {
             Some(t) if t.value() == value => {
-                let path = self.token_path(hash);
-                fs::remove_file(&path)
-                    .map_err(|e| store_error(&path, "cannot remove the token", e))?;
-                let _ = sync_dir(&self.dir);
+                let name = token_name(hash);
+                self.dir
+                    .remove(&name)
+                    .map_err(|e| store_error(&self.show(&name), "cannot remove the token", e))?;
+                let _ = self.dir.sync();
                 Ok(true)
             }
             _ => Ok(false),
@@ -483,25 +487,21 @@ impl FileStore {
     /// Every readable entry, for `suz inspect`.
     pub fn entries(&self) -> Vec<StoredEntry> {
         let mut out = Vec::new();
-        let Ok(dir) = fs::read_dir(&self.dir) else {
+        let Ok(entries) = self.dir.entries() else {
             return out;
         };
-        for entry in dir.flatten() {
-            let path = entry.path();
-            let Some(hash) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".token"))
-            else {
+        for entry in entries {
+            let Some(hash) = entry.name.strip_suffix(".token") else {
                 continue;
             };
-            let label = read_record(&path)
+            let label = self
+                .read_record(&entry.name)
                 .and_then(|t| serde_json::from_slice::<StoredToken>(&t).ok())
                 .map(|s| s.label)
                 .unwrap_or_default();
             if let Some(token) = self.read_any(hash) {
                 out.push(StoredEntry {
-                    file: path.clone(),
+                    file: self.show(&entry.name),
                     label,
                     flow: token.flow().name().to_owned(),
                     masked_value: token.masked(),
@@ -515,25 +515,43 @@ impl FileStore {
     }
 
     /// Deletes every stored token, fetch marker, lease and record of a finished operation (not
-    /// the lock files); returns how many.
+    /// the lock files, nor the key of exported states); returns how many.
     pub fn purge(&self) -> Result<usize> {
         let mut removed = 0;
-        let dir = fs::read_dir(&self.dir)
-            .map_err(|e| store_error(&self.dir, "cannot list the store", e))?;
-        for entry in dir.flatten() {
-            let path = entry.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let entries = self
+            .dir
+            .entries()
+            .map_err(|e| store_error(self.dir.path(), "cannot list the store", e))?;
+        for entry in entries {
             if [".token", ".tmp", ".fetching", ".done", ".lease"]
                 .iter()
-                .any(|ext| name.ends_with(ext))
+                .any(|ext| entry.name.ends_with(ext))
             {
-                fs::remove_file(&path).map_err(|e| store_error(&path, "cannot remove", e))?;
+                self.dir
+                    .remove(&entry.name)
+                    .map_err(|e| store_error(&self.show(&entry.name), "cannot remove", e))?;
                 removed += 1;
             }
         }
-        let _ = sync_dir(&self.dir);
+        let _ = self.dir.sync();
         Ok(removed)
     }
+}
+
+fn token_name(hash: &str) -> String {
+    format!("{hash}.token")
+}
+
+fn lock_name(hash: &str) -> String {
+    format!("{hash}.lock")
+}
+
+fn marker_name(hash: &str) -> String {
+    format!("{hash}.fetching")
+}
+
+fn lease_name(hash: &str) -> String {
+    format!("{hash}.lease")
 }
 
 /// The stored form of a token (also used by the Redis store).
@@ -587,30 +605,59 @@ pub(crate) fn flow_from_name(name: &str) -> Option<Flow> {
         .find(|f| f.name() == name)
 }
 
-/// Opens a file of the store without following a symlink or blocking on a FIFO, and refuses
-/// anything that is not a regular file.
-fn open_safely(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    let file = options.open(path).map_err(|e| {
-        if e.raw_os_error() == Some(libc_eloop()) {
-            std::io::Error::other("it is a symlink, which the store never follows")
+/// Opens the cache directory (see [`dir`]) and refuses one another local user could tamper
+/// with: a symlink, something else than a directory, a directory of another user or writable by
+/// others. What is checked is the open directory itself, which the store keeps using.
+fn open_private_dir(path: &Path) -> Result<Dir> {
+    let refuse = |why: String| {
+        Error::new(
+            ErrorKind::Store,
+            format!(
+                "token store: refusing the cache directory {}: {why} (config key `cache.dir`)",
+                path.display()
+            ),
+        )
+    };
+    let dir = Dir::open(path).map_err(|e| {
+        // `O_DIRECTORY | O_NOFOLLOW` on a symlink fails as "not a directory" on Linux.
+        let symlink =
+            std::fs::symlink_metadata(path.as_os_str().to_string_lossy().trim_end_matches('/'))
+                .is_ok_and(|m| m.file_type().is_symlink());
+        if symlink || e.to_string().contains("symlink") {
+            refuse("it is a symlink; give the real path of a directory of your own".into())
+        } else if e.raw_os_error() == Some(not_a_directory()) {
+            refuse("it is not a directory".into())
         } else {
-            e
+            store_error(path, "cannot open the cache directory", e)
         }
     })?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other(
-            "it is not a regular file (a FIFO, device or directory was put in its place)",
-        ));
-    }
-    Ok(file)
-}
-
-fn libc_eloop() -> i32 {
     #[cfg(unix)]
     {
-        libc::ELOOP
+        let owner = dir
+            .owner()
+            .map_err(|e| store_error(path, "cannot inspect the cache directory", e))?;
+        let me = rustix::process::geteuid().as_raw();
+        if owner.uid != me {
+            return Err(refuse(format!(
+                "it belongs to uid {}, not to this user (uid {me}); use a directory of your own, or have its owner run the service",
+                owner.uid
+            )));
+        }
+        if owner.mode & 0o022 != 0 {
+            return Err(refuse(format!(
+                "other users may write to it (mode {:o}); run `chmod 700 {}`",
+                owner.mode & 0o777,
+                path.display()
+            )));
+        }
+    }
+    Ok(dir)
+}
+
+fn not_a_directory() -> i32 {
+    #[cfg(unix)]
+    {
+        libc::ENOTDIR
     }
     #[cfg(not(unix))]
     {
@@ -618,69 +665,11 @@ fn libc_eloop() -> i32 {
     }
 }
 
-/// A record's bytes (at most [`MAX_RECORD`]); `None` if missing, unsafe or too large.
-fn read_record(path: &Path) -> Option<zeroize::Zeroizing<Vec<u8>>> {
-    let file = open_safely(OpenOptions::new().read(true), path).ok()?;
-    let mut bytes = zeroize::Zeroizing::new(Vec::new());
-    file.take(MAX_RECORD as u64 + 1)
-        .read_to_end(&mut bytes)
-        .ok()?;
-    (bytes.len() <= MAX_RECORD).then_some(bytes)
-}
-
-/// Refuses a cache directory another local user could tamper with.
-fn check_private_dir(dir: &Path) -> Result<()> {
-    let refuse = |why: String| {
-        Err(Error::new(
-            ErrorKind::Store,
-            format!(
-                "token store: refusing the cache directory {}: {why} (config key `cache.dir`)",
-                dir.display()
-            ),
-        ))
-    };
-    let meta = fs::symlink_metadata(dir)
-        .map_err(|e| store_error(dir, "cannot inspect the cache directory", e))?;
-    if meta.file_type().is_symlink() {
-        return refuse("it is a symlink; give the real path of a directory of your own".into());
-    }
-    if !meta.is_dir() {
-        return refuse("it is not a directory".into());
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let me = rustix::process::geteuid().as_raw();
-        if meta.uid() != me {
-            return refuse(format!(
-                "it belongs to uid {}, not to this user (uid {me}); use a directory of your own, or have its owner run the service",
-                meta.uid()
-            ));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return refuse(format!(
-                "other users may write to it (mode {:o}); run `chmod 700 {}`",
-                meta.mode() & 0o777,
-                dir.display()
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn store_error(path: &Path, what: &str, e: std::io::Error) -> Error {
     Error::new(
         ErrorKind::Store,
         format!("token store: {what} {}: {e}", path.display()),
     )
-}
-
-fn private_options() -> OpenOptions {
-    #[allow(unused_mut)]
-    let mut options = OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -695,19 +684,6 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(not(unix))]
     {
         fs::create_dir_all(dir)
-    }
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        // Windows has no directory fsync; MoveFileEx with the rename is durable enough there.
-        let _ = dir;
-        Ok(())
     }
 }
 
@@ -792,7 +768,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(store.token_path("k"))
+            let mode = fs::metadata(store.show(&token_name("k")))
                 .unwrap()
                 .permissions()
                 .mode();
@@ -805,7 +781,7 @@ mod tests {
         let store = temp_store();
         let token = Token::new("value".into(), Flow::Mdlp, 1, 2);
         store.write("k", "l", &token).unwrap();
-        let full = fs::read(store.token_path("k")).unwrap();
+        let full = fs::read(store.show(&token_name("k"))).unwrap();
         for bad in [
             full[..full.len() / 2].to_vec(),
             b"\0\0\0".to_vec(),
@@ -814,7 +790,7 @@ mod tests {
                 .into_bytes(),
             Vec::new(),
         ] {
-            fs::write(store.token_path("k"), bad).unwrap();
+            fs::write(store.show(&token_name("k")), bad).unwrap();
             assert_eq!(store.read("k", "l"), None);
         }
     }
@@ -826,9 +802,68 @@ mod tests {
             let json = format!(
                 r#"{{"version":1,"label":"l","flow":"gismt","value":"{bad}","obtained_at_ms":1,"expires_at_ms":2}}"#
             );
-            fs::write(store.token_path("k"), json).unwrap();
+            fs::write(store.show(&token_name("k")), json).unwrap();
             assert_eq!(store.read("k", "l"), None, "{bad:?}");
         }
+    }
+
+    /// A record is replaced by a new file renamed over it, never rewritten in place: a reader
+    /// that opened the old one reads it whole, and no temporary file is left.
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_record_is_a_new_file_renamed_into_place() {
+        use std::os::unix::fs::MetadataExt;
+        let store = temp_store();
+        let first = Token::new("first-value".into(), Flow::Gismt, 1, 2);
+        store.write("k", "l", &first).unwrap();
+        let path = store.show(&token_name("k"));
+        let reader = File::open(&path).unwrap();
+        let before = fs::metadata(&path).unwrap().ino();
+        store
+            .write(
+                "k",
+                "l",
+                &Token::new("second-value".into(), Flow::Gismt, 1, 2),
+            )
+            .unwrap();
+        assert_ne!(fs::metadata(&path).unwrap().ino(), before);
+        let mut old = String::new();
+        (&reader).read_to_string(&mut old).unwrap();
+        assert!(old.contains("first-value"), "{old}");
+        assert_eq!(store.read("k", "l").unwrap().value(), "second-value");
+        let left: Vec<_> = fs::read_dir(store.dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn a_planted_record_is_checked_like_an_answer() {
+        let store = temp_store();
+        let now = crate::token::now_ms();
+        let write = |label: &str, obtained: i64, expires: i64| {
+            let json = format!(
+                r#"{{"version":1,"label":"{label}","flow":"gismt","value":"planted","obtained_at_ms":{obtained},"expires_at_ms":{expires}}}"#
+            );
+            fs::write(store.show(&token_name("k")), json).unwrap();
+            store.read("k", "suz:mine")
+        };
+        assert!(write("suz:mine", now, now + 3_600_000).is_some());
+        assert!(
+            write("suz:theirs", now, now + 3_600_000).is_none(),
+            "another key's label"
+        );
+        assert!(
+            write("suz:mine", now, i64::MAX).is_none(),
+            "an endless life"
+        );
+        assert!(write("suz:mine", now, now).is_none(), "no life at all");
+        assert!(
+            write("suz:mine", now + 3_600_000, now + 7_200_000).is_none(),
+            "obtained in the future"
+        );
     }
 
     #[test]
