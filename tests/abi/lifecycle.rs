@@ -785,13 +785,14 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_disk_keeps_serving_the_valid_token_and_mints_nothing_extra() {
-    needs_gost!();
     let emu = emulator();
     let dir = temp_dir("full-disk");
     let Some(disk) = SmallDisk::mount(&dir) else {
         return;
     };
-    // Every get wants to refresh (the margin exceeds the lifetime) while the token is valid.
+    // SmartMarket tokens live 4 s (the answer's `expires_in` says so), and every get wants to
+    // refresh (the margin exceeds the lifetime).
+    settings(&emu, r#"{"smartmarket_token_ttl_ms": 4000}"#);
     let s = setup(&emu, &dir, 0, "");
     let json = s.json.replace(
         r#""lock_timeout_ms": 60000"#,
@@ -802,43 +803,63 @@ fn a_full_disk_keeps_serving_the_valid_token_and_mints_nothing_extra() {
         let out = Command::new(suz_cli())
             .arg("--config")
             .arg(&s.config)
-            .args(["token", "line"])
+            .args(["token", "push"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        match out.status.success() {
+            true => Ok(String::from_utf8(out.stdout).unwrap().trim().to_owned()),
+            false => Err(stderr),
+        }
     };
-    let first = get();
-    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);
-    let filler = disk.fill();
-    for i in 0..5 {
-        assert_eq!(get(), first, "get {i} on a full disk");
-        let markers: Vec<_> = std::fs::read_dir(&dir)
+    let markers = || -> Vec<String> {
+        std::fs::read_dir(&dir)
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".fetching"))
-            .collect();
-        assert!(markers.is_empty(), "get {i} left a marker: {markers:?}");
+            .collect()
+    };
+    let first = get().unwrap();
+    let fetched = Instant::now();
+    assert_eq!(smartmarket_issued(&emu), 1);
+    let filler = disk.fill();
+    // While the token is valid, every get returns it; nothing is fetched, nothing marked.
+    let mut gets = 0;
+    while fetched.elapsed() < Duration::from_millis(3000) {
+        assert_eq!(get(), Ok(first.clone()), "get {gets} on a full disk");
+        assert!(
+            markers().is_empty(),
+            "get {gets} left a marker: {:?}",
+            markers()
+        );
+        gets += 1;
     }
+    assert!(gets >= 3, "{gets} gets");
+    // Once it has expired: a store error that says nothing could be recorded; still no fetch.
+    std::thread::sleep(Duration::from_millis(4500).saturating_sub(fetched.elapsed()));
+    let e = get().unwrap_err();
+    assert!(
+        e.contains("SUZ_RESULT_STORE") && e.contains("nothing was fetched"),
+        "{e}"
+    );
+    assert!(markers().is_empty(), "{:?}", markers());
     assert_eq!(
-        tokens_issued(&emu, DEFAULT_OMS_CONNECTION),
+        smartmarket_issued(&emu),
         1,
         "nothing is fetched while the token cannot be recorded"
     );
-    assert_eq!(ping(&emu, &first), 200);
-    // Room again: one refresh, one new token, as if the disk had never been full.
+    // Room again: one fetch, one new token, as if the disk had never been full.
     std::fs::remove_file(filler).unwrap();
-    let second = get();
+    let second = get().unwrap();
     assert_ne!(second, first);
-    assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
-    assert_eq!(ping(&emu, &second), 200);
+    assert_eq!(smartmarket_issued(&emu), 2);
     drop(disk);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn smartmarket_issued(emu: &Emulator) -> u64 {
+    stats(emu)["smartmarket_tokens_issued"].as_u64().unwrap()
 }
 
 /// The cause of a rare failure of the kill loop above, made deterministic: a process is killed

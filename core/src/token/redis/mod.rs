@@ -4,9 +4,11 @@
 //!   (`redis.lock_ttl_ms`) only if it is free (one script). Its holder renews it every third of
 //!   that while it fetches (a thread that lives as long as the lock), so it cannot expire under
 //!   a live fetch however long the fetch takes; if the holder dies, it expires by itself.
-//! - The token is stored with `PX` = its remaining lifetime, and only while the lock still holds
-//!   the writer's owner id (one script): a holder that lost its lock cannot overwrite the token
-//!   of the machine that took it next — it logs it and takes that machine's token instead.
+//! - Taking a free lock moves the key's fencing number (`<prefix>fence:<hash>`) on. The token is
+//!   stored with `PX` = its remaining lifetime, and only if nobody took the lock since the writer
+//!   did (one script): a holder that lost its lock cannot overwrite the token of the machine that
+//!   took it next. Both may have minted a token, and which one the server kept is unknown here:
+//!   the token manager fetches once more under the lock (see `TokenManager`'s fetch).
 //! - Releasing the lock (by its owner only) pushes onto `<prefix>wake:<hash>`; waiters block on
 //!   that list (`BLPOP`), bounded by their deadline and by the lock's remaining lifetime (so a
 //!   dead holder's lock is noticed when it expires), and a woken waiter that finds the token
