@@ -8,11 +8,12 @@
 //!   `arg!(p)` for a required handle, `str_arg!(p)` / `opt_str_arg!(p)` for strings,
 //!   `bytes_arg!(p, len)` for byte slices, `out_arg!(p)` for out-parameters.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use suz_auth_core::{Error, ErrorKind, Result};
 
+pub(crate) use crate::panics::{get, lossless_c_string};
 use crate::result::{record_error, record_ok, SuzResult};
 
 /// Runs the body of a fallible export.
@@ -22,14 +23,6 @@ pub(crate) fn call(body: impl FnOnce() -> Result<()>) -> SuzResult {
         Ok(Err(e)) => record_error(&e),
         Err(payload) => record_error(&panic_error(payload)),
     }
-}
-
-/// Runs the body of a getter: a panic gives `fallback`, and the last error stays as it was.
-pub(crate) fn get<T>(fallback: T, body: impl FnOnce() -> Option<T>) -> T {
-    catch_unwind(AssertUnwindSafe(body))
-        .ok()
-        .flatten()
-        .unwrap_or(fallback)
 }
 
 /// Frees an object handed out by this library with `free`; NULL does nothing, and a panic in
@@ -155,12 +148,6 @@ macro_rules! bytes_arg {
 /// A C string for the caller to own (freed with `suz_string_free`).
 pub(crate) fn owned_c_string(s: &str) -> *mut c_char {
     lossless_c_string(s).into_raw()
-}
-
-/// A C string from any Rust string: an interior NUL (never expected) becomes U+FFFD.
-pub(crate) fn lossless_c_string(s: &str) -> CString {
-    CString::new(s)
-        .unwrap_or_else(|_| CString::new(s.replace('\0', "\u{fffd}")).unwrap_or_default())
 }
 
 #[cfg(test)]

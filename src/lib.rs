@@ -16,6 +16,7 @@
 mod boundary;
 mod client;
 mod flows;
+mod panics;
 mod result;
 mod signer;
 mod tokens;

@@ -7,7 +7,7 @@ use std::ffi::{c_char, CStr, CString};
 use suz_auth_core::error::OK_NAME;
 use suz_auth_core::{Error, ErrorKind};
 
-use crate::boundary::lossless_c_string;
+use crate::panics::{get, lossless_c_string};
 
 /// The result of every fallible function. Codes are stable: a retired code keeps its number
 /// and is never reused.
@@ -185,7 +185,7 @@ pub(crate) fn record_error(e: &Error) -> SuzResult {
 }
 
 fn with_last<T>(f: impl FnOnce(&LastError) -> T, default: T) -> T {
-    crate::boundary::get(default, || {
+    get(default, || {
         if !FAILED.get() {
             return Some(f(&LastError::ok()));
         }
@@ -252,7 +252,7 @@ pub extern "C" fn suz_last_rquid() -> *const c_char {
 /// that is not a code. A static string: do not free it.
 #[no_mangle]
 pub extern "C" fn suz_result_name(code: u32) -> *const c_char {
-    crate::boundary::get(c"SUZ_RESULT_UNKNOWN".as_ptr(), || {
+    get(c"SUZ_RESULT_UNKNOWN".as_ptr(), || {
         let name = match code {
             0 => OK_NAME,
             _ => ErrorKind::from_code(code)?.name(),

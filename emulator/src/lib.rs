@@ -9,7 +9,9 @@
 
 mod admin;
 mod cms;
+mod faults;
 mod gzip;
+mod reply;
 mod routes;
 mod server;
 mod state;

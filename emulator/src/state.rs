@@ -83,7 +83,7 @@ pub struct Inner {
     pub challenges: HashMap<(&'static str, String), Challenge>,
     pub mdlp_codes: HashMap<String, MdlpCode>,
     pub smartmarket_tokens: HashMap<String, u64>,
-    pub faults: Vec<crate::admin::Fault>,
+    pub faults: Vec<crate::faults::Fault>,
     pub counters: Counters,
 }
 
@@ -199,7 +199,7 @@ impl Inner {
     }
 
     /// Takes the next fault queued for `endpoint`, if any.
-    pub fn take_fault(&mut self, endpoint: &str) -> Option<crate::admin::Fault> {
+    pub fn take_fault(&mut self, endpoint: &str) -> Option<crate::faults::Fault> {
         let index = self
             .faults
             .iter()

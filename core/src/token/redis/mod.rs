@@ -20,72 +20,24 @@
 //! only while another thread of the same process is in the middle of a command.
 
 mod conn;
+mod guard;
+mod report;
+mod scripts;
 
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::Value;
 
 use self::conn::{Conn, Credentials};
+pub use self::guard::RedisGuard;
+use self::scripts::*;
 use super::key::TokenKey;
 use super::store::{decode, encode};
 use super::{now_ms, RedisReport, Token};
 use crate::config::{RedisConfig, RedisServer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{log_at, Level};
-
-/// Takes the lock `KEYS[1]` for the owner `ARGV[1]` for `ARGV[2]` ms if it is free (or already
-/// the owner's). Taking a free lock moves the fencing number `KEYS[2]` on (kept `ARGV[3]` ms).
-/// Returns the fencing number, negated (at most -1), when taken; else the holder's remaining
-/// milliseconds (at least 1).
-const TRY_LOCK: &str = "local v = redis.call('GET', KEYS[1]) \
-if v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
-local f = tonumber(redis.call('GET', KEYS[2])) \
-if not f then f = redis.call('INCR', KEYS[2]) redis.call('PEXPIRE', KEYS[2], ARGV[3]) end \
-return -f end \
-if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
-local f = redis.call('INCR', KEYS[2]) redis.call('PEXPIRE', KEYS[2], ARGV[3]) return -f end \
-local t = redis.call('PTTL', KEYS[1]) if t < 1 then return 1 end return t";
-
-/// Releases the lock `KEYS[1]` if it holds the owner `ARGV[1]`, and wakes a waiter through the
-/// list `KEYS[2]` (at most one element, gone after `ARGV[2]` ms). Returns 1 if it released.
-const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-redis.call('DEL', KEYS[1]) redis.call('RPUSH', KEYS[2], '1') redis.call('LTRIM', KEYS[2], 0, 0) \
-redis.call('PEXPIRE', KEYS[2], ARGV[2]) return 1 end return 0";
-
-/// Passes a wake-up on: one element in the list `KEYS[1]`, gone after `ARGV[1]` ms.
-const WAKE: &str = "redis.call('RPUSH', KEYS[1], '1') redis.call('LTRIM', KEYS[1], 0, 0) \
-redis.call('PEXPIRE', KEYS[1], ARGV[1]) return 1";
-
-/// Stores a token only while the lock still holds the caller's owner id: `KEYS[1]` the lock,
-/// `KEYS[2]` the token, `ARGV[1]` the owner id, `ARGV[2]` the token, `ARGV[3]` its time to live
-/// in milliseconds. Returns 1 if it stored, 0 if not. (A two-phase lease, whose owner may finish
-/// in another process, is checked this way.)
-const STORE_IF_OWNER: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
-
-/// Stores a token only while nobody has taken the lock since the caller did: `KEYS[1]` the
-/// fencing number, `KEYS[2]` the token, `ARGV[1]` the caller's fencing number, `ARGV[2]` the
-/// token, `ARGV[3]` its time to live in milliseconds. Returns 1 if it stored, 0 if not. A lock
-/// that merely expired, with no other taker, still stores: nobody else can have fetched.
-const STORE_IF_FENCE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
-
-/// How long a key's fencing number is kept after its lock was last taken: longer than any
-/// token lives, so a holder's number is never handed out again while its fetch could matter.
-const FENCE_TTL: Duration = Duration::from_millis(crate::token::MAX_TOKEN_LIFETIME_MS as u64);
-
-/// Extends the lock's time to live (`ARGV[2]` ms) if it still holds the owner id `ARGV[1]`.
-/// Returns 1 if it did, 0 if not.
-const RENEW_IF_OWNER: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
-
-/// Deletes the stored token `KEYS[1]` only if its JSON's `value` is `ARGV[1]`.
-const INVALIDATE: &str = "local v = redis.call('GET', KEYS[1]) if not v then return 0 end \
-local ok, t = pcall(cjson.decode, v) \
-if ok and type(t) == 'table' and t['value'] == ARGV[1] then return redis.call('DEL', KEYS[1]) end \
-return 0";
 
 /// Idle connections kept for reuse.
 const MAX_IDLE: usize = 2;
@@ -706,192 +658,5 @@ impl RedisStore {
             )?;
             Ok(int(&reply, "the invalidate script")? > 0)
         })
-    }
-
-    /// Connects (TLS, ACL), pings, compares clocks and lists the stored tokens (masked) and the
-    /// held locks: what `suz inspect` and `suz doctor` show. At most 1 000 keys are listed.
-    pub fn report(&self) -> Result<RedisReport> {
-        let deadline = self.op_deadline();
-        let mut conn = self.connect(deadline)?;
-        let mut report = RedisReport {
-            server: conn.addr().to_owned(),
-            tls: self.config().tls,
-            username: self.config().username.clone(),
-            ..RedisReport::default()
-        };
-        let sent = Instant::now();
-        conn.call(&redis::cmd("PING"), self.op_time(deadline))?;
-        report.ping_us = sent.elapsed().as_micros();
-        let before = now_ms();
-        if let Value::Array(t) = conn.call(&redis::cmd("TIME"), self.op_time(deadline))? {
-            let after = now_ms();
-            let num = |v: &Value| match v {
-                Value::BulkString(b) => String::from_utf8_lossy(b).parse::<i64>().ok(),
-                _ => None,
-            };
-            if let [Some(s), Some(us)] = [t.first().and_then(num), t.get(1).and_then(num)] {
-                report.clock_skew_ms = s * 1000 + us / 1000 - (before + after) / 2;
-            }
-        }
-        let prefix = &self.config().key_prefix;
-        let mut cursor = "0".to_owned();
-        let mut seen = 0usize;
-        loop {
-            let reply = conn.call(
-                redis::cmd("SCAN")
-                    .arg(&cursor)
-                    .arg("MATCH")
-                    .arg(format!("{prefix}*"))
-                    .arg("COUNT")
-                    .arg(200),
-                self.op_time(deadline),
-            )?;
-            let Value::Array(parts) = reply else { break };
-            let (Some(Value::BulkString(next)), Some(Value::Array(found))) =
-                (parts.first(), parts.get(1))
-            else {
-                break;
-            };
-            for k in found {
-                let Value::BulkString(k) = k else { continue };
-                let k = String::from_utf8_lossy(k).into_owned();
-                seen += 1;
-                if let Some(hash) = k.strip_prefix(&format!("{prefix}lock:")) {
-                    if let Value::Int(left) =
-                        conn.call(redis::cmd("PTTL").arg(&k), self.op_time(deadline))?
-                    {
-                        report.locks.push((hash.to_owned(), left));
-                    }
-                } else if k.starts_with(&format!("{prefix}token:")) {
-                    if let Value::BulkString(b) =
-                        conn.call(redis::cmd("GET").arg(&k), self.op_time(deadline))?
-                    {
-                        let b = zeroize::Zeroizing::new(b);
-                        let label = serde_json::from_slice::<serde_json::Value>(&b)
-                            .ok()
-                            .and_then(|v| {
-                                v.get("label").and_then(|l| l.as_str()).map(str::to_owned)
-                            })
-                            .unwrap_or_default();
-                        if let Some(t) = decode(&b, None) {
-                            report.tokens.push((
-                                label,
-                                t.flow().name().to_owned(),
-                                t.masked(),
-                                t.expires_at_ms(),
-                            ));
-                        }
-                    }
-                }
-            }
-            cursor = String::from_utf8_lossy(next).into_owned();
-            if cursor == "0" || seen >= 1000 {
-                break;
-            }
-        }
-        self.checkin(conn);
-        Ok(report)
-    }
-}
-
-/// The Redis lock held for one fetch (or not held, when a fresh token was found): renewed in
-/// the background while held, released (by owner) on drop.
-pub struct RedisGuard {
-    store: RedisStore,
-    keys: Keys,
-    label: String,
-    owner: String,
-    /// The fencing number the lock was taken with (0 for an idle guard).
-    fence: i64,
-    held: bool,
-    /// Dropping it stops the renewing thread.
-    _renewer: Option<mpsc::Sender<()>>,
-}
-
-impl RedisGuard {
-    fn idle(store: &RedisStore, keys: Keys, label: &str, owner: String) -> RedisGuard {
-        RedisGuard {
-            store: store.clone(),
-            keys,
-            label: label.to_owned(),
-            owner,
-            fence: 0,
-            held: false,
-            _renewer: None,
-        }
-    }
-
-    fn held(store: &RedisStore, keys: Keys, label: &str, owner: String, fence: i64) -> RedisGuard {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let period = store.config().lock_ttl / 3;
-        let (renewer, lock, who, ttl) = (
-            store.clone(),
-            keys.lock.clone(),
-            owner.clone(),
-            store.config().lock_ttl,
-        );
-        let name = label.to_owned();
-        let spawned = std::thread::Builder::new()
-            .name("suz-redis-renew".to_owned())
-            .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
-                    match renewer.renew(&lock, &who, ttl) {
-                        Ok(true) => {}
-                        // Released in the meantime: nothing to say.
-                        Ok(false)
-                            if matches!(
-                                stopped.try_recv(),
-                                Err(mpsc::TryRecvError::Disconnected)
-                            ) =>
-                        {
-                            return
-                        }
-                        Ok(false) => {
-                            log_at!(
-                                Level::Warn,
-                                "{name}: the Redis lock expired while fetching (another machine may take it)"
-                            );
-                            return;
-                        }
-                        Err(e) => log_at!(Level::Warn, "{name}: cannot renew the Redis lock: {e}"),
-                    }
-                }
-            });
-        if let Err(e) = &spawned {
-            log_at!(
-                Level::Warn,
-                "{label}: no thread to renew the Redis lock ({e}): it lasts redis.lock_ttl_ms"
-            );
-        }
-        RedisGuard {
-            store: store.clone(),
-            keys,
-            label: label.to_owned(),
-            owner,
-            fence,
-            held: true,
-            _renewer: spawned.ok().map(|_| stop),
-        }
-    }
-
-    /// Stores the fetched token with a TTL equal to its remaining lifetime, unless another
-    /// holder has taken the lock since this guard did (checked by fencing number and written in
-    /// one atomic script): `true` if it stored. `false` means the lock was lost to a holder that
-    /// may have minted a token of its own — which of the two the server keeps, nobody here can
-    /// tell; nothing is written.
-    pub fn store(&self, token: &Token) -> Result<bool> {
-        self.store
-            .store_checked(&self.keys, &self.label, Check::Fence(self.fence), token)
-    }
-}
-
-impl Drop for RedisGuard {
-    fn drop(&mut self) {
-        self._renewer.take();
-        if self.held {
-            let _ = self.store.run(self.store.op_deadline(), |conn| {
-                self.store.release_on(conn, &self.keys, &self.owner)
-            });
-        }
     }
 }

@@ -21,6 +21,8 @@
 //!   read and written under the key's lock, which outlives the process that wrote it.
 
 mod dir;
+mod lock;
+mod record;
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -29,29 +31,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use self::dir::{Dir, Open};
+use self::lock::{wait_for_lock, Mode};
+use self::record::StoredToken;
+pub use self::record::STORE_VERSION;
+pub(crate) use self::record::{decode, encode};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Flow, Token};
+use super::Token;
 use crate::error::{Error, ErrorKind, Result};
-
-/// The format written by this version; others are read as a miss and replaced.
-pub const STORE_VERSION: u32 = 1;
 
 /// The largest record the store writes or reads: a token of [`crate::token::MAX_TOKEN_LEN`]
 /// bytes with its label and times fits with room to spare.
 pub const MAX_RECORD: usize = 16 * 1024;
-
-#[derive(Serialize, Deserialize)]
-struct StoredToken {
-    version: u32,
-    /// What the token is for, without secrets (shown by `suz inspect`).
-    label: String,
-    flow: String,
-    value: String,
-    obtained_at_ms: i64,
-    expires_at_ms: i64,
-}
 
 /// A lease on fetching one key's token (see [`crate::token::lease`]).
 #[derive(Serialize, Deserialize)]
@@ -554,57 +546,6 @@ fn lease_name(hash: &str) -> String {
     format!("{hash}.lease")
 }
 
-/// The stored form of a token (also used by the Redis store).
-pub(crate) fn encode(label: &str, token: &Token) -> zeroize::Zeroizing<Vec<u8>> {
-    let stored = StoredToken {
-        version: STORE_VERSION,
-        label: label.to_owned(),
-        flow: token.flow().name().to_owned(),
-        value: token.value().to_owned(),
-        obtained_at_ms: token.obtained_at_ms(),
-        expires_at_ms: token.expires_at_ms(),
-    };
-    // Serialising a struct of strings and integers cannot fail.
-    zeroize::Zeroizing::new(serde_json::to_vec(&stored).unwrap_or_default())
-}
-
-/// How far in the future a record's `obtained_at_ms` may lie: clocks of the machines sharing a
-/// store differ a little, never by this much.
-const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
-
-/// A token from its stored form, checked as a fetch checks an answer: `None` for anything
-/// corrupt, truncated or of another version, for a value no server could have given (see
-/// [`crate::token::check_token_value`]), for a lifetime outside (0,
-/// [`crate::token::MAX_TOKEN_LIFETIME_MS`]] or a record obtained in the future, and — when
-/// `label` is given — for a record labelled for another key (another installation, flow or
-/// identity). A store — a file, Redis — never hands out what a fetch would have refused.
-pub(crate) fn decode(bytes: &[u8], label: Option<&str>) -> Option<Token> {
-    let stored: StoredToken = serde_json::from_slice(bytes).ok()?;
-    let lifetime = stored.expires_at_ms.saturating_sub(stored.obtained_at_ms);
-    if stored.version != STORE_VERSION
-        || label.is_some_and(|l| l != stored.label)
-        || lifetime <= 0
-        || lifetime > crate::token::MAX_TOKEN_LIFETIME_MS
-        || stored.obtained_at_ms > crate::token::now_ms().saturating_add(MAX_CLOCK_SKEW_MS)
-        || crate::token::check_token_value(&stored.value, "stored token").is_err()
-    {
-        return None;
-    }
-    let flow = flow_from_name(&stored.flow)?;
-    Some(Token::new(
-        stored.value,
-        flow,
-        stored.obtained_at_ms,
-        stored.expires_at_ms,
-    ))
-}
-
-pub(crate) fn flow_from_name(name: &str) -> Option<Flow> {
-    [Flow::Mdlp, Flow::Gismt, Flow::TrueApi, Flow::SmartMarket]
-        .into_iter()
-        .find(|f| f.name() == name)
-}
-
 /// Opens the cache directory (see [`dir`]) and refuses one another local user could tamper
 /// with: a symlink, something else than a directory, a directory of another user or writable by
 /// others. What is checked is the open directory itself, which the store keeps using.
@@ -687,194 +628,5 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Mode {
-    Shared,
-    Exclusive,
-}
-
-fn try_lock_as(file: &File, mode: Mode) -> std::result::Result<(), fs::TryLockError> {
-    match mode {
-        Mode::Shared => file.try_lock_shared(),
-        Mode::Exclusive => file.try_lock(),
-    }
-}
-
-/// Takes `file`'s lock in `mode`, waiting at most `timeout`: the file back, locked, or `None`
-/// when the wait timed out.
-///
-/// The wait is one blocking call (`flock` / `LockFileEx` through `std::fs::File::lock`) on a
-/// thread of its own, which owns the file while it waits: it wakes the moment the holder lets
-/// go, and no duplicate handle is ever involved. If this caller has stopped waiting by then, the
-/// thread gives the lock up and closes the file itself.
-fn wait_for_lock(file: File, mode: Mode, timeout: Duration) -> std::io::Result<Option<File>> {
-    match try_lock_as(&file, mode) {
-        Ok(()) => return Ok(Some(file)),
-        Err(fs::TryLockError::WouldBlock) => {}
-        Err(fs::TryLockError::Error(e)) => return Err(e),
-    }
-    if timeout.is_zero() {
-        return Ok(None);
-    }
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    std::thread::Builder::new()
-        .name("suz-auth-lock".into())
-        .spawn(move || {
-            // A signal delivered to this thread interrupts `flock` (`EINTR`): wait again.
-            let got = loop {
-                let got = match mode {
-                    Mode::Shared => file.lock_shared(),
-                    Mode::Exclusive => file.lock(),
-                };
-                match got {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    got => break got,
-                }
-            };
-            match got {
-                Ok(()) => {
-                    if let Err(std::sync::mpsc::SendError(Ok(file))) = tx.send(Ok(file)) {
-                        let _ = file.unlock();
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
-            }
-        })?;
-    match rx.recv_timeout(timeout) {
-        Ok(got) => got.map(Some),
-        // A lock taken after this (the file still in the channel) goes with the channel: the
-        // file is closed, which releases it.
-        Err(_) => Ok(None),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn temp_store() -> FileStore {
-        let dir = std::env::temp_dir().join(format!("suz-store-unit-{}", crate::random::uuid()));
-        FileStore::open(&dir).unwrap()
-    }
-
-    #[test]
-    fn round_trip_and_permissions() {
-        let store = temp_store();
-        let token = Token::new("abc".repeat(10), Flow::Gismt, 1, 2);
-        store.write("k", "suz:test", &token).unwrap();
-        assert_eq!(store.read("k", "suz:test"), Some(token));
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(store.show(&token_name("k")))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-    }
-
-    #[test]
-    fn corrupt_truncated_and_foreign_files_are_misses() {
-        let store = temp_store();
-        let token = Token::new("value".into(), Flow::Mdlp, 1, 2);
-        store.write("k", "l", &token).unwrap();
-        let full = fs::read(store.show(&token_name("k"))).unwrap();
-        for bad in [
-            full[..full.len() / 2].to_vec(),
-            b"\0\0\0".to_vec(),
-            String::from_utf8_lossy(&full)
-                .replace("\"version\":1", "\"version\":99")
-                .into_bytes(),
-            Vec::new(),
-        ] {
-            fs::write(store.show(&token_name("k")), bad).unwrap();
-            assert_eq!(store.read("k", "l"), None);
-        }
-    }
-
-    #[test]
-    fn a_stored_value_no_server_could_give_is_a_miss() {
-        let store = temp_store();
-        for bad in ["a\\r\\nX-Injected: 1", "a b", "", "a\\u0000b"] {
-            let json = format!(
-                r#"{{"version":1,"label":"l","flow":"gismt","value":"{bad}","obtained_at_ms":1,"expires_at_ms":2}}"#
-            );
-            fs::write(store.show(&token_name("k")), json).unwrap();
-            assert_eq!(store.read("k", "l"), None, "{bad:?}");
-        }
-    }
-
-    /// A record is replaced by a new file renamed over it, never rewritten in place: a reader
-    /// that opened the old one reads it whole, and no temporary file is left.
-    #[cfg(unix)]
-    #[test]
-    fn a_replaced_record_is_a_new_file_renamed_into_place() {
-        use std::os::unix::fs::MetadataExt;
-        let store = temp_store();
-        let first = Token::new("first-value".into(), Flow::Gismt, 1, 2);
-        store.write("k", "l", &first).unwrap();
-        let path = store.show(&token_name("k"));
-        let reader = File::open(&path).unwrap();
-        let before = fs::metadata(&path).unwrap().ino();
-        store
-            .write(
-                "k",
-                "l",
-                &Token::new("second-value".into(), Flow::Gismt, 1, 2),
-            )
-            .unwrap();
-        assert_ne!(fs::metadata(&path).unwrap().ino(), before);
-        let mut old = String::new();
-        (&reader).read_to_string(&mut old).unwrap();
-        assert!(old.contains("first-value"), "{old}");
-        assert_eq!(store.read("k", "l").unwrap().value(), "second-value");
-        let left: Vec<_> = fs::read_dir(store.dir())
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
-    }
-
-    #[test]
-    fn a_planted_record_is_checked_like_an_answer() {
-        let store = temp_store();
-        let now = crate::token::now_ms();
-        let write = |label: &str, obtained: i64, expires: i64| {
-            let json = format!(
-                r#"{{"version":1,"label":"{label}","flow":"gismt","value":"planted","obtained_at_ms":{obtained},"expires_at_ms":{expires}}}"#
-            );
-            fs::write(store.show(&token_name("k")), json).unwrap();
-            store.read("k", "suz:mine")
-        };
-        assert!(write("suz:mine", now, now + 3_600_000).is_some());
-        assert!(
-            write("suz:theirs", now, now + 3_600_000).is_none(),
-            "another key's label"
-        );
-        assert!(
-            write("suz:mine", now, i64::MAX).is_none(),
-            "an endless life"
-        );
-        assert!(write("suz:mine", now, now).is_none(), "no life at all");
-        assert!(
-            write("suz:mine", now + 3_600_000, now + 7_200_000).is_none(),
-            "obtained in the future"
-        );
-    }
-
-    #[test]
-    fn compare_and_remove() {
-        let store = temp_store();
-        store
-            .write("k", "l", &Token::new("new".into(), Flow::Mdlp, 1, 2))
-            .unwrap();
-        assert!(!store.remove_if("k", "old").unwrap());
-        assert!(store.read("k", "l").is_some());
-        assert!(store.remove_if("k", "new").unwrap());
-        assert!(store.read("k", "l").is_none());
-    }
-}
+mod tests;

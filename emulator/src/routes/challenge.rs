@@ -1,0 +1,111 @@
+//! GIS MT and True API: a challenge (`/auth/cert/key`, `/auth/key`) signed attached and sent
+//! back for a token.
+
+use serde_json::{json, Value};
+
+use super::common::*;
+use crate::reply::*;
+use crate::server::{Reply, Request};
+use crate::state::{now_ms, Challenge, State};
+
+/// The two challenge-response services; each has its own challenges.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Svc {
+    Gismt,
+    TrueApi,
+}
+
+impl Svc {
+    fn name(self) -> &'static str {
+        match self {
+            Svc::Gismt => "gismt",
+            Svc::TrueApi => "trueapi",
+        }
+    }
+}
+
+pub(crate) fn challenge(state: &State, svc: Svc) -> Reply {
+    let mut s = state.lock();
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let data = random_letters(30);
+    let expires_at_ms = now_ms() + s.config.challenge_ttl_ms;
+    s.challenges.insert(
+        (svc.name(), uuid.clone()),
+        Challenge {
+            data: data.clone(),
+            expires_at_ms,
+        },
+    );
+    json_reply(200, json!({"uuid": uuid, "data": data}))
+}
+
+/// True API's refusal of a sign-in (a detached signature, an INN that is not the
+/// certificate's, ...): 403 whatever the reason, the reason in `description`.
+pub(crate) const TRUEAPI_REFUSAL: &str = "Ошибка авторизации. Код ошибки: 2";
+
+pub(crate) fn sign_in(state: &State, req: &Request, connection: &str, svc: Svc) -> Reply {
+    let refused = |why: &str| match svc {
+        Svc::TrueApi => crpt_error(403, TRUEAPI_REFUSAL, why),
+        Svc::Gismt => crpt_error(401, "Authorization failed", why),
+    };
+    let bad_request = |why: &str| crpt_error(400, "Bad request", why);
+    let Some(body) = body_json(req) else {
+        return bad_request("the body must be a JSON object");
+    };
+    let (challenge, installation, policy) = {
+        let mut s = state.lock();
+        // Spent by the first attempt whose body names it, whatever the outcome.
+        let challenge =
+            str_field(&body, "uuid").and_then(|u| s.challenges.remove(&(svc.name(), u.to_owned())));
+        let installation = s.connections.get(&connection.to_ascii_lowercase()).cloned();
+        (challenge, installation, policy(&s))
+    };
+    let (Some(_), Some(data)) = (str_field(&body, "uuid"), str_field(&body, "data")) else {
+        return bad_request("uuid and data are required");
+    };
+    let Some(installation) = installation else {
+        return crpt_error(400, "Unknown omsConnection", connection);
+    };
+    let Some(challenge) = challenge else {
+        return refused("challenge unknown or already used");
+    };
+    if challenge.expires_at_ms <= now_ms() {
+        return refused("challenge expired");
+    }
+    let inn = match body.get("inn") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_str() {
+            Some(i)
+                if (i.len() == 10 || i.len() == 12) && i.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Some(i.to_owned())
+            }
+            _ => return bad_request("inn must be 10 or 12 digits"),
+        },
+    };
+    let verified = match verify(state, policy, data, challenge.data.as_bytes(), true) {
+        Ok(v) => v,
+        Err(r) if r.status == 401 => return refused(&r.message),
+        Err(r) => return crpt_error(r.status, reason_text(r.status), &r.message),
+    };
+    if let Some(inn) = &inn {
+        if !verified.signer.inns.is_empty() && !verified.signer.has_inn(inn) {
+            return refused(&format!(
+                "inn {inn} is not the INN in the signer's certificate"
+            ));
+        }
+    }
+    if let Err(why) = same_participant(&installation, &verified.signer) {
+        return refused(&why);
+    }
+    let mut s = state.lock();
+    if inn.is_some() {
+        s.counters.last_inn = inn;
+    }
+    let ttl = match svc {
+        Svc::TrueApi => s.config.trueapi_token_ttl_ms,
+        Svc::Gismt => s.config.gismt_token_ttl_ms,
+    };
+    let token = s.issue_token(connection, ttl);
+    json_reply(200, json!({"token": token}))
+}

@@ -1,0 +1,294 @@
+//! The endpoints: each service under its own prefix so one port serves them all.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+mod challenge;
+mod common;
+mod mdlp;
+mod smartmarket;
+mod suz;
+
+use self::challenge::*;
+use self::mdlp::*;
+use self::smartmarket::*;
+use self::suz::*;
+use crate::faults::{Endpoint, Fault, FaultKind};
+use crate::reply::*;
+use crate::server::{Handler, Reply, Request};
+use crate::state::State;
+
+const SUZ: &str = "/suz/api/v2";
+const MDLP: &str = "/mdlp/api/v1";
+const GISMT: &str = "/gismt/api/v3";
+const TRUEAPI: &str = "/trueapi/api/v3/true-api";
+const SMARTMARKET: &str = "/smartmarket/api/v2";
+
+/// What a route takes.
+struct Route {
+    endpoint: Endpoint,
+    method: &'static str,
+    /// The media type a POST body must be sent as.
+    content_type: Option<&'static str>,
+    /// The last path segment (an omsConnection for the token routes).
+    last: String,
+}
+
+const JSON: Option<&str> = Some("application/json");
+const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+
+/// The route for a path (whatever the method), if any.
+fn route_of(path: &str) -> Option<Route> {
+    use Endpoint::*;
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.last().copied().unwrap_or("").to_owned();
+    let one_segment = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .is_some()
+    };
+    let (endpoint, method, content_type) = if path == format!("{SUZ}/integration/connection") {
+        (SuzRegister, "POST", JSON)
+    } else if let Some(rest) = path.strip_prefix(&format!("{SUZ}/")) {
+        match rest.split('/').collect::<Vec<_>>().as_slice() {
+            [ext, "ping"] if !ext.is_empty() => (SuzPing, "GET", None),
+            [ext, "version"] if !ext.is_empty() => (SuzVersion, "GET", None),
+            [ext, "orders"] if !ext.is_empty() => (SuzOrders, "POST", JSON),
+            _ => return None,
+        }
+    } else if path == format!("{MDLP}/auth") {
+        (MdlpAuth, "POST", JSON)
+    } else if one_segment(&format!("{MDLP}/token/")) {
+        (MdlpToken, "POST", JSON)
+    } else if path == format!("{GISMT}/auth/cert/key") {
+        (GismtKey, "GET", None)
+    } else if one_segment(&format!("{GISMT}/auth/cert/")) {
+        (GismtToken, "POST", JSON)
+    } else if path == format!("{TRUEAPI}/auth/key") {
+        (TrueApiKey, "GET", None)
+    } else if one_segment(&format!("{TRUEAPI}/auth/simpleSignIn/")) {
+        (TrueApiToken, "POST", JSON)
+    } else if path == format!("{SMARTMARKET}/oauth") {
+        (SmartMarketOauth, "POST", FORM)
+    } else if path == format!("{SMARTMARKET}/smartpush/apprequest") {
+        (SmartPush, "POST", JSON)
+    } else {
+        return None;
+    };
+    Some(Route {
+        endpoint,
+        method,
+        content_type,
+        last,
+    })
+}
+
+/// Whether the request's Content-Type is `media_type` (parameters such as charset aside).
+fn content_type_is(req: &Request, media_type: &str) -> bool {
+    req.header("Content-Type").is_some_and(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case(media_type)
+    })
+}
+
+pub fn handler(state: Arc<State>) -> Handler {
+    Arc::new(move |req: &Request| {
+        // A trailing slash names the same resource.
+        let path = match req.path.strip_suffix('/') {
+            Some(p) if !p.is_empty() => p,
+            _ => req.path.as_str(),
+        };
+        if path == "/admin" || path.starts_with("/admin/") {
+            return crate::admin::handle(&state, req, path);
+        }
+        let started = std::time::Instant::now();
+        let (endpoint, reply) = answer(&state, req, path);
+        state
+            .lock()
+            .record(record_of(req, endpoint, &reply, started));
+        reply
+    })
+}
+
+/// What the console lists for a request and its reply.
+fn record_of(
+    req: &Request,
+    endpoint: &'static str,
+    reply: &Reply,
+    started: std::time::Instant,
+) -> crate::state::RequestRecord {
+    let mut path = req.path.clone();
+    for (i, (name, value)) in req.query.iter().enumerate() {
+        path.push(if i == 0 { '?' } else { '&' });
+        path.push_str(name);
+        path.push('=');
+        path.push_str(value);
+    }
+    let (status, outcome) = match reply {
+        Reply::Normal { status, body, .. } if *status >= 400 => {
+            let text = String::from_utf8_lossy(body);
+            (*status, text.chars().take(160).collect())
+        }
+        Reply::Normal { status, .. } => (*status, String::new()),
+        Reply::Cut => (0, "closed without an answer (fault)".to_owned()),
+        Reply::Truncated { .. } => (200, "truncated body (fault)".to_owned()),
+    };
+    crate::state::RequestRecord {
+        at_ms: crate::state::now_ms(),
+        method: req.method.clone(),
+        path,
+        endpoint,
+        status,
+        duration_ms: started.elapsed().as_millis() as u64,
+        outcome,
+    }
+}
+
+/// A service request's endpoint name (`unknown` when no route matches) and its reply.
+fn answer(state: &State, req: &Request, path: &str) -> (&'static str, Reply) {
+    let _in_flight = state.in_flight();
+    let Some(route) = route_of(path) else {
+        return (
+            "unknown",
+            json_reply(404, json!({"error": "no such endpoint", "path": req.path})),
+        );
+    };
+    if req.method != route.method {
+        return (route.endpoint.name(), method_not_allowed(&[route.method]));
+    }
+    let endpoint = route.endpoint;
+    let fault = {
+        let mut s = state.lock();
+        *s.counters
+            .requests
+            .entry(endpoint.name().to_owned())
+            .or_default() += 1;
+        s.take_fault(endpoint.name())
+    };
+    let mut transform = None;
+    if let Some(fault) = fault {
+        if fault.delay_ms > 0 {
+            std::thread::sleep(Duration::from_millis(fault.delay_ms));
+        }
+        match fault.kind {
+            FaultKind::Delay => {}
+            FaultKind::Gzip | FaultKind::Chunked => transform = Some(fault.kind),
+            _ => return (endpoint.name(), fault_reply(&fault)),
+        }
+    }
+    let reply = serve(state, req, &route);
+    let reply = match transform {
+        Some(FaultKind::Gzip) => gzip_reply(reply),
+        Some(FaultKind::Chunked) => with_header(reply, "Transfer-Encoding", "chunked"),
+        _ => reply,
+    };
+    (endpoint.name(), reply)
+}
+
+fn serve(state: &State, req: &Request, route: &Route) -> Reply {
+    use Endpoint::*;
+    let endpoint = route.endpoint;
+    if let Some(media_type) = route.content_type {
+        if !content_type_is(req, media_type) {
+            let given = req.header("Content-Type").unwrap_or("none");
+            return service_error(
+                endpoint,
+                415,
+                &format!("Content-Type must be {media_type}, not {given}"),
+            );
+        }
+    }
+    let last = route.last.as_str();
+    match endpoint {
+        SuzRegister => register(state, req),
+        SuzPing | SuzVersion | SuzOrders => suz_call(state, req, endpoint),
+        MdlpAuth => mdlp_auth(state, req),
+        MdlpToken => mdlp_token(state, req, last),
+        GismtKey => challenge(state, Svc::Gismt),
+        TrueApiKey => challenge(state, Svc::TrueApi),
+        GismtToken => sign_in(state, req, last, Svc::Gismt),
+        TrueApiToken => sign_in(state, req, last, Svc::TrueApi),
+        SmartMarketOauth => oauth(state, req),
+        SmartPush => smartpush(state, req),
+    }
+}
+
+/// The reply a fault makes (not for `delay`, `gzip`, `chunked`: those answer normally).
+fn fault_reply(f: &Fault) -> Reply {
+    let reply = match f.kind {
+        FaultKind::Cut => return Reply::Cut,
+        FaultKind::Truncated => {
+            return Reply::Truncated {
+                body: br#"{"token":"abc"#.to_vec(),
+            }
+        }
+        FaultKind::Html => Reply::Normal {
+            status: f.status.unwrap_or(502),
+            headers: vec![("Content-Type".into(), "text/html".into())],
+            body: b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>".to_vec(),
+        },
+        FaultKind::Hang => Reply::Normal {
+            status: f.status.unwrap_or(500),
+            headers: vec![("Content-Type".into(), "text/html".into())],
+            body: b"<html><head><title>500 Internal Server Error</title></head><body><center>\
+                    <h1>500 Internal Server Error</h1></center><hr><center>nginx</center></body></html>"
+                .to_vec(),
+        },
+        FaultKind::Empty => Reply::Normal {
+            status: f.status.unwrap_or(200),
+            headers: vec![],
+            body: Vec::new(),
+        },
+        FaultKind::SuzError => {
+            let code = f.error_code.unwrap_or(1140);
+            let message = f
+                .message
+                .clone()
+                .unwrap_or_else(|| suz_error_text(code).to_owned());
+            suz_error(f.status.unwrap_or(400), code, &message)
+        }
+        FaultKind::Status | FaultKind::Delay | FaultKind::Gzip | FaultKind::Chunked => {
+            Reply::Normal {
+                status: f.status.unwrap_or(500),
+                headers: vec![(
+                    "Content-Type".into(),
+                    f.content_type
+                        .clone()
+                        .unwrap_or_else(|| "application/json;charset=UTF-8".into()),
+                )],
+                body: f
+                    .body
+                    .clone()
+                    .unwrap_or_else(|| r#"{"error":"injected fault"}"#.into())
+                    .into_bytes(),
+            }
+        }
+    };
+    match f.retry_after {
+        Some(s) => with_header(reply, "Retry-After", &s.to_string()),
+        None => reply,
+    }
+}
+
+fn gzip_reply(reply: Reply) -> Reply {
+    match reply {
+        Reply::Normal {
+            status,
+            mut headers,
+            body,
+        } => {
+            headers.push(("Content-Encoding".into(), "gzip".into()));
+            Reply::Normal {
+                status,
+                headers,
+                body: crate::gzip::gzip(&body),
+            }
+        }
+        other => other,
+    }
+}
