@@ -285,7 +285,7 @@ mod tests {
     /// Every `SuzResult` has the number and name of the `ErrorKind` it stands for.
     #[test]
     fn the_c_codes_follow_the_core_table() {
-        for kind in ErrorKind::ALL {
+        for &kind in ErrorKind::ALL {
             let code = SuzResult::from_kind(kind);
             assert_eq!(code as u32, kind.code(), "{kind:?}");
             assert_eq!(format!("{code:?}"), format!("{kind:?}"));

@@ -7,83 +7,84 @@
 use std::fmt;
 use std::time::Duration;
 
-/// What went wrong, as a stable category. The C ABI exposes it as `SuzResult`, with the same
-/// numbers (0 is success there). A retired kind keeps its number, which is never reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-#[repr(u32)]
-pub enum ErrorKind {
+/// Defines [`ErrorKind`] — each kind once, with its number and its C name — and derives
+/// [`ErrorKind::ALL`] and [`ErrorKind::name`] from that one list, so a kind cannot be left out
+/// of either.
+macro_rules! error_kinds {
+    ($($(#[$doc:meta])* $kind:ident = $code:literal => $name:literal,)+) => {
+        /// What went wrong, as a stable category. The C ABI exposes it as `SuzResult`, with the
+        /// same numbers (0 is success there). A retired kind keeps its number, which is never
+        /// reused.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        #[repr(u32)]
+        pub enum ErrorKind {
+            $($(#[$doc])* $kind = $code,)+
+        }
+
+        impl ErrorKind {
+            /// Every kind, in code order.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind,)+];
+
+            /// The C name of the code, e.g. `SUZ_RESULT_TIMEOUT`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $name,)+
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
     /// A required pointer argument was NULL (C ABI only).
-    NullArgument = 1,
+    NullArgument = 1 => "SUZ_RESULT_NULL_ARGUMENT",
     /// A string argument was not valid UTF-8 (C ABI only).
-    InvalidUtf8 = 2,
+    InvalidUtf8 = 2 => "SUZ_RESULT_INVALID_UTF8",
     /// An argument has the wrong form: not a UUID, not JSON, a pending operation of another
     /// flow, no signer where one is needed.
-    InvalidArgument = 3,
+    InvalidArgument = 3 => "SUZ_RESULT_INVALID_ARGUMENT",
     /// The configuration is malformed, names an unknown key, has a value of the wrong type, or
     /// lacks the URL of the service called.
-    Config = 4,
+    Config = 4 => "SUZ_RESULT_CONFIG",
     /// No connection could be made (refused, unreachable, DNS, proxy, cut before the answer).
-    Connect = 5,
+    Connect = 5 => "SUZ_RESULT_CONNECT",
     /// The configured connect or total timeout ran out.
-    Timeout = 6,
+    Timeout = 6 => "SUZ_RESULT_TIMEOUT",
     /// TLS failed: an untrusted or invalid certificate, a handshake failure.
-    Tls = 7,
+    Tls = 7 => "SUZ_RESULT_TLS",
     /// The server answered 401 or 403.
-    Unauthorized = 8,
+    Unauthorized = 8 => "SUZ_RESULT_UNAUTHORIZED",
     /// The server answered 413.
-    PayloadTooLarge = 9,
+    PayloadTooLarge = 9 => "SUZ_RESULT_PAYLOAD_TOO_LARGE",
     /// The server answered 429; see [`Error::retry_after`].
-    TooManyRequests = 10,
+    TooManyRequests = 10 => "SUZ_RESULT_TOO_MANY_REQUESTS",
     /// Any other 4xx answer.
-    HttpClientError = 11,
+    HttpClientError = 11 => "SUZ_RESULT_HTTP_CLIENT_ERROR",
     /// A 5xx answer.
-    HttpServerError = 12,
+    HttpServerError = 12 => "SUZ_RESULT_HTTP_SERVER_ERROR",
     /// The answer was not what the protocol says: not JSON, HTML from a proxy, a missing
     /// field, a truncated body.
-    Protocol = 13,
+    Protocol = 13 => "SUZ_RESULT_PROTOCOL",
     /// The SUZ answered `REJECTED` to an installation registration; see
     /// [`Error::server_message`].
-    RegistrationRejected = 14,
+    RegistrationRejected = 14 => "SUZ_RESULT_REGISTRATION_REJECTED",
     /// The signer failed or returned something that is not a signature.
-    SignerFailed = 15,
+    SignerFailed = 15 => "SUZ_RESULT_SIGNER_FAILED",
     /// A panic was caught at a boundary (a bug; please report it).
-    Panic = 16,
+    Panic = 16 => "SUZ_RESULT_PANIC",
     /// The token store could not be used: a lock file that cannot be opened, Redis down (with
     /// `redis.on_unavailable: "error"`).
-    Store = 17,
+    Store = 17 => "SUZ_RESULT_STORE",
     /// Another caller holds the lease on this installation's token (it is signing or
     /// completing): nothing was started. Its token is in the cache once it completes; retry.
-    InProgress = 18,
+    InProgress = 18 => "SUZ_RESULT_IN_PROGRESS",
     /// The lease of a pending operation expired and another caller took it over: nothing was
     /// sent. Acquire again (the new holder's token will be there).
-    LeaseLost = 19,
+    LeaseLost = 19 => "SUZ_RESULT_LEASE_LOST",
 }
 
 impl ErrorKind {
-    /// Every kind, in code order.
-    pub const ALL: [ErrorKind; 19] = [
-        ErrorKind::NullArgument,
-        ErrorKind::InvalidUtf8,
-        ErrorKind::InvalidArgument,
-        ErrorKind::Config,
-        ErrorKind::Connect,
-        ErrorKind::Timeout,
-        ErrorKind::Tls,
-        ErrorKind::Unauthorized,
-        ErrorKind::PayloadTooLarge,
-        ErrorKind::TooManyRequests,
-        ErrorKind::HttpClientError,
-        ErrorKind::HttpServerError,
-        ErrorKind::Protocol,
-        ErrorKind::RegistrationRejected,
-        ErrorKind::SignerFailed,
-        ErrorKind::Panic,
-        ErrorKind::Store,
-        ErrorKind::InProgress,
-        ErrorKind::LeaseLost,
-    ];
-
     /// The stable number of this kind: the C ABI's result code.
     pub fn code(self) -> u32 {
         self as u32
@@ -91,32 +92,7 @@ impl ErrorKind {
 
     /// The kind with this code; `None` for 0 (success) and for numbers that are no code.
     pub fn from_code(code: u32) -> Option<ErrorKind> {
-        Self::ALL.into_iter().find(|k| k.code() == code)
-    }
-
-    /// The C name of the code, e.g. `SUZ_RESULT_TIMEOUT`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorKind::NullArgument => "SUZ_RESULT_NULL_ARGUMENT",
-            ErrorKind::InvalidUtf8 => "SUZ_RESULT_INVALID_UTF8",
-            ErrorKind::InvalidArgument => "SUZ_RESULT_INVALID_ARGUMENT",
-            ErrorKind::Config => "SUZ_RESULT_CONFIG",
-            ErrorKind::Connect => "SUZ_RESULT_CONNECT",
-            ErrorKind::Timeout => "SUZ_RESULT_TIMEOUT",
-            ErrorKind::Tls => "SUZ_RESULT_TLS",
-            ErrorKind::Unauthorized => "SUZ_RESULT_UNAUTHORIZED",
-            ErrorKind::PayloadTooLarge => "SUZ_RESULT_PAYLOAD_TOO_LARGE",
-            ErrorKind::TooManyRequests => "SUZ_RESULT_TOO_MANY_REQUESTS",
-            ErrorKind::HttpClientError => "SUZ_RESULT_HTTP_CLIENT_ERROR",
-            ErrorKind::HttpServerError => "SUZ_RESULT_HTTP_SERVER_ERROR",
-            ErrorKind::Protocol => "SUZ_RESULT_PROTOCOL",
-            ErrorKind::RegistrationRejected => "SUZ_RESULT_REGISTRATION_REJECTED",
-            ErrorKind::SignerFailed => "SUZ_RESULT_SIGNER_FAILED",
-            ErrorKind::Panic => "SUZ_RESULT_PANIC",
-            ErrorKind::Store => "SUZ_RESULT_STORE",
-            ErrorKind::InProgress => "SUZ_RESULT_IN_PROGRESS",
-            ErrorKind::LeaseLost => "SUZ_RESULT_LEASE_LOST",
-        }
+        Self::ALL.iter().copied().find(|k| k.code() == code)
     }
 }
 
@@ -256,7 +232,7 @@ mod tests {
 
     #[test]
     fn codes_are_dense_unique_and_named() {
-        for (i, kind) in ErrorKind::ALL.into_iter().enumerate() {
+        for (i, &kind) in ErrorKind::ALL.iter().enumerate() {
             assert_eq!(kind.code() as usize, i + 1);
             assert_eq!(ErrorKind::from_code(kind.code()), Some(kind));
             assert!(kind.name().starts_with("SUZ_RESULT_"));

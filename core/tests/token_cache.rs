@@ -1327,3 +1327,32 @@ fn a_redis_waiter_wakes_when_the_token_arrives_not_at_its_next_poll() {
         );
     }
 }
+
+/// A client whose cache could not be set up (here: the Redis CA file replaced by garbage after
+/// the client was made) reports it, and once the file is right again, works — without being
+/// made anew.
+#[cfg(feature = "redis")]
+#[test]
+fn a_cache_that_failed_to_set_up_is_tried_again_on_the_next_call() {
+    let dir = temp_dir("retry-setup");
+    let pem = dir.join("ca.pem");
+    let good = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/gost-cert.pem"
+    ))
+    .unwrap();
+    std::fs::write(&pem, &good).unwrap();
+    let json = format!(
+        r#"{{"profiles": {{"p": {{"flow": "gismt", "oms_connection": "{CONN}"}}}},
+            "cache": {{"persist": false}},
+            "tls": {{"extra_roots_pem": {:?}}},
+            "redis": {{"url": "rediss://127.0.0.1:9/0"}}}}"#,
+        pem.display().to_string()
+    );
+    let client = suz_auth_core::Client::from_json(&json).unwrap();
+    std::fs::write(&pem, "not a certificate").unwrap();
+    let e = client.tokens().map(|_| ()).unwrap_err();
+    assert!(e.message.contains("extra_roots_pem"), "{e}");
+    std::fs::write(&pem, &good).unwrap();
+    assert!(client.tokens().is_ok(), "the set-up is tried again");
+}

@@ -601,23 +601,22 @@ pub fn tokens_issued(emu: &Emulator, connection: &str) -> u64 {
         .map_or(0, |n| n.as_u64().expect("a count"))
 }
 
-/// The `suz` command-line tool of this workspace, built on first use (it is another package,
-/// so cargo does not build it for this test binary).
+/// The `suz` command-line tool of this workspace, as cargo built it with the workspace (`cargo
+/// test --workspace`, `cargo nextest run --workspace`; `scripts/test.sh` builds it first). It
+/// is another package's binary, so a test of this package alone finds it only once built; a
+/// test never runs cargo itself.
 pub fn suz_cli() -> &'static std::path::Path {
     static CLI: OnceLock<PathBuf> = OnceLock::new();
     CLI.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "suz"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build -p suz failed");
         // target/<profile>/deps/abi-<hash> -> target/<profile>/suz
         let exe = std::env::current_exe().unwrap();
         let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-        let cli = dir.join("suz");
-        assert!(cli.exists(), "{} was not built", cli.display());
+        let cli = dir.join(format!("suz{}", std::env::consts::EXE_SUFFIX));
+        assert!(
+            cli.exists(),
+            "{} is missing: build the workspace (`cargo build --workspace`, or run the tests with --workspace)",
+            cli.display()
+        );
         cli
     })
 }

@@ -128,12 +128,8 @@ impl Client {
         inn: Option<&str>,
         deadline: Instant,
     ) -> Result<PendingSignature> {
-        let service = if flow == Flow::TrueApi {
-            Service::TrueApi
-        } else {
-            Service::Gismt
-        };
-        let inputs = ChallengeInputs::new(flow, self.base_url(service)?, oms_connection, inn)?;
+        let inputs =
+            ChallengeInputs::new(flow, self.base_url(flow.service())?, oms_connection, inn)?;
         self.exchange(&inputs.key_request(), deadline, |r| inputs.parse_key(r))
     }
 

@@ -43,7 +43,7 @@ pub struct Client {
     /// in one lookup.
     configured: FxHashMap<String, Configured>,
     /// The token cache, opened on first use (so clients that never cache touch no disk).
-    tokens: OnceLock<std::result::Result<TokenManager, Error>>,
+    tokens: OnceLock<TokenManager>,
     /// Ids of the pending operations this client finished, with when (Unix ms).
     finished: std::sync::Mutex<HashMap<String, i64>>,
 }
@@ -107,11 +107,15 @@ impl Client {
     }
 
     /// The token cache of this client.
+    ///
+    /// A failure to set it up is returned and not kept: the next call tries again.
     pub fn tokens(&self) -> Result<&TokenManager> {
-        self.tokens
-            .get_or_init(|| TokenManager::new(&self.config.cache, self.config.redis.as_ref()))
-            .as_ref()
-            .map_err(Clone::clone)
+        if let Some(tokens) = self.tokens.get() {
+            return Ok(tokens);
+        }
+        let made = TokenManager::new(&self.config.cache, self.config.redis.as_ref())?;
+        // Another thread may have set one up meanwhile: the first one stays.
+        Ok(self.tokens.get_or_init(|| made))
     }
 
     fn base_url(&self, service: Service) -> Result<&str> {

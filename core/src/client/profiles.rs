@@ -174,7 +174,7 @@ impl Client {
     fn refreshes_alone(&self, profile: &Profile) -> bool {
         match profile.flow {
             ProfileFlow::MdlpPassword { .. } | ProfileFlow::SmartMarket { .. } => true,
-            _ => {
+            ProfileFlow::Gismt | ProfileFlow::TrueApi { .. } | ProfileFlow::MdlpSigned { .. } => {
                 profile.signer.is_some()
                     && !self
                         .signers
@@ -195,10 +195,7 @@ impl Client {
         let profile = self.profile(name)?;
         let key = self.token_key(profile);
         let connection = profile.oms_connection.as_deref().unwrap_or("");
-        if matches!(
-            profile.flow,
-            ProfileFlow::MdlpPassword { .. } | ProfileFlow::SmartMarket { .. }
-        ) {
+        if !profile.needs_signer() {
             return self.token_get(name).map(Acquired::Token);
         }
         let tokens = self.tokens()?;
@@ -216,7 +213,13 @@ impl Client {
                 let creds = MdlpCredentials::new(client_id, client_secret.expose(), user_id);
                 self.mdlp_begin(connection, &creds)
             }
-            _ => self.gismt_begin(connection),
+            ProfileFlow::Gismt => self.gismt_begin(connection),
+            // These sign nothing (`needs_signer` above): never a lease to give back.
+            ProfileFlow::MdlpPassword { .. } | ProfileFlow::SmartMarket { .. } => {
+                Err(Error::invalid_argument(
+                    "this profile's flow signs nothing; its token comes from suz_token_get",
+                ))
+            }
         };
         match begun {
             Ok(pending) => Ok(Acquired::Pending(Box::new(pending.with_lease(lease)))),
@@ -306,7 +309,7 @@ impl Client {
                     token: token.value(),
                     rquid: smartmarket::new_rquid(),
                 },
-                _ => Auth::Suz {
+                Service::Suz | Service::Mdlp | Service::Gismt | Service::TrueApi => Auth::Suz {
                     token: token.value(),
                     oms_id: profile.oms_id.as_deref(),
                 },

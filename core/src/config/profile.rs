@@ -105,17 +105,22 @@ impl Profile {
     pub fn api(&self) -> Service {
         match self.flow {
             ProfileFlow::SmartMarket { .. } => Service::SmartMarket,
-            _ => Service::Suz,
+            ProfileFlow::Gismt
+            | ProfileFlow::TrueApi { .. }
+            | ProfileFlow::MdlpSigned { .. }
+            | ProfileFlow::MdlpPassword { .. } => Service::Suz,
         }
     }
 
     /// Whether minting this profile's token needs a signature (GIS MT, True API, MDLP
     /// `SIGNED_CODE`).
     pub fn needs_signer(&self) -> bool {
-        matches!(
-            self.flow,
-            ProfileFlow::Gismt | ProfileFlow::TrueApi { .. } | ProfileFlow::MdlpSigned { .. }
-        )
+        match self.flow {
+            ProfileFlow::Gismt | ProfileFlow::TrueApi { .. } | ProfileFlow::MdlpSigned { .. } => {
+                true
+            }
+            ProfileFlow::MdlpPassword { .. } | ProfileFlow::SmartMarket { .. } => false,
+        }
     }
 }
 

@@ -43,6 +43,9 @@ const MAX_CLOCK_SKEW_MS: i64 = 60 * 1000;
 pub const MAX_EXPORTED_LEN: usize = 64 * 1024;
 
 const PREFIX: &str = "suz-pending.";
+
+/// The carried name of an installation registration (token flows carry [`Flow::name`]).
+const REGISTER: &str = "register";
 const VERSION: &str = "2";
 
 #[derive(Serialize, Deserialize)]
@@ -146,7 +149,7 @@ impl PendingSignature {
                 registration_key,
                 ..
             } => {
-                carried.flow = "register".into();
+                carried.flow = REGISTER.into();
                 carried.installation = oms_id.clone();
                 carried.registration_key = Some(registration_key.clone());
             }
@@ -270,13 +273,12 @@ impl PendingSignature {
         require_uuid(&carried.installation, "the carried installation")
             .map_err(|_| missing("valid installation"))?;
         let installation = carried.installation.trim().to_owned();
-        let service = match carried.flow.as_str() {
-            "register" => Service::Suz,
-            "mdlp" => Service::Mdlp,
-            "gismt" => Service::Gismt,
-            "trueapi" => Service::TrueApi,
-            _ => return Err(missing("known flow")),
+        // A token flow by its name; an installation registration is the one other operation.
+        let flow = match carried.flow.as_str() {
+            REGISTER => None,
+            name => Some(Flow::from_name(name).ok_or_else(|| missing("known flow"))?),
         };
+        let service = flow.map_or(Service::Suz, Flow::service);
         let base = base_url(service).ok_or_else(|| {
             refuse(format!(
                 "this client has no {} URL configured",
@@ -291,8 +293,8 @@ impl PendingSignature {
                 redact_url(&base)
             )));
         }
-        let (kind, step) = match service {
-            Service::Suz => (
+        let (kind, step) = match flow {
+            None => (
                 SignatureKind::Detached,
                 Step::Register {
                     url: registration::url(&base, &installation),
@@ -302,7 +304,7 @@ impl PendingSignature {
                         .ok_or_else(|| missing("registration key"))?,
                 },
             ),
-            Service::Mdlp => (
+            Some(Flow::Mdlp) => (
                 SignatureKind::Detached,
                 Step::Mdlp {
                     url: mdlp::token_url(&base, &installation),
@@ -310,28 +312,18 @@ impl PendingSignature {
                     code: carried.code.ok_or_else(|| missing("code"))?,
                 },
             ),
-            Service::Gismt | Service::TrueApi => {
-                let flow = if service == Service::Gismt {
-                    Flow::Gismt
-                } else {
-                    Flow::TrueApi
-                };
-                (
-                    SignatureKind::Attached,
-                    Step::Challenge {
-                        flow,
-                        url: challenge::sign_in_url(flow, &base, &installation)?,
-                        connection: installation,
-                        uuid: carried.uuid.ok_or_else(|| missing("challenge uuid"))?,
-                        inn: carried.inn,
-                    },
-                )
-            }
-            other => {
-                return Err(refuse(format!(
-                    "{} has no pending operations",
-                    other.name()
-                )))
+            Some(flow @ (Flow::Gismt | Flow::TrueApi)) => (
+                SignatureKind::Attached,
+                Step::Challenge {
+                    flow,
+                    url: challenge::sign_in_url(flow, &base, &installation)?,
+                    connection: installation,
+                    uuid: carried.uuid.ok_or_else(|| missing("challenge uuid"))?,
+                    inn: carried.inn,
+                },
+            ),
+            Some(Flow::SmartMarket) => {
+                return Err(refuse("a SmartMarket token has no pending operation"))
             }
         };
         if carried.id.len() != 32 || !carried.id.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -18,7 +18,7 @@ fn paths(flow: Flow, oms_connection: &str) -> Result<(&'static str, String)> {
     match flow {
         Flow::Gismt => Ok(("/auth/cert/key", format!("/auth/cert/{oms_connection}"))),
         Flow::TrueApi => Ok(("/auth/key", format!("/auth/simpleSignIn/{oms_connection}"))),
-        _ => Err(Error::invalid_argument(format!(
+        Flow::Mdlp | Flow::SmartMarket => Err(Error::invalid_argument(format!(
             "{} is not a challenge flow",
             flow.name()
         ))),

@@ -31,7 +31,10 @@ impl TokenKey {
                 smartmarket_url.unwrap_or(""),
                 scope
             ),
-            _ => format!(
+            ProfileFlow::Gismt
+            | ProfileFlow::TrueApi { .. }
+            | ProfileFlow::MdlpSigned { .. }
+            | ProfileFlow::MdlpPassword { .. } => format!(
                 "suz:{}:{}",
                 suz_url.unwrap_or(""),
                 profile

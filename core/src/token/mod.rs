@@ -15,30 +15,61 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
 
-/// Which flow minted a token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Flow {
-    /// SUZ `clientToken` through MDLP (signed code or password).
-    Mdlp,
-    /// SUZ `clientToken` through GIS MT.
-    Gismt,
-    /// SUZ `clientToken` through True API.
-    TrueApi,
-    /// Sber SmartMarket OAuth `access_token`.
-    SmartMarket,
+/// Defines [`Flow`] — each flow once, with its stored name, the C ABI's number for it
+/// (`SuzFlow`) and the service that mints it — and derives [`Flow::ALL`], [`Flow::name`],
+/// [`Flow::code`], [`Flow::service`] and [`Flow::from_name`] from that one list. `Flow` is not
+/// `#[non_exhaustive]`: a new flow breaks the build of every `match` that must handle it, here
+/// and in the C ABI.
+macro_rules! flows {
+    ($($(#[$doc:meta])* $flow:ident => $name:literal, $code:literal, $service:ident;)+) => {
+        /// Which flow minted a token.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Flow {
+            $($(#[$doc])* $flow,)+
+        }
+
+        impl Flow {
+            /// Every flow.
+            pub const ALL: &'static [Flow] = &[$(Flow::$flow,)+];
+
+            /// The flow's lowercase name, e.g. `trueapi` (as written in the stores).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Flow::$flow => $name,)+
+                }
+            }
+
+            /// The flow's number in the C ABI (`SuzFlow`; 0 is never a flow).
+            pub fn code(self) -> u32 {
+                match self {
+                    $(Flow::$flow => $code,)+
+                }
+            }
+
+            /// The service whose sign-in mints the flow's token.
+            pub fn service(self) -> crate::config::Service {
+                match self {
+                    $(Flow::$flow => crate::config::Service::$service,)+
+                }
+            }
+
+            /// The flow named `name` (as [`Flow::name`] gives it).
+            pub fn from_name(name: &str) -> Option<Flow> {
+                Self::ALL.iter().copied().find(|f| f.name() == name)
+            }
+        }
+    };
 }
 
-impl Flow {
-    /// The flow's lowercase name, e.g. `trueapi` (as written in the stores).
-    pub fn name(self) -> &'static str {
-        match self {
-            Flow::Mdlp => "mdlp",
-            Flow::Gismt => "gismt",
-            Flow::TrueApi => "trueapi",
-            Flow::SmartMarket => "smartmarket",
-        }
-    }
+flows! {
+    /// SUZ `clientToken` through MDLP (signed code or password).
+    Mdlp => "mdlp", 1, Mdlp;
+    /// SUZ `clientToken` through GIS MT.
+    Gismt => "gismt", 2, Gismt;
+    /// SUZ `clientToken` through True API.
+    TrueApi => "trueapi", 3, TrueApi;
+    /// Sber SmartMarket OAuth `access_token`.
+    SmartMarket => "smartmarket", 4, SmartMarket;
 }
 
 /// A token with its provenance and lifetime. The value is wiped from memory on drop and never

@@ -55,17 +55,11 @@ pub(crate) fn decode(bytes: &[u8], label: Option<&str>) -> Option<Token> {
     {
         return None;
     }
-    let flow = flow_from_name(&stored.flow)?;
+    let flow = Flow::from_name(&stored.flow)?;
     Some(Token::new(
         stored.value,
         flow,
         stored.obtained_at_ms,
         stored.expires_at_ms,
     ))
-}
-
-pub(crate) fn flow_from_name(name: &str) -> Option<Flow> {
-    [Flow::Mdlp, Flow::Gismt, Flow::TrueApi, Flow::SmartMarket]
-        .into_iter()
-        .find(|f| f.name() == name)
 }
