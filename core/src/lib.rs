@@ -39,6 +39,7 @@ mod random;
 pub mod signer;
 pub mod token;
 pub mod transport;
+pub mod value;
 
 pub use client::{Acquired, Client};
 pub use config::{Config, Service};

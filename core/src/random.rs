@@ -22,8 +22,21 @@ pub(crate) fn uuid() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
+/// A fresh SmartMarket `RqUID`: a random UUID in its 36-character form.
+pub(crate) fn rquid() -> String {
+    uuid().to_string()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rquids_are_fresh_uuids() {
+        let (a, b) = (super::rquid(), super::rquid());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert!(uuid::Uuid::try_parse(&a).is_ok());
+    }
+
     #[test]
     fn uuids_are_version_4_and_differ() {
         let (a, b) = (super::uuid(), super::uuid());

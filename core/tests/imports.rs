@@ -637,7 +637,7 @@ fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "error" | "random" => 0,
         "log" | "config" | "cms" => 1,
-        "net" | "signer" => 2,
+        "net" | "signer" | "value" => 2,
         "transport" | "token" => 3,
         "flows" => 4,
         "client" => 5,

@@ -8,7 +8,7 @@ use crate::config::Service;
 use crate::error::{Error, Result};
 use crate::flows::challenge::ChallengeInputs;
 use crate::flows::mdlp::{self, AuthType};
-use crate::flows::{registration, smartmarket, MdlpCredentials, PendingSignature};
+use crate::flows::{registration, smartmarket, MdlpCredentials, PendingSignature, Start};
 use crate::signer::Signer;
 use crate::token::{now_ms, Flow, Token};
 
@@ -26,6 +26,7 @@ impl Client {
             oms_id,
             registration_key,
             address,
+            start(),
         )?;
         self.sealed(pending)
     }
@@ -91,6 +92,7 @@ impl Client {
             self.base_url(Service::Mdlp)?,
             oms_connection,
             code,
+            start(),
         ))
     }
 
@@ -108,7 +110,8 @@ impl Client {
         let Some(password) = password else {
             let signer = self.pick_signer(signer)?;
             let code = self.mdlp_code(oms_connection, creds, AuthType::SignedCode, deadline)?;
-            let pending = mdlp::pending(self.base_url(Service::Mdlp)?, oms_connection, code);
+            let pending =
+                mdlp::pending(self.base_url(Service::Mdlp)?, oms_connection, code, start());
             return self.sign_and_finish(&pending, signer, deadline);
         };
         let code = self.mdlp_code(oms_connection, creds, AuthType::Password, deadline)?;
@@ -130,7 +133,9 @@ impl Client {
     ) -> Result<PendingSignature> {
         let inputs =
             ChallengeInputs::new(flow, self.base_url(flow.service())?, oms_connection, inn)?;
-        self.exchange(&inputs.key_request(), deadline, |r| inputs.parse_key(r))
+        self.exchange(&inputs.key_request(), deadline, |r| {
+            inputs.parse_key(r, start())
+        })
     }
 
     /// Phase one of GIS MT: fetches a challenge; the host signs it (attached).
@@ -262,7 +267,7 @@ impl Client {
             client_id,
             client_secret,
             scope,
-            smartmarket::new_rquid(),
+            crate::random::rquid(),
         )?;
         self.exchange(&request, self.deadline(), |r| {
             smartmarket::parse_token(r, now_ms())
@@ -276,8 +281,17 @@ impl Client {
             self.base_url(Service::SmartMarket)?,
             access_token,
             body_json,
-            smartmarket::new_rquid(),
+            crate::random::rquid(),
         )?;
         self.exchange(&request, self.deadline(), smartmarket::parse_smartpush)
+    }
+}
+
+/// What a pending operation starts with: a random id and the time. The flows take both as
+/// inputs and read no clock and no random source themselves.
+fn start() -> Start {
+    Start {
+        id: crate::random::uuid().simple().to_string(),
+        at_ms: now_ms(),
     }
 }

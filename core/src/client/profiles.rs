@@ -8,7 +8,7 @@ use super::{Acquired, Client};
 use crate::config::{Config, Profile, ProfileFlow, Service};
 use crate::error::{Error, Result};
 use crate::flows::api::{self, Auth};
-use crate::flows::{smartmarket, MdlpCredentials, PendingSignature};
+use crate::flows::{MdlpCredentials, PendingSignature};
 use crate::log::{log_at, Level};
 use crate::signer::{CommandSigner, Signer};
 use crate::token::key::TokenKey;
@@ -307,7 +307,7 @@ impl Client {
             let auth = match profile.api() {
                 Service::SmartMarket => Auth::Bearer {
                     token: token.value(),
-                    rquid: smartmarket::new_rquid(),
+                    rquid: crate::random::rquid(),
                 },
                 Service::Suz | Service::Mdlp | Service::Gismt | Service::TrueApi => Auth::Suz {
                     token: token.value(),

@@ -6,7 +6,7 @@
 //! The string is `suz-pending.2.<sealed>`: `2` the format version, `<sealed>` in unpadded
 //! base64url a random 12-byte nonce and the state as JSON sealed with ChaCha20-Poly1305 under
 //! the token store's [`SealKey`] (a random key created once in the cache directory, or in Redis
-//! for a fleet: see [`crate::token::manager::TokenManager::seal_key`]). The string travels
+//! for a fleet: see `TokenManager::seal_key` in the token cache). The string travels
 //! through hands that must not be trusted — a 1C form goes to the user's computer and back —
 //! so it is authentic and opaque: only a client sharing the store opens it, any change to it
 //! is refused, and nothing in it can be read, the registration key included.
@@ -29,8 +29,8 @@ use super::{challenge, mdlp, registration, require_uuid, PendingSignature, Step}
 use crate::config::{redact_url, Service};
 use crate::error::{Error, Result};
 use crate::signer::SignatureKind;
-use crate::token::lease::Lease;
-use crate::token::{Flow, SealKey};
+use crate::value::Lease;
+use crate::value::{Flow, SealKey};
 
 /// How long an exported state can be imported and finished: ten minutes from phase one, the
 /// order of the services' challenge lifetime. Later, begin again.
@@ -368,7 +368,7 @@ mod tests {
         i.parse_key(&answer(
             200,
             r#"{"uuid":"f1b2c3d4-0000-4000-8000-00000000000a","data":"ZKTYWXSNLHBNLQLYOIJVIVRZCZWPMU"}"#,
-        ))
+        ), start())
         .unwrap()
         .with_seal(key())
     }
@@ -399,13 +399,14 @@ mod tests {
     fn every_flow_survives_the_round_trip() {
         let mut pendings = vec![
             gismt_pending(),
-            crate::flows::mdlp::pending("https://mdlp.test/api/v1", CONN, "c0de-1".into())
+            crate::flows::mdlp::pending("https://mdlp.test/api/v1", CONN, "c0de-1".into(), start())
                 .with_seal(key()),
             crate::flows::registration::begin(
                 "https://suz.test",
                 "cdf12109-10d3-11e6-8b6f-0050569977a1",
                 "4344d884-7f23-4ea6-9f2b-b2ba4a4bbc5e",
                 "Moscow",
+                start(),
             )
             .unwrap()
             .with_seal(key()),
@@ -443,7 +444,7 @@ mod tests {
     fn an_operation_no_client_began_cannot_be_exported() {
         let i = ChallengeInputs::new(Flow::TrueApi, GISMT, CONN, None).unwrap();
         let mut p = i
-            .parse_key(&answer(200, r#"{"uuid":"u","data":"d"}"#))
+            .parse_key(&answer(200, r#"{"uuid":"u","data":"d"}"#), start())
             .unwrap();
         let e = p.export().unwrap_err();
         assert!(e.message.contains("no token store key"), "{e}");
@@ -522,6 +523,7 @@ mod tests {
             "cdf12109-10d3-11e6-8b6f-0050569977a1",
             "4344d884-7f23-4ea6-9f2b-b2ba4a4bbc5e",
             "Moscow",
+            start(),
         )
         .unwrap()
         .with_seal(key());

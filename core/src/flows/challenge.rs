@@ -4,11 +4,11 @@
 use base64::Engine;
 use serde_json::Value;
 
-use super::{require_uuid, string_field, success_json, PendingSignature, Step};
+use super::{require_uuid, string_field, success_json, PendingSignature, Start, Step};
 use crate::error::{Error, Result};
 use crate::signer::SignatureKind;
-use crate::token::{Flow, Token};
 use crate::transport::{Method, Request, Response};
+use crate::value::{Flow, Token};
 
 /// Both services document a 10-hour token.
 pub const TOKEN_LIFETIME_MS: i64 = 10 * 60 * 60 * 1000;
@@ -78,7 +78,7 @@ impl ChallengeInputs {
 
     /// The challenge from the answer to [`ChallengeInputs::key_request`]: `data` is what the
     /// host signs (attached).
-    pub fn parse_key(&self, response: &Response) -> Result<PendingSignature> {
+    pub fn parse_key(&self, response: &Response, start: Start) -> Result<PendingSignature> {
         let what = format!("{} challenge", self.flow.name());
         let v = success_json(response, &what)?;
         let uuid = string_field(&v, "uuid", response, &what)?;
@@ -94,6 +94,7 @@ impl ChallengeInputs {
                 uuid,
                 inn: self.inn.clone(),
             },
+            start,
         ))
     }
 }
@@ -190,7 +191,7 @@ mod tests {
         let key = i.key_request();
         assert_method(&key, Method::Get, true);
         assert_eq!(render(&key), "GET https://api.test/v3/auth/cert/key\n");
-        let p = i.parse_key(&answer(200, CHALLENGE)).unwrap();
+        let p = i.parse_key(&answer(200, CHALLENGE), start()).unwrap();
         assert_eq!(p.data(), b"ZKTYWXSNLHBNLQLYOIJVIVRZCZWPMU");
         assert_eq!(p.kind(), SignatureKind::Attached);
         assert_eq!(p.flow(), Some(Flow::Gismt));
@@ -220,7 +221,7 @@ mod tests {
             render(&i.key_request()),
             "GET https://api.test/v3/auth/key\n"
         );
-        let p = i.parse_key(&answer(200, CHALLENGE)).unwrap();
+        let p = i.parse_key(&answer(200, CHALLENGE), start()).unwrap();
         let attached = attached_b64_over(p.data());
         let r = p
             .token_request(format!("\r\n{attached}\r\n").as_bytes())
@@ -276,14 +277,14 @@ mod tests {
     fn error_shapes() {
         let i = inputs(Flow::Gismt, None);
         assert_error(
-            i.parse_key(&answer(503, r#"{"error_message":"maintenance"}"#)),
+            i.parse_key(&answer(503, r#"{"error_message":"maintenance"}"#), start()),
             ErrorKind::HttpServerError,
             Some(503),
             None,
             Some("maintenance"),
         );
         let e = assert_error(
-            i.parse_key(&answer(200, r#"{"uuid":"u"}"#)),
+            i.parse_key(&answer(200, r#"{"uuid":"u"}"#), start()),
             ErrorKind::Protocol,
             Some(200),
             None,

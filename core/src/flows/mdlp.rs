@@ -8,12 +8,13 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::{
-    number_field, require_text, require_uuid, string_field, success_json, PendingSignature, Step,
+    number_field, require_text, require_uuid, string_field, success_json, PendingSignature, Start,
+    Step,
 };
 use crate::error::{Error, Result};
 use crate::signer::SignatureKind;
-use crate::token::{Flow, Token};
 use crate::transport::{Method, Request, Response};
+use crate::value::{Flow, Token};
 
 /// The MDLP account: `client_id` and `client_secret` of the accounting system, and `user_id`
 /// (certificate serial or SHA1 thumbprint for residents, e-mail for non-residents).
@@ -98,7 +99,12 @@ pub fn parse_code(response: &Response) -> Result<String> {
 }
 
 /// `SIGNED_CODE`, between the phases: the code to sign (detached).
-pub fn pending(mdlp_url: &str, oms_connection: &str, code: String) -> PendingSignature {
+pub fn pending(
+    mdlp_url: &str,
+    oms_connection: &str,
+    code: String,
+    start: Start,
+) -> PendingSignature {
     PendingSignature::new(
         code.clone().into_bytes(),
         SignatureKind::Detached,
@@ -107,6 +113,7 @@ pub fn pending(mdlp_url: &str, oms_connection: &str, code: String) -> PendingSig
             connection: oms_connection.trim().to_owned(),
             code,
         },
+        start,
     )
 }
 
@@ -204,7 +211,7 @@ mod tests {
 
     #[test]
     fn signed_code_phase_two_bytes() {
-        let p = pending("https://mdlp.test/api/v1", CONN, "c0de-1".into());
+        let p = pending("https://mdlp.test/api/v1", CONN, "c0de-1".into(), start());
         assert_eq!(p.data(), b"c0de-1");
         assert_eq!(p.kind(), SignatureKind::Detached);
         assert_eq!(p.flow(), Some(Flow::Mdlp));

@@ -19,9 +19,9 @@ pub use mdlp::MdlpCredentials;
 
 use crate::error::{Error, Result};
 use crate::signer::{conform_signature, SignatureKind};
-use crate::token::lease::Lease;
-use crate::token::{Flow, SealKey, Token};
 use crate::transport::{server_error_fields, Request, Response};
+use crate::value::Lease;
+use crate::value::{Flow, SealKey, Token};
 
 /// The state between the two phases of a signed flow: what the host must sign, and what the
 /// library needs to finish. Single-use server state (a challenge, an MDLP code) lives here, so
@@ -67,14 +67,24 @@ enum Step {
     },
 }
 
+/// What a pending operation starts with, which the caller supplies (the flows read no clock
+/// and no random source): a random id (32 hex digits) and the current time (Unix ms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Start {
+    /// A random id, 32 hex digits: names the operation in the store.
+    pub id: String,
+    /// When phase one ends, Unix milliseconds.
+    pub at_ms: i64,
+}
+
 impl PendingSignature {
-    fn new(data: Vec<u8>, kind: SignatureKind, step: Step) -> PendingSignature {
+    fn new(data: Vec<u8>, kind: SignatureKind, step: Step, start: Start) -> PendingSignature {
         PendingSignature {
             data,
             kind,
             step,
-            id: crate::random::uuid().simple().to_string(),
-            created_at_ms: crate::token::now_ms(),
+            id: start.id,
+            created_at_ms: start.at_ms,
             carried: false,
             lease: None,
             seal: None,
@@ -215,10 +225,10 @@ pub(crate) fn require_text(value: &str, what: &str) -> Result<()> {
 }
 
 /// The JSON object of a 2xx answer, or the error the answer stands for.
-pub use crate::token::MAX_TOKEN_LIFETIME_MS;
+pub use crate::value::MAX_TOKEN_LIFETIME_MS;
 
 /// A token minted by a server, after checking what the server said: the value (visible
-/// ASCII within [`crate::token::MAX_TOKEN_LEN`]) and the expiry (after `now_ms`, at most
+/// ASCII within [`crate::value::MAX_TOKEN_LEN`]) and the expiry (after `now_ms`, at most
 /// [`MAX_TOKEN_LIFETIME_MS`] away). Anything else is [`crate::ErrorKind::Protocol`].
 pub(crate) fn minted(
     response: &Response,
@@ -228,7 +238,7 @@ pub(crate) fn minted(
     now_ms: i64,
     expires_at_ms: i64,
 ) -> Result<Token> {
-    crate::token::check_token_value(&value, &format!("{what} token"))
+    crate::value::check_token_value(&value, &format!("{what} token"))
         .map_err(|e| response.protocol_error(e.message))?;
     let lifetime = expires_at_ms.saturating_sub(now_ms);
     if lifetime <= 0 || lifetime > MAX_TOKEN_LIFETIME_MS {
@@ -287,6 +297,14 @@ pub(crate) mod test_support {
 
     pub const CONN: &str = "11b1abc9-f4ee-47db-8a20-f80ac83504e8";
     pub const NOW: i64 = 1_700_000_000_000;
+
+    /// A pending operation's start, at [`NOW`] with a fixed id.
+    pub fn start() -> super::Start {
+        super::Start {
+            id: "5e0f3c1a9b7d4e2f8a6c0b1d3e5f7a9c".to_owned(),
+            at_ms: NOW,
+        }
+    }
     /// The smallest CMS SignedData the signature check takes for an attached signature (over
     /// `hi`, with one fake signer; `crate::cms::test_support::signed_data(Some(b"hi"))`).
     pub const ATTACHED_B64: &str = "MGMGCSqGSIb3DQEHAqBWMFQCAQExDDAKBggqhQMHAQECAjARBgkqhkiG9w0BBwGgBAQCaGkxLjAsAgEBMAUwAAIBATAKBggqhQMHAQECAjAKBggqhQMHAQEBAQQIWlpaWlpaWlo=";

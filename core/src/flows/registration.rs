@@ -3,7 +3,9 @@
 //! pharma group sends none). The answer is `{status: SUCCESS, omsConnection}` or
 //! `{status: REJECTED, rejectionReason}`.
 
-use super::{require_text, require_uuid, string_field, success_json, PendingSignature, Step};
+use super::{
+    require_text, require_uuid, string_field, success_json, PendingSignature, Start, Step,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::signer::SignatureKind;
 use crate::transport::{Method, Request, Response};
@@ -14,6 +16,7 @@ pub fn begin(
     oms_id: &str,
     registration_key: &str,
     address: &str,
+    start: Start,
 ) -> Result<PendingSignature> {
     require_uuid(oms_id, "omsId")?;
     require_uuid(registration_key, "registration key")?;
@@ -28,6 +31,7 @@ pub fn begin(
             oms_id: oms_id.trim().to_owned(),
             registration_key: registration_key.trim().to_owned(),
         },
+        start,
     ))
 }
 
@@ -105,7 +109,14 @@ mod tests {
     const KEY: &str = "4344d884-7f23-4ea6-9f2b-b2ba4a4bbc5e";
 
     fn pending() -> PendingSignature {
-        begin("https://suz.test", OMS_ID, KEY, "Moscow, 1 Red Square").unwrap()
+        begin(
+            "https://suz.test",
+            OMS_ID,
+            KEY,
+            "Moscow, 1 Red Square",
+            start(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -175,9 +186,9 @@ mod tests {
 
     #[test]
     fn inputs_are_checked_before_anything_is_built() {
-        let e = begin("https://suz.test", "nope", KEY, "a").unwrap_err();
+        let e = begin("https://suz.test", "nope", KEY, "a", start()).unwrap_err();
         assert_eq!(e.message, "omsId must be a UUID, got \"nope\"");
-        let e = begin("https://suz.test", OMS_ID, KEY, "  ").unwrap_err();
+        let e = begin("https://suz.test", OMS_ID, KEY, "  ", start()).unwrap_err();
         assert_eq!(e.message, "address must not be empty");
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
     }

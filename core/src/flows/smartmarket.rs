@@ -7,15 +7,10 @@ use zeroize::Zeroizing;
 
 use super::{number_field, require_text, string_field, success_json};
 use crate::error::{Error, Result};
-use crate::token::{Flow, Token};
 use crate::transport::{status_error, Method, Request, Response};
+use crate::value::{Flow, Token};
 
 pub use crate::config::DEFAULT_SMARTMARKET_SCOPE as DEFAULT_SCOPE;
-
-/// A fresh RqUID: a random UUID in its 36-character form.
-pub fn new_rquid() -> String {
-    crate::random::uuid().to_string()
-}
 
 /// The OAuth request. `scope` `None` means [`DEFAULT_SCOPE`]. Safe to repeat: a second call
 /// only mints another token, and the first stays valid.
@@ -181,14 +176,6 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
         assert!(token_request("u", "id", "", None, RQUID.into()).is_err());
         assert!(token_request("u", "id", "s", Some("\n"), RQUID.into()).is_err());
-    }
-
-    #[test]
-    fn rquids_are_fresh_uuids() {
-        let (a, b) = (new_rquid(), new_rquid());
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 36);
-        assert!(uuid::Uuid::try_parse(&a).is_ok());
     }
 
     #[test]

@@ -14,19 +14,4 @@
 //! record: it holds the key's OS lock for the whole fetch, which the kernel releases if the
 //! process dies, so a killed process never blocks the installation for a lease's lifetime.
 
-use serde::{Deserialize, Serialize};
-
-/// A caller's lease on fetching one key's token. Holds no secret: the owner id only names the
-/// holder in the store.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Lease {
-    /// The profile whose token is being fetched.
-    pub profile: String,
-    /// The key's hash (see [`crate::token::key::TokenKey`]).
-    pub key: String,
-    /// The holder's random id.
-    pub owner: String,
-    /// When the lease expires unless renewed, Unix ms.
-    pub expires_at_ms: i64,
-}
+pub use crate::value::Lease;
