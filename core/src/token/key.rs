@@ -95,3 +95,28 @@ mod tests {
         }
     }
 }
+
+/// What the cache needs of a profile: its name (for the log) and its refresh margin — never the
+/// profile itself, whose secrets the cache has no use for.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy<'a> {
+    /// The profile's name, for log lines.
+    pub name: &'a str,
+    /// The profile's `refresh_margin_ms`; `None` uses the cache's, or one from the lifetime.
+    pub refresh_margin: Option<std::time::Duration>,
+}
+
+impl<'a> From<&'a Profile> for Policy<'a> {
+    fn from(profile: &'a Profile) -> Policy<'a> {
+        Policy {
+            name: &profile.name,
+            refresh_margin: profile.refresh_margin,
+        }
+    }
+}
+
+impl<'a> From<&Policy<'a>> for Policy<'a> {
+    fn from(policy: &Policy<'a>) -> Policy<'a> {
+        *policy
+    }
+}

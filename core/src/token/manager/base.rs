@@ -13,11 +13,11 @@ use super::sync::{lock, read, write};
 
 #[cfg(feature = "redis")]
 use crate::config::RedisFallback;
-use crate::config::{CacheConfig, Profile, RedisConfig};
+use crate::config::{CacheConfig, RedisConfig};
 use crate::error::{Error, ErrorKind, Result};
 #[cfg(feature = "redis")]
 use crate::log::{log_at, Level};
-use crate::token::key::TokenKey;
+use crate::token::key::{Policy, TokenKey};
 use crate::token::lease::Lease;
 #[cfg(feature = "redis")]
 use crate::token::redis::RedisStore;
@@ -192,7 +192,7 @@ impl TokenManager {
         Ok(slot.clone())
     }
 
-    pub(super) fn margin_ms(&self, profile: &Profile, token: &Token) -> i64 {
+    pub(super) fn margin_ms(&self, profile: &Policy<'_>, token: &Token) -> i64 {
         if let Some(m) = profile.refresh_margin.or(self.config.refresh_margin) {
             return i64::try_from(m.as_millis()).unwrap_or(i64::MAX);
         }
@@ -205,13 +205,14 @@ impl TokenManager {
 
     /// When the cache stops handing out `token` for `profile` and fetches a new one (Unix ms):
     /// its expiry less the profile's refresh margin.
-    pub fn fresh_until_ms(&self, profile: &Profile, token: &Token) -> i64 {
+    pub fn fresh_until_ms<'p>(&self, profile: impl Into<Policy<'p>>, token: &Token) -> i64 {
+        let profile = &profile.into();
         token
             .expires_at_ms()
             .saturating_sub(self.margin_ms(profile, token))
     }
 
-    pub(super) fn is_fresh(&self, profile: &Profile, token: &Token) -> bool {
+    pub(super) fn is_fresh(&self, profile: &Policy<'_>, token: &Token) -> bool {
         token.expires_at_ms().saturating_sub(now_ms()) > self.margin_ms(profile, token)
     }
 
@@ -283,7 +284,7 @@ pub(super) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-pub(super) fn in_progress(profile: &Profile, waited: Duration) -> Error {
+pub(super) fn in_progress(profile: &Policy<'_>, waited: Duration) -> Error {
     Error::new(
         ErrorKind::InProgress,
         format!(
@@ -294,7 +295,7 @@ pub(super) fn in_progress(profile: &Profile, waited: Duration) -> Error {
     )
 }
 
-pub(super) fn lease_lost(profile: &Profile) -> Error {
+pub(super) fn lease_lost(profile: &Policy<'_>) -> Error {
     Error::new(
         ErrorKind::LeaseLost,
         format!(

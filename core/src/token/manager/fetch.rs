@@ -9,12 +9,11 @@ use super::base::{in_progress, millis, FetchingMark, TokenManager, MAX_POLL};
 use super::flight::{Flight, Leading};
 use super::local_lease::MemoryLease;
 use super::sync::{lock, write};
-use crate::config::Profile;
 #[cfg(feature = "redis")]
 use crate::config::RedisFallback;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{log_at, Level};
-use crate::token::key::TokenKey;
+use crate::token::key::{Policy, TokenKey};
 use crate::token::store::Locked;
 use crate::token::{mask, now_ms, Token};
 
@@ -31,12 +30,13 @@ impl TokenManager {
     /// while that fetch runs, or this caller when another process holds the lock — gets the
     /// cached token at once. [`TokenManager::get_or_refresh_behind`] does not make even that
     /// one caller wait.
-    pub fn get(
+    pub fn get<'p>(
         &self,
-        profile: &Profile,
+        profile: impl Into<Policy<'p>>,
         key: &TokenKey,
         fetch: &dyn Fn() -> Result<Token>,
     ) -> Result<Token> {
+        let profile = &profile.into();
         self.get_or_refresh_behind(profile, key, fetch, None)
     }
 
@@ -44,13 +44,14 @@ impl TokenManager {
     /// returned at once and `behind` is called (once per key at a time) to start its refresh
     /// elsewhere — on a thread that calls [`TokenManager::refresh`]. `behind` returns false
     /// when it could not start one; this caller then refreshes itself.
-    pub fn get_or_refresh_behind(
+    pub fn get_or_refresh_behind<'p>(
         &self,
-        profile: &Profile,
+        profile: impl Into<Policy<'p>>,
         key: &TokenKey,
         fetch: &dyn Fn() -> Result<Token>,
         behind: Option<&dyn Fn() -> bool>,
     ) -> Result<Token> {
+        let profile = &profile.into();
         let cached = self.memory_get_near(key);
         if let Some(t) = cached.as_ref().filter(|t| self.is_fresh(profile, t)) {
             log_at!(Level::Debug, "{}: cache hit ({})", profile.name, key.label);
@@ -77,12 +78,13 @@ impl TokenManager {
 
     /// The refresh [`TokenManager::get_or_refresh_behind`] starts: one try at a new token
     /// (the valid one stays cached when another process is refreshing or the fetch fails).
-    pub fn refresh(
+    pub fn refresh<'p>(
         &self,
-        profile: &Profile,
+        profile: impl Into<Policy<'p>>,
         key: &TokenKey,
         fetch: &dyn Fn() -> Result<Token>,
     ) -> Result<Token> {
+        let profile = &profile.into();
         struct Done<'a>(&'a TokenManager, &'a str);
         impl Drop for Done<'_> {
             fn drop(&mut self) {
@@ -100,7 +102,7 @@ impl TokenManager {
     /// `valid` token, skip) the thread leading it.
     pub(super) fn get_now(
         &self,
-        profile: &Profile,
+        profile: &Policy<'_>,
         key: &TokenKey,
         fetch: &dyn Fn() -> Result<Token>,
         valid: Option<Token>,
@@ -153,7 +155,7 @@ impl TokenManager {
     }
 
     /// Waits for the thread leading the fetch, at most `cache.lock_timeout_ms`.
-    pub(super) fn wait_for(&self, profile: &Profile, flight: &Flight) -> Result<Token> {
+    pub(super) fn wait_for(&self, profile: &Policy<'_>, flight: &Flight) -> Result<Token> {
         let limit = self.config.lock_timeout;
         let started = Instant::now();
         let outcome = match flight.outcome.get() {
@@ -196,7 +198,7 @@ impl TokenManager {
     /// fetch under way) outlasts `cache.lock_timeout_ms`.
     pub(super) fn lead(
         &self,
-        profile: &Profile,
+        profile: &Policy<'_>,
         key: &TokenKey,
         fetch: &dyn Fn() -> Result<Token>,
     ) -> Result<Token> {
@@ -220,7 +222,7 @@ impl TokenManager {
     /// only then a fetch. `None` when another caller holds the key's lease.
     pub(super) fn lead_once(
         &self,
-        profile: &Profile,
+        profile: &Policy<'_>,
         key: &TokenKey,
         fetch: &dyn Fn() -> Result<Token>,
         wait: Duration,
@@ -381,7 +383,13 @@ impl TokenManager {
     /// Drops the stored token only if it is still `value`, the one the caller saw fail: a late
     /// 401 with an old token cannot throw away a token another thread just fetched. Returns
     /// whether anything was dropped.
-    pub fn invalidate(&self, profile: &Profile, key: &TokenKey, value: &str) -> Result<bool> {
+    pub fn invalidate<'p>(
+        &self,
+        profile: impl Into<Policy<'p>>,
+        key: &TokenKey,
+        value: &str,
+    ) -> Result<bool> {
+        let profile = &profile.into();
         let _mark = FetchingMark::enter()?;
         let mut dropped = false;
         {

@@ -3,10 +3,9 @@
 
 use super::base::TokenManager;
 use super::sync::lock;
-use crate::config::Profile;
 use crate::error::Result;
 use crate::log::{log_at, Level};
-use crate::token::key::TokenKey;
+use crate::token::key::{Policy, TokenKey};
 use crate::token::store::FileStore;
 use crate::token::{now_ms, Token};
 
@@ -28,7 +27,7 @@ impl TokenManager {
     /// may have been revoked). The caller holds the key's lock.
     pub(super) fn stored_fresh(
         &self,
-        profile: &Profile,
+        profile: &Policy<'_>,
         key: &TokenKey,
         files: Option<&FileStore>,
     ) -> Option<Token> {
@@ -125,7 +124,7 @@ impl TokenManager {
 
     /// Releases `owner`'s lease in Redis, if Redis is used; a failure is logged (the lease
     /// expires by itself).
-    pub(super) fn release_redis(&self, _profile: &Profile, _key: &TokenKey, _owner: &str) {
+    pub(super) fn release_redis(&self, _profile: &Policy<'_>, _key: &TokenKey, _owner: &str) {
         #[cfg(feature = "redis")]
         if let Some((redis, _)) = &self.redis {
             if let Err(e) = redis.release_lease(_key, _owner) {

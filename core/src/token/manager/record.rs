@@ -2,12 +2,11 @@
 //! a lost lock, nothing anyone would trust.
 
 use super::base::{outcome_is_ambiguous, TokenManager};
-use crate::config::Profile;
 use crate::error::Result;
 #[cfg(feature = "redis")]
 use crate::error::{Error, ErrorKind};
 use crate::log::{log_at, Level};
-use crate::token::key::TokenKey;
+use crate::token::key::{Policy, TokenKey};
 use crate::token::store::FileStore;
 use crate::token::{now_ms, Token};
 
@@ -22,7 +21,7 @@ impl TokenManager {
     #[cfg(feature = "redis")]
     pub(super) fn store_in_redis(
         &self,
-        profile: &Profile,
+        profile: &Policy<'_>,
         key: &TokenKey,
         guard: crate::token::redis::RedisGuard,
         outcome: Result<Token>,
@@ -93,7 +92,7 @@ impl TokenManager {
     /// and is not kept. Returns the outcome to report.
     pub(super) fn record(
         &self,
-        profile: &Profile,
+        profile: &Policy<'_>,
         key: &TokenKey,
         files: Option<&FileStore>,
         outcome: Result<Token>,

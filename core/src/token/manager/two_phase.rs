@@ -6,12 +6,11 @@ use std::time::{Duration, Instant};
 use super::base::{
     in_progress, lease_lost, millis, Acquired, FetchingMark, TokenManager, MAX_POLL,
 };
-use crate::config::Profile;
 #[cfg(feature = "redis")]
 use crate::config::RedisFallback;
 use crate::error::{ErrorKind, Result};
 use crate::log::{log_at, Level};
-use crate::token::key::TokenKey;
+use crate::token::key::{Policy, TokenKey};
 use crate::token::lease::Lease;
 #[cfg(feature = "redis")]
 use crate::token::redis::LeaseTry;
@@ -22,7 +21,8 @@ impl TokenManager {
     /// [`super::lease`]). A caller that finds another's live lease waits for its token, at
     /// most `cache.lock_timeout_ms`, then gets [`ErrorKind::InProgress`]; it never starts a
     /// second fetch.
-    pub fn acquire(&self, profile: &Profile, key: &TokenKey) -> Result<Acquired> {
+    pub fn acquire<'p>(&self, profile: impl Into<Policy<'p>>, key: &TokenKey) -> Result<Acquired> {
+        let profile = &profile.into();
         let _mark = FetchingMark::enter()?;
         let limit = self.config.lock_timeout;
         let started = Instant::now();
@@ -42,7 +42,7 @@ impl TokenManager {
     /// One try of [`TokenManager::acquire`]; `None` while another caller holds the lease.
     pub(super) fn take(
         &self,
-        profile: &Profile,
+        profile: &Policy<'_>,
         key: &TokenKey,
         wait: Duration,
     ) -> Result<Option<Acquired>> {
@@ -105,7 +105,7 @@ impl TokenManager {
             profile.name
         );
         Ok(Some(Acquired::Lease(Lease {
-            profile: profile.name.clone(),
+            profile: profile.name.to_owned(),
             key: key.hash.clone(),
             owner,
             expires_at_ms,
@@ -116,13 +116,14 @@ impl TokenManager {
     /// request); the token is stored and the lease released, whatever the outcome. If a fresh
     /// token is already in the cache, it is returned and nothing is sent. If another caller
     /// took the lease over after it expired: [`ErrorKind::LeaseLost`], nothing sent.
-    pub fn complete(
+    pub fn complete<'p>(
         &self,
-        profile: &Profile,
+        profile: impl Into<Policy<'p>>,
         key: &TokenKey,
         lease: &Lease,
         mint: &dyn Fn() -> Result<Token>,
     ) -> Result<Token> {
+        let profile = &profile.into();
         let _mark = FetchingMark::enter()?;
         let files = self.file_store()?;
         let _guard = match &files {
@@ -223,7 +224,13 @@ impl TokenManager {
     }
 
     /// Gives `lease` up without fetching: the next caller takes the key's lease at once.
-    pub fn release(&self, profile: &Profile, key: &TokenKey, lease: &Lease) -> Result<()> {
+    pub fn release<'p>(
+        &self,
+        profile: impl Into<Policy<'p>>,
+        key: &TokenKey,
+        lease: &Lease,
+    ) -> Result<()> {
+        let profile = &profile.into();
         let files = self.file_store()?;
         self.release_local(files.as_deref(), &key.hash, &lease.owner);
         self.release_redis(profile, key, &lease.owner);
