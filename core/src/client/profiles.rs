@@ -340,7 +340,7 @@ impl Client {
         body: Option<&[u8]>,
     ) -> Result<Response> {
         let response = self.request(profile, method, path, body)?;
-        response.success()?;
+        crate::flows::envelope::checked(&response)?;
         Ok(response)
     }
 }

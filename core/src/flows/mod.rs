@@ -9,6 +9,7 @@
 pub mod api;
 pub mod carry;
 pub mod challenge;
+pub mod envelope;
 pub mod mdlp;
 pub mod registration;
 pub mod smartmarket;
@@ -19,9 +20,10 @@ pub use mdlp::MdlpCredentials;
 
 use crate::error::{Error, Result};
 use crate::signer::{conform_signature, SignatureKind};
-use crate::transport::{server_error_fields, Request, Response};
+use crate::transport::{Request, Response};
 use crate::value::Lease;
 use crate::value::{Flow, SealKey, Token};
+use envelope::server_error_fields;
 
 /// The state between the two phases of a signed flow: what the host must sign, and what the
 /// library needs to finish. Single-use server state (a challenge, an MDLP code) lives here, so
@@ -252,7 +254,7 @@ pub(crate) fn minted(
 }
 
 pub(crate) fn success_json(response: &Response, what: &str) -> Result<Value> {
-    response.success()?.json(what)
+    envelope::checked(response)?.json(what)
 }
 
 /// A required non-empty string field of a JSON answer.

@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::{number_field, require_text, string_field, success_json};
 use crate::error::{Error, Result};
-use crate::transport::{status_error, Method, Request, Response};
+use crate::transport::{Method, Request, Response};
 use crate::value::{Flow, Token};
 
 pub use crate::config::DEFAULT_SMARTMARKET_SCOPE as DEFAULT_SCOPE;
@@ -102,7 +102,7 @@ pub fn parse_smartpush(response: &Response) -> Result<String> {
                 status: u16::try_from(code).unwrap_or(599),
                 ..response.clone()
             };
-            return Err(status_error(&inner));
+            return Err(super::envelope::refusal(&inner));
         }
     }
     Ok(String::from_utf8_lossy(&response.body).into_owned())

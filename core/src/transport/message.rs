@@ -355,7 +355,7 @@ impl Response {
     }
 
     /// The answer's body as text with the request's secrets cut out (for messages).
-    fn scrubbed_text(&self) -> String {
+    pub fn scrubbed_text(&self) -> String {
         self.secrets.scrub(&String::from_utf8_lossy(&self.body))
     }
 
@@ -404,9 +404,20 @@ pub fn retry_after(response: &Response) -> Option<Duration> {
     Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
-/// The error for a non-2xx answer: kind by status, plus the server's code and text from
-/// whichever error shape the service uses.
+/// The error for a non-2xx answer: its kind by status, and the status. The transport knows
+/// HTTP only; what a service's error body says is read in the flows (see
+/// `crate::flows::envelope`), which give it to [`status_error_with`].
 pub fn status_error(response: &Response) -> Error {
+    status_error_with(response, None, None)
+}
+
+/// [`status_error`] with the server's own code and text, as the service's flow read them; the
+/// message describes the body when there is no text to show.
+pub fn status_error_with(
+    response: &Response,
+    server_code: Option<String>,
+    server_message: Option<String>,
+) -> Error {
     let status = response.status;
     let kind = match status {
         401 | 403 => ErrorKind::Unauthorized,
@@ -417,10 +428,6 @@ pub fn status_error(response: &Response) -> Error {
         _ => ErrorKind::Protocol,
     };
     let text = response.scrubbed_text();
-    let (server_code, server_message) = match serde_json::from_str::<Value>(&text) {
-        Ok(v) => server_error_fields(&v),
-        Err(_) => (None, None),
-    };
     let mut message = format!("the server answered HTTP {status}");
     if server_message.is_none() && !response.body.is_empty() {
         message.push_str(&format!(
@@ -434,50 +441,6 @@ pub fn status_error(response: &Response) -> Error {
     e.server_message = server_message;
     e.retry_after = retry_after(response);
     e
-}
-
-/// Reads the error code and text out of every error shape the CRPT and Sber services use:
-/// `{code,error_message,description}`, `{error_code,error_description}`,
-/// `{globalErrors:[{error,errorCode}]}`, `{code,message}`, `{errors:[{key,message}]}`.
-pub fn server_error_fields(v: &Value) -> (Option<String>, Option<String>) {
-    fn text(v: Option<&Value>) -> Option<String> {
-        match v? {
-            Value::String(s) if !s.trim().is_empty() => {
-                Some(crate::error::bounded(s.trim().to_owned()))
-            }
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    }
-    if let Some(first) = v
-        .get("globalErrors")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-    {
-        let message = text(first.get("error")).or_else(|| text(first.get("message")));
-        return (text(first.get("errorCode")), message);
-    }
-    if let Some(first) = v
-        .get("errors")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-    {
-        return (
-            text(first.get("key")).or_else(|| text(v.get("code"))),
-            text(first.get("message")),
-        );
-    }
-    if v.get("error_code").is_some() || v.get("error_description").is_some() {
-        return (text(v.get("error_code")), text(v.get("error_description")));
-    }
-    let code = text(v.get("code")).or_else(|| text(v.get("error")));
-    let message = match (text(v.get("error_message")), text(v.get("description"))) {
-        (Some(m), Some(d)) if m != d => Some(format!("{m}: {d}")),
-        (Some(m), _) => Some(m),
-        (None, Some(d)) => Some(d),
-        (None, None) => text(v.get("message")).or_else(|| text(v.get("error_description"))),
-    };
-    (code, message)
 }
 
 /// A short, safe description of an unexpected body for error messages.
@@ -501,7 +464,6 @@ pub(crate) fn describe_body(body: &[u8], content_type: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn headers_keep_order_and_lower_case_names_in_one_buffer() {
@@ -541,42 +503,6 @@ mod tests {
     }
 
     #[test]
-    fn every_error_shape_is_read() {
-        let cases = [
-            (
-                json!({"code":"4","error_message":"bad","description":"signature"}),
-                "4",
-                "bad: signature",
-            ),
-            (
-                json!({"error_code":"7","error_description":"no such code"}),
-                "7",
-                "no such code",
-            ),
-            (
-                json!({"globalErrors":[{"error":"revoked","errorCode":401}]}),
-                "401",
-                "revoked",
-            ),
-            (
-                json!({"code":"SCOPE_DATA_FORMAT_INVALID","message":"scope"}),
-                "SCOPE_DATA_FORMAT_INVALID",
-                "scope",
-            ),
-            (
-                json!({"code":401,"errors":[{"key":"UNAUTHORIZED","message":"exp"}]}),
-                "UNAUTHORIZED",
-                "exp",
-            ),
-        ];
-        for (body, code, message) in cases {
-            let (c, m) = server_error_fields(&body);
-            assert_eq!(c.as_deref(), Some(code), "{body}");
-            assert_eq!(m.as_deref(), Some(message), "{body}");
-        }
-    }
-
-    #[test]
     fn statuses_map_to_kinds_and_empty_fields_are_absent() {
         let kind = |status| status_error(&Response::json_answer(status, "{}")).kind;
         assert_eq!(kind(401), ErrorKind::Unauthorized);
@@ -586,12 +512,6 @@ mod tests {
         assert_eq!(kind(404), ErrorKind::HttpClientError);
         assert_eq!(kind(502), ErrorKind::HttpServerError);
         assert_eq!(kind(302), ErrorKind::Protocol);
-        let (c, m) = server_error_fields(&json!({"code": " ", "message": ""}));
-        assert_eq!((c, m), (None, None));
-        let (_, m) = server_error_fields(&json!({"error_message": "same", "description": "same"}));
-        assert_eq!(m.as_deref(), Some("same"));
-        let (c, m) = server_error_fields(&json!({"error_description": "d"}));
-        assert_eq!((c, m.as_deref()), (None, Some("d")));
         // A body without the server's text is described in the message.
         let e = status_error(&Response::json_answer(500, "oops"));
         assert_eq!(

@@ -18,8 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use message::{
-    retry_after, server_error_fields, status_error, Body, Headers, Method, Request, Response,
-    Secrets,
+    retry_after, status_error, status_error_with, Body, Headers, Method, Request, Response, Secrets,
 };
 use rustls::pki_types::CertificateDer;
 
