@@ -90,6 +90,8 @@ fi
 if [ $quick = 0 ]; then
 stage "1C add-in: the packaged zip under the mock 1C platform (Linux, valgrind, wine64)"
 bindings/1c/tests/run.sh 2>&1 | tee -a "$log"
+stage "1C add-in: the BSL modules parsed (tree-sitter-bsl), their calls checked against the method table"
+bindings/1c/tests/bsl.sh 2>&1 | tee -a "$log"
 stage "every shipped artifact (scripts/dist.sh), each library checked before it is packed"
 dist=$root/dist
 scripts/dist.sh "$dist"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds SuzAuth.dll with Mono's mcs and writes the NuGet package SuzAuth.VERSION.nupkg (an OPC
-# zip, made here without NuGet):
+# Builds SuzAuth.dll (netstandard2.0, bindings/dotnet/build.sh) and writes the NuGet package
+# SuzAuth.VERSION.nupkg (an OPC zip, made here without NuGet):
 #   lib/netstandard2.0/SuzAuth.dll (+ SuzAuth.xml)      the binding
 #   runtimes/{linux-x64,win-x64,win-x86}/native/         the native library for each platform
 #   build/SuzAuth.targets                                copies the right suz_auth.dll next to
@@ -25,16 +25,15 @@ for f in "$linux" "$win64" "$win32"; do
     [ -n "$f" ] && [ -f "$f" ] || { echo "usage: $0 --linux-x64 FILE --win-x64 FILE --win-x86 FILE --out DIR (missing: '$f')" >&2; exit 2; }
 done
 [ -n "$out" ] || { echo "--out DIR is required" >&2; exit 2; }
-ensure_packages mono-mcs zip unzip
+ensure_packages mono-mcs mono-devel zip unzip
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/lib/netstandard2.0" "$stage/runtimes/linux-x64/native" "$stage/runtimes/win-x64/native" \
     "$stage/runtimes/win-x86/native" "$stage/build" "$stage/_rels" "$stage/package/services/metadata/core-properties"
-mcs -target:library -langversion:7 -optimize+ -warnaserror -r:System.dll -r:System.Core.dll \
-    -doc:"$stage/lib/netstandard2.0/SuzAuth.xml" -nowarn:1591 \
-    -out:"$stage/lib/netstandard2.0/SuzAuth.dll" "$here"/src/*.cs
+"$here/build.sh" "$stage/lib/netstandard2.0/SuzAuth.dll" -optimize+ \
+    -doc:"$stage/lib/netstandard2.0/SuzAuth.xml" -nowarn:1591
 cp "$linux" "$stage/runtimes/linux-x64/native/libsuz_auth.so"
 cp "$win64" "$stage/runtimes/win-x64/native/suz_auth.dll"
 cp "$win32" "$stage/runtimes/win-x86/native/suz_auth.dll"

@@ -9,8 +9,9 @@
 
 use std::ffi::{c_long, c_void};
 
-use suz_auth_core::{Acquired, Client, Error, ErrorKind};
+use suz_auth_core::{Acquired, Client, ErrorKind};
 
+use crate::messages::{Failure, LanguageSettings};
 use crate::native::{vt, Connection, MemoryManager, TVariant, WChar, ADDIN_E_FAIL};
 
 /// The name given to `RegisterExtensionAs`, and the source of every `AddError`.
@@ -258,49 +259,69 @@ struct Params<'a> {
     params: &'a mut [TVariant],
 }
 
-fn bad(what: &str, why: &str) -> Error {
-    Error::invalid_argument(format!("{what}: {why}"))
+/// A wrong parameter: `what` names it (the method's and parameter's 1C names, the same in
+/// both languages), `why` is said in English and Russian.
+fn bad(what: &str, why_en: &str, why_ru: &str) -> Failure {
+    Failure::invalid_argument(format!("{what}: {why_en}"), format!("{what}: {why_ru}"))
 }
 
 impl Params<'_> {
-    fn get(&self, i: usize, what: &str) -> Result<&TVariant, Error> {
+    fn get(&self, i: usize, what: &str) -> Result<&TVariant, Failure> {
         self.params
             .get(i)
-            .ok_or_else(|| bad(what, "the parameter was not passed"))
+            .ok_or_else(|| bad(what, "the parameter was not passed", "параметр не передан"))
     }
 
     /// A string parameter (`Строка`).
-    fn text(&self, i: usize, what: &str) -> Result<String, Error> {
+    fn text(&self, i: usize, what: &str) -> Result<String, Failure> {
         let v = self.get(i, what)?;
         if v.vt != vt::PWSTR {
-            return Err(bad(what, "must be a string (Строка)"));
+            return Err(bad(
+                what,
+                "must be a string (Строка)",
+                "должен быть строкой (Строка)",
+            ));
         }
         // SAFETY: vt says the union holds a wide string of `len` units.
-        let units = unsafe { wide_units(v.value.wstr.ptr, v.value.wstr.len) }
-            .ok_or_else(|| bad(what, "the string is longer than 16 MiB or has no data"))?;
+        let units = unsafe { wide_units(v.value.wstr.ptr, v.value.wstr.len) }.ok_or_else(|| {
+            bad(
+                what,
+                "the string is longer than 16 MiB or has no data",
+                "строка длиннее 16 МиБ или без данных",
+            )
+        })?;
         String::from_utf16(units).map_err(|_| {
-            Error::new(
+            Failure::own(
                 ErrorKind::InvalidUtf8,
                 format!("{what}: the string is not valid UTF-16"),
+                format!("{what}: строка — не UTF-16"),
             )
         })
     }
 
     /// A signature or other bytes: `ДвоичныеДанные`, or a string (its UTF-8 bytes, e.g.
     /// `Base64Строка(...)`).
-    fn bytes(&self, i: usize, what: &str) -> Result<Vec<u8>, Error> {
+    fn bytes(&self, i: usize, what: &str) -> Result<Vec<u8>, Failure> {
         let v = self.get(i, what)?;
         match v.vt {
             vt::BLOB => {
                 let (p, len) = unsafe { (v.value.blob.ptr, v.value.blob.len as usize) };
                 if len > MAX_PARAM {
-                    return Err(bad(what, "the binary data is longer than 16 MiB"));
+                    return Err(bad(
+                        what,
+                        "the binary data is longer than 16 MiB",
+                        "двоичные данные длиннее 16 МиБ",
+                    ));
                 }
                 if len == 0 {
                     return Ok(Vec::new());
                 }
                 if p.is_null() {
-                    return Err(bad(what, "the binary data has no data"));
+                    return Err(bad(
+                        what,
+                        "the binary data has no data",
+                        "двоичные данные без данных",
+                    ));
                 }
                 // SAFETY: vt says the union holds `len` bytes at `p`.
                 Ok(unsafe { std::slice::from_raw_parts(p, len) }.to_vec())
@@ -309,12 +330,13 @@ impl Params<'_> {
             _ => Err(bad(
                 what,
                 "must be binary data (ДвоичныеДанные) or a Base64 string",
+                "должна быть двоичными данными (ДвоичныеДанные) или строкой Base64",
             )),
         }
     }
 
     /// A boolean (`Булево`; a number is true when non-zero).
-    fn flag(&self, i: usize, what: &str) -> Result<bool, Error> {
+    fn flag(&self, i: usize, what: &str) -> Result<bool, Failure> {
         let v = self.get(i, what)?;
         // SAFETY: each arm reads the union member vt names.
         unsafe {
@@ -331,17 +353,28 @@ impl Params<'_> {
                 vt::R4 => Ok(v.value.f32 != 0.0),
                 vt::R8 => Ok(v.value.f64 != 0.0),
                 vt::EMPTY | vt::NULL => Ok(false),
-                _ => Err(bad(what, "must be a boolean (Булево)")),
+                _ => Err(bad(
+                    what,
+                    "must be a boolean (Булево)",
+                    "должен быть булевым (Булево)",
+                )),
             }
         }
     }
 
-    fn count_ok(&self) -> Result<(), Error> {
+    fn count_ok(&self) -> Result<(), Failure> {
         let want = self.method.params.len();
-        if self.params.len() != want {
-            return Err(bad(
-                self.method.names.en,
-                &format!("takes {want} parameters, {} were passed", self.params.len()),
+        let got = self.params.len();
+        if got != want {
+            return Err(Failure::invalid_argument(
+                format!(
+                    "{}: takes {want} parameters, {got} were passed",
+                    self.method.names.en
+                ),
+                format!(
+                    "{}: параметров должно быть {want}, передано {got}",
+                    self.method.names.ru
+                ),
             ));
         }
         Ok(())
@@ -376,6 +409,8 @@ struct LastError {
 pub struct Addin {
     client: Option<Client>,
     last: LastError,
+    /// What the platform said about its language: the language of every error text.
+    pub language: LanguageSettings,
 }
 
 impl Addin {
@@ -401,10 +436,11 @@ impl Addin {
         }
     }
 
-    fn client(&self) -> Result<&Client, Error> {
+    fn client(&self) -> Result<&Client, Failure> {
         self.client.as_ref().ok_or_else(|| {
-            Error::invalid_argument(
+            Failure::invalid_argument(
                 "the component is not configured: call Настроить (Configure) with the configuration JSON first",
+                "компонента не настроена: сначала вызовите Настроить (Configure) с настройками JSON",
             )
         })
     }
@@ -460,9 +496,9 @@ impl Addin {
         }
     }
 
-    fn fail(&mut self, connection: *mut Connection, e: Error) {
-        let code = e.kind.code();
-        let text = format!("{} ({})", e, e.kind.name());
+    fn fail(&mut self, connection: *mut Connection, e: Failure) {
+        let code = e.kind().code();
+        let text = e.text(self.language.language());
         // SAFETY: the platform's connection from `Init` (or null: nothing is reported).
         unsafe {
             Connection::add_error(connection, ADDIN_E_FAIL, EXTENSION_NAME, &text, code as i32)
@@ -470,7 +506,7 @@ impl Addin {
         self.last = LastError {
             code,
             text,
-            http_status: e.http_status.unwrap_or(0),
+            http_status: e.http_status(),
         };
     }
 
@@ -479,7 +515,7 @@ impl Addin {
         num: c_long,
         memory: *mut MemoryManager,
         p: &mut Params,
-    ) -> Result<(Value, u16), Error> {
+    ) -> Result<(Value, u16), Failure> {
         let value = match num {
             0 => {
                 let json = p.text(0, "Настроить: Конфигурация")?;
@@ -498,7 +534,7 @@ impl Addin {
                             Ok(state) => state,
                             Err(e) => {
                                 let _ = self.client()?.token_release(&pending);
-                                return Err(e);
+                                return Err(e.into());
                             }
                         };
                         if let Err(e) = write_param(p, memory, 1, &Value::Str(state)) {
@@ -578,7 +614,12 @@ impl Addin {
                 let client = self.client()?;
                 Value::Str(client.register_connection(&oms_id, &key, &address, pharma, None)?)
             }
-            _ => return Err(Error::invalid_argument("no such method")),
+            _ => {
+                return Err(Failure::invalid_argument(
+                    "no such method",
+                    "нет такого метода",
+                ))
+            }
         };
         Ok((value, 0))
     }
@@ -590,12 +631,15 @@ fn write_param(
     memory: *mut MemoryManager,
     i: usize,
     value: &Value,
-) -> Result<(), Error> {
+) -> Result<(), Failure> {
     let method = p.method;
-    let variant = p
-        .params
-        .get_mut(i)
-        .ok_or_else(|| bad(method.names.en, "the out-parameter was not passed"))?;
+    let variant = p.params.get_mut(i).ok_or_else(|| {
+        bad(
+            method.names.ru,
+            "the out-parameter was not passed",
+            "выходной параметр не передан",
+        )
+    })?;
     let mut out = Out::new(memory, variant);
     let written = match value {
         Value::Str(s) => out.set_str(s),
@@ -611,11 +655,14 @@ fn write_param(
     }
 }
 
-fn out_of_memory(method: &Method) -> Error {
-    Error::new(
-        ErrorKind::InvalidArgument,
+fn out_of_memory(method: &Method) -> Failure {
+    Failure::invalid_argument(
         format!(
             "{}: the platform's memory manager refused to allocate the result (too large?)",
+            method.names.ru
+        ),
+        format!(
+            "{}: менеджер памяти платформы не выделил память под результат (слишком большой?)",
             method.names.ru
         ),
     )

@@ -13,6 +13,7 @@
 //! its entry points do not catch panics, and its layout has no compile-time check per target.
 
 mod addin;
+mod messages;
 mod native;
 
 use std::ffi::{c_long, c_void};
@@ -344,12 +345,25 @@ unsafe extern "system" fn call_as_func(
 
 // --- LocaleBase, UserLanguageBase ---------------------------------------------------------
 
-unsafe extern "system" fn set_locale(this: *mut c_void, _locale: *const WChar) {
-    with_object(this, AT_LOCALE, (), |_| ())
+/// The platform's locale (`ru_RU`): the language of error texts when the platform sends no
+/// interface language (before 8.3.21).
+unsafe extern "system" fn set_locale(this: *mut c_void, locale: *const WChar) {
+    with_object(this, AT_LOCALE, (), |o| {
+        // SAFETY: the platform passes a NUL-terminated string (or null: nothing changes).
+        if let Some(code) = unsafe { native::wide_name(locale) } {
+            o.addin.language.locale = messages::Language::from_code(&code);
+        }
+    })
 }
 
-unsafe extern "system" fn set_user_interface_language_code(this: *mut c_void, _code: *const WChar) {
-    with_object(this, AT_USER_LANGUAGE, (), |_| ())
+/// The user's interface language (`ru`, `en`): the language of error texts.
+unsafe extern "system" fn set_user_interface_language_code(this: *mut c_void, code: *const WChar) {
+    with_object(this, AT_USER_LANGUAGE, (), |o| {
+        // SAFETY: the platform passes a NUL-terminated string (or null: nothing changes).
+        if let Some(code) = unsafe { native::wide_name(code) } {
+            o.addin.language.interface = messages::Language::from_code(&code);
+        }
+    })
 }
 
 // --- The five exports ---------------------------------------------------------------------

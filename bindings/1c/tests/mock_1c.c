@@ -1,7 +1,7 @@
 /*
  * A mock 1C:Enterprise platform: loads the add-in as the platform does (dlopen / LoadLibrary,
  * GetClassNames, GetClassObject, setMemManager, Init with a connection that records AddError,
- * RegisterExtensionAs, properties and methods found by name, GetNParams, GetParamDefValue,
+ * SetLocale and SetUserInterfaceLanguageCode (the user's language), RegisterExtensionAs, properties and methods found by name, GetNParams, GetParamDefValue,
  * HasRetVal, CallAsFunc / CallAsProc with UTF-16 strings and binary data in tVariants,
  * DestroyObject) and drives every flow against the emulator.
  *
@@ -188,12 +188,25 @@ typedef struct {
     bool (ADDIN_API *CallAsFunc)(void *self, long num, tVariant *ret, tVariant *params, long count);
 } LanguageExtenderVtbl;
 
+/* LocaleBase and UserLanguageBase: one method each. */
+typedef struct {
+    void *dtor[DTORS];
+    void (ADDIN_API *SetLocale)(void *self, const WCHAR_T *locale);
+} LocaleVtbl;
+
+typedef struct {
+    void *dtor[DTORS];
+    void (ADDIN_API *SetUserInterfaceLanguageCode)(void *self, const WCHAR_T *code);
+} UserLanguageVtbl;
+
 typedef struct { void *vtbl; } Interface;
 
 typedef struct {
     void *base; /* IComponentBase*, as GetClassObject gave it */
     Interface *init_done;
     Interface *language;
+    Interface *locale;
+    Interface *user_language;
 } Component;
 
 typedef const WCHAR_T *(*GetClassNamesFn)(void);
@@ -378,7 +391,13 @@ static const char *prop_text(Component *c, const char *name)
     return prop_buf;
 }
 
-static Component make(void)
+/* The user's session as the platform describes it to a new object: its locale (SetLocale, every
+ * version) and its interface language (SetUserInterfaceLanguageCode, 8.3.21 and newer); NULL
+ * for a call the platform does not make. */
+typedef struct { const char *locale, *interface_language; } Session;
+static const Session RUSSIAN = {"ru_RU", "ru"}, ENGLISH = {"en_US", "en"};
+
+static Component make(Session session)
 {
     Component c;
     WCHAR_T *name = widen("Client");
@@ -389,10 +408,22 @@ static Component make(void)
      * each base is one vtable pointer, in that order. */
     c.init_done = (Interface *)c.base;
     c.language = (Interface *)((char *)c.base + sizeof(void *));
+    c.locale = (Interface *)((char *)c.base + 2 * sizeof(void *));
+    c.user_language = (Interface *)((char *)c.base + 3 * sizeof(void *));
     InitDoneVtbl *id = c.init_done->vtbl;
     CHECK(id->setMemManager(c.init_done, &memory), "setMemManager");
     CHECK(id->Init(c.init_done, &connection), "Init");
     CHECK(id->GetInfo(c.init_done) == 2000, "GetInfo");
+    if (session.locale) {
+        WCHAR_T *w = widen(session.locale);
+        ((LocaleVtbl *)c.locale->vtbl)->SetLocale(c.locale, w);
+        free(w);
+    }
+    if (session.interface_language) {
+        WCHAR_T *w = widen(session.interface_language);
+        ((UserLanguageVtbl *)c.user_language->vtbl)->SetUserInterfaceLanguageCode(c.user_language, w);
+        free(w);
+    }
     WCHAR_T *ext = NULL;
     CHECK(lang(&c)->RegisterExtensionAs(c.language, &ext) && ext, "RegisterExtensionAs");
     char buf[64];
@@ -497,11 +528,22 @@ static char *base64_1c(const unsigned char *d, size_t n)
 
 /* ---- the flows ---- */
 #define CONNECTION_ID "11b1abc9-f4ee-47db-8a20-f80ac83504e8"
-#define OMS_ID "cdf12109-10d3-11e6-8b6f-0050569977a1"
 #define DEMO_KEY "4344d884-7f21-456c-981e-cd68e92391e8"
 #define PHARMA_KEY "a1f3c2d4-0b5e-4c6f-8d7a-9e0b1c2d3e4f"
 
 static char buf_a[8192], buf_b[8192];
+
+/* What ЗарегистрироватьУстановку says when the SUZ refuses a registration key: the summary in
+ * the session's language, the SUZ's own code and text ("Unknown registration key") as they
+ * came, the core's detail in English. */
+#define REJECTED_RU                                                                            \
+    "СУЗ отклонил регистрацию установки (HTTP 200, код сервера REJECTED: Unknown registration " \
+    "key). Подробности: the SUZ rejected the registration: Unknown registration key "           \
+    "(SUZ_RESULT_REGISTRATION_REJECTED)"
+#define REJECTED_EN                                                                            \
+    "the SUZ rejected the registration: Unknown registration key (HTTP 200, server code "       \
+    "REJECTED: Unknown registration key) (SUZ_RESULT_REGISTRATION_REJECTED)"
+
 
 /* AcquireToken on ACQUIRER (Russian or English names), signed detached by the host, completed
  * on COMPLETER (another instance, possibly); the signature goes as binary data or as a
@@ -601,6 +643,77 @@ static void expect_failure(Component *c, const char *method, tVariant *p, long g
     CHECK(strstr(prop_text(c, "ОписаниеОшибки"), want_text) != NULL, "description %s", prop_buf);
     clear(&ret);
     clear_all(p, lang(c)->GetNParams(c->language, find_method(c, method)));
+}
+
+/* A call that must fail with exactly WANT as its text: AddError's and ОписаниеОшибки's. */
+static void expect_text(Component *c, const char *method, tVariant *p, long given, const char *want)
+{
+    tVariant ret;
+    bool ok = call(c, method, &ret, p, given);
+    CHECK(!ok, "%s succeeded", method);
+    CHECK(strcmp(last_error, want) == 0, "%s: AddError text\n  got:  %s\n  want: %s", method,
+          last_error, want);
+    CHECK(strcmp(prop_text(c, "ОписаниеОшибки"), want) == 0,
+          "%s: ОписаниеОшибки\n  got:  %s\n  want: %s", method, prop_buf, want);
+    clear(&ret);
+    clear_all(p, lang(c)->GetNParams(c->language, find_method(c, method)));
+}
+
+#define OMS_ID "cdf12109-10d3-11e6-8b6f-0050569977a1"
+
+/* Error texts follow the session's language, as the platform gives it to each object: the
+ * interface language first, else the locale, else Russian. The server's own text is kept as
+ * it came. */
+static void error_languages(const char *config)
+{
+    const Session nothing = {NULL, NULL}, locale_only = {"en_US", NULL}, en_in_ru = {"ru_RU", "en"};
+    Component ru = make(RUSSIAN), en = make(ENGLISH), old = make(nothing), by_locale = make(locale_only),
+              mixed = make(en_in_ru);
+    const char *unconfigured_ru = "компонента не настроена: сначала вызовите Настроить (Configure) "
+                                  "с настройками JSON (SUZ_RESULT_INVALID_ARGUMENT)";
+    const char *unconfigured_en = "the component is not configured: call Настроить (Configure) with "
+                                  "the configuration JSON first (SUZ_RESULT_INVALID_ARGUMENT)";
+    struct { Component *c; const char *want; } unconfigured[] = {
+        {&ru, unconfigured_ru}, {&en, unconfigured_en}, {&old, unconfigured_ru},
+        {&by_locale, unconfigured_en}, {&mixed, unconfigured_en}};
+    tVariant p[4], ret;
+    for (size_t i = 0; i < sizeof unconfigured / sizeof unconfigured[0]; i++) {
+        set_string(&p[0], "gismt");
+        memset(&p[1], 0, sizeof p[1]);
+        expect_text(unconfigured[i].c, "ПолучитьТокен", p, 2, unconfigured[i].want);
+    }
+
+    set_string(&p[0], config);
+    CHECK(call(&ru, "Настроить", &ret, p, 1), "Configure ru: %s", last_error);
+    clear(&ret);
+    CHECK(call(&en, "Настроить", &ret, p, 1), "Configure en: %s", last_error);
+    clear(&ret);
+    clear_all(p, 1);
+
+    set_number(&p[0], 5);
+    memset(&p[1], 0, sizeof p[1]);
+    expect_text(&ru, "ПолучитьТокен", p, 2,
+                "ПолучитьТокен: Профиль: должен быть строкой (Строка) (SUZ_RESULT_INVALID_ARGUMENT)");
+    set_number(&p[0], 5);
+    memset(&p[1], 0, sizeof p[1]);
+    expect_text(&en, "ПолучитьТокен", p, 2,
+                "ПолучитьТокен: Профиль: must be a string (Строка) (SUZ_RESULT_INVALID_ARGUMENT)");
+
+    /* The SUZ refuses a wrong registration key: its own text, as it came, in both. */
+    for (int i = 0; i < 2; i++) {
+        set_string(&p[0], OMS_ID);
+        set_string(&p[1], "00000000-0000-0000-0000-000000000000");
+        set_string(&p[2], "127.0.0.1");
+        set_number(&p[3], 1);
+        expect_text(i == 0 ? &ru : &en, "ЗарегистрироватьУстановку", p, 4,
+                    i == 0 ? REJECTED_RU : REJECTED_EN);
+    }
+
+    destroy(&ru);
+    destroy(&en);
+    destroy(&old);
+    destroy(&by_locale);
+    destroy(&mixed);
 }
 
 static char *read_text(const char *path)
@@ -714,7 +827,8 @@ int main(int argc, char **argv)
     CHECK(get_class_object(other, &none) == 0 && none == NULL, "an unknown class is refused");
     free(other);
 
-    Component a = make(), b = make();
+    /* A speaks to a Russian session, B to an English one. */
+    Component a = make(RUSSIAN), b = make(ENGLISH);
     names_and_properties(&a);
 
     tVariant p[4], ret;
@@ -736,6 +850,10 @@ int main(int argc, char **argv)
              acquire_sign_complete(&a, &b, "gismt", "attached", true, false));
     CHECK(prop_number(&b, "ErrorCode") == 0 && strlen(prop_text(&b, "ErrorDescription")) == 0,
           "no error after success");
+    /* HTTPСтатус is Запрос's answer or a failure's; any other successful call reads 0, even one
+     * whose server answered 200 (the README says so). */
+    CHECK(prop_number(&b, "HTTPСтатус") == 0, "HTTPСтатус after CompleteToken: %d",
+          (int)prop_number(&b, "HTTPСтатус"));
     /* A sees B's token: one token per installation. */
     CHECK(strcmp(acquire_at_once(&a, "gismt"), token) == 0, "A got another token");
     {
@@ -869,6 +987,8 @@ int main(int argc, char **argv)
         clear(&ret);
         clear_all(p, 4);
     }
+    error_languages(config);
+
     /* A successful call clears the error. */
     CHECK(strcmp(acquire_at_once(&a, "gismt"), "") != 0, "cached token");
     CHECK(prop_number(&a, "ErrorCode") == 0 && prop_number(&a, "HttpStatus") == 0, "error cleared");

@@ -2,7 +2,7 @@
 // flow, the two phases, the token cache, requests, every error family the emulator can
 // produce, threads, signers that throw, and the dispose rules. Ends with "N passed, M failed".
 //
-//   mono Tests.exe EMULATOR_URL CERT_PEM KEY_PEM
+//   mono Tests.exe EMULATOR_URL CERT_PEM KEY_PEM PACKAGE_VERSION
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -283,12 +283,37 @@ static class Tests
         return new WeakReference(fn);
     }
 
+    /// <summary>SuzAuth.dll as a netstandard2.0 consumer sees it: its only reference is
+    /// netstandard 2.0.0.0, its version is the package's, and it names its target framework.</summary>
+    static void AssemblyMetadata()
+    {
+        var assembly = typeof(Client).Assembly;
+        var references = assembly.GetReferencedAssemblies().Select(r => r.FullName).ToArray();
+        var version = assembly.GetName().Version.ToString();
+        var informational = assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .Cast<System.Reflection.AssemblyInformationalVersionAttribute>().Select(a => a.InformationalVersion).FirstOrDefault();
+        var framework = assembly.GetCustomAttributes(typeof(System.Runtime.Versioning.TargetFrameworkAttribute), false)
+            .Cast<System.Runtime.Versioning.TargetFrameworkAttribute>().Select(a => a.FrameworkName).FirstOrDefault();
+        Console.WriteLine("SuzAuth.dll references: " + string.Join("; ", references));
+        Console.WriteLine("SuzAuth.dll version: " + version + " (" + informational + "), target framework: " + framework);
+        Check("SuzAuth.dll references only netstandard 2.0",
+            references.SequenceEqual(new[] { "netstandard, Version=2.0.0.0, Culture=neutral, PublicKeyToken=cc7b13ffcd2ddd51" }),
+            string.Join("; ", references));
+        Check("SuzAuth.dll version is the package's", version == PackageVersion + ".0" && informational == PackageVersion,
+            version + " / " + informational + ", package " + PackageVersion);
+        Check("SuzAuth.dll targets .NETStandard 2.0", framework == ".NETStandard,Version=v2.0", framework);
+    }
+
+    static string PackageVersion;
+
     static int Main(string[] args)
     {
-        if (args.Length != 3) { Console.Error.WriteLine("usage: Tests.exe EMULATOR_URL CERT_PEM KEY_PEM"); return 2; }
+        if (args.Length != 4) { Console.Error.WriteLine("usage: Tests.exe EMULATOR_URL CERT_PEM KEY_PEM PACKAGE_VERSION"); return 2; }
         url = args[0];
         cert = args[1];
         key = args[2];
+        PackageVersion = args[3];
+        Test("assembly metadata", AssemblyMetadata);
         Test("flows", Flows);
         Test("two phases", TwoPhases);
         Test("cache, threads and requests", CacheThreadsAndRequests);
