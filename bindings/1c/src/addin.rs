@@ -62,8 +62,9 @@ pub enum ParamDefault {
     Bool(bool),
 }
 
-/// A method: its names and its parameters' defaults (all are functions).
+/// A method: its id, its names and its parameters' defaults (all are functions).
 pub struct Method {
+    pub id: MethodId,
     pub names: Names,
     pub params: &'static [ParamDefault],
 }
@@ -84,53 +85,84 @@ impl ParamDefault {
 
 use ParamDefault::{Bool, None as Required, Str};
 
-/// The methods, in `GetMethodName` order; [`Addin::call`] dispatches on the same order.
+/// Which method: what [`Addin::run`] dispatches on (exhaustively, so a method in [`METHODS`]
+/// without code, or code for no method, does not build).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodId {
+    Configure,
+    AcquireToken,
+    DataToSign,
+    SignatureKind,
+    CompleteToken,
+    CancelToken,
+    Token,
+    InvalidateToken,
+    Request,
+    BeginRegistration,
+    CompleteRegistration,
+    RegisterConnection,
+}
+
+/// The methods, in `GetMethodName` order: each one's id, names and parameters' defaults. A
+/// method's number is its place here; its code is found by its id.
 pub const METHODS: [Method; 12] = [
     Method {
+        id: MethodId::Configure,
         names: names("Configure", "Настроить"),
         params: &[Required],
     },
     Method {
+        id: MethodId::AcquireToken,
         names: names("AcquireToken", "ПолучитьТокен"),
         params: &[Required, Required],
     },
     Method {
+        id: MethodId::DataToSign,
         names: names("DataToSign", "ДанныеДляПодписи"),
         params: &[Required],
     },
     Method {
+        id: MethodId::SignatureKind,
         names: names("SignatureKind", "ВидПодписи"),
         params: &[Required],
     },
     Method {
+        id: MethodId::CompleteToken,
         names: names("CompleteToken", "ЗавершитьПолучениеТокена"),
         params: &[Required, Required],
     },
     Method {
+        id: MethodId::CancelToken,
         names: names("CancelToken", "ОтменитьПолучениеТокена"),
         params: &[Required],
     },
     Method {
+        id: MethodId::Token,
         names: names("Token", "Токен"),
         params: &[Required],
     },
     Method {
+        id: MethodId::InvalidateToken,
         names: names("InvalidateToken", "СброситьТокен"),
         params: &[Required, Required],
     },
     Method {
+        id: MethodId::Request,
         names: names("Request", "Запрос"),
         params: &[Required, Required, Required, Str("")],
     },
     Method {
+        id: MethodId::BeginRegistration,
         names: names("BeginRegistration", "НачатьРегистрациюУстановки"),
         params: &[Required, Required, Required],
     },
     Method {
+        id: MethodId::CompleteRegistration,
         names: names("CompleteRegistration", "ЗавершитьРегистрациюУстановки"),
         params: &[Required, Required],
     },
     Method {
+        id: MethodId::RegisterConnection,
         names: names("RegisterConnection", "ЗарегистрироватьУстановку"),
         params: &[Required, Required, Required, Bool(false)],
     },
@@ -462,7 +494,7 @@ impl Addin {
         let mut params = Params { method, params };
         let result = params
             .count_ok()
-            .and_then(|()| self.run(num, memory, &mut params));
+            .and_then(|()| self.run(method.id, memory, &mut params));
         match result {
             Ok((value, http_status)) => {
                 self.last = LastError {
@@ -512,17 +544,17 @@ impl Addin {
 
     fn run(
         &mut self,
-        num: c_long,
+        id: MethodId,
         memory: *mut MemoryManager,
         p: &mut Params,
     ) -> Result<(Value, u16), Failure> {
-        let value = match num {
-            0 => {
+        let value = match id {
+            MethodId::Configure => {
                 let json = p.text(0, "Настроить: Конфигурация")?;
                 self.client = Some(Client::from_json(&json)?);
                 Value::Bool(true)
             }
-            1 => {
+            MethodId::AcquireToken => {
                 let profile = p.text(0, "ПолучитьТокен: Профиль")?;
                 match self.client()?.token_acquire(&profile)? {
                     Acquired::Token(t) => {
@@ -546,16 +578,16 @@ impl Addin {
                     }
                 }
             }
-            2 => {
+            MethodId::DataToSign => {
                 let state = p.text(0, "ДанныеДляПодписи: Состояние")?;
                 Value::Blob(self.client()?.pending_import(&state)?.data().to_vec())
             }
-            3 => {
+            MethodId::SignatureKind => {
                 let state = p.text(0, "ВидПодписи: Состояние")?;
                 let kind = self.client()?.pending_import(&state)?.kind();
                 Value::Str(kind.name().to_owned())
             }
-            4 => {
+            MethodId::CompleteToken => {
                 let state = p.text(0, "ЗавершитьПолучениеТокена: Состояние")?;
                 let signature = p.bytes(1, "ЗавершитьПолучениеТокена: Подпись")?;
                 let client = self.client()?;
@@ -567,22 +599,22 @@ impl Addin {
                         .to_owned(),
                 )
             }
-            5 => {
+            MethodId::CancelToken => {
                 let state = p.text(0, "ОтменитьПолучениеТокена: Состояние")?;
                 let client = self.client()?;
                 client.token_release(&client.pending_import(&state)?)?;
                 Value::Bool(true)
             }
-            6 => {
+            MethodId::Token => {
                 let profile = p.text(0, "Токен: Профиль")?;
                 Value::Str(self.client()?.token_get(&profile)?.value().to_owned())
             }
-            7 => {
+            MethodId::InvalidateToken => {
                 let profile = p.text(0, "СброситьТокен: Профиль")?;
                 let token = p.text(1, "СброситьТокен: Токен")?;
                 Value::Bool(self.client()?.token_invalidate(&profile, &token)?)
             }
-            8 => {
+            MethodId::Request => {
                 let profile = p.text(0, "Запрос: Профиль")?;
                 let method = p.text(1, "Запрос: Метод")?;
                 let path = p.text(2, "Запрос: Путь")?;
@@ -592,33 +624,27 @@ impl Addin {
                 let text = String::from_utf8_lossy(&response.body).into_owned();
                 return Ok((Value::Str(text), response.status));
             }
-            9 => {
+            MethodId::BeginRegistration => {
                 let oms_id = p.text(0, "НачатьРегистрациюУстановки: ИдентификаторСУЗ")?;
                 let key = p.text(1, "НачатьРегистрациюУстановки: КлючРегистрации")?;
                 let address = p.text(2, "НачатьРегистрациюУстановки: Адрес")?;
                 let mut pending = self.client()?.register_begin(&oms_id, &key, &address)?;
                 Value::Str(pending.export()?)
             }
-            10 => {
+            MethodId::CompleteRegistration => {
                 let state = p.text(0, "ЗавершитьРегистрациюУстановки: Состояние")?;
                 let signature = p.bytes(1, "ЗавершитьРегистрациюУстановки: Подпись")?;
                 let client = self.client()?;
                 let pending = client.pending_import(&state)?;
                 Value::Str(client.register_finish(&pending, &signature)?)
             }
-            11 => {
+            MethodId::RegisterConnection => {
                 let oms_id = p.text(0, "ЗарегистрироватьУстановку: ИдентификаторСУЗ")?;
                 let key = p.text(1, "ЗарегистрироватьУстановку: КлючРегистрации")?;
                 let address = p.text(2, "ЗарегистрироватьУстановку: Адрес")?;
                 let pharma = p.flag(3, "ЗарегистрироватьУстановку: БезПодписи")?;
                 let client = self.client()?;
                 Value::Str(client.register_connection(&oms_id, &key, &address, pharma, None)?)
-            }
-            _ => {
-                return Err(Failure::invalid_argument(
-                    "no such method",
-                    "нет такого метода",
-                ))
             }
         };
         Ok((value, 0))

@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn every_kind_has_its_own_russian_summary() {
         let mut seen = std::collections::HashSet::new();
-        for kind in ErrorKind::ALL {
+        for &kind in ErrorKind::ALL {
             let s = summary_ru(kind);
             assert_ne!(s, "Ошибка", "{} has no Russian summary", kind.name());
             assert!(seen.insert(s), "{} repeats a summary", kind.name());
