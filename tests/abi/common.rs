@@ -788,3 +788,27 @@ pub fn import_pending(client: &TestClient, state: &str) -> Result<*mut SuzPendin
         }
     }
 }
+
+/// Waits (at most 20 s) until a request to `endpoint` has reached the emulator: it is counted
+/// when it arrives, before any delay a fault adds.
+pub fn wait_for_request(emu: &Emulator, endpoint: &str) {
+    let started = std::time::Instant::now();
+    while stats(emu)["requests"][endpoint].as_u64().unwrap_or(0) < 1 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no {endpoint} request came"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The token a finished `suz token …` process printed, after checking it succeeded.
+pub fn token_of(child: std::process::Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

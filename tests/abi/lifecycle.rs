@@ -347,18 +347,6 @@ fn a_failed_refresh_returns_the_still_valid_token() {
     );
 }
 
-/// Waits until the emulator has seen a request on `endpoint`.
-fn wait_for_request(emu: &Emulator, endpoint: &str) {
-    let started = Instant::now();
-    while stats(emu)["requests"][endpoint].as_u64().unwrap_or(0) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no {endpoint} request came"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_caller_waits_for_another_process_and_logs_it() {
     needs_gost!();
@@ -879,14 +867,7 @@ fn a_late_sign_in_of_a_killed_process_is_recovered_from_on_the_first_401() {
         r#"{"endpoint": "gismt.token", "kind": "delay", "delay_ms": 3000, "times": 1}"#,
     );
     let mut killed = spawn_cli(&s.config, &["token", "line"]);
-    let started = Instant::now();
-    while stats(&emu)["requests"]["gismt.token"].as_u64().unwrap_or(0) < 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no sign-in came"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_request(&emu, "gismt.token");
     kill_group(&mut killed);
     // The next process: the marker says a fetch was interrupted, so it fetches anew.
     let out = spawn_cli(&s.config, &["token", "line"])

@@ -432,17 +432,6 @@ fn through_sentinel_the_store_survives_a_failover_with_one_token() {
     assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 2);
 }
 
-/// The `suz token line` of a finished process: its token, after checking it succeeded.
-fn token_of(child: std::process::Child) -> String {
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 #[test]
 fn a_redis_lock_lost_mid_fetch_ends_with_every_machine_on_the_live_token() {
     needs_redis!();
@@ -464,14 +453,7 @@ fn a_redis_lock_lost_mid_fetch_ends_with_every_machine_on_the_live_token() {
     let a = setup(&emu, &temp_dir("lost-a"), 0, &extra);
     let b = setup(&emu, &temp_dir("lost-b"), 0, &extra);
     let machine_a = spawn_cli(&a.config, &["token", "line"]);
-    let started = Instant::now();
-    while stats(&emu)["requests"]["gismt.token"].as_u64().unwrap_or(0) < 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "A never signed in"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_request(&emu, "gismt.token");
     assert_eq!(redis.cli(&["DEBUG", "SLEEP", "1.5"]), "OK");
     let token_b = token_of(spawn_cli(&b.config, &["token", "line"]));
     let token_a = token_of(machine_a);

@@ -142,16 +142,6 @@ fn stop_and_continue(pid: u32, for_how_long: std::time::Duration) -> usize {
     pairs
 }
 
-fn token_of(child: std::process::Child) -> String {
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 /// `suz token` stopped and continued (`kill -STOP`/`-CONT`) over and over while it waits for
 /// a slow sign-in, and a second machine stopped and continued while it waits for the first
 /// one's Redis lock: both get the one token minted.
@@ -173,14 +163,7 @@ fn stop_and_continue_during_a_network_wait_and_a_redis_wait_changes_nothing() {
     let a = setup(&emu, &temp_dir("stop-a"), 0, &extra);
     let b = setup(&emu, &temp_dir("stop-b"), 0, &extra);
     let first = spawn_cli(&a.config, &["token", "line"]);
-    let started = std::time::Instant::now();
-    while stats(&emu)["requests"]["gismt.token"].as_u64().unwrap_or(0) < 1 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "no sign-in came"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_for_request(&emu, "gismt.token");
     // The first waits for the slow answer, the second for the first's Redis lock.
     let second = spawn_cli(&b.config, &["token", "line"]);
     let (first_pid, second_pid) = (first.id(), second.id());
