@@ -59,7 +59,10 @@ for p in "${programs[@]}"; do
     echo "== C $p (ASan + UBSan)"
     ASAN_OPTIONS=detect_leaks=1 "$work/${p}_asan" "${args[@]}"
     echo "== C $p (valgrind)"
-    valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
+    # --fair-sched=yes: valgrind runs one thread at a time, and its default lock hands the CPU
+    # back to the thread that just let it go; a test whose threads must each make progress
+    # (test_safety's log-callback churn) then starves for minutes.
+    valgrind --quiet --fair-sched=yes --leak-check=full --show-leak-kinds=definite,indirect \
         --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
         --trace-children=no "$work/$p" "${args[@]}"
 done

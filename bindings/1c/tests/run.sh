@@ -114,7 +114,7 @@ run_linux() {
     (cd "$run" && "$@" "$work/mock_1c" "$component" config.json "${sign[*]} $run" --server-signer)
 }
 run_linux plain
-run_linux valgrind valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
+run_linux valgrind valgrind --quiet --fair-sched=yes --leak-check=full --show-leak-kinds=definite,indirect \
     --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=no
 
 # --- Windows x86_64, under wine64 ----------------------------------------------------------
