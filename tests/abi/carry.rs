@@ -364,3 +364,40 @@ fn an_expired_state_is_refused_at_import_and_nothing_is_sent() {
     assert_eq!(counter(&emu, &["requests", "gismt.key"]), 1, "nothing sent");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With the token store out of reach (Redis down), phase one still works and the operation
+/// finishes in this process; only its export fails, saying why.
+#[test]
+fn a_begin_with_the_store_unreachable_finishes_here_and_only_its_export_fails() {
+    needs_gost!();
+    let emu = emulator();
+    let dead = free_port();
+    let client = TestClient::new(&format!(
+        r#"{{"stand": "emulator", "emulator_url": "{}", "cache": {{"persist": false}},
+            "redis": {{"url": "redis://127.0.0.1:{dead}"}}}}"#,
+        emu.base_url()
+    ));
+    let conn = c(DEFAULT_OMS_CONNECTION);
+    let mut pending = ptr::null_mut();
+    assert_eq!(
+        unsafe { suz_gismt_begin(client.0, conn.as_ptr(), &mut pending) },
+        SuzResult::Ok,
+        "{}",
+        last_message()
+    );
+    let mut exported = ptr::null_mut();
+    assert_eq!(
+        unsafe { suz_pending_export(pending, &mut exported) },
+        SuzResult::Store
+    );
+    assert!(exported.is_null());
+    assert!(
+        last_message().contains("cannot be exported") && last_message().contains("Redis"),
+        "{}",
+        last_message()
+    );
+    let token =
+        finish_detached(&client, pending).unwrap_or_else(|rc| panic!("{rc:?}: {}", last_message()));
+    unsafe { suz_pending_free(pending) };
+    assert_eq!(ping(&emu, &token.value()), 200);
+}

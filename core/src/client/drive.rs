@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::flows::challenge::ChallengeInputs;
 use crate::flows::mdlp::{self, AuthType};
 use crate::flows::{registration, smartmarket, MdlpCredentials, PendingSignature, Start};
+use crate::log::{log_at, Level};
 use crate::signer::Signer;
 use crate::token::{now_ms, Flow, Token};
 
@@ -32,8 +33,19 @@ impl Client {
     }
 
     /// `pending`, exportable: with this client's token store key (see [`crate::flows::carry`]).
+    /// A store that cannot be reached now fails only an export of the operation, not its begin:
+    /// a caller that finishes in this process needs no key.
     fn sealed(&self, pending: PendingSignature) -> Result<PendingSignature> {
-        Ok(pending.with_seal(self.tokens()?.seal_key()?))
+        Ok(match self.tokens().and_then(|t| t.seal_key()) {
+            Ok(key) => pending.with_seal(key),
+            Err(e) => {
+                log_at!(
+                    Level::Warn,
+                    "the key for exporting pending operations cannot be read now: {e}"
+                );
+                pending.without_seal(e.message)
+            }
+        })
     }
 
     /// Phase two: sends the body that was signed with its signature; returns `omsConnection`.

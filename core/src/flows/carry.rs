@@ -125,11 +125,22 @@ impl PendingSignature {
     /// that no client began (built from the flow functions alone) has no key to be sealed with:
     /// [`crate::ErrorKind::InvalidArgument`].
     pub fn export(&mut self) -> Result<String> {
-        let key = self.seal.clone().ok_or_else(|| {
-            Error::invalid_argument(
-                "this pending operation was not begun through a client, so it has no token store key to be exported with",
-            )
-        })?;
+        let key = match (&self.seal, &self.unsealed_because) {
+            (Some(key), _) => key.clone(),
+            (None, Some(why)) => {
+                return Err(Error::new(
+                    crate::ErrorKind::Store,
+                    format!(
+                        "this pending operation cannot be exported: the token store's key could not be read when it began ({why}); begin again once the store is reachable"
+                    ),
+                ))
+            }
+            (None, None) => {
+                return Err(Error::invalid_argument(
+                    "this pending operation was not begun through a client, so it has no token store key to be exported with",
+                ))
+            }
+        };
         let mut carried = Carried {
             id: self.id.clone(),
             created_at_ms: self.created_at_ms,
@@ -338,6 +349,7 @@ impl PendingSignature {
             carried: true,
             lease: carried.lease,
             seal: Some(key.clone()),
+            unsealed_because: None,
         })
     }
 }

@@ -46,6 +46,8 @@ pub struct PendingSignature {
     /// The key an export seals the state with (see [`carry`]): the client's token store's,
     /// attached by the client that began or imported the operation.
     seal: Option<SealKey>,
+    /// Why there is no key, when the client could not read its store's (an export says so).
+    unsealed_because: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +92,7 @@ impl PendingSignature {
             carried: false,
             lease: None,
             seal: None,
+            unsealed_because: None,
         }
     }
 
@@ -112,6 +115,15 @@ impl PendingSignature {
     /// This operation, exportable: sealed with `key` (see [`carry`]).
     pub fn with_seal(mut self, key: SealKey) -> PendingSignature {
         self.seal = Some(key);
+        self.unsealed_because = None;
+        self
+    }
+
+    /// This operation, not exportable: the client could not read its store's key, for `why`
+    /// (an export fails saying so; finishing here is unaffected).
+    pub fn without_seal(mut self, why: String) -> PendingSignature {
+        self.seal = None;
+        self.unsealed_because = Some(why);
         self
     }
 

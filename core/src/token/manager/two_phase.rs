@@ -218,6 +218,10 @@ impl TokenManager {
             }
         }
         let outcome = self.record(profile, key, files.as_deref(), outcome, settled);
+        // The renewing stops before the lease is released, so that it never renews a lease
+        // that is gone (and never warns that it was lost).
+        #[cfg(feature = "redis")]
+        drop(_renewing);
         self.drop_local_lease(files.as_deref(), &key.hash, owner);
         self.release_redis(profile, key, owner);
         outcome
