@@ -147,6 +147,8 @@ enum SuzFlow
   SUZ_FLOW_TRUE_API = 3,
   // SmartMarket OAuth `access_token`.
   SUZ_FLOW_SMART_MARKET = 4,
+  // True API's own token (a JWT), signed in without an installation.
+  SUZ_FLOW_TRUE_API_TOKEN = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -21,6 +21,8 @@ pub enum SuzFlow {
     TrueApi = 3,
     /// SmartMarket OAuth `access_token`.
     SmartMarket = 4,
+    /// True API's own token (a JWT), signed in without an installation.
+    TrueApiToken = 5,
 }
 
 impl SuzFlow {
@@ -32,6 +34,7 @@ impl SuzFlow {
             Flow::Gismt => SuzFlow::Gismt,
             Flow::TrueApi => SuzFlow::TrueApi,
             Flow::SmartMarket => SuzFlow::SmartMarket,
+            Flow::TrueApiToken => SuzFlow::TrueApiToken,
         };
         code as u32
     }

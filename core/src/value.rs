@@ -64,6 +64,9 @@ flows! {
     TrueApi => "trueapi", 3, TrueApi;
     /// Sber SmartMarket OAuth `access_token`.
     SmartMarket => "smartmarket", 4, SmartMarket;
+    /// The True API token itself (a JWT), signed in without an installation: for True API's
+    /// own calls, keyed by the certificate and the organisation (`inn`).
+    TrueApiToken => "trueapi_token", 5, TrueApi;
 }
 
 /// A token with its provenance and lifetime. The value is wiped from memory on drop and never

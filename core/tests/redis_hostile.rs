@@ -86,7 +86,7 @@ fn store_at(port: u16) -> (RedisStore, TokenKey) {
             "redis": {{"url": "redis://127.0.0.1:{port}", "command_timeout_ms": 1000}}}}"#
     );
     let config = Config::from_json(&json).unwrap();
-    let key = TokenKey::for_profile(&config.profiles["p"], None, None);
+    let key = TokenKey::for_profile(&config.profiles["p"], &|_| None);
     (RedisStore::new(config.redis.unwrap()).unwrap(), key)
 }
 

@@ -42,7 +42,7 @@ fn in_dir(dir: &std::path::Path) -> Config {
 fn parts(config: &Config) -> (TokenManager, Profile, TokenKey) {
     let manager = TokenManager::new(&config.cache, config.redis.as_ref()).unwrap();
     let profile = config.profiles["p"].clone();
-    let key = TokenKey::for_profile(&profile, None, None);
+    let key = TokenKey::for_profile(&profile, &|_| None);
     (manager, profile, key)
 }
 

@@ -26,6 +26,8 @@ pub enum Endpoint {
     TrueApiKey,
     #[serde(rename = "trueapi.token")]
     TrueApiToken,
+    #[serde(rename = "trueapi.sign_in")]
+    TrueApiSignIn,
     #[serde(rename = "smartmarket.oauth")]
     SmartMarketOauth,
     #[serde(rename = "smartpush.apprequest")]
@@ -34,7 +36,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in the order the README lists them.
-    pub const ALL: [Endpoint; 12] = [
+    pub const ALL: [Endpoint; 13] = [
         Endpoint::SuzRegister,
         Endpoint::SuzPing,
         Endpoint::SuzVersion,
@@ -45,6 +47,7 @@ impl Endpoint {
         Endpoint::GismtToken,
         Endpoint::TrueApiKey,
         Endpoint::TrueApiToken,
+        Endpoint::TrueApiSignIn,
         Endpoint::SmartMarketOauth,
         Endpoint::SmartPush,
     ];
@@ -61,6 +64,7 @@ impl Endpoint {
             Endpoint::GismtToken => "gismt.token",
             Endpoint::TrueApiKey => "trueapi.key",
             Endpoint::TrueApiToken => "trueapi.token",
+            Endpoint::TrueApiSignIn => "trueapi.sign_in",
             Endpoint::SmartMarketOauth => "smartmarket.oauth",
             Endpoint::SmartPush => "smartpush.apprequest",
         }

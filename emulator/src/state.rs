@@ -168,7 +168,12 @@ impl Inner {
     /// Issues a SUZ token for a connection, revoking the previous one.
     pub fn issue_token(&mut self, connection: &str, ttl_ms: u64) -> String {
         // The real SUZ's clientToken is a UUID.
-        let value = uuid::Uuid::new_v4().to_string();
+        self.issue_value(connection, uuid::Uuid::new_v4().to_string(), ttl_ms)
+    }
+
+    /// Issues `value` as the live token of `connection` (an installation, or another identity
+    /// the server keeps one token for), revoking the previous one.
+    pub fn issue_value(&mut self, connection: &str, value: String, ttl_ms: u64) -> String {
         let connection = connection.to_ascii_lowercase();
         if let Some(old) = self.live.insert(
             connection.clone(),

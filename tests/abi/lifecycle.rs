@@ -21,7 +21,7 @@ pub(crate) fn temp_dir(tag: &str) -> PathBuf {
 
 /// The `openssl cms` signing command for profiles; `delay` seconds of sleep first (to hold the
 /// lock for a while).
-fn signer_json(delay: u32) -> String {
+pub(crate) fn signer_json(delay: u32) -> String {
     let g = gost();
     let cmd = |attached: bool| {
         let script = format!(

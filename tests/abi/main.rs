@@ -18,3 +18,4 @@ mod robustness;
 mod safety;
 mod signals;
 mod threads;
+mod trueapi_token;

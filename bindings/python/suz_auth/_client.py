@@ -34,6 +34,7 @@ class Flow(enum.IntEnum):
     GISMT = 2
     TRUE_API = 3
     SMART_MARKET = 4
+    TRUE_API_TOKEN = 5
 
 
 SignFunction = Callable[[bytes, SignatureKind], Union[bytes, str]]

@@ -88,3 +88,27 @@ def test_request_recovers_and_logs(emulator, gost_keys, tmp_path):
     messages = " ".join(m for _, m in records)
     assert "fetching a new token" in messages and "401" in messages
     assert emulator.tokens_issued() == 2
+
+
+def test_true_apis_own_token_from_a_profile(emulator, gost_keys, tmp_path):
+    """A `trueapi_token` profile: True API's own token, without an installation, through the
+    same profile calls as every other flow."""
+    config = profile_config(emulator, tmp_path, *gost_keys)
+    line = config["profiles"]["line"]
+    config["profiles"]["own"] = {
+        "flow": "trueapi_token",
+        "certificate": "python-test-cert",
+        "inn": "7707083893",
+        "signer": line["signer"],
+    }
+    with suz_auth.Client(config) as client:
+        with client.token_get("own") as token:
+            assert token.flow is suz_auth.Flow.TRUE_API_TOKEN
+            assert token.value.count(".") == 2  # a JWT
+            value = token.value
+        with client.token_get("own") as again:
+            assert again.value == value  # cached
+    issued = emulator.stats()["tokens_issued"]
+    own = {k: n for k, n in issued.items() if k.startswith("trueapi:")}
+    assert list(own.values()) == [1], own
+    assert all(k.endswith(":7707083893") for k in own), own

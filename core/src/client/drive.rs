@@ -166,6 +166,26 @@ impl Client {
         self.sealed(pending)
     }
 
+    /// Phase one of True API's own token (no installation); `inn` selects the organisation
+    /// under a power of attorney when the certificate covers several.
+    pub fn trueapi_token_begin(&self, inn: Option<&str>) -> Result<PendingSignature> {
+        let pending = self.challenge_begin(Flow::TrueApiToken, "", inn, self.deadline())?;
+        self.sealed(pending)
+    }
+
+    /// True API's own token (a JWT) in one call: the challenge, signed attached, sent without
+    /// an installation.
+    pub fn token_trueapi_own(
+        &self,
+        inn: Option<&str>,
+        signer: Option<&dyn Signer>,
+    ) -> Result<Token> {
+        let signer = self.pick_signer(signer)?;
+        let deadline = self.deadline();
+        let pending = self.challenge_begin(Flow::TrueApiToken, "", inn, deadline)?;
+        self.sign_and_finish(&pending, signer, deadline)
+    }
+
     /// GIS MT token in one call.
     pub fn token_gismt(&self, oms_connection: &str, signer: Option<&dyn Signer>) -> Result<Token> {
         let signer = self.pick_signer(signer)?;

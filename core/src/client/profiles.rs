@@ -92,6 +92,10 @@ impl Client {
                 let signer = self.profile_signer(profile)?;
                 self.token_trueapi(connection, inn.as_deref(), Some(signer.as_ref()))
             }
+            ProfileFlow::TrueApiToken { inn, .. } => {
+                let signer = self.profile_signer(profile)?;
+                self.token_trueapi_own(inn.as_deref(), Some(signer.as_ref()))
+            }
             ProfileFlow::MdlpSigned {
                 client_id,
                 client_secret,
@@ -174,7 +178,10 @@ impl Client {
     fn refreshes_alone(&self, profile: &Profile) -> bool {
         match profile.flow {
             ProfileFlow::MdlpPassword { .. } | ProfileFlow::SmartMarket { .. } => true,
-            ProfileFlow::Gismt | ProfileFlow::TrueApi { .. } | ProfileFlow::MdlpSigned { .. } => {
+            ProfileFlow::Gismt
+            | ProfileFlow::TrueApi { .. }
+            | ProfileFlow::TrueApiToken { .. }
+            | ProfileFlow::MdlpSigned { .. } => {
                 profile.signer.is_some()
                     && !self
                         .signers
@@ -205,6 +212,7 @@ impl Client {
         };
         let begun = match &profile.flow {
             ProfileFlow::TrueApi { inn } => self.trueapi_begin(connection, inn.as_deref()),
+            ProfileFlow::TrueApiToken { inn, .. } => self.trueapi_token_begin(inn.as_deref()),
             ProfileFlow::MdlpSigned {
                 client_id,
                 client_secret,
@@ -309,7 +317,10 @@ impl Client {
                     token: token.value(),
                     rquid: crate::random::rquid(),
                 },
-                Service::Suz | Service::Mdlp | Service::Gismt | Service::TrueApi => Auth::Suz {
+                Service::TrueApi => Auth::TrueApi {
+                    token: token.value(),
+                },
+                Service::Suz | Service::Mdlp | Service::Gismt => Auth::Suz {
                     token: token.value(),
                     oms_id: profile.oms_id.as_deref(),
                 },
@@ -347,9 +358,7 @@ impl Client {
 
 /// The cache key of a profile under this configuration.
 pub(super) fn key_for(config: &Config, profile: &Profile) -> TokenKey {
-    TokenKey::for_profile(
-        profile,
-        config.url(Service::Suz).ok(),
-        config.url(Service::SmartMarket).ok(),
-    )
+    TokenKey::for_profile(profile, &|service| {
+        config.url(service).ok().map(str::to_owned)
+    })
 }

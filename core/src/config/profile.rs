@@ -48,6 +48,18 @@ pub enum ProfileFlow {
         /// sends none.
         inn: Option<String>,
     },
+    /// True API's own token (a JWT for True API's calls), signed in without an installation: a
+    /// challenge signed (attached) with the profile's signer. The server binds the token to the
+    /// signing certificate and the organisation, so the cache keeps one per `certificate` and
+    /// `inn`.
+    TrueApiToken {
+        /// The organisation's INN (10 or 12 digits) chosen under a power of attorney (МЧД) when
+        /// the certificate covers several; `None` sends none.
+        inn: Option<String>,
+        /// Names the signing certificate (its thumbprint, or any label): profiles that sign
+        /// with the same certificate for the same `inn` share one token, others do not.
+        certificate: String,
+    },
     /// A SUZ token through MDLP with `SIGNED_CODE`: the code signed (detached) with the profile's
     /// signer (residents).
     MdlpSigned {
@@ -105,6 +117,7 @@ impl Profile {
     pub fn api(&self) -> Service {
         match self.flow {
             ProfileFlow::SmartMarket { .. } => Service::SmartMarket,
+            ProfileFlow::TrueApiToken { .. } => Service::TrueApi,
             ProfileFlow::Gismt
             | ProfileFlow::TrueApi { .. }
             | ProfileFlow::MdlpSigned { .. }
@@ -116,9 +129,10 @@ impl Profile {
     /// `SIGNED_CODE`).
     pub fn needs_signer(&self) -> bool {
         match self.flow {
-            ProfileFlow::Gismt | ProfileFlow::TrueApi { .. } | ProfileFlow::MdlpSigned { .. } => {
-                true
-            }
+            ProfileFlow::Gismt
+            | ProfileFlow::TrueApi { .. }
+            | ProfileFlow::TrueApiToken { .. }
+            | ProfileFlow::MdlpSigned { .. } => true,
             ProfileFlow::MdlpPassword { .. } | ProfileFlow::SmartMarket { .. } => false,
         }
     }
@@ -139,6 +153,15 @@ struct GismtProfile {
 struct TrueApiProfile {
     oms_connection: String,
     oms_id: Option<String>,
+    inn: Option<String>,
+    signer: Option<RawSigner>,
+    refresh_margin_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrueApiTokenProfile {
+    certificate: String,
     inn: Option<String>,
     signer: Option<RawSigner>,
     refresh_margin_ms: Option<u64>,
@@ -167,7 +190,7 @@ struct SmartMarketProfile {
     refresh_margin_ms: Option<u64>,
 }
 
-const FLOWS: &str = "gismt, trueapi, mdlp or smartmarket";
+const FLOWS: &str = "gismt, trueapi, trueapi_token, mdlp or smartmarket";
 
 /// Parses `profiles.<name>`: reads `flow`, then the rest as that flow's type.
 pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
@@ -224,6 +247,27 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
                 ProfileFlow::TrueApi { inn },
                 Some(c),
                 id,
+                p.signer,
+                p.refresh_margin_ms,
+            )
+        }
+        "trueapi_token" => {
+            let p: TrueApiTokenProfile = checked.fields(fields)?;
+            let certificate = checked.required(p.certificate, "certificate")?;
+            let inn = p.inn.map(|i| i.trim().to_owned());
+            if let Some(inn) = &inn {
+                if !(inn.len() == 10 || inn.len() == 12) || !inn.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err(Error::config(format!(
+                        "config key `{}`: an INN is 10 or 12 digits, got {inn:?}",
+                        key("inn")
+                    )));
+                }
+            }
+            (
+                ProfileFlow::TrueApiToken { inn, certificate },
+                None,
+                None,
                 p.signer,
                 p.refresh_margin_ms,
             )
@@ -396,11 +440,11 @@ mod tests {
         );
         assert_eq!(
             err(json!({"oms_connection": CONN})),
-            "config key `profiles.p.flow`: required (gismt, trueapi, mdlp or smartmarket)"
+            "config key `profiles.p.flow`: required (gismt, trueapi, trueapi_token, mdlp or smartmarket)"
         );
         assert_eq!(
             err(json!({"flow": "gost", "oms_connection": CONN})),
-            "config key `profiles.p.flow`: unknown flow \"gost\" (use gismt, trueapi, mdlp or smartmarket)"
+            "config key `profiles.p.flow`: unknown flow \"gost\" (use gismt, trueapi, trueapi_token, mdlp or smartmarket)"
         );
     }
 

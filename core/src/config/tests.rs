@@ -360,3 +360,34 @@ fn stands_and_overrides() {
     );
     assert!(Config::from_json("{}").unwrap().url(Service::Suz).is_err());
 }
+
+#[test]
+fn a_true_api_token_profile_names_its_certificate_and_no_installation() {
+    let profile = |fields: &str| {
+        Config::from_json(&format!(
+            r#"{{"profiles": {{"own": {{"flow": "trueapi_token"{fields}}}}}}}"#
+        ))
+    };
+    let c = profile(r#", "certificate": "a1b2", "inn": "7707083893""#).unwrap();
+    match &c.profiles["own"].flow {
+        ProfileFlow::TrueApiToken { inn, certificate } => {
+            assert_eq!(inn.as_deref(), Some("7707083893"));
+            assert_eq!(certificate, "a1b2");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.profiles["own"].api(), Service::TrueApi);
+    assert!(c.profiles["own"].needs_signer());
+    let missing = profile("").unwrap_err().message;
+    assert!(missing.contains("profiles.own.certificate"), "{missing}");
+    let bad_inn = profile(r#", "certificate": "a1b2", "inn": "123""#)
+        .unwrap_err()
+        .message;
+    assert!(bad_inn.contains("profiles.own.inn"), "{bad_inn}");
+    let installation = profile(
+        r#", "certificate": "a1b2", "oms_connection": "11b1abc9-f4ee-47db-8a20-f80ac83504e8""#,
+    )
+    .unwrap_err()
+    .message;
+    assert!(installation.contains("oms_connection"), "{installation}");
+}

@@ -1,5 +1,5 @@
 //! Calls to the protected APIs with a token: `clientToken` for SUZ, `Authorization: Bearer`
-//! and a fresh `RqUID` for SmartMarket.
+//! for True API, and `Authorization: Bearer` with a fresh `RqUID` for SmartMarket.
 
 use crate::error::{Error, Result};
 use crate::transport::{Method, Request};
@@ -15,6 +15,11 @@ pub enum Auth<'a> {
         token: &'a str,
         /// The SUZ instance's `omsId`; `None` adds no query parameter.
         oms_id: Option<&'a str>,
+    },
+    /// True API: `Authorization: Bearer` with True API's own token.
+    TrueApi {
+        /// The True API token, sent as `Authorization: Bearer <token>`.
+        token: &'a str,
     },
     /// SmartMarket: `Authorization: Bearer` and a fresh `RqUID`.
     Bearer {
@@ -49,6 +54,9 @@ pub fn request(
                 .header("clientToken", token)
                 .secret(token)
         }
+        Auth::TrueApi { token } => Request::new(method, url)
+            .header("Authorization", format!("Bearer {token}"))
+            .secret(token),
         Auth::Bearer { token, rquid } => Request::new(method, url)
             .header("Authorization", format!("Bearer {token}"))
             .secret(token)

@@ -281,14 +281,21 @@ impl PendingSignature {
             .decode(&carried.data)
             .map_err(|_| refuse("the string is damaged (the data to sign cannot be read)"))?;
         let missing = |what: &str| refuse(format!("the string is damaged (no {what})"));
-        require_uuid(&carried.installation, "the carried installation")
-            .map_err(|_| missing("valid installation"))?;
-        let installation = carried.installation.trim().to_owned();
         // A token flow by its name; an installation registration is the one other operation.
         let flow = match carried.flow.as_str() {
             REGISTER => None,
             name => Some(Flow::from_name(name).ok_or_else(|| missing("known flow"))?),
         };
+        // True API's own token names no installation; every other operation names one.
+        if flow == Some(Flow::TrueApiToken) {
+            if !carried.installation.is_empty() {
+                return Err(missing("empty installation"));
+            }
+        } else {
+            require_uuid(&carried.installation, "the carried installation")
+                .map_err(|_| missing("valid installation"))?;
+        }
+        let installation = carried.installation.trim().to_owned();
         let service = flow.map_or(Service::Suz, Flow::service);
         let base = base_url(service).ok_or_else(|| {
             refuse(format!(
@@ -323,7 +330,7 @@ impl PendingSignature {
                     code: carried.code.ok_or_else(|| missing("code"))?,
                 },
             ),
-            Some(flow @ (Flow::Gismt | Flow::TrueApi)) => (
+            Some(flow @ (Flow::Gismt | Flow::TrueApi | Flow::TrueApiToken)) => (
                 SignatureKind::Attached,
                 Step::Challenge {
                     flow,
@@ -409,7 +416,19 @@ mod tests {
 
     #[test]
     fn every_flow_survives_the_round_trip() {
+        let own = ChallengeInputs::new(Flow::TrueApiToken, GISMT, "", Some("7700000000"))
+            .unwrap()
+            .parse_key(
+                &answer(
+                    200,
+                    r#"{"uuid":"f1b2c3d4-0000-4000-8000-00000000000b","data":"QWERTY"}"#,
+                ),
+                start(),
+            )
+            .unwrap()
+            .with_seal(key());
         let mut pendings = vec![
+            own,
             gismt_pending(),
             crate::flows::mdlp::pending("https://mdlp.test/api/v1", CONN, "c0de-1".into(), start())
                 .with_seal(key()),

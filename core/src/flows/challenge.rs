@@ -18,6 +18,8 @@ fn paths(flow: Flow, oms_connection: &str) -> Result<(&'static str, String)> {
     match flow {
         Flow::Gismt => Ok(("/auth/cert/key", format!("/auth/cert/{oms_connection}"))),
         Flow::TrueApi => Ok(("/auth/key", format!("/auth/simpleSignIn/{oms_connection}"))),
+        // Without an installation: the token is True API's own.
+        Flow::TrueApiToken => Ok(("/auth/key", "/auth/simpleSignIn".to_owned())),
         Flow::Mdlp | Flow::SmartMarket => Err(Error::invalid_argument(format!(
             "{} is not a challenge flow",
             flow.name()
@@ -50,10 +52,21 @@ impl ChallengeInputs {
         inn: Option<&str>,
     ) -> Result<ChallengeInputs> {
         paths(flow, "")?;
-        require_uuid(oms_connection, "omsConnection")?;
+        match flow {
+            // True API's own token names no installation.
+            Flow::TrueApiToken if oms_connection.trim().is_empty() => {}
+            Flow::TrueApiToken => {
+                return Err(Error::invalid_argument(
+                    "the True API token is signed in without an installation (no omsConnection)",
+                ))
+            }
+            Flow::Gismt | Flow::TrueApi | Flow::Mdlp | Flow::SmartMarket => {
+                require_uuid(oms_connection, "omsConnection")?
+            }
+        }
         let inn = inn.map(str::trim);
         if let Some(inn) = inn {
-            if flow != Flow::TrueApi {
+            if !matches!(flow, Flow::TrueApi | Flow::TrueApiToken) {
                 return Err(Error::invalid_argument("only True API takes an inn"));
             }
             if !(inn.len() == 10 || inn.len() == 12) || !inn.bytes().all(|b| b.is_ascii_digit()) {
@@ -326,5 +339,28 @@ mod tests {
             e.message,
             "gismt token: the answer is JSON but not an object"
         );
+    }
+
+    #[test]
+    fn true_apis_own_token_is_signed_in_without_an_installation() {
+        let i = ChallengeInputs::new(
+            Flow::TrueApiToken,
+            "https://api.test/v3/true-api",
+            "",
+            Some("7707083893"),
+        )
+        .unwrap();
+        assert_eq!(i.key_request().url, "https://api.test/v3/true-api/auth/key");
+        let p = i.parse_key(&answer(200, CHALLENGE), start()).unwrap();
+        let r = p.token_request(&attached_over(p.data())).unwrap();
+        assert_eq!(r.url, "https://api.test/v3/true-api/auth/simpleSignIn");
+        let body: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+        assert_eq!(body["inn"], "7707083893");
+        assert_eq!(p.flow(), Some(Flow::TrueApiToken));
+        // An installation is refused: the token is True API's own.
+        let e = ChallengeInputs::new(Flow::TrueApiToken, "https://x", CONN, None).unwrap_err();
+        assert!(e.message.contains("without an installation"), "{e}");
+        // The other flows still need one.
+        assert!(ChallengeInputs::new(Flow::TrueApi, "https://x", "", None).is_err());
     }
 }

@@ -107,6 +107,11 @@ impl PendingSignature {
                 url,
                 ..
             } => (url, "/auth/simpleSignIn/"),
+            Step::Challenge {
+                flow: Flow::TrueApiToken,
+                url,
+                ..
+            } => (url, "/auth/simpleSignIn"),
             Step::Challenge { url, .. } => (url, "/auth/cert/"),
         };
         url.rfind(tail).map_or(url.as_str(), |at| &url[..at])

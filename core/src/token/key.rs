@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{Profile, ProfileFlow};
+use crate::config::{Profile, ProfileFlow, Service};
 
 /// The identity of a cached token: what the server keeps one live token for.
 #[derive(Clone, Debug)]
@@ -14,29 +14,33 @@ pub struct TokenKey {
 }
 
 impl TokenKey {
-    /// SUZ tokens: one per SUZ (its URL, `suz_url`) and omsConnection, whichever flow minted it
-    /// (a new one revokes the old). SmartMarket: one per service URL (`smartmarket_url`), client
-    /// and scope (they coexist; caching saves calls). The URLs keep the tokens of different
-    /// stands apart.
-    pub fn for_profile(
-        profile: &Profile,
-        suz_url: Option<&str>,
-        smartmarket_url: Option<&str>,
-    ) -> TokenKey {
+    /// SUZ tokens: one per SUZ (its URL) and omsConnection, whichever flow minted it (a new
+    /// one revokes the old). True API's own token: one per True API (its URL), certificate and
+    /// organisation (`inn`), as the server binds it. SmartMarket: one per service URL, client and
+    /// scope (they coexist; caching saves calls). `url` gives each service's configured URL: the
+    /// URLs keep the tokens of different stands apart.
+    pub fn for_profile(profile: &Profile, url: &dyn Fn(Service) -> Option<String>) -> TokenKey {
+        let url = |service| url(service).unwrap_or_default();
         let label = match &profile.flow {
             ProfileFlow::SmartMarket {
                 client_id, scope, ..
             } => format!(
                 "smartmarket:{}:{client_id}:{}",
-                smartmarket_url.unwrap_or(""),
+                url(Service::SmartMarket),
                 scope
+            ),
+            ProfileFlow::TrueApiToken { inn, certificate } => format!(
+                "trueapi_token:{}:{}:{}",
+                url(Service::TrueApi),
+                certificate.trim().to_ascii_lowercase(),
+                inn.as_deref().unwrap_or("")
             ),
             ProfileFlow::Gismt
             | ProfileFlow::TrueApi { .. }
             | ProfileFlow::MdlpSigned { .. }
             | ProfileFlow::MdlpPassword { .. } => format!(
                 "suz:{}:{}",
-                suz_url.unwrap_or(""),
+                url(Service::Suz),
                 profile
                     .oms_connection
                     .as_deref()
@@ -67,11 +71,12 @@ mod tests {
               "e": {"flow": "smartmarket", "client_id": "id2", "client_secret": "s"}}}"#,
         )
         .unwrap();
-        TokenKey::for_profile(
-            &c.profiles[profile],
-            Some("https://suz.test"),
-            Some("https://sber.test"),
-        )
+        TokenKey::for_profile(&c.profiles[profile], &|service| {
+            Some(match service {
+                Service::SmartMarket => "https://sber.test".to_owned(),
+                _ => "https://suz.test".to_owned(),
+            })
+        })
     }
 
     #[test]
@@ -93,6 +98,27 @@ mod tests {
             assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
             assert!(!hashes[i + 1..].contains(h), "{hashes:?}");
         }
+    }
+
+    #[test]
+    fn a_true_api_token_is_kept_per_certificate_and_inn() {
+        let c = Config::from_json(
+            r#"{"profiles": {
+              "a": {"flow": "trueapi_token", "certificate": "AB12"},
+              "b": {"flow": "trueapi_token", "certificate": "ab12"},
+              "c": {"flow": "trueapi_token", "certificate": "ab12", "inn": "7707083893"},
+              "d": {"flow": "trueapi_token", "certificate": "cd34"}}}"#,
+        )
+        .unwrap();
+        let key = |p: &str| {
+            TokenKey::for_profile(&c.profiles[p], &|s| {
+                (s == Service::TrueApi).then(|| "https://ta.test".to_owned())
+            })
+        };
+        assert_eq!(key("a").label, "trueapi_token:https://ta.test:ab12:");
+        assert_eq!(key("a").hash, key("b").hash);
+        assert_ne!(key("a").hash, key("c").hash);
+        assert_ne!(key("a").hash, key("d").hash);
     }
 }
 

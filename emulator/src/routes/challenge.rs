@@ -109,3 +109,90 @@ pub(crate) fn sign_in(state: &State, req: &Request, connection: &str, svc: Svc) 
     let token = s.issue_token(connection, ttl);
     json_reply(200, json!({"token": token}))
 }
+
+/// True API's own token: the challenge signed attached and sent without an installation
+/// (`POST /auth/simpleSignIn`). The token is a JWT whose `exp` is its expiry; the server keeps
+/// one live token per signing certificate and organisation (`inn`): a new one revokes the
+/// previous one of the same pair. Refusals as for the installation's sign-in (403).
+pub(crate) fn sign_in_own(state: &State, req: &Request) -> Reply {
+    let refused = |why: &str| crpt_error(403, TRUEAPI_REFUSAL, why);
+    let bad_request = |why: &str| crpt_error(400, "Bad request", why);
+    let Some(body) = body_json(req) else {
+        return bad_request("the body must be a JSON object");
+    };
+    let (challenge, policy) = {
+        let mut s = state.lock();
+        let challenge = str_field(&body, "uuid")
+            .and_then(|u| s.challenges.remove(&(Svc::TrueApi.name(), u.to_owned())));
+        (challenge, policy(&s))
+    };
+    let (Some(_), Some(data)) = (str_field(&body, "uuid"), str_field(&body, "data")) else {
+        return bad_request("uuid and data are required");
+    };
+    let Some(challenge) = challenge else {
+        return refused("challenge unknown or already used");
+    };
+    if challenge.expires_at_ms <= now_ms() {
+        return refused("challenge expired");
+    }
+    let inn = match body.get("inn") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_str() {
+            Some(i)
+                if (i.len() == 10 || i.len() == 12) && i.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Some(i.to_owned())
+            }
+            _ => return bad_request("inn must be 10 or 12 digits"),
+        },
+    };
+    let verified = match verify(state, policy, data, challenge.data.as_bytes(), true) {
+        Ok(v) => v,
+        Err(r) if r.status == 401 => return refused(&r.message),
+        Err(r) => return crpt_error(r.status, reason_text(r.status), &r.message),
+    };
+    if let Some(inn) = &inn {
+        if !verified.signer.inns.is_empty() && !verified.signer.has_inn(inn) {
+            return refused(&format!(
+                "inn {inn} is not the INN in the signer's certificate"
+            ));
+        }
+    }
+    let mut s = state.lock();
+    if inn.is_some() {
+        s.counters.last_inn.clone_from(&inn);
+    }
+    let ttl = s.config.trueapi_token_ttl_ms;
+    let identity = own_token_identity(&verified.signer.thumbprint, inn.as_deref());
+    let exp_s = (now_ms() + ttl) / 1000;
+    let token = s.issue_value(
+        &identity,
+        jwt(exp_s, &verified.signer.thumbprint, inn.as_deref()),
+        ttl,
+    );
+    json_reply(200, json!({"token": token}))
+}
+
+/// What the emulator keeps one True API token for (its counters and live tokens show it):
+/// `trueapi:<certificate thumbprint>:<inn>`.
+pub fn own_token_identity(thumbprint: &str, inn: Option<&str>) -> String {
+    format!("trueapi:{thumbprint}:{}", inn.unwrap_or(""))
+}
+
+/// A JWT-shaped token: a header, the claims (`exp` in seconds, `sub`, `inn`) and 32 random
+/// bytes for the signature, each in base64url.
+fn jwt(exp_s: u64, subject: &str, inn: Option<&str>) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let header = json!({"alg": "GOST3410_2012_256", "typ": "JWT"});
+    let claims = json!({"exp": exp_s, "sub": subject, "inn": inn});
+    let signature: Vec<u8> = (0..2)
+        .flat_map(|_| *uuid::Uuid::new_v4().as_bytes())
+        .collect();
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
+}

@@ -70,6 +70,8 @@ fn route_of(path: &str) -> Option<Route> {
         (TrueApiKey, "GET", None)
     } else if one_segment(&format!("{TRUEAPI}/auth/simpleSignIn/")) {
         (TrueApiToken, "POST", JSON)
+    } else if path == format!("{TRUEAPI}/auth/simpleSignIn") {
+        (TrueApiSignIn, "POST", JSON)
     } else if path == format!("{SMARTMARKET}/oauth") {
         (SmartMarketOauth, "POST", FORM)
     } else if path == format!("{SMARTMARKET}/smartpush/apprequest") {
@@ -213,6 +215,7 @@ fn serve(state: &State, req: &Request, route: &Route) -> Reply {
         TrueApiKey => challenge(state, Svc::TrueApi),
         GismtToken => sign_in(state, req, last, Svc::Gismt),
         TrueApiToken => sign_in(state, req, last, Svc::TrueApi),
+        TrueApiSignIn => sign_in_own(state, req),
         SmartMarketOauth => oauth(state, req),
         SmartPush => smartpush(state, req),
     }
