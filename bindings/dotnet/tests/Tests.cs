@@ -306,6 +306,27 @@ static class Tests
 
     static string PackageVersion;
 
+    // True API's own token comes through the same profile calls as every other flow.
+    static void TrueApiOwnToken()
+    {
+        string profiles = ", \"cache\": {\"persist\": false}, \"profiles\": {\"own\": {\"flow\": \"trueapi_token\", \"certificate\": \"csharp-test-cert\"}}";
+        using (var client = new Client(Config(profiles)))
+        using (var signer = Signer.FromFunction(OpensslSign))
+        {
+            client.SetSigner(signer, "own");
+            long before = Stat("tokens_issued_total");
+            string value;
+            using (var t = client.GetToken("own"))
+            {
+                Check("trueapi_token: the flow", t.Flow == Flow.TrueApiToken);
+                Check("trueapi_token: a JWT", t.Value.Split('.').Length == 3);
+                value = t.Value;
+            }
+            Check("trueapi_token: cached", client.GetTokenValue("own") == value);
+            Check("trueapi_token: one sign-in", Stat("tokens_issued_total") - before == 1);
+        }
+    }
+
     static int Main(string[] args)
     {
         if (args.Length != 4) { Console.Error.WriteLine("usage: Tests.exe EMULATOR_URL CERT_PEM KEY_PEM PACKAGE_VERSION"); return 2; }
@@ -317,6 +338,7 @@ static class Tests
         Test("flows", Flows);
         Test("two phases", TwoPhases);
         Test("cache, threads and requests", CacheThreadsAndRequests);
+        Test("True API's own token", TrueApiOwnToken);
         Test("errors", Errors);
         Test("dispose rules and the log", DisposeRulesAndLog);
         Console.WriteLine(passed + " passed, " + failed + " failed");
