@@ -863,6 +863,13 @@ int main(int argc, char **argv)
 
     /* True API, English names, the signature as 1C's Base64Строка. */
     acquire_sign_complete(&b, &a, "trueapi", "attached", false, true);
+    /* True API's own token (no installation): the same calls, a JWT back. */
+    {
+        const char *own = acquire_sign_complete(&a, &b, "trueapi_own", "attached", true, false);
+        int dots = 0;
+        for (const char *q = own; *q; q++) dots += *q == '.';
+        CHECK(dots == 2, "True API's own token is a JWT: %s", own);
+    }
     /* MDLP signed code: detached. */
     acquire_sign_complete(&a, &b, "mdlp", "detached", true, true);
     /* Flows that sign nothing give the token at once. */

@@ -85,6 +85,8 @@ config = {
         "gismt2": {"flow": "gismt", "oms_connection": c[1]},
         "trueapi": {"flow": "trueapi", "oms_connection": c[2], "inn": "7707083893"},
         "trueapi2": {"flow": "trueapi", "oms_connection": c[3], "inn": "7707083893"},
+        "trueapi_own": {"flow": "trueapi_token", "certificate": "1c-test-cert",
+                        "inn": "7707083893"},
         "mdlp": {"flow": "mdlp", "oms_connection": c[4], "user_id": "1865725612", **mdlp},
         "mdlp_password": {"flow": "mdlp", "oms_connection": c[5], "user_id": "user@example.org",
                           "password": "password123", **mdlp},
