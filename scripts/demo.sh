@@ -24,7 +24,7 @@ gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude -Iexamples/c \
 python3 - "$EMULATOR_URL" <<'PY'
 import json, sys, urllib.request
 stats = json.load(urllib.request.urlopen(sys.argv[1] + "/admin/stats"))
-print("the emulator verified %d signatures (%d GOST R 34.10-2012), refused %d; issued %d SUZ tokens and %d SmartMarket tokens"
+print("the emulator verified %d signatures (%d GOST R 34.10-2012), refused %d; issued %d Chestny ZNAK tokens (SUZ and True API) and %d SmartMarket tokens"
       % (stats["signatures_verified"], stats["gost_signatures_verified"], stats["signatures_refused"],
          stats["tokens_issued_total"], stats["smartmarket_tokens_issued"]))
 PY

@@ -66,7 +66,12 @@ int main(int argc, char **argv)
     gost.key_pem = argv[3];
     printf("suz-auth %s against %s\n\n", suz_version(), argv[1]);
 
-    snprintf(config, sizeof config, "{\"stand\": \"emulator\", \"emulator_url\": \"%s\"}", argv[1]);
+    /* One profile: True API's own token, fetched through the profile calls. */
+    snprintf(config, sizeof config,
+             "{\"stand\": \"emulator\", \"emulator_url\": \"%s\", \"cache\": {\"persist\": false},"
+             " \"profiles\": {\"trueapi_own\": {\"flow\": \"trueapi_token\","
+             " \"certificate\": \"demo-certificate\", \"inn\": \"7707083893\"}}}",
+             argv[1]);
     rc = suz_client_new(config, &client);
     if (rc != SUZ_RESULT_OK) {
         report_failure("client", rc);
@@ -113,6 +118,12 @@ int main(int argc, char **argv)
     } else {
         report_failure("5. SmartMarket OAuth", rc);
     }
+
+    rc = suz_client_set_signer(client, "trueapi_own", signer);
+    if (rc == SUZ_RESULT_OK) {
+        rc = suz_token_get(client, "trueapi_own", &token);
+    }
+    show("7. True API own token", rc, token);
 
     printf("\n%d GOST signatures made by the callback signer\n", gost.calls);
     suz_string_free(connection);
