@@ -48,6 +48,7 @@ struct SettingsSpec {
     smartmarket_token_ttl_ms: Option<u64>,
     smartmarket_expires_in_seconds: Option<bool>,
     allow_expired_certificates: Option<bool>,
+    sign_in_answer: Option<crate::SignInAnswer>,
 }
 
 /// Reads a JSON object into `T`; the error names the field at fault.
@@ -225,6 +226,7 @@ pub fn handle(state: &State, req: &Request, path: &str) -> Reply {
             set!(smartmarket_token_ttl_ms);
             set!(smartmarket_expires_in_seconds);
             set!(allow_expired_certificates);
+            set!(sign_in_answer);
             json_reply(200, json!({"updated": changed}))
         }
         ("POST", "/admin/reset") => {

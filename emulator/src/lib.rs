@@ -61,6 +61,8 @@ pub struct EmulatorConfig {
     pub smartmarket_token_ttl_ms: u64,
     /// `expires_at` in seconds instead of the milliseconds the real service sends.
     pub smartmarket_expires_in_seconds: bool,
+    /// The shape of a GIS MT or True API sign-in's answer (the forms reported in public traffic).
+    pub sign_in_answer: SignInAnswer,
     pub registration_keys: Vec<String>,
     pub pharma_registration_keys: Vec<String>,
     pub oms_ids: Vec<String>,
@@ -80,12 +82,31 @@ impl Default for EmulatorConfig {
             mdlp_life_time_minutes: 30.0,
             smartmarket_token_ttl_ms: 30 * 60 * 1000,
             smartmarket_expires_in_seconds: false,
+            sign_in_answer: SignInAnswer::Token,
             registration_keys: vec![DEMO_REGISTRATION_KEY.to_owned()],
             pharma_registration_keys: vec![PHARMA_REGISTRATION_KEY.to_owned()],
             oms_ids: vec![DEFAULT_OMS_ID.to_owned()],
             oms_connections: vec![DEFAULT_OMS_CONNECTION.to_owned()],
         }
     }
+}
+
+/// How a GIS MT or True API sign-in answers (`/admin/settings` `sign_in_answer`): `{token}` as
+/// the instruction gives it, or one of the other forms reported in public traffic and clients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInAnswer {
+    /// `{"token"}` (a JWT for True API, whose `exp` is its expiry).
+    #[default]
+    Token,
+    /// `{"uuidToken", "expireDate"}`: RFC 3339 with milliseconds and Moscow's offset.
+    UuidTokenExpireDate,
+    /// `{"clientToken", "expires_in"}`: seconds.
+    ClientTokenExpiresIn,
+    /// `{"token", "exp"}`: Unix seconds beside the token.
+    TokenExp,
+    /// `{"token", "life_time"}`: minutes.
+    TokenLifeTime,
 }
 
 /// A running emulator; stops when dropped.

@@ -587,3 +587,32 @@ fn tls_with_extra_trusted_root() {
     smartmarket(&trusted, SMARTMARKET_CLIENT_SECRET, None)
         .unwrap_or_else(|_| panic!("{}", last_message()));
 }
+
+/// Every sign-in answer form reported in public traffic — `{token}`, `{uuidToken, expireDate}`,
+/// `{clientToken, expires_in}`, `{token, exp}`, `{token, life_time}` — gives the token and the
+/// expiry the answer says (here 2 hours; the default would be 10).
+#[test]
+fn every_sign_in_answer_form_gives_the_token_and_its_expiry() {
+    needs_gost!();
+    let emu = emulator();
+    let client = TestClient::for_emulator(&emu);
+    let signer = TestSigner::new(SignMode::Correct);
+    let two_hours = 2 * 3600 * 1000;
+    settings(&emu, r#"{"gismt_token_ttl_ms": 7200000}"#);
+    for form in [
+        "uuid_token_expire_date",
+        "client_token_expires_in",
+        "token_exp",
+        "token_life_time",
+    ] {
+        settings(&emu, &format!(r#"{{"sign_in_answer": "{form}"}}"#));
+        let token = gismt(&client, DEFAULT_OMS_CONNECTION, signer.0)
+            .unwrap_or_else(|_| panic!("{form}: {}", last_message()));
+        let lifetime = token.expires_at_ms() - token.obtained_at_ms();
+        assert!(
+            (lifetime - two_hours).abs() < 2_000,
+            "{form}: a lifetime of {lifetime} ms"
+        );
+        assert_eq!(ping(&emu, &token.value()), 200, "{form}");
+    }
+}

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::{require_uuid, string_field, success_json, PendingSignature, Start, Step};
 use crate::error::{Error, Result};
+use crate::log::{log_at, Level};
 use crate::signer::SignatureKind;
 use crate::transport::{Method, Request, Response};
 use crate::value::{Flow, Token};
@@ -142,13 +143,141 @@ pub(super) fn sign_in_request(
     Request::new(Method::Post, url.to_owned()).public_json(body)
 }
 
-/// The token; its expiry is the JWT `exp` when the token is a JWT, else 10 hours.
+/// The token from a sign-in answer, read defensively: its value from `token`, `uuidToken` or
+/// `clientToken` (whichever the answer has); its expiry from `expireDate` (RFC 3339, or a Unix
+/// time), `exp` (Unix seconds), `expires_in` (seconds), `life_time` (minutes) or the JWT's own
+/// `exp` claim, in that order, else 10 hours. Which one was used is logged at Debug.
 pub fn parse_token(flow: Flow, response: &Response, now_ms: i64) -> Result<Token> {
     let what = format!("{} token", flow.name());
     let v = success_json(response, &what)?;
-    let token = string_field(&v, "token", response, &what)?;
-    let expires = jwt_expiry_ms(&token).unwrap_or(now_ms + TOKEN_LIFETIME_MS);
+    let field = ["token", "uuidToken", "clientToken"]
+        .into_iter()
+        .find(|f| {
+            v.get(*f)
+                .is_some_and(|t| t.as_str().is_some_and(|t| !t.is_empty()))
+        })
+        .unwrap_or("token");
+    let token = string_field(&v, field, response, &what)?;
+    let (expires, source) = answer_expiry(&v, &token, now_ms);
+    log_at!(
+        Level::Debug,
+        "{what}: the value from `{field}`, the expiry from {source}"
+    );
     super::minted(response, &what, token, flow, now_ms, expires)
+}
+
+/// A sign-in answer's expiry (Unix ms) and where it came from; see [`parse_token`].
+fn answer_expiry(v: &Value, token: &str, now_ms: i64) -> (i64, &'static str) {
+    let number = |name: &str| super::number_field(v, name).filter(|n| n.is_finite() && *n > 0.0);
+    if let Some(at) = v.get("expireDate").and_then(|d| match d {
+        Value::String(s) => rfc3339_ms(s).or_else(|| s.trim().parse::<f64>().ok().map(unix_ms)),
+        Value::Number(n) => n.as_f64().map(unix_ms),
+        _ => None,
+    }) {
+        return (at, "`expireDate`");
+    }
+    if let Some(exp) = number("exp") {
+        return (unix_ms(exp), "`exp`");
+    }
+    if let Some(seconds) = number("expires_in") {
+        return (
+            now_ms.saturating_add((seconds * 1000.0) as i64),
+            "`expires_in`",
+        );
+    }
+    if let Some(minutes) = number("life_time") {
+        return (
+            now_ms.saturating_add((minutes * 60_000.0) as i64),
+            "`life_time`",
+        );
+    }
+    match jwt_expiry_ms(token) {
+        Some(exp) => (exp, "the JWT's `exp` claim"),
+        None => (now_ms + TOKEN_LIFETIME_MS, "the 10-hour default"),
+    }
+}
+
+/// A Unix time in seconds or, when it is too large for seconds, milliseconds.
+fn unix_ms(t: f64) -> i64 {
+    if t > 1e11 {
+        t as i64
+    } else {
+        (t * 1000.0) as i64
+    }
+}
+
+/// An RFC 3339 date-time (`2026-09-30T20:16:34.123+03:00`, `…Z`; a space for the `T`; no zone:
+/// Moscow time, as CRPT's services write it) in Unix ms; `None` for anything else.
+fn rfc3339_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let seps = (
+        s.get(4..5)?,
+        s.get(7..8)?,
+        s.get(10..11)?,
+        s.get(13..14)?,
+        s.get(16..17)?,
+    );
+    if seps.0 != "-"
+        || seps.1 != "-"
+        || !(seps.2 == "T" || seps.2 == " " || seps.2 == "t")
+        || seps.3 != ":"
+        || seps.4 != ":"
+    {
+        return None;
+    }
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut millis = 0i64;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let n = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        let padded = format!("{:0<3}", &fraction[..n.min(3)]);
+        millis = padded.parse().ok()?;
+        rest = &fraction[n..];
+    }
+    let offset_minutes = match rest {
+        "" => 3 * 60,
+        "Z" | "z" => 0,
+        zone => {
+            let sign = match zone.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hm = zone[1..].replace(':', "");
+            if hm.len() != 4 || !hm.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            sign * (hm[..2].parse::<i64>().ok()? * 60 + hm[2..].parse::<i64>().ok()?)
+        }
+    };
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds * 1000 + millis)
 }
 
 /// The `exp` claim of a JWT, in ms, when the token is one (True API tokens are); otherwise None.
@@ -362,5 +491,59 @@ mod tests {
         assert!(e.message.contains("without an installation"), "{e}");
         // The other flows still need one.
         assert!(ChallengeInputs::new(Flow::TrueApi, "https://x", "", None).is_err());
+    }
+
+    #[test]
+    fn every_reported_answer_shape_is_read() {
+        let two_hours = 2 * 3600 * 1000;
+        for (body, value, expires) in [
+            (json!({"token": "t1"}), "t1", NOW + TOKEN_LIFETIME_MS),
+            (
+                json!({"uuidToken": "t2", "expireDate": "2023-11-15T03:13:20.000+03:00"}),
+                "t2",
+                NOW + two_hours,
+            ),
+            (
+                json!({"uuidToken": "t3", "expireDate": "2023-11-15T00:13:20Z"}),
+                "t3",
+                NOW + two_hours,
+            ),
+            (
+                json!({"uuidToken": "t4", "expireDate": "2023-11-15 03:13:20.5"}),
+                "t4",
+                NOW + two_hours + 500,
+            ),
+            (
+                json!({"clientToken": "t5", "expires_in": 7200}),
+                "t5",
+                NOW + two_hours,
+            ),
+            (
+                json!({"token": "t6", "exp": 1_700_007_200}),
+                "t6",
+                NOW + two_hours,
+            ),
+            (
+                json!({"token": "t7", "life_time": 120}),
+                "t7",
+                NOW + two_hours,
+            ),
+            (
+                json!({"token": "t8", "expireDate": 1_700_007_200_000_i64}),
+                "t8",
+                NOW + two_hours,
+            ),
+        ] {
+            let t = parse_token(Flow::TrueApiToken, &answer(200, &body.to_string()), NOW)
+                .unwrap_or_else(|e| panic!("{body}: {e}"));
+            assert_eq!(t.value(), value, "{body}");
+            assert_eq!(t.expires_at_ms(), expires, "{body}");
+        }
+        // A date that is not one is not trusted: the other forms, then the default.
+        for bad in ["tomorrow", "2023-13-15T00:13:20Z", "2023-11-15T00:13", ""] {
+            let body = json!({"uuidToken": "t", "expireDate": bad});
+            let t = parse_token(Flow::TrueApiToken, &answer(200, &body.to_string()), NOW).unwrap();
+            assert_eq!(t.expires_at_ms(), NOW + TOKEN_LIFETIME_MS, "{bad}");
+        }
     }
 }

@@ -107,7 +107,7 @@ pub(crate) fn sign_in(state: &State, req: &Request, connection: &str, svc: Svc) 
         Svc::Gismt => s.config.gismt_token_ttl_ms,
     };
     let token = s.issue_token(connection, ttl);
-    json_reply(200, json!({"token": token}))
+    sign_in_reply(s.config.sign_in_answer, &token, now_ms() + ttl)
 }
 
 /// True API's own token: the challenge signed attached and sent without an installation
@@ -170,7 +170,7 @@ pub(crate) fn sign_in_own(state: &State, req: &Request) -> Reply {
         jwt(exp_s, &verified.signer.thumbprint, inn.as_deref()),
         ttl,
     );
-    json_reply(200, json!({"token": token}))
+    sign_in_reply(s.config.sign_in_answer, &token, now_ms() + ttl)
 }
 
 /// What the emulator keeps one True API token for (its counters and live tokens show it):
@@ -195,4 +195,57 @@ fn jwt(exp_s: u64, subject: &str, inn: Option<&str>) -> String {
         URL_SAFE_NO_PAD.encode(claims.to_string()),
         URL_SAFE_NO_PAD.encode(signature)
     )
+}
+
+/// A sign-in's answer in the configured form, for a token that expires at `expires_at_ms`.
+fn sign_in_reply(form: crate::SignInAnswer, token: &str, expires_at_ms: u64) -> Reply {
+    use crate::SignInAnswer::*;
+    let ttl_ms = expires_at_ms.saturating_sub(now_ms());
+    json_reply(
+        200,
+        match form {
+            Token => json!({"token": token}),
+            UuidTokenExpireDate => {
+                json!({"uuidToken": token, "expireDate": moscow_time(expires_at_ms)})
+            }
+            ClientTokenExpiresIn => json!({"clientToken": token, "expires_in": ttl_ms / 1000}),
+            TokenExp => json!({"token": token, "exp": expires_at_ms / 1000}),
+            TokenLifeTime => json!({"token": token, "life_time": ttl_ms / 60_000}),
+        },
+    )
+}
+
+/// `2026-09-30T20:16:34.123+03:00`: the instant in Moscow time (UTC+3, no daylight saving).
+fn moscow_time(unix_ms: u64) -> String {
+    let ms = unix_ms + 3 * 3600 * 1000;
+    let (days, rem) = ((ms / 86_400_000) as i64, ms % 86_400_000);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}+03:00",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn moscow_time_is_utc_plus_three() {
+        assert_eq!(
+            super::moscow_time(1_700_000_000_123),
+            "2023-11-15T01:13:20.123+03:00"
+        );
+        assert_eq!(super::moscow_time(0), "1970-01-01T03:00:00.000+03:00");
+    }
 }
