@@ -1,9 +1,6 @@
 //! GIS MT and True API: a challenge (`{uuid, data}`), an attached signature of `data`, a token
 //! that lives 10 hours. The two differ only in paths and True API's optional `inn`.
 
-use base64::Engine;
-use serde_json::Value;
-
 use super::{require_uuid, string_field, success_json, PendingSignature, Start, Step};
 use crate::error::{Error, Result};
 use crate::log::{log_at, Level};
@@ -158,7 +155,8 @@ pub fn parse_token(flow: Flow, response: &Response, now_ms: i64) -> Result<Token
         })
         .unwrap_or("token");
     let token = string_field(&v, field, response, &what)?;
-    let (expires, source) = answer_expiry(&v, &token, now_ms);
+    let (expires, source) = super::expiry::answer_expiry(&v, &token, now_ms)
+        .unwrap_or((now_ms + TOKEN_LIFETIME_MS, "the 10-hour default"));
     log_at!(
         Level::Debug,
         "{what}: the value from `{field}`, the expiry from {source}"
@@ -166,139 +164,13 @@ pub fn parse_token(flow: Flow, response: &Response, now_ms: i64) -> Result<Token
     super::minted(response, &what, token, flow, now_ms, expires)
 }
 
-/// A sign-in answer's expiry (Unix ms) and where it came from; see [`parse_token`].
-fn answer_expiry(v: &Value, token: &str, now_ms: i64) -> (i64, &'static str) {
-    let number = |name: &str| super::number_field(v, name).filter(|n| n.is_finite() && *n > 0.0);
-    if let Some(at) = v.get("expireDate").and_then(|d| match d {
-        Value::String(s) => rfc3339_ms(s).or_else(|| s.trim().parse::<f64>().ok().map(unix_ms)),
-        Value::Number(n) => n.as_f64().map(unix_ms),
-        _ => None,
-    }) {
-        return (at, "`expireDate`");
-    }
-    if let Some(exp) = number("exp") {
-        return (unix_ms(exp), "`exp`");
-    }
-    if let Some(seconds) = number("expires_in") {
-        return (
-            now_ms.saturating_add((seconds * 1000.0) as i64),
-            "`expires_in`",
-        );
-    }
-    if let Some(minutes) = number("life_time") {
-        return (
-            now_ms.saturating_add((minutes * 60_000.0) as i64),
-            "`life_time`",
-        );
-    }
-    match jwt_expiry_ms(token) {
-        Some(exp) => (exp, "the JWT's `exp` claim"),
-        None => (now_ms + TOKEN_LIFETIME_MS, "the 10-hour default"),
-    }
-}
-
-/// A Unix time in seconds or, when it is too large for seconds, milliseconds.
-fn unix_ms(t: f64) -> i64 {
-    if t > 1e11 {
-        t as i64
-    } else {
-        (t * 1000.0) as i64
-    }
-}
-
-/// An RFC 3339 date-time (`2026-09-30T20:16:34.123+03:00`, `…Z`; a space for the `T`; no zone:
-/// Moscow time, as CRPT's services write it) in Unix ms; `None` for anything else.
-fn rfc3339_ms(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    let seps = (
-        s.get(4..5)?,
-        s.get(7..8)?,
-        s.get(10..11)?,
-        s.get(13..14)?,
-        s.get(16..17)?,
-    );
-    if seps.0 != "-"
-        || seps.1 != "-"
-        || !(seps.2 == "T" || seps.2 == " " || seps.2 == "t")
-        || seps.3 != ":"
-        || seps.4 != ":"
-    {
-        return None;
-    }
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut millis = 0i64;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let n = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return None;
-        }
-        let padded = format!("{:0<3}", &fraction[..n.min(3)]);
-        millis = padded.parse().ok()?;
-        rest = &fraction[n..];
-    }
-    let offset_minutes = match rest {
-        "" => 3 * 60,
-        "Z" | "z" => 0,
-        zone => {
-            let sign = match zone.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let hm = zone[1..].replace(':', "");
-            if hm.len() != 4 || !hm.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            sign * (hm[..2].parse::<i64>().ok()? * 60 + hm[2..].parse::<i64>().ok()?)
-        }
-    };
-    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-    Some(seconds * 1000 + millis)
-}
-
-/// The `exp` claim of a JWT, in ms, when the token is one (True API tokens are); otherwise None.
-fn jwt_expiry_ms(token: &str) -> Option<i64> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let exp = serde_json::from_slice::<Value>(&bytes)
-        .ok()?
-        .get("exp")?
-        .as_i64()?;
-    (exp > 1_000_000_000).then(|| exp.saturating_mul(1000))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::flows::test_support::*;
-    use serde_json::json;
+    use base64::Engine;
+    use serde_json::{json, Value};
 
     fn inputs(flow: Flow, inn: Option<&str>) -> ChallengeInputs {
         ChallengeInputs::new(flow, "https://api.test/v3", CONN, inn).unwrap()

@@ -10,6 +10,7 @@ pub mod api;
 pub mod carry;
 pub mod challenge;
 pub mod envelope;
+mod expiry;
 pub mod mdlp;
 pub mod registration;
 pub mod smartmarket;
