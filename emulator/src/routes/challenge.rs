@@ -72,29 +72,10 @@ pub(crate) fn sign_in(state: &State, req: &Request, connection: &str, svc: Svc) 
     if challenge.expires_at_ms <= now_ms() {
         return refused("challenge expired");
     }
-    let inn = match body.get("inn") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_str() {
-            Some(i)
-                if (i.len() == 10 || i.len() == 12) && i.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                Some(i.to_owned())
-            }
-            _ => return bad_request("inn must be 10 or 12 digits"),
-        },
-    };
-    let verified = match verify(state, policy, data, challenge.data.as_bytes(), true) {
+    let (verified, inn) = match signed_in(state, policy, &body, data, &challenge, &refused) {
         Ok(v) => v,
-        Err(r) if r.status == 401 => return refused(&r.message),
-        Err(r) => return crpt_error(r.status, reason_text(r.status), &r.message),
+        Err(reply) => return reply,
     };
-    if let Some(inn) = &inn {
-        if !verified.signer.inns.is_empty() && !verified.signer.has_inn(inn) {
-            return refused(&format!(
-                "inn {inn} is not the INN in the signer's certificate"
-            ));
-        }
-    }
     if let Err(why) = same_participant(&installation, &verified.signer) {
         return refused(&why);
     }
@@ -108,6 +89,49 @@ pub(crate) fn sign_in(state: &State, req: &Request, connection: &str, svc: Svc) 
     };
     let token = s.issue_token(connection, ttl);
     sign_in_reply(s.config.sign_in_answer, &token, now_ms() + ttl)
+}
+
+/// The checks both sign-ins share once the challenge is known and live: the optional `inn`
+/// (10 or 12 digits), the attached signature `data` over the challenge, and, when the certificate
+/// names INNs, that `inn` is one of them. The verified signer and the `inn`, or the answer.
+fn signed_in(
+    state: &State,
+    policy: crate::cms::Policy,
+    body: &Value,
+    data: &str,
+    challenge: &Challenge,
+    refused: &dyn Fn(&str) -> Reply,
+) -> Result<(crate::cms::Verified, Option<String>), Reply> {
+    let inn = match body.get("inn") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_str() {
+            Some(i)
+                if (i.len() == 10 || i.len() == 12) && i.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Some(i.to_owned())
+            }
+            _ => {
+                return Err(crpt_error(
+                    400,
+                    "Bad request",
+                    "inn must be 10 or 12 digits",
+                ))
+            }
+        },
+    };
+    let verified = match verify(state, policy, data, challenge.data.as_bytes(), true) {
+        Ok(v) => v,
+        Err(r) if r.status == 401 => return Err(refused(&r.message)),
+        Err(r) => return Err(crpt_error(r.status, reason_text(r.status), &r.message)),
+    };
+    if let Some(inn) = &inn {
+        if !verified.signer.inns.is_empty() && !verified.signer.has_inn(inn) {
+            return Err(refused(&format!(
+                "inn {inn} is not the INN in the signer's certificate"
+            )));
+        }
+    }
+    Ok((verified, inn))
 }
 
 /// True API's own token: the challenge signed attached and sent without an installation
@@ -135,29 +159,10 @@ pub(crate) fn sign_in_own(state: &State, req: &Request) -> Reply {
     if challenge.expires_at_ms <= now_ms() {
         return refused("challenge expired");
     }
-    let inn = match body.get("inn") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_str() {
-            Some(i)
-                if (i.len() == 10 || i.len() == 12) && i.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                Some(i.to_owned())
-            }
-            _ => return bad_request("inn must be 10 or 12 digits"),
-        },
-    };
-    let verified = match verify(state, policy, data, challenge.data.as_bytes(), true) {
+    let (verified, inn) = match signed_in(state, policy, &body, data, &challenge, &refused) {
         Ok(v) => v,
-        Err(r) if r.status == 401 => return refused(&r.message),
-        Err(r) => return crpt_error(r.status, reason_text(r.status), &r.message),
+        Err(reply) => return reply,
     };
-    if let Some(inn) = &inn {
-        if !verified.signer.inns.is_empty() && !verified.signer.has_inn(inn) {
-            return refused(&format!(
-                "inn {inn} is not the INN in the signer's certificate"
-            ));
-        }
-    }
     let mut s = state.lock();
     if inn.is_some() {
         s.counters.last_inn.clone_from(&inn);
