@@ -97,9 +97,13 @@ static int32_t failing_signer(void *userdata, const uint8_t *data, size_t len,
 }
 
 /* The same signer, slow: the fetch holds the cache directory's lock for a while. */
+/* Set by the slow signer when it starts: the first client then holds the cache lock. */
+static HANDLE signing_started;
+
 static int32_t slow_signer(void *userdata, const uint8_t *data, size_t len, SuzSignatureKind kind,
                            SuzSignatureSink *sink)
 {
+    if (signing_started) SetEvent(signing_started);
     Sleep(1500);
     return command_signer(userdata, data, len, kind, sink);
 }
@@ -218,8 +222,12 @@ int main(int argc, char **argv)
                                    suz_client_set_signer(second, "gismt", signer) == SUZ_RESULT_OK);
         memset(&fetch, 0, sizeof fetch);
         fetch.client = first;
+        /* The second client starts once the first is inside its fetch (holding the lock):
+         * a fixed sleep raced with thread start-up under a loaded wine. */
+        signing_started = CreateEventA(NULL, TRUE, FALSE, NULL);
         thread = CreateThread(NULL, 0, fetch_thread, &fetch, 0, NULL);
-        Sleep(500);
+        CHECK("the first client began signing",
+              signing_started && WaitForSingleObject(signing_started, 60000) == WAIT_OBJECT_0);
         began = GetTickCount();
         rc = suz_token_get(second, "gismt", &got);
         waited = GetTickCount() - began;
@@ -231,6 +239,11 @@ int main(int argc, char **argv)
               thread != NULL && rc == SUZ_RESULT_OK && fetch.rc == SUZ_RESULT_OK && got != NULL &&
                   strcmp(fetch.value, suz_token_value(got)) == 0 && waited >= 300);
         if (rc != SUZ_RESULT_OK) fprintf(stderr, "second client: %s\n", suz_last_error_message());
+        if (fetch.rc != SUZ_RESULT_OK || waited < 300)
+            fprintf(stderr, "first client: rc %d; the second waited %lu ms\n", (int)fetch.rc,
+                    (unsigned long)waited);
+        if (signing_started) CloseHandle(signing_started);
+        signing_started = NULL;
         suz_token_free(got);
         suz_signer_free(slow);
         suz_client_free(first);
