@@ -9,13 +9,56 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+/// The services whose base URLs the configuration holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Service {
+    /// SUZ (order management station): installation registration and the protected API.
+    Suz,
+    /// MDLP (pharma) authentication, including the API version (`.../api/v1`).
+    Mdlp,
+    /// GIS MT authentication (`.../api/v3`).
+    Gismt,
+    /// True API authentication (`.../api/v3/true-api`).
+    TrueApi,
+    /// Sber SmartMarket (OAuth and SmartPush).
+    SmartMarket,
+}
+
+impl Service {
+    /// The service's name in config keys (`urls.<name>`), e.g. `trueapi`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Suz => "suz",
+            Service::Mdlp => "mdlp",
+            Service::Gismt => "gismt",
+            Service::TrueApi => "trueapi",
+            Service::SmartMarket => "smartmarket",
+        }
+    }
+}
+
+/// How a flow's token is minted: what its profile names, and which steps fetch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A SUZ `clientToken` for an installation, through MDLP's code (signed or with a password).
+    SuzMdlp,
+    /// A SUZ `clientToken` for an installation, through a challenge signed attached.
+    SuzChallenge,
+    /// A service's own token, through a challenge signed attached and sent without an
+    /// installation: one per service, signing certificate and organisation (`inn`).
+    SignedIn,
+    /// An OAuth client-credentials `access_token`.
+    OAuth,
+}
+
 /// Defines [`Flow`] — each flow once, with its stored name, the C ABI's number for it
-/// (`SuzFlow`) and the service that mints it — and derives [`Flow::ALL`], [`Flow::name`],
-/// [`Flow::code`], [`Flow::service`] and [`Flow::from_name`] from that one list. `Flow` is not
+/// (`SuzFlow`), the service that mints it and its [`Kind`] — and derives [`Flow::ALL`], [`Flow::name`],
+/// [`Flow::code`], [`Flow::service`], [`Flow::kind`] and [`Flow::from_name`] from that one list. `Flow` is not
 /// `#[non_exhaustive]`: a new flow breaks the build of every `match` that must handle it, here
 /// and in the C ABI.
 macro_rules! flows {
-    ($($(#[$doc:meta])* $flow:ident => $name:literal, $code:literal, $service:ident;)+) => {
+    ($($(#[$doc:meta])* $flow:ident => $name:literal, $code:literal, $service:ident, $kind:ident;)+) => {
         /// Which flow minted a token.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Flow {
@@ -41,9 +84,16 @@ macro_rules! flows {
             }
 
             /// The service whose sign-in mints the flow's token.
-            pub fn service(self) -> crate::config::Service {
+            pub fn service(self) -> Service {
                 match self {
-                    $(Flow::$flow => crate::config::Service::$service,)+
+                    $(Flow::$flow => Service::$service,)+
+                }
+            }
+
+            /// How the flow's token is minted.
+            pub fn kind(self) -> Kind {
+                match self {
+                    $(Flow::$flow => Kind::$kind,)+
                 }
             }
 
@@ -56,17 +106,17 @@ macro_rules! flows {
 }
 
 flows! {
-    /// SUZ `clientToken` through MDLP (signed code or password).
-    Mdlp => "mdlp", 1, Mdlp;
     /// SUZ `clientToken` through GIS MT.
-    Gismt => "gismt", 2, Gismt;
+    Gismt => "gismt", 2, Gismt, SuzChallenge;
     /// SUZ `clientToken` through True API.
-    TrueApi => "trueapi", 3, TrueApi;
-    /// Sber SmartMarket OAuth `access_token`.
-    SmartMarket => "smartmarket", 4, SmartMarket;
+    TrueApi => "trueapi", 3, TrueApi, SuzChallenge;
     /// The True API token itself (a JWT), signed in without an installation: for True API's
     /// own calls, keyed by the certificate and the organisation (`inn`).
-    TrueApiToken => "trueapi_token", 5, TrueApi;
+    TrueApiToken => "trueapi_token", 5, TrueApi, SignedIn;
+    /// SUZ `clientToken` through MDLP (signed code or password).
+    Mdlp => "mdlp", 1, Mdlp, SuzMdlp;
+    /// Sber SmartMarket OAuth `access_token`.
+    SmartMarket => "smartmarket", 4, SmartMarket, OAuth;
 }
 
 /// A token with its provenance and lifetime. The value is wiped from memory on drop and never

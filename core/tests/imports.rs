@@ -636,11 +636,12 @@ fn top_level_graph(dir: &str) -> BTreeMap<String, BTreeSet<String>> {
 fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "error" | "random" => 0,
-        "log" | "config" | "cms" => 1,
-        "net" | "signer" | "value" => 2,
-        "transport" | "token" => 3,
-        "flows" => 4,
-        "client" => 5,
+        "log" | "value" | "cms" => 1,
+        "config" => 2,
+        "net" | "signer" => 3,
+        "transport" | "token" => 4,
+        "flows" => 5,
+        "client" => 6,
         _ => return None,
     })
 }

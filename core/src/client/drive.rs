@@ -166,23 +166,25 @@ impl Client {
         self.sealed(pending)
     }
 
-    /// Phase one of True API's own token (no installation); `inn` selects the organisation
-    /// under a power of attorney when the certificate covers several.
-    pub fn trueapi_token_begin(&self, inn: Option<&str>) -> Result<PendingSignature> {
-        let pending = self.challenge_begin(Flow::TrueApiToken, "", inn, self.deadline())?;
+    /// Phase one of a token signed in without an installation (`flow` of
+    /// [`crate::value::Kind::SignedIn`]); `inn` selects the organisation under a power of
+    /// attorney when the certificate covers several.
+    pub fn signed_in_begin(&self, flow: Flow, inn: Option<&str>) -> Result<PendingSignature> {
+        let pending = self.challenge_begin(flow, "", inn, self.deadline())?;
         self.sealed(pending)
     }
 
-    /// True API's own token (a JWT) in one call: the challenge, signed attached, sent without
-    /// an installation.
-    pub fn token_trueapi_own(
+    /// A token signed in without an installation (True API's own JWT, the united token, GIS
+    /// MT's) in one call: the challenge, signed attached, sent with no installation.
+    pub fn token_signed_in(
         &self,
+        flow: Flow,
         inn: Option<&str>,
         signer: Option<&dyn Signer>,
     ) -> Result<Token> {
         let signer = self.pick_signer(signer)?;
         let deadline = self.deadline();
-        let pending = self.challenge_begin(Flow::TrueApiToken, "", inn, deadline)?;
+        let pending = self.challenge_begin(flow, "", inn, deadline)?;
         self.sign_and_finish(&pending, signer, deadline)
     }
 

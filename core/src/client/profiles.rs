@@ -92,9 +92,9 @@ impl Client {
                 let signer = self.profile_signer(profile)?;
                 self.token_trueapi(connection, inn.as_deref(), Some(signer.as_ref()))
             }
-            ProfileFlow::TrueApiToken { inn, .. } => {
+            ProfileFlow::SignedIn { flow, inn, .. } => {
                 let signer = self.profile_signer(profile)?;
-                self.token_trueapi_own(inn.as_deref(), Some(signer.as_ref()))
+                self.token_signed_in(*flow, inn.as_deref(), Some(signer.as_ref()))
             }
             ProfileFlow::MdlpSigned {
                 client_id,
@@ -180,7 +180,7 @@ impl Client {
             ProfileFlow::MdlpPassword { .. } | ProfileFlow::SmartMarket { .. } => true,
             ProfileFlow::Gismt
             | ProfileFlow::TrueApi { .. }
-            | ProfileFlow::TrueApiToken { .. }
+            | ProfileFlow::SignedIn { .. }
             | ProfileFlow::MdlpSigned { .. } => {
                 profile.signer.is_some()
                     && !self
@@ -212,7 +212,7 @@ impl Client {
         };
         let begun = match &profile.flow {
             ProfileFlow::TrueApi { inn } => self.trueapi_begin(connection, inn.as_deref()),
-            ProfileFlow::TrueApiToken { inn, .. } => self.trueapi_token_begin(inn.as_deref()),
+            ProfileFlow::SignedIn { flow, inn, .. } => self.signed_in_begin(*flow, inn.as_deref()),
             ProfileFlow::MdlpSigned {
                 client_id,
                 client_secret,
@@ -317,10 +317,10 @@ impl Client {
                     token: token.value(),
                     rquid: crate::random::rquid(),
                 },
-                Service::TrueApi => Auth::TrueApi {
+                Service::TrueApi | Service::Gismt => Auth::TrueApi {
                     token: token.value(),
                 },
-                Service::Suz | Service::Mdlp | Service::Gismt => Auth::Suz {
+                Service::Suz | Service::Mdlp => Auth::Suz {
                     token: token.value(),
                     oms_id: profile.oms_id.as_deref(),
                 },

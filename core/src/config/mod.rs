@@ -16,9 +16,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use crate::value::Service;
 pub use profile::{Profile, ProfileFlow, Secret, DEFAULT_SMARTMARKET_SCOPE};
 pub use redis::{RedisConfig, RedisFallback, RedisServer};
-pub use stands::Service;
 pub(crate) use values::{millis, parse_command, RawSigner};
 pub use values::{CommandConfig, TrustRoots, MAX_MS};
 

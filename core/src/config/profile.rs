@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use super::{parse_command, CommandConfig, RawSigner, Service};
 use crate::error::{Error, Result};
+use crate::value::{Flow, Kind};
 
 /// The scope a SmartMarket profile uses when it names none: what SmartPush needs.
 pub const DEFAULT_SMARTMARKET_SCOPE: &str = "SMART_PUSH";
@@ -48,11 +49,13 @@ pub enum ProfileFlow {
         /// sends none.
         inn: Option<String>,
     },
-    /// True API's own token (a JWT for True API's calls), signed in without an installation: a
-    /// challenge signed (attached) with the profile's signer. The server binds the token to the
-    /// signing certificate and the organisation, so the cache keeps one per `certificate` and
-    /// `inn`.
-    TrueApiToken {
+    /// A service's own token ([`Kind::SignedIn`]: True API's JWT, the united token, GIS MT's
+    /// token), signed in without an installation: a challenge signed (attached) with the
+    /// profile's signer. The server binds the token to the signing certificate and the
+    /// organisation, so the cache keeps one per service, `certificate` and `inn`.
+    SignedIn {
+        /// Which flow: one whose [`Flow::kind`] is [`Kind::SignedIn`].
+        flow: Flow,
         /// The organisation's INN (10 or 12 digits) chosen under a power of attorney (МЧД) when
         /// the certificate covers several; `None` sends none.
         inn: Option<String>,
@@ -117,7 +120,7 @@ impl Profile {
     pub fn api(&self) -> Service {
         match self.flow {
             ProfileFlow::SmartMarket { .. } => Service::SmartMarket,
-            ProfileFlow::TrueApiToken { .. } => Service::TrueApi,
+            ProfileFlow::SignedIn { flow, .. } => flow.service(),
             ProfileFlow::Gismt
             | ProfileFlow::TrueApi { .. }
             | ProfileFlow::MdlpSigned { .. }
@@ -131,7 +134,7 @@ impl Profile {
         match self.flow {
             ProfileFlow::Gismt
             | ProfileFlow::TrueApi { .. }
-            | ProfileFlow::TrueApiToken { .. }
+            | ProfileFlow::SignedIn { .. }
             | ProfileFlow::MdlpSigned { .. } => true,
             ProfileFlow::MdlpPassword { .. } | ProfileFlow::SmartMarket { .. } => false,
         }
@@ -160,7 +163,7 @@ struct TrueApiProfile {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TrueApiTokenProfile {
+struct SignedInProfile {
     certificate: String,
     inn: Option<String>,
     signer: Option<RawSigner>,
@@ -190,7 +193,14 @@ struct SmartMarketProfile {
     refresh_margin_ms: Option<u64>,
 }
 
-const FLOWS: &str = "gismt, trueapi, trueapi_token, mdlp or smartmarket";
+/// The flows a profile may name, for messages: `mdlp, gismt, … or smartmarket`.
+fn flow_names() -> String {
+    let names: Vec<&str> = Flow::ALL.iter().map(|f| f.name()).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
+}
 
 /// Parses `profiles.<name>`: reads `flow`, then the rest as that flow's type.
 pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
@@ -204,14 +214,16 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
         Some(Value::String(flow)) => flow,
         Some(other) => {
             return Err(Error::config(format!(
-                "config key `{}`: expected a string ({FLOWS}), got {other}",
-                key("flow")
+                "config key `{}`: expected a string ({}), got {other}",
+                key("flow"),
+                flow_names()
             )))
         }
         None => {
             return Err(Error::config(format!(
-                "config key `{}`: required ({FLOWS})",
-                key("flow")
+                "config key `{}`: required ({})",
+                key("flow"),
+                flow_names()
             )))
         }
     };
@@ -227,8 +239,10 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
             }
             Ok((connection, oms_id))
         };
-    let (flow, oms_connection, oms_id, signer, margin) = match flow.as_str() {
-        "gismt" => {
+    // Every flow signed in without an installation takes the same profile.
+    let signed_in = Flow::from_name(&flow).filter(|f| f.kind() == Kind::SignedIn);
+    let (flow, oms_connection, oms_id, signer, margin) = match (flow.as_str(), signed_in) {
+        ("gismt", None) => {
             let p: GismtProfile = checked.fields(fields)?;
             let (c, id) = base(p.oms_connection, p.oms_id)?;
             (
@@ -239,7 +253,7 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
                 p.refresh_margin_ms,
             )
         }
-        "trueapi" => {
+        ("trueapi", None) => {
             let p: TrueApiProfile = checked.fields(fields)?;
             let (c, id) = base(p.oms_connection, p.oms_id)?;
             let inn = p.inn.map(|i| i.trim().to_owned());
@@ -251,8 +265,8 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
                 p.refresh_margin_ms,
             )
         }
-        "trueapi_token" => {
-            let p: TrueApiTokenProfile = checked.fields(fields)?;
+        (_, Some(signed_in)) => {
+            let p: SignedInProfile = checked.fields(fields)?;
             let certificate = checked.required(p.certificate, "certificate")?;
             let inn = p.inn.map(|i| i.trim().to_owned());
             if let Some(inn) = &inn {
@@ -265,14 +279,18 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
                 }
             }
             (
-                ProfileFlow::TrueApiToken { inn, certificate },
+                ProfileFlow::SignedIn {
+                    flow: signed_in,
+                    inn,
+                    certificate,
+                },
                 None,
                 None,
                 p.signer,
                 p.refresh_margin_ms,
             )
         }
-        "mdlp" => {
+        ("mdlp", None) => {
             let p: MdlpProfile = checked.fields(fields)?;
             let (c, id) = base(p.oms_connection, p.oms_id)?;
             let client_id = checked.required(p.client_id, "client_id")?;
@@ -294,7 +312,7 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
             };
             (flow, Some(c), id, p.signer, p.refresh_margin_ms)
         }
-        "smartmarket" => {
+        ("smartmarket", None) => {
             let p: SmartMarketProfile = checked.fields(fields)?;
             let flow = ProfileFlow::SmartMarket {
                 client_id: checked.required(p.client_id, "client_id")?,
@@ -306,10 +324,11 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
             };
             (flow, None, None, None, p.refresh_margin_ms)
         }
-        other => {
+        (other, None) => {
             return Err(Error::config(format!(
-                "config key `{}`: unknown flow {other:?} (use {FLOWS})",
-                key("flow")
+                "config key `{}`: unknown flow {other:?} (use {})",
+                key("flow"),
+                flow_names()
             )))
         }
     };

@@ -1,33 +1,8 @@
 //! The services and the base URLs of their published stands.
 
-/// The services whose base URLs the configuration holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Service {
-    /// SUZ (order management station): installation registration and the protected API.
-    Suz,
-    /// MDLP (pharma) authentication, including the API version (`.../api/v1`).
-    Mdlp,
-    /// GIS MT authentication (`.../api/v3`).
-    Gismt,
-    /// True API authentication (`.../api/v3/true-api`).
-    TrueApi,
-    /// Sber SmartMarket (OAuth and SmartPush).
-    SmartMarket,
-}
+use crate::value::Service;
 
 impl Service {
-    /// The service's name in config keys (`urls.<name>`), e.g. `trueapi`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Suz => "suz",
-            Service::Mdlp => "mdlp",
-            Service::Gismt => "gismt",
-            Service::TrueApi => "trueapi",
-            Service::SmartMarket => "smartmarket",
-        }
-    }
-
     /// Base URL of a named stand, from PROTOCOL.md (the CRPT instruction v1.2 and Sber's
     /// SmartMarket documentation). `None` when the stand does not exist for this service.
     pub fn stand_url(self, stand: &str) -> Option<&'static str> {

@@ -370,7 +370,12 @@ fn a_true_api_token_profile_names_its_certificate_and_no_installation() {
     };
     let c = profile(r#", "certificate": "a1b2", "inn": "7707083893""#).unwrap();
     match &c.profiles["own"].flow {
-        ProfileFlow::TrueApiToken { inn, certificate } => {
+        ProfileFlow::SignedIn {
+            flow,
+            inn,
+            certificate,
+        } => {
+            assert_eq!(*flow, crate::value::Flow::TrueApiToken);
             assert_eq!(inn.as_deref(), Some("7707083893"));
             assert_eq!(certificate, "a1b2");
         }

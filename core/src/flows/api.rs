@@ -16,9 +16,9 @@ pub enum Auth<'a> {
         /// The SUZ instance's `omsId`; `None` adds no query parameter.
         oms_id: Option<&'a str>,
     },
-    /// True API: `Authorization: Bearer` with True API's own token.
+    /// True API and GIS MT: `Authorization: Bearer` with the service's own token.
     TrueApi {
-        /// The True API token, sent as `Authorization: Bearer <token>`.
+        /// The service's token, sent as `Authorization: Bearer <token>`.
         token: &'a str,
     },
     /// SmartMarket: `Authorization: Bearer` and a fresh `RqUID`.

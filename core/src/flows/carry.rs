@@ -30,7 +30,7 @@ use crate::config::{redact_url, Service};
 use crate::error::{Error, Result};
 use crate::signer::SignatureKind;
 use crate::value::Lease;
-use crate::value::{Flow, SealKey};
+use crate::value::{Flow, Kind, SealKey};
 
 /// How long an exported state can be imported and finished: ten minutes from phase one, the
 /// order of the services' challenge lifetime. Later, begin again.
@@ -286,8 +286,8 @@ impl PendingSignature {
             REGISTER => None,
             name => Some(Flow::from_name(name).ok_or_else(|| missing("known flow"))?),
         };
-        // True API's own token names no installation; every other operation names one.
-        if flow == Some(Flow::TrueApiToken) {
+        // A token signed in without an installation names none; every other operation names one.
+        if flow.is_some_and(|f| f.kind() == Kind::SignedIn) {
             if !carried.installation.is_empty() {
                 return Err(missing("empty installation"));
             }
@@ -311,7 +311,7 @@ impl PendingSignature {
                 redact_url(&base)
             )));
         }
-        let (kind, step) = match flow {
+        let (kind, step) = match flow.map(|f| (f, f.kind())) {
             None => (
                 SignatureKind::Detached,
                 Step::Register {
@@ -322,7 +322,7 @@ impl PendingSignature {
                         .ok_or_else(|| missing("registration key"))?,
                 },
             ),
-            Some(Flow::Mdlp) => (
+            Some((_, Kind::SuzMdlp)) => (
                 SignatureKind::Detached,
                 Step::Mdlp {
                     url: mdlp::token_url(&base, &installation),
@@ -330,7 +330,7 @@ impl PendingSignature {
                     code: carried.code.ok_or_else(|| missing("code"))?,
                 },
             ),
-            Some(flow @ (Flow::Gismt | Flow::TrueApi | Flow::TrueApiToken)) => (
+            Some((flow, Kind::SuzChallenge | Kind::SignedIn)) => (
                 SignatureKind::Attached,
                 Step::Challenge {
                     flow,
@@ -340,8 +340,11 @@ impl PendingSignature {
                     inn: carried.inn,
                 },
             ),
-            Some(Flow::SmartMarket) => {
-                return Err(refuse("a SmartMarket token has no pending operation"))
+            Some((flow, Kind::OAuth)) => {
+                return Err(refuse(format!(
+                    "a {} token has no pending operation",
+                    flow.name()
+                )))
             }
         };
         if carried.id.len() != 32 || !carried.id.bytes().all(|b| b.is_ascii_hexdigit()) {

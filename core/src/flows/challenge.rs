@@ -6,29 +6,69 @@ use crate::error::{Error, Result};
 use crate::log::{log_at, Level};
 use crate::signer::SignatureKind;
 use crate::transport::{Method, Request, Response};
-use crate::value::{Flow, Token};
+use crate::value::{Flow, Kind, Token};
 
 /// Both services document a 10-hour token.
 pub const TOKEN_LIFETIME_MS: i64 = 10 * 60 * 60 * 1000;
 
-/// The challenge and sign-in paths of a challenge flow.
-fn paths(flow: Flow, oms_connection: &str) -> Result<(&'static str, String)> {
-    match flow {
-        Flow::Gismt => Ok(("/auth/cert/key", format!("/auth/cert/{oms_connection}"))),
-        Flow::TrueApi => Ok(("/auth/key", format!("/auth/simpleSignIn/{oms_connection}"))),
+/// How a challenge flow signs in. Whether it names an installation follows from its
+/// [`Kind`]: [`Kind::SuzChallenge`] does, [`Kind::SignedIn`] does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SignIn {
+    /// Where the challenge is fetched (`GET`).
+    key: &'static str,
+    /// Where the signed challenge is sent (`POST`), before the installation if any.
+    sign_in: &'static str,
+    /// Whether the body may carry an `inn` (the organisation under a power of attorney).
+    inn: bool,
+    /// Whether the body asks for the united token (`"unitedToken": true`).
+    united: bool,
+}
+
+/// Each challenge flow's sign-in; an error for the flows that have none.
+fn sign_in(flow: Flow) -> Result<SignIn> {
+    const GISMT: SignIn = SignIn {
+        key: "/auth/cert/key",
+        sign_in: "/auth/cert/",
+        inn: false,
+        united: false,
+    };
+    const TRUEAPI: SignIn = SignIn {
+        key: "/auth/key",
+        sign_in: "/auth/simpleSignIn/",
+        inn: true,
+        united: false,
+    };
+    Ok(match flow {
+        Flow::Gismt => GISMT,
+        Flow::TrueApi => TRUEAPI,
         // Without an installation: the token is True API's own.
-        Flow::TrueApiToken => Ok(("/auth/key", "/auth/simpleSignIn".to_owned())),
-        Flow::Mdlp | Flow::SmartMarket => Err(Error::invalid_argument(format!(
-            "{} is not a challenge flow",
-            flow.name()
-        ))),
-    }
+        Flow::TrueApiToken => SignIn {
+            sign_in: "/auth/simpleSignIn",
+            ..TRUEAPI
+        },
+        Flow::Mdlp | Flow::SmartMarket => {
+            return Err(Error::invalid_argument(format!(
+                "{} is not a challenge flow",
+                flow.name()
+            )))
+        }
+    })
+}
+
+/// The sign-in path of `flow` for `oms_connection` (empty for a flow without an installation);
+/// empty for a flow that is not a challenge flow.
+pub(super) fn sign_in_path(flow: Flow, oms_connection: &str) -> String {
+    sign_in(flow).map_or_else(
+        |_| String::new(),
+        |s| format!("{}{}", s.sign_in, oms_connection.trim()),
+    )
 }
 
 /// Where the signed challenge of `flow` for `oms_connection` is sent, under `base_url`.
 pub(super) fn sign_in_url(flow: Flow, base_url: &str, oms_connection: &str) -> Result<String> {
-    let (_, sign_in_path) = paths(flow, oms_connection.trim())?;
-    Ok(format!("{base_url}{sign_in_path}"))
+    sign_in(flow)?;
+    Ok(format!("{base_url}{}", sign_in_path(flow, oms_connection)))
 }
 
 /// The inputs of a challenge flow, checked.
@@ -49,22 +89,22 @@ impl ChallengeInputs {
         oms_connection: &str,
         inn: Option<&str>,
     ) -> Result<ChallengeInputs> {
-        paths(flow, "")?;
-        match flow {
-            // True API's own token names no installation.
-            Flow::TrueApiToken if oms_connection.trim().is_empty() => {}
-            Flow::TrueApiToken => {
-                return Err(Error::invalid_argument(
-                    "the True API token is signed in without an installation (no omsConnection)",
-                ))
+        let how = sign_in(flow)?;
+        match flow.kind() {
+            Kind::SignedIn if oms_connection.trim().is_empty() => {}
+            Kind::SignedIn => {
+                return Err(Error::invalid_argument(format!(
+                    "the {} token is signed in without an installation (no omsConnection)",
+                    flow.name()
+                )))
             }
-            Flow::Gismt | Flow::TrueApi | Flow::Mdlp | Flow::SmartMarket => {
+            Kind::SuzChallenge | Kind::SuzMdlp | Kind::OAuth => {
                 require_uuid(oms_connection, "omsConnection")?
             }
         }
         let inn = inn.map(str::trim);
         if let Some(inn) = inn {
-            if !matches!(flow, Flow::TrueApi | Flow::TrueApiToken) {
+            if !how.inn {
                 return Err(Error::invalid_argument("only True API takes an inn"));
             }
             if !(inn.len() == 10 || inn.len() == 12) || !inn.bytes().all(|b| b.is_ascii_digit()) {
@@ -83,7 +123,7 @@ impl ChallengeInputs {
 
     /// Step one: `GET` the challenge (safe to repeat).
     pub fn key_request(&self) -> Request {
-        let (key_path, _) = paths(self.flow, &self.oms_connection).unwrap_or_default();
+        let key_path = sign_in(self.flow).map_or("", |s| s.key);
         Request::new(Method::Get, format!("{}{key_path}", self.base_url))
     }
 
@@ -94,13 +134,13 @@ impl ChallengeInputs {
         let v = success_json(response, &what)?;
         let uuid = string_field(&v, "uuid", response, &what)?;
         let data = string_field(&v, "data", response, &what)?;
-        let (_, sign_in_path) = paths(self.flow, &self.oms_connection)?;
+        let url = sign_in_url(self.flow, &self.base_url, &self.oms_connection)?;
         Ok(PendingSignature::new(
             data.into_bytes(),
             SignatureKind::Attached,
             Step::Challenge {
                 flow: self.flow,
-                url: format!("{}{sign_in_path}", self.base_url),
+                url,
                 connection: self.oms_connection.clone(),
                 uuid,
                 inn: self.inn.clone(),
@@ -116,6 +156,7 @@ impl ChallengeInputs {
 /// needs no JSON escaping: it is written as is, and only the short strings go through the JSON
 /// encoder (a `serde_json::Value` would copy the signature and escape it byte by byte).
 pub(super) fn sign_in_request(
+    flow: Flow,
     url: &str,
     uuid: &str,
     inn: Option<&str>,
@@ -133,6 +174,9 @@ pub(super) fn sign_in_request(
     if let Some(inn) = inn {
         body.extend_from_slice(b",\"inn\":");
         let _ = serde_json::to_writer(&mut body, inn);
+    }
+    if sign_in(flow).is_ok_and(|s| s.united) {
+        body.extend_from_slice(b",\"unitedToken\":true");
     }
     body.extend_from_slice(b",\"uuid\":");
     let _ = serde_json::to_writer(&mut body, uuid);
@@ -182,7 +226,7 @@ mod tests {
             ("f1b2c3d4-0000-4000-8000-00000000000a", None),
             ("a \"quoted\" \\ uuid\n", Some("7701234567")),
         ] {
-            let r = sign_in_request("https://x/sign", uuid, inn, "MIIB+/a=");
+            let r = sign_in_request(Flow::TrueApi, "https://x/sign", uuid, inn, "MIIB+/a=");
             // Nothing secret in it: not wiped (every other body is, see `Request::body`).
             assert!(matches!(
                 r.body,

@@ -101,21 +101,16 @@ impl PendingSignature {
     /// flow's path).
     fn base_url(&self) -> &str {
         let (url, tail) = match &self.step {
-            Step::Register { url, .. } => (url, "/api/v2/integration/connection"),
-            Step::Mdlp { url, .. } => (url, "/token/"),
+            Step::Register { url, .. } => (url, "/api/v2/integration/connection".to_owned()),
+            Step::Mdlp { url, .. } => (url, "/token/".to_owned()),
             Step::Challenge {
-                flow: Flow::TrueApi,
+                flow,
                 url,
+                connection,
                 ..
-            } => (url, "/auth/simpleSignIn/"),
-            Step::Challenge {
-                flow: Flow::TrueApiToken,
-                url,
-                ..
-            } => (url, "/auth/simpleSignIn"),
-            Step::Challenge { url, .. } => (url, "/auth/cert/"),
+            } => (url, challenge::sign_in_path(*flow, connection)),
         };
-        url.rfind(tail).map_or(url.as_str(), |at| &url[..at])
+        url.rfind(&tail).map_or(url.as_str(), |at| &url[..at])
     }
 
     /// This operation, exportable: sealed with `key` (see [`carry`]).
@@ -180,7 +175,14 @@ impl PendingSignature {
         let signature = conform_signature(signature, self.kind, &self.data)?;
         match &self.step {
             Step::Mdlp { url, code, .. } => Ok(mdlp::signed_code_request(url, code, &signature)),
-            Step::Challenge { url, uuid, inn, .. } => Ok(challenge::sign_in_request(
+            Step::Challenge {
+                flow,
+                url,
+                uuid,
+                inn,
+                ..
+            } => Ok(challenge::sign_in_request(
+                *flow,
                 url,
                 uuid,
                 inn.as_deref(),

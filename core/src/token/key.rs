@@ -15,8 +15,9 @@ pub struct TokenKey {
 
 impl TokenKey {
     /// SUZ tokens: one per SUZ (its URL) and omsConnection, whichever flow minted it (a new
-    /// one revokes the old). True API's own token: one per True API (its URL), certificate and
-    /// organisation (`inn`), as the server binds it. SmartMarket: one per service URL, client and
+    /// one revokes the old). A token signed in without an installation (True API's own, the
+    /// united token, GIS MT's): one per flow, service URL, certificate and organisation (`inn`),
+    /// as the server binds it. SmartMarket: one per service URL, client and
     /// scope (they coexist; caching saves calls). `url` gives each service's configured URL: the
     /// URLs keep the tokens of different stands apart.
     pub fn for_profile(profile: &Profile, url: &dyn Fn(Service) -> Option<String>) -> TokenKey {
@@ -29,9 +30,14 @@ impl TokenKey {
                 url(Service::SmartMarket),
                 scope
             ),
-            ProfileFlow::TrueApiToken { inn, certificate } => format!(
-                "trueapi_token:{}:{}:{}",
-                url(Service::TrueApi),
+            ProfileFlow::SignedIn {
+                flow,
+                inn,
+                certificate,
+            } => format!(
+                "{}:{}:{}:{}",
+                flow.name(),
+                url(flow.service()),
                 certificate.trim().to_ascii_lowercase(),
                 inn.as_deref().unwrap_or("")
             ),
