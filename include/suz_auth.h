@@ -133,22 +133,29 @@ typedef uint32_t SuzLogLevel;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// The flow that minted a token.
+// The flow that minted a token: the core's `Flow`, numbered by `Flow::code`.
 enum SuzFlow
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  // SUZ `clientToken` through MDLP.
+  // SUZ `clientToken` through MDLP (signed code or password).
   SUZ_FLOW_MDLP = 1,
   // SUZ `clientToken` through GIS MT.
   SUZ_FLOW_GISMT = 2,
   // SUZ `clientToken` through True API.
   SUZ_FLOW_TRUE_API = 3,
-  // SmartMarket OAuth `access_token`.
+  // Sber SmartMarket OAuth `access_token`.
   SUZ_FLOW_SMART_MARKET = 4,
-  // True API's own token (a JWT), signed in without an installation.
+  // The True API token itself (a JWT), signed in without an installation: for True API's
+  // own calls, keyed by the certificate and the organisation (`inn`).
   SUZ_FLOW_TRUE_API_TOKEN = 5,
+  // The united token (`unitedToken: true` on True API's sign-in): one token for True API
+  // and the other GIS MT services, keyed by the certificate and the organisation (`inn`).
+  SUZ_FLOW_UNITED_TOKEN = 6,
+  // GIS MT's own token, signed in without an installation (`POST /auth/cert/`): for GIS
+  // MT's calls, keyed by the certificate.
+  SUZ_FLOW_GISMT_TOKEN = 7,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

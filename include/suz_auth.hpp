@@ -76,6 +76,9 @@ enum class Flow : std::uint32_t {
     Gismt = SUZ_FLOW_GISMT,
     TrueApi = SUZ_FLOW_TRUE_API,
     SmartMarket = SUZ_FLOW_SMART_MARKET,
+    TrueApiToken = SUZ_FLOW_TRUE_API_TOKEN,
+    UnitedToken = SUZ_FLOW_UNITED_TOKEN,
+    GismtToken = SUZ_FLOW_GISMT_TOKEN,
 };
 
 enum class SignatureKind : std::uint32_t {

@@ -2,43 +2,16 @@
 
 use std::ffi::c_char;
 
-use suz_auth_core::{Flow, MdlpCredentials, PendingSignature, Token};
+use suz_auth_core::{MdlpCredentials, PendingSignature, Token};
 
 use crate::boundary::{self, owned_c_string};
 use crate::client::SuzClient;
 use crate::result::SuzResult;
 use crate::signer::{signer_arg, SuzSignatureKind, SuzSigner};
 
-/// The flow that minted a token.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SuzFlow {
-    /// SUZ `clientToken` through MDLP.
-    Mdlp = 1,
-    /// SUZ `clientToken` through GIS MT.
-    Gismt = 2,
-    /// SUZ `clientToken` through True API.
-    TrueApi = 3,
-    /// SmartMarket OAuth `access_token`.
-    SmartMarket = 4,
-    /// True API's own token (a JWT), signed in without an installation.
-    TrueApiToken = 5,
-}
-
-impl SuzFlow {
-    /// The C enum's value for `flow` (the core's [`Flow::code`]; `SuzFlow` is written out here
-    /// for cbindgen, and a test checks the two agree).
-    fn code(flow: Flow) -> u32 {
-        let code = match flow {
-            Flow::Mdlp => SuzFlow::Mdlp,
-            Flow::Gismt => SuzFlow::Gismt,
-            Flow::TrueApi => SuzFlow::TrueApi,
-            Flow::SmartMarket => SuzFlow::SmartMarket,
-            Flow::TrueApiToken => SuzFlow::TrueApiToken,
-        };
-        code as u32
-    }
-}
+// `SuzFlow`: written by build.rs from the core's table of flows (`core/src/flow_table.in`), one
+// variant per `Flow`, numbered by `Flow::code`.
+include!(concat!(env!("OUT_DIR"), "/suz_flow.rs"));
 
 /// A token: its value, the flow that minted it, and when it was obtained and expires.
 ///
@@ -440,7 +413,7 @@ pub unsafe extern "C" fn suz_token_value(token: *const SuzToken) -> *const c_cha
 /// The flow that minted the token (a `SuzFlow`); 0 if `token` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn suz_token_flow(token: *const SuzToken) -> u32 {
-    boundary::get(0, || Some(SuzFlow::code(token.as_ref()?.token.flow())))
+    boundary::get(0, || Some(token.as_ref()?.token.flow().code()))
 }
 
 /// When the token was obtained, Unix time in milliseconds; 0 if `token` is NULL.

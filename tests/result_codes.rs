@@ -193,22 +193,14 @@ fn the_1c_readme_names_each_code_it_lists_rightly() {
     }
 }
 
-/// The flows are one table too (`Flow` in the core: name, number, service): the header's
-/// `SuzFlow`, Python's `Flow` and C#'s `Flow` list the same numbers under the same names.
+/// The flows are one table too (`core/src/flow_table.in`: name, number, service, kind): the
+/// header's `SuzFlow`, C++'s `suz::Flow`, Python's `Flow` and C#'s `Flow` list the same numbers
+/// under the same names.
 #[test]
 fn every_binding_lists_every_flow_by_its_number() {
     use suz_auth_core::Flow;
     // `TrueApi` -> `TRUE_API`, as the header and Python spell it.
-    let upper = |f: Flow| {
-        let mut out = String::new();
-        for (i, c) in format!("{f:?}").chars().enumerate() {
-            if c.is_ascii_uppercase() && i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_uppercase());
-        }
-        out
-    };
+    let upper = |f: Flow| upper_of(&format!("{f:?}"));
     let want = |name: &dyn Fn(Flow) -> String| -> BTreeMap<u32, String> {
         Flow::ALL.iter().map(|&f| (f.code(), name(f))).collect()
     };
@@ -243,4 +235,34 @@ fn every_binding_lists_every_flow_by_its_number() {
         Some((n.trim().parse().ok()?, name.trim().to_owned()))
     }));
     assert_eq!(in_csharp, want(&|f: Flow| format!("{f:?}")));
+    // C++: `TrueApi = SUZ_FLOW_TRUE_API,` — the C name's number, from the header.
+    let cpp = read("include/suz_auth.hpp");
+    let block = cpp
+        .split("enum class Flow : std::uint32_t {")
+        .nth(1)
+        .unwrap();
+    let in_cpp: BTreeMap<u32, String> = block
+        .lines()
+        .take_while(|l| !l.contains("};"))
+        .filter_map(|l| {
+            let (name, c_name) = l.trim().trim_end_matches(',').split_once(" = ")?;
+            let c_name = c_name.strip_prefix("SUZ_FLOW_")?;
+            let (&n, _) = in_header.iter().find(|(_, h)| *h == c_name)?;
+            assert_eq!(upper_of(name), c_name, "C++ {name} is SUZ_FLOW_{c_name}");
+            Some((n, name.to_owned()))
+        })
+        .collect();
+    assert_eq!(in_cpp, want(&|f: Flow| format!("{f:?}")));
+}
+
+/// `TrueApiToken` -> `TRUE_API_TOKEN`.
+fn upper_of(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }

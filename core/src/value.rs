@@ -105,19 +105,9 @@ macro_rules! flows {
     };
 }
 
-flows! {
-    /// SUZ `clientToken` through GIS MT.
-    Gismt => "gismt", 2, Gismt, SuzChallenge;
-    /// SUZ `clientToken` through True API.
-    TrueApi => "trueapi", 3, TrueApi, SuzChallenge;
-    /// The True API token itself (a JWT), signed in without an installation: for True API's
-    /// own calls, keyed by the certificate and the organisation (`inn`).
-    TrueApiToken => "trueapi_token", 5, TrueApi, SignedIn;
-    /// SUZ `clientToken` through MDLP (signed code or password).
-    Mdlp => "mdlp", 1, Mdlp, SuzMdlp;
-    /// Sber SmartMarket OAuth `access_token`.
-    SmartMarket => "smartmarket", 4, SmartMarket, OAuth;
-}
+// The flows themselves: one line each, in a file of their own that the C layer's build script
+// reads too (it writes the C enum `SuzFlow` from the same lines).
+include!("flow_table.in");
 
 /// A token with its provenance and lifetime. The value is wiped from memory on drop and never
 /// shown by `Debug`.

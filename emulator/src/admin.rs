@@ -49,6 +49,7 @@ struct SettingsSpec {
     smartmarket_expires_in_seconds: Option<bool>,
     allow_expired_certificates: Option<bool>,
     sign_in_answer: Option<crate::SignInAnswer>,
+    united_answer: Option<crate::UnitedAnswer>,
 }
 
 /// Reads a JSON object into `T`; the error names the field at fault.
@@ -227,6 +228,7 @@ pub fn handle(state: &State, req: &Request, path: &str) -> Reply {
             set!(smartmarket_expires_in_seconds);
             set!(allow_expired_certificates);
             set!(sign_in_answer);
+            set!(united_answer);
             json_reply(200, json!({"updated": changed}))
         }
         ("POST", "/admin/reset") => {

@@ -22,6 +22,8 @@ pub enum Endpoint {
     GismtKey,
     #[serde(rename = "gismt.token")]
     GismtToken,
+    #[serde(rename = "gismt.sign_in")]
+    GismtSignIn,
     #[serde(rename = "trueapi.key")]
     TrueApiKey,
     #[serde(rename = "trueapi.token")]
@@ -36,7 +38,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in the order the README lists them.
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::SuzRegister,
         Endpoint::SuzPing,
         Endpoint::SuzVersion,
@@ -45,6 +47,7 @@ impl Endpoint {
         Endpoint::MdlpToken,
         Endpoint::GismtKey,
         Endpoint::GismtToken,
+        Endpoint::GismtSignIn,
         Endpoint::TrueApiKey,
         Endpoint::TrueApiToken,
         Endpoint::TrueApiSignIn,
@@ -62,6 +65,7 @@ impl Endpoint {
             Endpoint::MdlpToken => "mdlp.token",
             Endpoint::GismtKey => "gismt.key",
             Endpoint::GismtToken => "gismt.token",
+            Endpoint::GismtSignIn => "gismt.sign_in",
             Endpoint::TrueApiKey => "trueapi.key",
             Endpoint::TrueApiToken => "trueapi.token",
             Endpoint::TrueApiSignIn => "trueapi.sign_in",

@@ -63,6 +63,8 @@ pub struct EmulatorConfig {
     pub smartmarket_expires_in_seconds: bool,
     /// The shape of a GIS MT or True API sign-in's answer (the forms reported in public traffic).
     pub sign_in_answer: SignInAnswer,
+    /// The shape of the united token's answer (`unitedToken: true`).
+    pub united_answer: UnitedAnswer,
     pub registration_keys: Vec<String>,
     pub pharma_registration_keys: Vec<String>,
     pub oms_ids: Vec<String>,
@@ -83,6 +85,7 @@ impl Default for EmulatorConfig {
             smartmarket_token_ttl_ms: 30 * 60 * 1000,
             smartmarket_expires_in_seconds: false,
             sign_in_answer: SignInAnswer::Token,
+            united_answer: UnitedAnswer::ExpireDateMoscow,
             registration_keys: vec![DEMO_REGISTRATION_KEY.to_owned()],
             pharma_registration_keys: vec![PHARMA_REGISTRATION_KEY.to_owned()],
             oms_ids: vec![DEFAULT_OMS_ID.to_owned()],
@@ -107,6 +110,23 @@ pub enum SignInAnswer {
     TokenExp,
     /// `{"token", "life_time"}`: minutes.
     TokenLifeTime,
+}
+
+/// How True API answers a sign-in for the united token (`/admin/settings` `united_answer`):
+/// `{"uuidToken", "expireDate"}` always (public production traffic of 2026-09-30), with
+/// `expireDate` in each form reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitedAnswer {
+    /// RFC 3339 with milliseconds and Moscow's offset: `2026-09-30T20:16:34.123+03:00`.
+    #[default]
+    ExpireDateMoscow,
+    /// Moscow time without a zone: `2026-09-30T20:16:34`.
+    ExpireDateLocal,
+    /// UTC: `2026-09-30T17:16:34Z`.
+    ExpireDateUtc,
+    /// A Unix time in milliseconds, as a JSON number.
+    ExpireDateUnixMs,
 }
 
 /// A running emulator; stops when dropped.

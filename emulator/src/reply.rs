@@ -71,7 +71,7 @@ pub(crate) fn service_error(endpoint: Endpoint, status: u16, text: &str) -> Repl
     match endpoint {
         SuzRegister | SuzPing | SuzVersion | SuzOrders => suz_error(status, status.into(), text),
         MdlpAuth | MdlpToken => mdlp_error(status, &status.to_string(), text),
-        GismtKey | GismtToken | TrueApiKey | TrueApiToken | TrueApiSignIn => {
+        GismtKey | GismtToken | GismtSignIn | TrueApiKey | TrueApiToken | TrueApiSignIn => {
             crpt_error(status, reason_text(status), text)
         }
         SmartMarketOauth => sber_error(status, status.into(), text),

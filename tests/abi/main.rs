@@ -17,5 +17,5 @@ mod redis;
 mod robustness;
 mod safety;
 mod signals;
+mod signed_in;
 mod threads;
-mod trueapi_token;

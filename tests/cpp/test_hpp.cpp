@@ -4,6 +4,7 @@
 // tests/cpp/run.sh.
 //
 //   test_hpp EMULATOR_URL CERT_PEM KEY_PEM
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -210,6 +211,32 @@ void test_cache_and_requests()
     check("unknown profile", unknown && unknown->code() == SUZ_RESULT_INVALID_ARGUMENT);
 }
 
+/* The tokens signed in without an installation come through the same profile calls. */
+void test_signed_in_tokens()
+{
+    struct Case { const char *flow; suz::Flow want; bool jwt; };
+    const Case cases[] = {
+        {"trueapi_token", suz::Flow::TrueApiToken, true},
+        {"united_token", suz::Flow::UnitedToken, false},
+        {"gismt_token", suz::Flow::GismtToken, true},
+    };
+    for (const Case &c : cases) {
+        std::string profiles = std::string(", \"cache\": {\"persist\": false}, \"profiles\": {\"own\": {\"flow\": \"") +
+                               c.flow + "\", \"certificate\": \"cpp-test-cert\"}}";
+        suz::Client client(config(profiles));
+        client.set_signer(suz::Signer::function(openssl_sign), std::string_view("own"));
+        long before = stat("tokens_issued_total");
+        suz::Token t = client.token("own");
+        std::string value(t.value());
+        size_t dots = static_cast<size_t>(std::count(value.begin(), value.end(), '.'));
+        check("signed in without an installation: the flow", t.flow() == c.want, c.flow);
+        check("signed in without an installation: a JWT, or the united token's UUID",
+              (dots == 2) == c.jwt, std::string(c.flow) + ": " + value);
+        check("signed in without an installation: cached, one sign-in",
+              client.token_value("own") == value && stat("tokens_issued_total") - before == 1, c.flow);
+    }
+}
+
 void test_errors()
 {
     auto config_error = error_of("config", [] { suz::Client c("{\"stnad\": \"emulator\"}"); });
@@ -334,6 +361,7 @@ int main(int argc, char **argv)
         test_flows();
         test_two_phases();
         test_cache_and_requests();
+        test_signed_in_tokens();
         test_errors();
         test_moves_and_log();
     } catch (const suz::Error &e) {

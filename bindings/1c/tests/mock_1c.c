@@ -870,6 +870,16 @@ int main(int argc, char **argv)
         for (const char *q = own; *q; q++) dots += *q == '.';
         CHECK(dots == 2, "True API's own token is a JWT: %s", own);
     }
+    /* The united token and GIS MT's own token (no installation either): the same calls. */
+    {
+        const char *united = acquire_sign_complete(&b, &a, "united", "attached", false, true);
+        CHECK(strlen(united) == 36 && united[8] == '-' && united[23] == '-',
+              "the united token is a UUID: %s", united);
+        const char *gis = acquire_sign_complete(&a, &b, "gismt_own", "attached", true, true);
+        int dots = 0;
+        for (const char *q = gis; *q; q++) dots += *q == '.';
+        CHECK(dots == 2, "GIS MT's own token is a JWT: %s", gis);
+    }
     /* MDLP signed code: detached. */
     acquire_sign_complete(&a, &b, "mdlp", "detached", true, true);
     /* Flows that sign nothing give the token at once. */

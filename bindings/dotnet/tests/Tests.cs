@@ -306,24 +306,35 @@ static class Tests
 
     static string PackageVersion;
 
-    // True API's own token comes through the same profile calls as every other flow.
-    static void TrueApiOwnToken()
+    // The tokens signed in without an installation (True API's own, the united token, GIS MT's
+    // own) come through the same profile calls as every other flow.
+    static void SignedInTokens()
     {
-        string profiles = ", \"cache\": {\"persist\": false}, \"profiles\": {\"own\": {\"flow\": \"trueapi_token\", \"certificate\": \"csharp-test-cert\"}}";
-        using (var client = new Client(Config(profiles)))
-        using (var signer = Signer.FromFunction(OpensslSign))
+        var cases = new[] {
+            Tuple.Create("trueapi_token", Flow.TrueApiToken, true),
+            Tuple.Create("united_token", Flow.UnitedToken, false),
+            Tuple.Create("gismt_token", Flow.GismtToken, true),
+        };
+        foreach (var c in cases)
         {
-            client.SetSigner(signer, "own");
-            long before = Stat("tokens_issued_total");
-            string value;
-            using (var t = client.GetToken("own"))
+            string name = c.Item1;
+            string profiles = ", \"cache\": {\"persist\": false}, \"profiles\": {\"own\": {\"flow\": \"" + name + "\", \"certificate\": \"csharp-test-cert\"}}";
+            using (var client = new Client(Config(profiles)))
+            using (var signer = Signer.FromFunction(OpensslSign))
             {
-                Check("trueapi_token: the flow", t.Flow == Flow.TrueApiToken);
-                Check("trueapi_token: a JWT", t.Value.Split('.').Length == 3);
-                value = t.Value;
+                client.SetSigner(signer, "own");
+                long before = Stat("tokens_issued_total");
+                string value;
+                using (var t = client.GetToken("own"))
+                {
+                    Check(name + ": the flow", t.Flow == c.Item2);
+                    // A JWT, or the united token's UUID.
+                    Check(name + ": its form", (t.Value.Split('.').Length == 3) == c.Item3, t.Value);
+                    value = t.Value;
+                }
+                Check(name + ": cached", client.GetTokenValue("own") == value);
+                Check(name + ": one sign-in", Stat("tokens_issued_total") - before == 1);
             }
-            Check("trueapi_token: cached", client.GetTokenValue("own") == value);
-            Check("trueapi_token: one sign-in", Stat("tokens_issued_total") - before == 1);
         }
     }
 
@@ -338,7 +349,7 @@ static class Tests
         Test("flows", Flows);
         Test("two phases", TwoPhases);
         Test("cache, threads and requests", CacheThreadsAndRequests);
-        Test("True API's own token", TrueApiOwnToken);
+        Test("tokens signed in without an installation", SignedInTokens);
         Test("errors", Errors);
         Test("dispose rules and the log", DisposeRulesAndLog);
         Console.WriteLine(passed + " passed, " + failed + " failed");

@@ -35,6 +35,8 @@ class Flow(enum.IntEnum):
     TRUE_API = 3
     SMART_MARKET = 4
     TRUE_API_TOKEN = 5
+    UNITED_TOKEN = 6
+    GISMT_TOKEN = 7
 
 
 SignFunction = Callable[[bytes, SignatureKind], Union[bytes, str]]

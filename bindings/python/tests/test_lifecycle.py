@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import threading
 
+import pytest
 import suz_auth
 from conftest import CONNECTION, OMS_ID, openssl_sign
 
@@ -90,25 +91,36 @@ def test_request_recovers_and_logs(emulator, gost_keys, tmp_path):
     assert emulator.tokens_issued() == 2
 
 
-def test_true_apis_own_token_from_a_profile(emulator, gost_keys, tmp_path):
-    """A `trueapi_token` profile: True API's own token, without an installation, through the
-    same profile calls as every other flow."""
+@pytest.mark.parametrize(
+    "flow, code, identity, inn, jwt",
+    [
+        ("trueapi_token", "TRUE_API_TOKEN", "trueapi", "7707083893", True),
+        ("united_token", "UNITED_TOKEN", "united", "7707083893", False),
+        ("gismt_token", "GISMT_TOKEN", "gismt", None, True),
+    ],
+)
+def test_a_token_signed_in_without_an_installation_from_a_profile(
+    emulator, gost_keys, tmp_path, flow, code, identity, inn, jwt
+):
+    """The flows signed in without an installation (True API's own token, the united token,
+    GIS MT's own token) through the same profile calls as every other flow."""
     config = profile_config(emulator, tmp_path, *gost_keys)
     line = config["profiles"]["line"]
     config["profiles"]["own"] = {
-        "flow": "trueapi_token",
+        "flow": flow,
         "certificate": "python-test-cert",
-        "inn": "7707083893",
         "signer": line["signer"],
     }
+    if inn:
+        config["profiles"]["own"]["inn"] = inn
     with suz_auth.Client(config) as client:
         with client.token_get("own") as token:
-            assert token.flow is suz_auth.Flow.TRUE_API_TOKEN
-            assert token.value.count(".") == 2  # a JWT
+            assert token.flow is suz_auth.Flow[code]
+            assert (token.value.count(".") == 2) == jwt  # a JWT, or the united token's UUID
             value = token.value
         with client.token_get("own") as again:
             assert again.value == value  # cached
     issued = emulator.stats()["tokens_issued"]
-    own = {k: n for k, n in issued.items() if k.startswith("trueapi:")}
+    own = {k: n for k, n in issued.items() if k.startswith(identity + ":")}
     assert list(own.values()) == [1], own
-    assert all(k.endswith(":7707083893") for k in own), own
+    assert all(k.endswith(":" + (inn or "")) for k in own), own

@@ -459,11 +459,11 @@ mod tests {
         );
         assert_eq!(
             err(json!({"oms_connection": CONN})),
-            "config key `profiles.p.flow`: required (gismt, trueapi, trueapi_token, mdlp or smartmarket)"
+            "config key `profiles.p.flow`: required (gismt, gismt_token, trueapi, trueapi_token, united_token, mdlp or smartmarket)"
         );
         assert_eq!(
             err(json!({"flow": "gost", "oms_connection": CONN})),
-            "config key `profiles.p.flow`: unknown flow \"gost\" (use gismt, trueapi, trueapi_token, mdlp or smartmarket)"
+            "config key `profiles.p.flow`: unknown flow \"gost\" (use gismt, gismt_token, trueapi, trueapi_token, united_token, mdlp or smartmarket)"
         );
     }
 

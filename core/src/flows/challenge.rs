@@ -41,10 +41,18 @@ fn sign_in(flow: Flow) -> Result<SignIn> {
     };
     Ok(match flow {
         Flow::Gismt => GISMT,
+        // Without an installation: GIS MT's own token.
+        Flow::GismtToken => GISMT,
         Flow::TrueApi => TRUEAPI,
         // Without an installation: the token is True API's own.
         Flow::TrueApiToken => SignIn {
             sign_in: "/auth/simpleSignIn",
+            ..TRUEAPI
+        },
+        // True API's own sign-in asking for the united token.
+        Flow::UnitedToken => SignIn {
+            sign_in: "/auth/simpleSignIn",
+            united: true,
             ..TRUEAPI
         },
         Flow::Mdlp | Flow::SmartMarket => {
@@ -407,6 +415,87 @@ mod tests {
         assert!(e.message.contains("without an installation"), "{e}");
         // The other flows still need one.
         assert!(ChallengeInputs::new(Flow::TrueApi, "https://x", "", None).is_err());
+    }
+
+    #[test]
+    fn the_united_token_asks_for_it_in_true_apis_own_sign_in() {
+        let i = ChallengeInputs::new(
+            Flow::UnitedToken,
+            "https://api.test/v3/true-api",
+            "",
+            Some("7707083893"),
+        )
+        .unwrap();
+        assert_eq!(
+            render(&i.key_request()),
+            "GET https://api.test/v3/true-api/auth/key\n"
+        );
+        let p = i.parse_key(&answer(200, CHALLENGE), start()).unwrap();
+        assert_eq!(p.flow(), Some(Flow::UnitedToken));
+        assert_eq!(p.kind(), SignatureKind::Attached);
+        let attached = attached_b64_over(p.data());
+        let r = p.token_request(&attached_over(p.data())).unwrap();
+        assert_eq!(
+            render(&r),
+            format!(
+                "POST https://api.test/v3/true-api/auth/simpleSignIn\n\
+                 Content-Type: application/json;charset=UTF-8\n\n\
+                 {{\"data\":\"{attached}\",\"inn\":\"7707083893\",\"unitedToken\":true,\
+                 \"uuid\":\"f1b2c3d4-0000-4000-8000-00000000000a\"}}"
+            )
+        );
+        // The other sign-ins do not ask for it.
+        for flow in [
+            Flow::TrueApiToken,
+            Flow::TrueApi,
+            Flow::Gismt,
+            Flow::GismtToken,
+        ] {
+            let r = sign_in_request(flow, "https://x/sign", "u", None, "MIIB");
+            assert!(!render(&r).contains("unitedToken"), "{flow:?}");
+        }
+        let e = ChallengeInputs::new(Flow::UnitedToken, "https://x", CONN, None).unwrap_err();
+        assert_eq!(
+            e.message,
+            "the united_token token is signed in without an installation (no omsConnection)"
+        );
+    }
+
+    #[test]
+    fn gis_mts_own_token_is_signed_in_at_auth_cert_without_an_installation() {
+        let i = ChallengeInputs::new(Flow::GismtToken, "https://api.test/v3", " ", None).unwrap();
+        assert_eq!(
+            render(&i.key_request()),
+            "GET https://api.test/v3/auth/cert/key\n"
+        );
+        let p = i.parse_key(&answer(200, CHALLENGE), start()).unwrap();
+        let attached = attached_b64_over(p.data());
+        let r = p.token_request(&attached_over(p.data())).unwrap();
+        assert_eq!(
+            render(&r),
+            format!(
+                "POST https://api.test/v3/auth/cert/\n\
+                 Content-Type: application/json;charset=UTF-8\n\n\
+                 {{\"data\":\"{attached}\",\"uuid\":\"f1b2c3d4-0000-4000-8000-00000000000a\"}}"
+            )
+        );
+        // GIS MT takes no inn, and its own token no installation.
+        let e = ChallengeInputs::new(Flow::GismtToken, "u", "", Some("7707083893")).unwrap_err();
+        assert_eq!(e.message, "only True API takes an inn");
+        assert!(ChallengeInputs::new(Flow::GismtToken, "u", CONN, None).is_err());
+        // The flows that are not challenge flows have no sign-in.
+        for flow in [Flow::Mdlp, Flow::SmartMarket] {
+            assert_eq!(sign_in_path(flow, CONN), "");
+            assert!(sign_in_url(flow, "https://x", CONN).is_err());
+        }
+        assert_eq!(
+            sign_in_path(Flow::Gismt, &format!(" {CONN} ")),
+            format!("/auth/cert/{CONN}")
+        );
+        assert_eq!(
+            sign_in_url(Flow::TrueApi, "https://x", CONN).unwrap(),
+            format!("https://x/auth/simpleSignIn/{CONN}")
+        );
     }
 
     #[test]

@@ -113,15 +113,29 @@ mod tests {
               "a": {"flow": "trueapi_token", "certificate": "AB12"},
               "b": {"flow": "trueapi_token", "certificate": "ab12"},
               "c": {"flow": "trueapi_token", "certificate": "ab12", "inn": "7707083893"},
-              "d": {"flow": "trueapi_token", "certificate": "cd34"}}}"#,
+              "d": {"flow": "trueapi_token", "certificate": "cd34"},
+              "u": {"flow": "united_token", "certificate": "ab12", "inn": "7707083893"},
+              "g": {"flow": "gismt_token", "certificate": " AB12 "}}}"#,
         )
         .unwrap();
         let key = |p: &str| {
-            TokenKey::for_profile(&c.profiles[p], &|s| {
-                (s == Service::TrueApi).then(|| "https://ta.test".to_owned())
+            TokenKey::for_profile(&c.profiles[p], &|s| match s {
+                Service::TrueApi => Some("https://ta.test".to_owned()),
+                Service::Gismt => Some("https://gis.test".to_owned()),
+                _ => None,
             })
         };
         assert_eq!(key("a").label, "trueapi_token:https://ta.test:ab12:");
+        assert_eq!(
+            key("c").label,
+            "trueapi_token:https://ta.test:ab12:7707083893"
+        );
+        // Each flow keeps its own token, at its own service's URL.
+        assert_eq!(
+            key("u").label,
+            "united_token:https://ta.test:ab12:7707083893"
+        );
+        assert_eq!(key("g").label, "gismt_token:https://gis.test:ab12:");
         assert_eq!(key("a").hash, key("b").hash);
         assert_ne!(key("a").hash, key("c").hash);
         assert_ne!(key("a").hash, key("d").hash);

@@ -134,20 +134,32 @@ fn signed_in(
     Ok((verified, inn))
 }
 
-/// True API's own token: the challenge signed attached and sent without an installation
-/// (`POST /auth/simpleSignIn`). The token is a JWT whose `exp` is its expiry; the server keeps
-/// one live token per signing certificate and organisation (`inn`): a new one revokes the
-/// previous one of the same pair. Refusals as for the installation's sign-in (403).
-pub(crate) fn sign_in_own(state: &State, req: &Request) -> Reply {
-    let refused = |why: &str| crpt_error(403, TRUEAPI_REFUSAL, why);
+/// A service's own token: the challenge signed attached and sent without an installation
+/// (True API's `POST /auth/simpleSignIn`, GIS MT's `POST /auth/cert/`). The token is a JWT whose
+/// `exp` is its expiry; the server keeps one live token per service, signing certificate and
+/// organisation (`inn`): a new one revokes the previous one of the same triple. On True API,
+/// `"unitedToken": true` asks for the united token instead: a UUID, answered as
+/// `{uuidToken, expireDate}` (the `united_answer` setting picks `expireDate`'s form), kept one
+/// per certificate and `inn` as well. Refusals as for the installation's sign-in.
+pub(crate) fn sign_in_own(state: &State, req: &Request, svc: Svc) -> Reply {
+    let refused = |why: &str| match svc {
+        Svc::TrueApi => crpt_error(403, TRUEAPI_REFUSAL, why),
+        Svc::Gismt => crpt_error(401, "Authorization failed", why),
+    };
     let bad_request = |why: &str| crpt_error(400, "Bad request", why);
     let Some(body) = body_json(req) else {
         return bad_request("the body must be a JSON object");
     };
+    let united = match body.get("unitedToken") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) if svc == Svc::TrueApi => true,
+        Some(Value::Bool(true)) => return bad_request("unitedToken is asked of True API"),
+        Some(_) => return bad_request("unitedToken must be a boolean"),
+    };
     let (challenge, policy) = {
         let mut s = state.lock();
-        let challenge = str_field(&body, "uuid")
-            .and_then(|u| s.challenges.remove(&(Svc::TrueApi.name(), u.to_owned())));
+        let challenge =
+            str_field(&body, "uuid").and_then(|u| s.challenges.remove(&(svc.name(), u.to_owned())));
         (challenge, policy(&s))
     };
     let (Some(_), Some(data)) = (str_field(&body, "uuid"), str_field(&body, "data")) else {
@@ -163,25 +175,51 @@ pub(crate) fn sign_in_own(state: &State, req: &Request) -> Reply {
         Ok(v) => v,
         Err(reply) => return reply,
     };
+    if svc == Svc::Gismt && inn.is_some() {
+        return bad_request("GIS MT's sign-in takes no inn");
+    }
     let mut s = state.lock();
     if inn.is_some() {
         s.counters.last_inn.clone_from(&inn);
     }
-    let ttl = s.config.trueapi_token_ttl_ms;
-    let identity = own_token_identity(&verified.signer.thumbprint, inn.as_deref());
-    let exp_s = (now_ms() + ttl) / 1000;
+    let ttl = match svc {
+        Svc::TrueApi => s.config.trueapi_token_ttl_ms,
+        Svc::Gismt => s.config.gismt_token_ttl_ms,
+    };
+    let thumbprint = &verified.signer.thumbprint;
+    let expires_at_ms = now_ms() + ttl;
+    if united {
+        let identity = format!("united:{thumbprint}:{}", inn.as_deref().unwrap_or(""));
+        let token = s.issue_value(&identity, uuid::Uuid::new_v4().to_string(), ttl);
+        return united_reply(s.config.united_answer, &token, expires_at_ms);
+    }
+    let identity = own_token_identity(svc, thumbprint, inn.as_deref());
     let token = s.issue_value(
         &identity,
-        jwt(exp_s, &verified.signer.thumbprint, inn.as_deref()),
+        jwt(expires_at_ms / 1000, thumbprint, inn.as_deref()),
         ttl,
     );
-    sign_in_reply(s.config.sign_in_answer, &token, now_ms() + ttl)
+    sign_in_reply(s.config.sign_in_answer, &token, expires_at_ms)
 }
 
-/// What the emulator keeps one True API token for (its counters and live tokens show it):
-/// `trueapi:<certificate thumbprint>:<inn>`.
-pub fn own_token_identity(thumbprint: &str, inn: Option<&str>) -> String {
-    format!("trueapi:{thumbprint}:{}", inn.unwrap_or(""))
+/// What the emulator keeps one service token for (its counters and live tokens show it):
+/// `<service>:<certificate thumbprint>:<inn>`.
+pub fn own_token_identity(svc: Svc, thumbprint: &str, inn: Option<&str>) -> String {
+    format!("{}:{thumbprint}:{}", svc.name(), inn.unwrap_or(""))
+}
+
+/// The united token's answer, `expireDate` in the configured form.
+fn united_reply(form: crate::UnitedAnswer, token: &str, expires_at_ms: u64) -> Reply {
+    use crate::UnitedAnswer::*;
+    let moscow = moscow_time(expires_at_ms);
+    let expire_date = match form {
+        ExpireDateMoscow => json!(moscow),
+        // `2026-09-30T20:16:34`: the same wall-clock time, no fraction, no zone.
+        ExpireDateLocal => json!(moscow[..19]),
+        ExpireDateUtc => json!(utc_time(expires_at_ms)),
+        ExpireDateUnixMs => json!(expires_at_ms),
+    };
+    json_reply(200, json!({"uuidToken": token, "expireDate": expire_date}))
 }
 
 /// A JWT-shaped token: a header, the claims (`exp` in seconds, `sub`, `inn`) and 32 random
@@ -222,11 +260,20 @@ fn sign_in_reply(form: crate::SignInAnswer, token: &str, expires_at_ms: u64) -> 
 
 /// `2026-09-30T20:16:34.123+03:00`: the instant in Moscow time (UTC+3, no daylight saving).
 fn moscow_time(unix_ms: u64) -> String {
-    let ms = unix_ms + 3 * 3600 * 1000;
+    format!("{}+03:00", wall_clock(unix_ms + 3 * 3600 * 1000))
+}
+
+/// `2026-09-30T17:16:34Z`: the instant in UTC, whole seconds.
+fn utc_time(unix_ms: u64) -> String {
+    format!("{}Z", &wall_clock(unix_ms)[..19])
+}
+
+/// `2026-09-30T20:16:34.123`: the date and time of `ms` after the epoch.
+fn wall_clock(ms: u64) -> String {
     let (days, rem) = ((ms / 86_400_000) as i64, ms % 86_400_000);
     let (year, month, day) = crate::reply::civil_date(days);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}+03:00",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}",
         rem / 3_600_000,
         rem / 60_000 % 60,
         rem / 1000 % 60,
@@ -243,5 +290,6 @@ mod tests {
             "2023-11-15T01:13:20.123+03:00"
         );
         assert_eq!(super::moscow_time(0), "1970-01-01T03:00:00.000+03:00");
+        assert_eq!(super::utc_time(1_700_000_000_123), "2023-11-14T22:13:20Z");
     }
 }

@@ -66,6 +66,8 @@ fn route_of(path: &str) -> Option<Route> {
         (GismtKey, "GET", None)
     } else if one_segment(&format!("{GISMT}/auth/cert/")) {
         (GismtToken, "POST", JSON)
+    } else if path == format!("{GISMT}/auth/cert") {
+        (GismtSignIn, "POST", JSON)
     } else if path == format!("{TRUEAPI}/auth/key") {
         (TrueApiKey, "GET", None)
     } else if one_segment(&format!("{TRUEAPI}/auth/simpleSignIn/")) {
@@ -215,7 +217,8 @@ fn serve(state: &State, req: &Request, route: &Route) -> Reply {
         TrueApiKey => challenge(state, Svc::TrueApi),
         GismtToken => sign_in(state, req, last, Svc::Gismt),
         TrueApiToken => sign_in(state, req, last, Svc::TrueApi),
-        TrueApiSignIn => sign_in_own(state, req),
+        GismtSignIn => sign_in_own(state, req, Svc::Gismt),
+        TrueApiSignIn => sign_in_own(state, req, Svc::TrueApi),
         SmartMarketOauth => oauth(state, req),
         SmartPush => smartpush(state, req),
     }
