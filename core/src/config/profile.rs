@@ -360,10 +360,16 @@ impl Checked<'_> {
         serde_path_to_error::deserialize(fields).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
+            // The path names the object the field is missing from (`signer.command`), or
+            // nothing for the profile itself.
+            let inside = |field: &str| match path.as_str() {
+                "" | "." => self.key(field),
+                path => self.key(&format!("{path}.{field}")),
+            };
             if let Some(field) = quoted_after(&inner, "missing field `") {
                 return Error::config(format!(
                     "config key `{}`: required for flow {:?}",
-                    self.key(field),
+                    inside(field),
                     self.flow
                 ));
             }
@@ -373,9 +379,13 @@ impl Checked<'_> {
                     .or_else(|| inner.split_once("expected "))
                     .map(|(_, rest)| format!(" (it takes {rest})"))
                     .unwrap_or_default();
+                // Here the path names the unknown key itself.
+                let key = match path.as_str() {
+                    "" | "." => self.key(field),
+                    path => self.key(path),
+                };
                 return Error::config(format!(
-                    "config key `{}`: not used by flow {:?}{allowed}",
-                    self.key(field),
+                    "config key `{key}`: not used by flow {:?}{allowed}",
                     self.flow
                 ));
             }
@@ -452,6 +462,17 @@ mod tests {
                 json!({"flow": "mdlp", "oms_connection": CONN, "client_secret": "s", "user_id": "u"})
             ),
             "config key `profiles.p.client_id`: required for flow \"mdlp\""
+        );
+        // A key missing inside the profile is named with its whole path.
+        assert_eq!(
+            err(json!({"flow": "gismt", "oms_connection": CONN,
+                       "signer": {"command": {"attached": ["sign"]}}})),
+            "config key `profiles.p.signer.command.detached`: required for flow \"gismt\""
+        );
+        assert_eq!(
+            err(json!({"flow": "gismt", "oms_connection": CONN,
+                       "signer": {"command": {"attached": ["sign"], "detached": ["s"], "x": 1}}})),
+            "config key `profiles.p.signer.command.x`: not used by flow \"gismt\" (it takes `attached`, `detached`, `timeout_ms`)"
         );
         assert_eq!(
             err(json!({"flow": "smartmarket", "client_id": " ", "client_secret": "b"})),
