@@ -30,6 +30,10 @@ pub enum Endpoint {
     TrueApiToken,
     #[serde(rename = "trueapi.sign_in")]
     TrueApiSignIn,
+    #[serde(rename = "gismt.documents")]
+    GismtDocuments,
+    #[serde(rename = "trueapi.participants")]
+    TrueApiParticipants,
     #[serde(rename = "smartmarket.oauth")]
     SmartMarketOauth,
     #[serde(rename = "smartpush.apprequest")]
@@ -38,7 +42,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in the order the README lists them.
-    pub const ALL: [Endpoint; 14] = [
+    pub const ALL: [Endpoint; 16] = [
         Endpoint::SuzRegister,
         Endpoint::SuzPing,
         Endpoint::SuzVersion,
@@ -51,6 +55,8 @@ impl Endpoint {
         Endpoint::TrueApiKey,
         Endpoint::TrueApiToken,
         Endpoint::TrueApiSignIn,
+        Endpoint::GismtDocuments,
+        Endpoint::TrueApiParticipants,
         Endpoint::SmartMarketOauth,
         Endpoint::SmartPush,
     ];
@@ -69,6 +75,8 @@ impl Endpoint {
             Endpoint::TrueApiKey => "trueapi.key",
             Endpoint::TrueApiToken => "trueapi.token",
             Endpoint::TrueApiSignIn => "trueapi.sign_in",
+            Endpoint::GismtDocuments => "gismt.documents",
+            Endpoint::TrueApiParticipants => "trueapi.participants",
             Endpoint::SmartMarketOauth => "smartmarket.oauth",
             Endpoint::SmartPush => "smartpush.apprequest",
         }

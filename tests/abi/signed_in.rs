@@ -246,3 +246,56 @@ fn the_united_tokens_expiry_is_the_answers_in_each_form() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `suz_request` with each of these tokens: `Authorization: Bearer` to the flow's own service
+/// (True API for `trueapi_token` and `united_token`, GIS MT for `gismt_token`); a token that
+/// another sign-in replaced is answered 401, dropped, fetched anew and the call made once more.
+#[test]
+fn suz_request_sends_each_token_as_bearer_and_recovers_from_a_401() {
+    needs_gost!();
+    let emu = emulator();
+    for case in &CASES {
+        let path = if case.identity == "gismt" {
+            "/facade/doc/listV2"
+        } else {
+            "/participants?inns=7707083893"
+        };
+        let (dir_a, dir_b) = (
+            temp_dir(&format!("req-a-{}", case.flow)),
+            temp_dir(&format!("req-b-{}", case.flow)),
+        );
+        let a = TestClient::new(&config(&emu, &dir_a, case));
+        let (status, body, _) = request(&a, "own", "GET", path, None);
+        assert_eq!(status, 200, "{}: {body}", case.flow);
+        if case.identity != "gismt" {
+            assert!(body.contains("7707083893"), "{body}");
+        }
+        let first = token_get(&a, "own").unwrap().value();
+        // Another cache signs in for the same certificate: the server replaces A's token.
+        let b = TestClient::new(&config(&emu, &dir_b, case));
+        assert_ne!(token_get(&b, "own").unwrap().value(), first);
+        let sign_ins = requests(&emu, case.endpoint);
+        let (status, body, _) = request(&a, "own", "GET", path, None);
+        assert_eq!(status, 200, "{}: recovered from the 401: {body}", case.flow);
+        assert_eq!(
+            requests(&emu, case.endpoint),
+            sign_ins + 1,
+            "one new sign-in"
+        );
+        assert_ne!(token_get(&a, "own").unwrap().value(), first);
+        let _ = std::fs::remove_dir_all(&dir_a);
+        let _ = std::fs::remove_dir_all(&dir_b);
+    }
+    // A SUZ token is not a True API token, nor the other way round.
+    assert_eq!(
+        http(
+            &emu,
+            "GET",
+            "/trueapi/api/v3/true-api/participants?inns=7707083893",
+            &[("Authorization", "Bearer not-a-token")],
+            ""
+        )
+        .0,
+        401
+    );
+}

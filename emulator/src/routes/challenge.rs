@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::common::*;
+use crate::faults::Endpoint;
 use crate::reply::*;
 use crate::server::{Reply, Request};
 use crate::state::{now_ms, Challenge, State};
@@ -220,6 +221,52 @@ fn united_reply(form: crate::UnitedAnswer, token: &str, expires_at_ms: u64) -> R
         ExpireDateUnixMs => json!(expires_at_ms),
     };
     json_reply(200, json!({"uuidToken": token, "expireDate": expire_date}))
+}
+
+/// A call to GIS MT's or True API's own API with one of their tokens as `Authorization:
+/// Bearer`: a live, unexpired token the service signed in without an installation — GIS MT's
+/// own (`gismt:`) for GIS MT, True API's own (`trueapi:`) for True API, the united token
+/// (`united:`) for both — else 401 saying why. What the call answers is the emulator's own
+/// minimal shape: it is here to check where a client puts the token, not to model the method.
+pub(crate) fn service_call(state: &State, req: &Request, endpoint: Endpoint) -> Reply {
+    let (own, svc) = match endpoint {
+        Endpoint::GismtDocuments => ("gismt:", "GIS MT"),
+        _ => ("trueapi:", "True API"),
+    };
+    let bearer = req
+        .header("Authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or("");
+    {
+        let s = state.lock();
+        let refused = |why: &str| crpt_error(401, "Authorization failed", why);
+        match s.live_token(bearer) {
+            _ if bearer.is_empty() => return refused("Authorization: Bearer is missing"),
+            Some((identity, t)) if identity.starts_with(own) || identity.starts_with("united:") => {
+                if t.expires_at_ms <= now_ms() {
+                    return refused("the token has expired");
+                }
+            }
+            Some(_) => return refused(&format!("the token is not one of {svc}'s")),
+            None if s.revoked.contains(bearer) => {
+                return refused("the token was replaced by a newer one")
+            }
+            None => return refused("unknown token"),
+        }
+    }
+    match endpoint {
+        Endpoint::GismtDocuments => json_reply(200, json!({"results": [], "nextPage": false})),
+        _ => {
+            let inns: Vec<Value> = req
+                .query("inns")
+                .unwrap_or("")
+                .split(',')
+                .filter(|i| !i.is_empty())
+                .map(|inn| json!({"inn": inn, "status": "Зарегистрирован"}))
+                .collect();
+            json_reply(200, Value::Array(inns))
+        }
+    }
 }
 
 /// A JWT-shaped token: a header, the claims (`exp` in seconds, `sub`, `inn`) and 32 random

@@ -74,6 +74,10 @@ fn route_of(path: &str) -> Option<Route> {
         (TrueApiToken, "POST", JSON)
     } else if path == format!("{TRUEAPI}/auth/simpleSignIn") {
         (TrueApiSignIn, "POST", JSON)
+    } else if path == format!("{GISMT}/facade/doc/listV2") {
+        (GismtDocuments, "GET", None)
+    } else if path == format!("{TRUEAPI}/participants") {
+        (TrueApiParticipants, "GET", None)
     } else if path == format!("{SMARTMARKET}/oauth") {
         (SmartMarketOauth, "POST", FORM)
     } else if path == format!("{SMARTMARKET}/smartpush/apprequest") {
@@ -219,6 +223,7 @@ fn serve(state: &State, req: &Request, route: &Route) -> Reply {
         TrueApiToken => sign_in(state, req, last, Svc::TrueApi),
         GismtSignIn => sign_in_own(state, req, Svc::Gismt),
         TrueApiSignIn => sign_in_own(state, req, Svc::TrueApi),
+        GismtDocuments | TrueApiParticipants => service_call(state, req, endpoint),
         SmartMarketOauth => oauth(state, req),
         SmartPush => smartpush(state, req),
     }
