@@ -156,6 +156,9 @@ enum SuzFlow
   // GIS MT's own token, signed in without an installation (`POST /auth/cert/`): for GIS
   // MT's calls, keyed by the certificate.
   SUZ_FLOW_GISMT_TOKEN = 7,
+  // An MDLP API session (30 minutes) for MDLP's own calls, without an installation: MDLP's
+  // code signed or with a password, sent to `/token`; keyed by the client and the user.
+  SUZ_FLOW_MDLP_SESSION = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -79,6 +79,7 @@ enum class Flow : std::uint32_t {
     TrueApiToken = SUZ_FLOW_TRUE_API_TOKEN,
     UnitedToken = SUZ_FLOW_UNITED_TOKEN,
     GismtToken = SUZ_FLOW_GISMT_TOKEN,
+    MdlpSession = SUZ_FLOW_MDLP_SESSION,
 };
 
 enum class SignatureKind : std::uint32_t {

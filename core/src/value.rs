@@ -48,8 +48,21 @@ pub enum Kind {
     /// A service's own token, through a challenge signed attached and sent without an
     /// installation: one per service, signing certificate and organisation (`inn`).
     SignedIn,
+    /// An MDLP API session for MDLP's own calls, through MDLP's code (signed or with a
+    /// password), without an installation: one per MDLP, client and user.
+    MdlpSession,
     /// An OAuth client-credentials `access_token`.
     OAuth,
+}
+
+impl Kind {
+    /// Whether a flow of this kind mints a SUZ token for an installation (`omsConnection`).
+    pub fn names_installation(self) -> bool {
+        match self {
+            Kind::SuzMdlp | Kind::SuzChallenge => true,
+            Kind::SignedIn | Kind::MdlpSession | Kind::OAuth => false,
+        }
+    }
 }
 
 /// Defines [`Flow`] — each flow once, with its stored name, the C ABI's number for it

@@ -50,6 +50,7 @@ struct SettingsSpec {
     allow_expired_certificates: Option<bool>,
     sign_in_answer: Option<crate::SignInAnswer>,
     united_answer: Option<crate::UnitedAnswer>,
+    mdlp_rate_limit: Option<bool>,
 }
 
 /// Reads a JSON object into `T`; the error names the field at fault.
@@ -229,6 +230,7 @@ pub fn handle(state: &State, req: &Request, path: &str) -> Reply {
             set!(allow_expired_certificates);
             set!(sign_in_answer);
             set!(united_answer);
+            set!(mdlp_rate_limit);
             json_reply(200, json!({"updated": changed}))
         }
         ("POST", "/admin/reset") => {

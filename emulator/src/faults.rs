@@ -18,6 +18,10 @@ pub enum Endpoint {
     MdlpAuth,
     #[serde(rename = "mdlp.token")]
     MdlpToken,
+    #[serde(rename = "mdlp.session")]
+    MdlpSession,
+    #[serde(rename = "mdlp.documents")]
+    MdlpDocuments,
     #[serde(rename = "gismt.key")]
     GismtKey,
     #[serde(rename = "gismt.token")]
@@ -42,13 +46,15 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in the order the README lists them.
-    pub const ALL: [Endpoint; 16] = [
+    pub const ALL: [Endpoint; 18] = [
         Endpoint::SuzRegister,
         Endpoint::SuzPing,
         Endpoint::SuzVersion,
         Endpoint::SuzOrders,
         Endpoint::MdlpAuth,
         Endpoint::MdlpToken,
+        Endpoint::MdlpSession,
+        Endpoint::MdlpDocuments,
         Endpoint::GismtKey,
         Endpoint::GismtToken,
         Endpoint::GismtSignIn,
@@ -69,6 +75,8 @@ impl Endpoint {
             Endpoint::SuzOrders => "suz.orders",
             Endpoint::MdlpAuth => "mdlp.auth",
             Endpoint::MdlpToken => "mdlp.token",
+            Endpoint::MdlpSession => "mdlp.session",
+            Endpoint::MdlpDocuments => "mdlp.documents",
             Endpoint::GismtKey => "gismt.key",
             Endpoint::GismtToken => "gismt.token",
             Endpoint::GismtSignIn => "gismt.sign_in",

@@ -65,6 +65,9 @@ pub struct EmulatorConfig {
     pub sign_in_answer: SignInAnswer,
     /// The shape of the united token's answer (`unitedToken: true`).
     pub united_answer: UnitedAnswer,
+    /// Refuse (429) an MDLP `/auth` or `/token` within a second of the previous one of its
+    /// kind, as MDLP does.
+    pub mdlp_rate_limit: bool,
     pub registration_keys: Vec<String>,
     pub pharma_registration_keys: Vec<String>,
     pub oms_ids: Vec<String>,
@@ -86,6 +89,7 @@ impl Default for EmulatorConfig {
             smartmarket_expires_in_seconds: false,
             sign_in_answer: SignInAnswer::Token,
             united_answer: UnitedAnswer::ExpireDateMoscow,
+            mdlp_rate_limit: false,
             registration_keys: vec![DEMO_REGISTRATION_KEY.to_owned()],
             pharma_registration_keys: vec![PHARMA_REGISTRATION_KEY.to_owned()],
             oms_ids: vec![DEFAULT_OMS_ID.to_owned()],

@@ -45,6 +45,10 @@ struct Args {
     /// Send SmartMarket `expires_at` in seconds instead of milliseconds.
     #[arg(long)]
     smartmarket_expires_seconds: bool,
+    /// Refuse (429) an MDLP `/auth` or `/token` within a second of the previous one of its
+    /// kind, as MDLP does.
+    #[arg(long)]
+    mdlp_rate_limit: bool,
     /// Accept this registration key too (repeatable).
     #[arg(long = "registration-key", value_name = "UUID")]
     registration_keys: Vec<String>,
@@ -69,6 +73,7 @@ impl Args {
             mdlp_life_time_minutes: self.mdlp_life_time_minutes,
             smartmarket_token_ttl_ms: self.smartmarket_ttl_ms,
             smartmarket_expires_in_seconds: self.smartmarket_expires_seconds,
+            mdlp_rate_limit: self.mdlp_rate_limit,
             ..Default::default()
         };
         config

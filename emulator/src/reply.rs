@@ -70,7 +70,9 @@ pub(crate) fn service_error(endpoint: Endpoint, status: u16, text: &str) -> Repl
     use Endpoint::*;
     match endpoint {
         SuzRegister | SuzPing | SuzVersion | SuzOrders => suz_error(status, status.into(), text),
-        MdlpAuth | MdlpToken => mdlp_error(status, &status.to_string(), text),
+        MdlpAuth | MdlpToken | MdlpSession | MdlpDocuments => {
+            mdlp_error(status, &status.to_string(), text)
+        }
         GismtKey | GismtToken | GismtSignIn | GismtDocuments | TrueApiKey | TrueApiToken
         | TrueApiSignIn | TrueApiParticipants => crpt_error(status, reason_text(status), text),
         SmartMarketOauth => sber_error(status, status.into(), text),

@@ -47,6 +47,8 @@ pub struct Counters {
     pub signatures_verified: u64,
     pub gost_signatures_verified: u64,
     pub signatures_refused: u64,
+    /// MDLP requests refused for coming within a second of the previous one of their kind.
+    pub mdlp_rate_limited: u64,
     pub last_inn: Option<String>,
 }
 
@@ -82,6 +84,8 @@ pub struct Inner {
     /// unknown to the other.
     pub challenges: HashMap<(&'static str, String), Challenge>,
     pub mdlp_codes: HashMap<String, MdlpCode>,
+    /// When MDLP's `/auth` and `/token` were last asked (Unix ms), for `mdlp_rate_limit`.
+    pub mdlp_last: HashMap<&'static str, u64>,
     pub smartmarket_tokens: HashMap<String, u64>,
     pub faults: Vec<crate::faults::Fault>,
     pub counters: Counters,
@@ -117,6 +121,7 @@ impl State {
                 revoked: HashSet::new(),
                 challenges: HashMap::new(),
                 mdlp_codes: HashMap::new(),
+                mdlp_last: HashMap::new(),
                 smartmarket_tokens: HashMap::new(),
                 faults: Vec::new(),
                 counters: Counters::default(),
@@ -157,6 +162,7 @@ impl State {
             "signatures_verified": s.counters.signatures_verified,
             "gost_signatures_verified": s.counters.gost_signatures_verified,
             "signatures_refused": s.counters.signatures_refused,
+            "mdlp_rate_limited": s.counters.mdlp_rate_limited,
             "live_tokens": live,
             "last_inn": s.counters.last_inn,
             "in_flight": self.in_flight.load(std::sync::atomic::Ordering::SeqCst),
@@ -225,6 +231,7 @@ impl Inner {
         self.revoked.clear();
         self.challenges.clear();
         self.mdlp_codes.clear();
+        self.mdlp_last.clear();
         self.smartmarket_tokens.clear();
         self.faults.clear();
         self.recent.clear();

@@ -103,7 +103,7 @@ fn the_fault_list_names_every_endpoint_and_kind_for_the_form() {
             .collect()
     };
     let endpoints = names("endpoints");
-    assert_eq!(endpoints.len(), 16);
+    assert_eq!(endpoints.len(), 18);
     assert!(endpoints.contains(&"trueapi.sign_in".to_owned()));
     assert!(endpoints.contains(&"gismt.sign_in".to_owned()));
     assert!(endpoints.contains(&"suz.ping".to_owned()));

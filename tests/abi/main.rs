@@ -13,6 +13,7 @@ mod errors;
 mod flows;
 mod lease;
 mod lifecycle;
+mod mdlp_session;
 mod redis;
 mod robustness;
 mod safety;

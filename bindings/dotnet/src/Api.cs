@@ -8,7 +8,7 @@ using System.Threading.Tasks;
 
 namespace SuzAuth
 {
-    public enum Flow : uint { Mdlp = 1, Gismt = 2, TrueApi = 3, SmartMarket = 4, TrueApiToken = 5, UnitedToken = 6, GismtToken = 7 }
+    public enum Flow : uint { Mdlp = 1, Gismt = 2, TrueApi = 3, SmartMarket = 4, TrueApiToken = 5, UnitedToken = 6, GismtToken = 7, MdlpSession = 8 }
 
     public enum SignatureKind : uint { Attached = 1, Detached = 2 }
 

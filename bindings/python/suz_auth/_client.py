@@ -37,6 +37,7 @@ class Flow(enum.IntEnum):
     TRUE_API_TOKEN = 5
     UNITED_TOKEN = 6
     GISMT_TOKEN = 7
+    MDLP_SESSION = 8
 
 
 SignFunction = Callable[[bytes, SignatureKind], Union[bytes, str]]

@@ -83,13 +83,19 @@ impl Client {
 
     fn mdlp_code(
         &self,
+        flow: Flow,
         oms_connection: &str,
         creds: &MdlpCredentials,
         auth: AuthType,
         deadline: Instant,
     ) -> Result<String> {
-        let request =
-            mdlp::code_request(self.base_url(Service::Mdlp)?, oms_connection, creds, auth)?;
+        let request = mdlp::code_request(
+            flow,
+            self.base_url(Service::Mdlp)?,
+            oms_connection,
+            creds,
+            auth,
+        )?;
         self.exchange(&request, deadline, mdlp::parse_code)
     }
 
@@ -99,8 +105,26 @@ impl Client {
         oms_connection: &str,
         creds: &MdlpCredentials,
     ) -> Result<PendingSignature> {
-        let code = self.mdlp_code(oms_connection, creds, AuthType::SignedCode, self.deadline())?;
+        self.mdlp_flow_begin(Flow::Mdlp, oms_connection, creds)
+    }
+
+    /// [`Client::mdlp_begin`] for `flow`: `Mdlp` (a SUZ token for `oms_connection`) or
+    /// `MdlpSession` (MDLP's own session; no installation).
+    pub fn mdlp_flow_begin(
+        &self,
+        flow: Flow,
+        oms_connection: &str,
+        creds: &MdlpCredentials,
+    ) -> Result<PendingSignature> {
+        let code = self.mdlp_code(
+            flow,
+            oms_connection,
+            creds,
+            AuthType::SignedCode,
+            self.deadline(),
+        )?;
         self.sealed(mdlp::pending(
+            flow,
             self.base_url(Service::Mdlp)?,
             oms_connection,
             code,
@@ -118,22 +142,42 @@ impl Client {
         password: Option<&str>,
         signer: Option<&dyn Signer>,
     ) -> Result<Token> {
+        self.token_mdlp_flow(Flow::Mdlp, oms_connection, creds, password, signer)
+    }
+
+    /// [`Client::token_mdlp`] for `flow`: `Mdlp` (a SUZ token for `oms_connection`) or
+    /// `MdlpSession` (MDLP's own 30-minute session; no installation).
+    pub fn token_mdlp_flow(
+        &self,
+        flow: Flow,
+        oms_connection: &str,
+        creds: &MdlpCredentials,
+        password: Option<&str>,
+        signer: Option<&dyn Signer>,
+    ) -> Result<Token> {
         let deadline = self.deadline();
         let Some(password) = password else {
             let signer = self.pick_signer(signer)?;
-            let code = self.mdlp_code(oms_connection, creds, AuthType::SignedCode, deadline)?;
-            let pending =
-                mdlp::pending(self.base_url(Service::Mdlp)?, oms_connection, code, start());
+            let code =
+                self.mdlp_code(flow, oms_connection, creds, AuthType::SignedCode, deadline)?;
+            let pending = mdlp::pending(
+                flow,
+                self.base_url(Service::Mdlp)?,
+                oms_connection,
+                code,
+                start(),
+            );
             return self.sign_and_finish(&pending, signer, deadline);
         };
-        let code = self.mdlp_code(oms_connection, creds, AuthType::Password, deadline)?;
+        let code = self.mdlp_code(flow, oms_connection, creds, AuthType::Password, deadline)?;
         let request = mdlp::password_request(
+            flow,
             self.base_url(Service::Mdlp)?,
             oms_connection,
             &code,
             password,
         )?;
-        self.exchange(&request, deadline, |r| mdlp::parse_token(r, now_ms()))
+        self.exchange(&request, deadline, |r| mdlp::parse_token(flow, r, now_ms()))
     }
 
     fn challenge_begin(

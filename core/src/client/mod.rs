@@ -8,7 +8,10 @@ mod profiles;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// MDLP allows each of `/auth` and `/token` once a second (see docs/PROTOCOL.md §2).
+const MDLP_GAP: Duration = Duration::from_secs(1);
 
 use rustc_hash::FxHashMap;
 
@@ -17,7 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::flows::PendingSignature;
 use crate::signer::{CommandSigner, Signer};
 use crate::token::key::TokenKey;
-use crate::token::manager::TokenManager;
+use crate::token::manager::{TokenManager, Turn};
 use crate::token::Token;
 use crate::transport::{Request, Response, Transport};
 
@@ -134,12 +137,32 @@ impl Client {
         deadline: Instant,
         parse: impl FnOnce(&Response) -> Result<T>,
     ) -> Result<T> {
-        let response = self.transport.send(request, deadline)?;
+        let turn = self.pace(request, deadline)?;
+        let response = self.transport.send(request, deadline);
+        drop(turn);
+        let response = response?;
         parse(&response).map_err(|e| {
             request
                 .secrets
                 .scrub_error(e.with_rquid(response.rquid.as_deref()))
         })
+    }
+
+    /// Waits for the turn of a request the service allows only so often: MDLP's `/auth` and
+    /// `/token` (either form), each once a second across this machine (see
+    /// [`crate::token::manager::TokenManager::pace`]). Other requests go at once.
+    fn pace(&self, request: &Request, deadline: Instant) -> Result<Option<Turn>> {
+        let Ok(mdlp) = self.config.url(Service::Mdlp) else {
+            return Ok(None);
+        };
+        let method = match request.url.strip_prefix(mdlp) {
+            Some("/auth") => "auth",
+            Some(rest) if rest == "/token" || rest.starts_with("/token/") => "token",
+            _ => return Ok(None),
+        };
+        self.tokens()?
+            .pace(&format!("MDLP {mdlp}/{method}"), MDLP_GAP, deadline)
+            .map(Some)
     }
 
     /// The given signer, or the configured one, or an error that says how to provide one.

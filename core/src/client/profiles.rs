@@ -97,22 +97,24 @@ impl Client {
                 self.token_signed_in(*flow, inn.as_deref(), Some(signer.as_ref()))
             }
             ProfileFlow::MdlpSigned {
+                flow,
                 client_id,
                 client_secret,
                 user_id,
             } => {
                 let signer = self.profile_signer(profile)?;
                 let creds = MdlpCredentials::new(client_id, client_secret.expose(), user_id);
-                self.token_mdlp(connection, &creds, None, Some(signer.as_ref()))
+                self.token_mdlp_flow(*flow, connection, &creds, None, Some(signer.as_ref()))
             }
             ProfileFlow::MdlpPassword {
+                flow,
                 client_id,
                 client_secret,
                 user_id,
                 password,
             } => {
                 let creds = MdlpCredentials::new(client_id, client_secret.expose(), user_id);
-                self.token_mdlp(connection, &creds, Some(password.expose()), None)
+                self.token_mdlp_flow(*flow, connection, &creds, Some(password.expose()), None)
             }
             ProfileFlow::SmartMarket {
                 client_id,
@@ -214,12 +216,13 @@ impl Client {
             ProfileFlow::TrueApi { inn } => self.trueapi_begin(connection, inn.as_deref()),
             ProfileFlow::SignedIn { flow, inn, .. } => self.signed_in_begin(*flow, inn.as_deref()),
             ProfileFlow::MdlpSigned {
+                flow,
                 client_id,
                 client_secret,
                 user_id,
             } => {
                 let creds = MdlpCredentials::new(client_id, client_secret.expose(), user_id);
-                self.mdlp_begin(connection, &creds)
+                self.mdlp_flow_begin(*flow, connection, &creds)
             }
             ProfileFlow::Gismt => self.gismt_begin(connection),
             // These sign nothing (`needs_signer` above): never a lease to give back.
@@ -320,7 +323,10 @@ impl Client {
                 Service::TrueApi | Service::Gismt => Auth::TrueApi {
                     token: token.value(),
                 },
-                Service::Suz | Service::Mdlp => Auth::Suz {
+                Service::Mdlp => Auth::Mdlp {
+                    token: token.value(),
+                },
+                Service::Suz => Auth::Suz {
                     token: token.value(),
                     oms_id: profile.oms_id.as_deref(),
                 },

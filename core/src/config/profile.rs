@@ -63,9 +63,11 @@ pub enum ProfileFlow {
         /// with the same certificate for the same `inn` share one token, others do not.
         certificate: String,
     },
-    /// A SUZ token through MDLP with `SIGNED_CODE`: the code signed (detached) with the profile's
-    /// signer (residents).
+    /// A SUZ token (`Flow::Mdlp`) or MDLP's own session (`Flow::MdlpSession`) through MDLP with
+    /// `SIGNED_CODE`: the code signed (detached) with the profile's signer (residents).
     MdlpSigned {
+        /// `Flow::Mdlp` or `Flow::MdlpSession`.
+        flow: Flow,
         /// The accounting system's MDLP `client_id` (a UUID).
         client_id: String,
         /// The accounting system's MDLP `client_secret`.
@@ -73,8 +75,11 @@ pub enum ProfileFlow {
         /// The MDLP user: the certificate's serial number or SHA1 thumbprint.
         user_id: String,
     },
-    /// A SUZ token through MDLP with `PASSWORD` (non-residents); no signer needed.
+    /// A SUZ token (`Flow::Mdlp`) or MDLP's own session (`Flow::MdlpSession`) through MDLP with
+    /// `PASSWORD` (non-residents); no signer needed.
     MdlpPassword {
+        /// `Flow::Mdlp` or `Flow::MdlpSession`.
+        flow: Flow,
         /// The accounting system's MDLP `client_id` (a UUID).
         client_id: String,
         /// The accounting system's MDLP `client_secret`.
@@ -121,10 +126,14 @@ impl Profile {
         match self.flow {
             ProfileFlow::SmartMarket { .. } => Service::SmartMarket,
             ProfileFlow::SignedIn { flow, .. } => flow.service(),
-            ProfileFlow::Gismt
-            | ProfileFlow::TrueApi { .. }
-            | ProfileFlow::MdlpSigned { .. }
-            | ProfileFlow::MdlpPassword { .. } => Service::Suz,
+            ProfileFlow::MdlpSigned { flow, .. } | ProfileFlow::MdlpPassword { flow, .. } => {
+                if flow.kind().names_installation() {
+                    Service::Suz
+                } else {
+                    flow.service()
+                }
+            }
+            ProfileFlow::Gismt | ProfileFlow::TrueApi { .. } => Service::Suz,
         }
     }
 
@@ -175,6 +184,18 @@ struct SignedInProfile {
 struct MdlpProfile {
     oms_connection: String,
     oms_id: Option<String>,
+    client_id: String,
+    client_secret: String,
+    user_id: String,
+    /// `PASSWORD` authentication (non-residents) instead of a signed code.
+    password: Option<String>,
+    signer: Option<RawSigner>,
+    refresh_margin_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MdlpSessionProfile {
     client_id: String,
     client_secret: String,
     user_id: String,
@@ -239,10 +260,17 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
             }
             Ok((connection, oms_id))
         };
-    // Every flow signed in without an installation takes the same profile.
-    let signed_in = Flow::from_name(&flow).filter(|f| f.kind() == Kind::SignedIn);
-    let (flow, oms_connection, oms_id, signer, margin) = match (flow.as_str(), signed_in) {
-        ("gismt", None) => {
+    let Some(named) = Flow::from_name(&flow) else {
+        return Err(Error::config(format!(
+            "config key `{}`: unknown flow {flow:?} (use {})",
+            key("flow"),
+            flow_names()
+        )));
+    };
+    // The profile's section follows from the flow's kind: a flow of a new kind breaks the
+    // build here until its section is written.
+    let (flow, oms_connection, oms_id, signer, margin) = match named.kind() {
+        Kind::SuzChallenge if named == Flow::Gismt => {
             let p: GismtProfile = checked.fields(fields)?;
             let (c, id) = base(p.oms_connection, p.oms_id)?;
             (
@@ -253,7 +281,7 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
                 p.refresh_margin_ms,
             )
         }
-        ("trueapi", None) => {
+        Kind::SuzChallenge => {
             let p: TrueApiProfile = checked.fields(fields)?;
             let (c, id) = base(p.oms_connection, p.oms_id)?;
             let inn = p.inn.map(|i| i.trim().to_owned());
@@ -265,7 +293,7 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
                 p.refresh_margin_ms,
             )
         }
-        (_, Some(signed_in)) => {
+        Kind::SignedIn => {
             let p: SignedInProfile = checked.fields(fields)?;
             let certificate = checked.required(p.certificate, "certificate")?;
             let inn = p.inn.map(|i| i.trim().to_owned());
@@ -280,7 +308,7 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
             }
             (
                 ProfileFlow::SignedIn {
-                    flow: signed_in,
+                    flow: named,
                     inn,
                     certificate,
                 },
@@ -290,29 +318,32 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
                 p.refresh_margin_ms,
             )
         }
-        ("mdlp", None) => {
+        Kind::SuzMdlp => {
             let p: MdlpProfile = checked.fields(fields)?;
             let (c, id) = base(p.oms_connection, p.oms_id)?;
-            let client_id = checked.required(p.client_id, "client_id")?;
-            checked.uuid(&client_id, "client_id")?;
-            let client_secret = Secret::new(&checked.required(p.client_secret, "client_secret")?);
-            let user_id = checked.required(p.user_id, "user_id")?;
-            let flow = match p.password {
-                Some(password) => ProfileFlow::MdlpPassword {
-                    client_id,
-                    client_secret,
-                    user_id,
-                    password: Secret::new(&password),
-                },
-                None => ProfileFlow::MdlpSigned {
-                    client_id,
-                    client_secret,
-                    user_id,
-                },
-            };
+            let flow = mdlp_flow(
+                &checked,
+                named,
+                p.client_id,
+                p.client_secret,
+                p.user_id,
+                p.password,
+            )?;
             (flow, Some(c), id, p.signer, p.refresh_margin_ms)
         }
-        ("smartmarket", None) => {
+        Kind::MdlpSession => {
+            let p: MdlpSessionProfile = checked.fields(fields)?;
+            let flow = mdlp_flow(
+                &checked,
+                named,
+                p.client_id,
+                p.client_secret,
+                p.user_id,
+                p.password,
+            )?;
+            (flow, None, None, p.signer, p.refresh_margin_ms)
+        }
+        Kind::OAuth => {
             let p: SmartMarketProfile = checked.fields(fields)?;
             let flow = ProfileFlow::SmartMarket {
                 client_id: checked.required(p.client_id, "client_id")?,
@@ -324,13 +355,6 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
             };
             (flow, None, None, None, p.refresh_margin_ms)
         }
-        (other, None) => {
-            return Err(Error::config(format!(
-                "config key `{}`: unknown flow {other:?} (use {})",
-                key("flow"),
-                flow_names()
-            )))
-        }
     };
     Ok(Profile {
         name: name.to_owned(),
@@ -341,6 +365,36 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
         refresh_margin: margin
             .map(|ms| super::millis(Some(ms), 0, &key("refresh_margin_ms"), false))
             .transpose()?,
+    })
+}
+
+/// An MDLP profile's flow: `SIGNED_CODE`, or `PASSWORD` when it names a password.
+fn mdlp_flow(
+    checked: &Checked<'_>,
+    flow: Flow,
+    client_id: String,
+    client_secret: String,
+    user_id: String,
+    password: Option<String>,
+) -> Result<ProfileFlow> {
+    let client_id = checked.required(client_id, "client_id")?;
+    checked.uuid(&client_id, "client_id")?;
+    let client_secret = Secret::new(&checked.required(client_secret, "client_secret")?);
+    let user_id = checked.required(user_id, "user_id")?;
+    Ok(match password {
+        Some(password) => ProfileFlow::MdlpPassword {
+            flow,
+            client_id,
+            client_secret,
+            user_id,
+            password: Secret::new(&password),
+        },
+        None => ProfileFlow::MdlpSigned {
+            flow,
+            client_id,
+            client_secret,
+            user_id,
+        },
     })
 }
 
@@ -480,11 +534,11 @@ mod tests {
         );
         assert_eq!(
             err(json!({"oms_connection": CONN})),
-            "config key `profiles.p.flow`: required (gismt, gismt_token, trueapi, trueapi_token, united_token, mdlp or smartmarket)"
+            "config key `profiles.p.flow`: required (gismt, gismt_token, trueapi, trueapi_token, united_token, mdlp, mdlp_session or smartmarket)"
         );
         assert_eq!(
             err(json!({"flow": "gost", "oms_connection": CONN})),
-            "config key `profiles.p.flow`: unknown flow \"gost\" (use gismt, gismt_token, trueapi, trueapi_token, united_token, mdlp or smartmarket)"
+            "config key `profiles.p.flow`: unknown flow \"gost\" (use gismt, gismt_token, trueapi, trueapi_token, united_token, mdlp, mdlp_session or smartmarket)"
         );
     }
 

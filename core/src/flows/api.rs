@@ -21,6 +21,11 @@ pub enum Auth<'a> {
         /// The service's token, sent as `Authorization: Bearer <token>`.
         token: &'a str,
     },
+    /// MDLP: `Authorization: token <token>` with an MDLP session.
+    Mdlp {
+        /// The MDLP session token.
+        token: &'a str,
+    },
     /// SmartMarket: `Authorization: Bearer` and a fresh `RqUID`.
     Bearer {
         /// The SmartMarket access token, sent as `Authorization: Bearer <token>`.
@@ -56,6 +61,9 @@ pub fn request(
         }
         Auth::TrueApi { token } => Request::new(method, url)
             .header("Authorization", format!("Bearer {token}"))
+            .secret(token),
+        Auth::Mdlp { token } => Request::new(method, url)
+            .header("Authorization", format!("token {token}"))
             .secret(token),
         Auth::Bearer { token, rquid } => Request::new(method, url)
             .header("Authorization", format!("Bearer {token}"))
@@ -127,5 +135,22 @@ mod tests {
              RqUID: 6f0b1291-c7f3-43c6-bb2e-9f3efb2dc98e\n\
              Content-Type: application/json;charset=UTF-8\n\n{}"
         );
+    }
+
+    #[test]
+    fn true_api_gis_mt_and_mdlp_calls_carry_their_own_authorization() {
+        for (auth, header) in [
+            (Auth::TrueApi { token: "t0k" }, "Authorization: Bearer t0k"),
+            (Auth::Mdlp { token: "t0k" }, "Authorization: token t0k"),
+        ] {
+            let r = request("https://api.test", Method::Get, "/x?a=1", auth, None).unwrap();
+            assert_method(&r, Method::Get, true);
+            assert_eq!(
+                render(&r),
+                format!("GET https://api.test/x?a=1\n{header}\n")
+            );
+            // The token is a secret: kept out of Debug and errors.
+            assert!(!format!("{r:?}").contains("t0k"), "{r:?}");
+        }
     }
 }

@@ -165,9 +165,12 @@ impl PendingSignature {
                 carried.registration_key = Some(registration_key.clone());
             }
             Step::Mdlp {
-                connection, code, ..
+                flow,
+                connection,
+                code,
+                ..
             } => {
-                carried.flow = Flow::Mdlp.name().into();
+                carried.flow = flow.name().into();
                 carried.installation = connection.clone();
                 carried.code = Some(code.clone());
             }
@@ -287,7 +290,7 @@ impl PendingSignature {
             name => Some(Flow::from_name(name).ok_or_else(|| missing("known flow"))?),
         };
         // A token signed in without an installation names none; every other operation names one.
-        if flow.is_some_and(|f| f.kind() == Kind::SignedIn) {
+        if flow.is_some_and(|f| !f.kind().names_installation()) {
             if !carried.installation.is_empty() {
                 return Err(missing("empty installation"));
             }
@@ -322,10 +325,11 @@ impl PendingSignature {
                         .ok_or_else(|| missing("registration key"))?,
                 },
             ),
-            Some((_, Kind::SuzMdlp)) => (
+            Some((flow, Kind::SuzMdlp | Kind::MdlpSession)) => (
                 SignatureKind::Detached,
                 Step::Mdlp {
-                    url: mdlp::token_url(&base, &installation),
+                    flow,
+                    url: mdlp::token_url(flow, &base, &installation),
                     connection: installation,
                     code: carried.code.ok_or_else(|| missing("code"))?,
                 },
@@ -433,8 +437,14 @@ mod tests {
         let mut pendings = vec![
             own,
             gismt_pending(),
-            crate::flows::mdlp::pending("https://mdlp.test/api/v1", CONN, "c0de-1".into(), start())
-                .with_seal(key()),
+            crate::flows::mdlp::pending(
+                Flow::Mdlp,
+                "https://mdlp.test/api/v1",
+                CONN,
+                "c0de-1".into(),
+                start(),
+            )
+            .with_seal(key()),
             crate::flows::registration::begin(
                 "https://suz.test",
                 "cdf12109-10d3-11e6-8b6f-0050569977a1",

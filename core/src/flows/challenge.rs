@@ -1,12 +1,12 @@
 //! GIS MT and True API: a challenge (`{uuid, data}`), an attached signature of `data`, a token
 //! that lives 10 hours. The two differ only in paths and True API's optional `inn`.
 
-use super::{require_uuid, string_field, success_json, PendingSignature, Start, Step};
+use super::{string_field, success_json, PendingSignature, Start, Step};
 use crate::error::{Error, Result};
 use crate::log::{log_at, Level};
 use crate::signer::SignatureKind;
 use crate::transport::{Method, Request, Response};
-use crate::value::{Flow, Kind, Token};
+use crate::value::{Flow, Token};
 
 /// Both services document a 10-hour token.
 pub const TOKEN_LIFETIME_MS: i64 = 10 * 60 * 60 * 1000;
@@ -55,7 +55,7 @@ fn sign_in(flow: Flow) -> Result<SignIn> {
             united: true,
             ..TRUEAPI
         },
-        Flow::Mdlp | Flow::SmartMarket => {
+        Flow::Mdlp | Flow::MdlpSession | Flow::SmartMarket => {
             return Err(Error::invalid_argument(format!(
                 "{} is not a challenge flow",
                 flow.name()
@@ -98,18 +98,7 @@ impl ChallengeInputs {
         inn: Option<&str>,
     ) -> Result<ChallengeInputs> {
         let how = sign_in(flow)?;
-        match flow.kind() {
-            Kind::SignedIn if oms_connection.trim().is_empty() => {}
-            Kind::SignedIn => {
-                return Err(Error::invalid_argument(format!(
-                    "the {} token is signed in without an installation (no omsConnection)",
-                    flow.name()
-                )))
-            }
-            Kind::SuzChallenge | Kind::SuzMdlp | Kind::OAuth => {
-                require_uuid(oms_connection, "omsConnection")?
-            }
-        }
+        super::require_installation(flow, oms_connection)?;
         let inn = inn.map(str::trim);
         if let Some(inn) = inn {
             if !how.inn {

@@ -1,4 +1,5 @@
-//! MDLP (pharma): `POST {mdlp}/auth` for a code, then `POST {mdlp}/token/{omsConnection}` with
+//! MDLP (pharma): `POST {mdlp}/auth` for a code, then `POST {mdlp}/token/{omsConnection}` (a
+//! SUZ token, `Flow::Mdlp`) or `POST {mdlp}/token` (MDLP's own session, `Flow::MdlpSession`) with
 //! either a detached signature of the code (`SIGNED_CODE`) or a password (`PASSWORD`). The
 //! token's lifetime is the answer's `life_time`, in minutes.
 
@@ -8,13 +9,13 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::{
-    number_field, require_text, require_uuid, string_field, success_json, PendingSignature, Start,
-    Step,
+    number_field, require_installation, require_text, require_uuid, string_field, success_json,
+    PendingSignature, Start, Step,
 };
 use crate::error::{Error, Result};
 use crate::signer::SignatureKind;
 use crate::transport::{Method, Request, Response};
-use crate::value::{Flow, Token};
+use crate::value::{Flow, Kind, Token};
 
 /// The MDLP account: `client_id` and `client_secret` of the accounting system, and `user_id`
 /// (certificate serial or SHA1 thumbprint for residents, e-mail for non-residents).
@@ -68,14 +69,17 @@ impl AuthType {
     }
 }
 
-/// Step one: ask for a code. The body holds the client secret: it is wiped on drop.
+/// Step one: ask for a code, for `flow` (`Mdlp` for the installation `oms_connection`,
+/// `MdlpSession` for none). The body holds the client secret: it is wiped on drop.
 pub fn code_request(
+    flow: Flow,
     mdlp_url: &str,
     oms_connection: &str,
     creds: &MdlpCredentials,
     auth: AuthType,
 ) -> Result<Request> {
-    require_uuid(oms_connection, "omsConnection")?;
+    require_mdlp(flow)?;
+    require_installation(flow, oms_connection)?;
     require_uuid(&creds.client_id, "MDLP client_id")?;
     require_text(&creds.client_secret, "MDLP client_secret")?;
     require_text(&creds.user_id, "MDLP user_id")?;
@@ -100,6 +104,7 @@ pub fn parse_code(response: &Response) -> Result<String> {
 
 /// `SIGNED_CODE`, between the phases: the code to sign (detached).
 pub fn pending(
+    flow: Flow,
     mdlp_url: &str,
     oms_connection: &str,
     code: String,
@@ -109,7 +114,8 @@ pub fn pending(
         code.clone().into_bytes(),
         SignatureKind::Detached,
         Step::Mdlp {
-            url: token_url(mdlp_url, oms_connection),
+            flow,
+            url: token_url(flow, mdlp_url, oms_connection),
             connection: oms_connection.trim().to_owned(),
             code,
         },
@@ -119,6 +125,7 @@ pub fn pending(
 
 /// `PASSWORD`: the token request with the password (wiped on drop).
 pub fn password_request(
+    flow: Flow,
     mdlp_url: &str,
     oms_connection: &str,
     code: &str,
@@ -128,14 +135,36 @@ pub fn password_request(
     let body = serde_json::to_vec(&json!({ "code": code, "password": password }))
         .map_err(|e| Error::invalid_argument(e.to_string()))?;
     Ok(
-        Request::new(Method::Post, token_url(mdlp_url, oms_connection))
+        Request::new(Method::Post, token_url(flow, mdlp_url, oms_connection))
             .json(body)
             .secret(password),
     )
 }
 
-pub(super) fn token_url(mdlp_url: &str, oms_connection: &str) -> String {
-    format!("{mdlp_url}/token/{}", oms_connection.trim())
+/// The token path of `flow`: `/token/{omsConnection}` for a SUZ token, `/token` for MDLP's
+/// own session.
+pub(super) fn token_path(flow: Flow, oms_connection: &str) -> String {
+    match flow.kind() {
+        Kind::MdlpSession => "/token".to_owned(),
+        Kind::SuzMdlp | Kind::SuzChallenge | Kind::SignedIn | Kind::OAuth => {
+            format!("/token/{}", oms_connection.trim())
+        }
+    }
+}
+
+pub(super) fn token_url(flow: Flow, mdlp_url: &str, oms_connection: &str) -> String {
+    format!("{mdlp_url}{}", token_path(flow, oms_connection))
+}
+
+/// Refuses a flow that is not MDLP's.
+fn require_mdlp(flow: Flow) -> Result<()> {
+    match flow.kind() {
+        Kind::SuzMdlp | Kind::MdlpSession => Ok(()),
+        Kind::SuzChallenge | Kind::SignedIn | Kind::OAuth => Err(Error::invalid_argument(format!(
+            "{} is not an MDLP flow",
+            flow.name()
+        ))),
+    }
 }
 
 pub(super) fn signed_code_request(url: &str, code: &str, signature: &str) -> Request {
@@ -143,8 +172,8 @@ pub(super) fn signed_code_request(url: &str, code: &str, signature: &str) -> Req
     Request::new(Method::Post, url.to_owned()).json(body.into_bytes())
 }
 
-/// The token, which lives `life_time` minutes (a number, or a number in a string).
-pub fn parse_token(response: &Response, now_ms: i64) -> Result<Token> {
+/// The token of `flow`, which lives `life_time` minutes (a number, or a number in a string).
+pub fn parse_token(flow: Flow, response: &Response, now_ms: i64) -> Result<Token> {
     let what = "MDLP token";
     let v = success_json(response, what)?;
     let token = string_field(&v, "token", response, what)?;
@@ -155,7 +184,7 @@ pub fn parse_token(response: &Response, now_ms: i64) -> Result<Token> {
         })?;
     // `as` saturates; the sum saturates too, and `minted` refuses the result.
     let expires = now_ms.saturating_add((minutes * 60_000.0) as i64);
-    super::minted(response, what, token, Flow::Mdlp, now_ms, expires)
+    super::minted(response, what, token, flow, now_ms, expires)
 }
 
 #[cfg(test)]
@@ -176,7 +205,8 @@ mod tests {
             (AuthType::SignedCode, "SIGNED_CODE"),
             (AuthType::Password, "PASSWORD"),
         ] {
-            let r = code_request("https://mdlp.test/api/v1", CONN, &creds(), auth).unwrap();
+            let r =
+                code_request(Flow::Mdlp, "https://mdlp.test/api/v1", CONN, &creds(), auth).unwrap();
             assert_method(&r, Method::Post, false);
             assert_eq!(
                 render(&r),
@@ -200,6 +230,7 @@ mod tests {
             )
         );
         let e = code_request(
+            Flow::Mdlp,
             "u",
             CONN,
             &MdlpCredentials::new("x", "s", "u"),
@@ -211,7 +242,13 @@ mod tests {
 
     #[test]
     fn signed_code_phase_two_bytes() {
-        let p = pending("https://mdlp.test/api/v1", CONN, "c0de-1".into(), start());
+        let p = pending(
+            Flow::Mdlp,
+            "https://mdlp.test/api/v1",
+            CONN,
+            "c0de-1".into(),
+            start(),
+        );
         assert_eq!(p.data(), b"c0de-1");
         assert_eq!(p.kind(), SignatureKind::Detached);
         assert_eq!(p.flow(), Some(Flow::Mdlp));
@@ -235,7 +272,8 @@ mod tests {
 
     #[test]
     fn password_request_bytes() {
-        let r = password_request("https://mdlp.test/api/v1", CONN, "c0de-1", "pw").unwrap();
+        let r =
+            password_request(Flow::Mdlp, "https://mdlp.test/api/v1", CONN, "c0de-1", "pw").unwrap();
         assert_eq!(
             render(&r),
             format!(
@@ -249,7 +287,7 @@ mod tests {
             r.body,
             Some((_, crate::transport::Body::Secret(_)))
         ));
-        assert!(password_request("u", CONN, "c", "").is_err());
+        assert!(password_request(Flow::Mdlp, "u", CONN, "c", "").is_err());
     }
 
     #[test]
@@ -262,18 +300,23 @@ mod tests {
             r#"{"token":"t","life_time":30}"#,
             r#"{"token":"t","life_time":"30"}"#,
         ] {
-            let t = parse_token(&answer(200, body), NOW).unwrap();
+            let t = parse_token(Flow::Mdlp, &answer(200, body), NOW).unwrap();
             assert_eq!(t.value(), "t");
             assert_eq!(t.flow(), Flow::Mdlp);
             assert_eq!(t.obtained_at_ms(), NOW);
             assert_eq!(t.expires_at_ms(), NOW + 30 * 60_000);
         }
-        let t = parse_token(&answer(200, r#"{"token":"t","life_time":0.5}"#), NOW).unwrap();
+        let t = parse_token(
+            Flow::Mdlp,
+            &answer(200, r#"{"token":"t","life_time":0.5}"#),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(t.expires_at_ms(), NOW + 30_000);
         // Absurd lifetimes: a protocol error, never a token fresh forever (nor a panic).
         for life in ["1e300", "\"1e300\"", "99999999999", "1000000"] {
             let body = format!(r#"{{"token":"t","life_time":{life}}}"#);
-            let e = parse_token(&answer(200, &body), NOW).unwrap_err();
+            let e = parse_token(Flow::Mdlp, &answer(200, &body), NOW).unwrap_err();
             assert_eq!(e.kind, ErrorKind::Protocol, "{life}: {e}");
             assert!(e.message.contains("lifetime"), "{life}: {e}");
         }
@@ -293,6 +336,7 @@ mod tests {
         );
         assert_error(
             parse_token(
+                Flow::Mdlp,
                 &answer(
                     401,
                     r#"{"code":"4","error_message":"bad","description":"signature"}"#,
@@ -305,7 +349,7 @@ mod tests {
             Some("bad: signature"),
         );
         let e = assert_error(
-            parse_token(&answer(200, r#"{"token":"t"}"#), NOW),
+            parse_token(Flow::Mdlp, &answer(200, r#"{"token":"t"}"#), NOW),
             ErrorKind::Protocol,
             Some(200),
             None,
@@ -313,14 +357,22 @@ mod tests {
         );
         assert_eq!(e.message, "MDLP token: the answer has no valid `life_time`");
         assert_error(
-            parse_token(&answer(200, r#"{"token":"t","life_time":0}"#), NOW),
+            parse_token(
+                Flow::Mdlp,
+                &answer(200, r#"{"token":"t","life_time":0}"#),
+                NOW,
+            ),
             ErrorKind::Protocol,
             Some(200),
             None,
             None,
         );
         let e = assert_error(
-            parse_token(&answer(200, r#"{"token":"","life_time":30}"#), NOW),
+            parse_token(
+                Flow::Mdlp,
+                &answer(200, r#"{"token":"","life_time":30}"#),
+                NOW,
+            ),
             ErrorKind::Protocol,
             Some(200),
             None,
@@ -328,7 +380,11 @@ mod tests {
         );
         assert_eq!(e.message, "MDLP token: the answer has no `token`");
         assert_error(
-            parse_token(&answer(200, r#"{"token":"t","life_time":-1}"#), NOW),
+            parse_token(
+                Flow::Mdlp,
+                &answer(200, r#"{"token":"t","life_time":-1}"#),
+                NOW,
+            ),
             ErrorKind::Protocol,
             Some(200),
             None,
@@ -351,6 +407,35 @@ mod tests {
             Some(503),
             None,
             None,
+        );
+    }
+
+    #[test]
+    fn an_mdlp_session_asks_for_its_code_the_same_way_and_sends_it_to_token() {
+        let url = "https://mdlp.test/api/v1";
+        let r = code_request(Flow::MdlpSession, url, "", &creds(), AuthType::Password).unwrap();
+        assert_eq!(r.url, "https://mdlp.test/api/v1/auth");
+        // No installation for a session, and one for a SUZ token.
+        let e =
+            code_request(Flow::MdlpSession, url, CONN, &creds(), AuthType::Password).unwrap_err();
+        assert!(e.message.contains("without an installation"), "{e}");
+        assert!(code_request(Flow::Mdlp, url, "", &creds(), AuthType::Password).is_err());
+        assert!(code_request(Flow::Gismt, url, CONN, &creds(), AuthType::Password).is_err());
+        let r = password_request(Flow::MdlpSession, url, "", "c0de", "pw").unwrap();
+        assert_eq!(r.url, "https://mdlp.test/api/v1/token");
+        let p = pending(Flow::MdlpSession, url, "", "c0de".into(), start());
+        assert_eq!(p.flow(), Some(Flow::MdlpSession));
+        let signed = p.token_request(&detached_der()).unwrap();
+        assert_eq!(signed.url, "https://mdlp.test/api/v1/token");
+        let t = parse_token(
+            Flow::MdlpSession,
+            &answer(200, r#"{"token":"s3ss","life_time":30}"#),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            (t.flow(), t.expires_at_ms()),
+            (Flow::MdlpSession, NOW + 1_800_000)
         );
     }
 }

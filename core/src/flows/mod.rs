@@ -59,6 +59,8 @@ enum Step {
         registration_key: String,
     },
     Mdlp {
+        /// `Flow::Mdlp` (a SUZ token) or `Flow::MdlpSession` (MDLP's own session).
+        flow: Flow,
         url: String,
         connection: String,
         code: String,
@@ -102,7 +104,12 @@ impl PendingSignature {
     fn base_url(&self) -> &str {
         let (url, tail) = match &self.step {
             Step::Register { url, .. } => (url, "/api/v2/integration/connection".to_owned()),
-            Step::Mdlp { url, .. } => (url, "/token/".to_owned()),
+            Step::Mdlp {
+                flow,
+                url,
+                connection,
+                ..
+            } => (url, mdlp::token_path(*flow, connection)),
             Step::Challenge {
                 flow,
                 url,
@@ -163,7 +170,7 @@ impl PendingSignature {
     pub fn flow(&self) -> Option<Flow> {
         match &self.step {
             Step::Register { .. } => None,
-            Step::Mdlp { .. } => Some(Flow::Mdlp),
+            Step::Mdlp { flow, .. } => Some(*flow),
             Step::Challenge { flow, .. } => Some(*flow),
         }
     }
@@ -197,7 +204,7 @@ impl PendingSignature {
     /// Parses the answer to [`PendingSignature::token_request`].
     pub fn parse_token(&self, response: &Response, now_ms: i64) -> Result<Token> {
         match &self.step {
-            Step::Mdlp { .. } => mdlp::parse_token(response, now_ms),
+            Step::Mdlp { flow, .. } => mdlp::parse_token(*flow, response, now_ms),
             Step::Challenge { flow, .. } => challenge::parse_token(*flow, response, now_ms),
             Step::Register { .. } => Err(Error::invalid_argument(
                 "this pending operation is a registration, not a token flow",
@@ -236,6 +243,22 @@ pub(crate) fn require_uuid(value: &str, what: &str) -> Result<()> {
     uuid::Uuid::try_parse(value.trim())
         .map(|_| ())
         .map_err(|_| Error::invalid_argument(format!("{what} must be a UUID, got {value:?}")))
+}
+
+/// Checks that `flow` is given an installation exactly when its kind names one: a UUID for a
+/// SUZ token, nothing for a token the service keeps for itself.
+pub(crate) fn require_installation(flow: Flow, oms_connection: &str) -> Result<()> {
+    match (
+        flow.kind().names_installation(),
+        oms_connection.trim().is_empty(),
+    ) {
+        (true, _) => require_uuid(oms_connection, "omsConnection"),
+        (false, true) => Ok(()),
+        (false, false) => Err(Error::invalid_argument(format!(
+            "the {} token is signed in without an installation (no omsConnection)",
+            flow.name()
+        ))),
+    }
 }
 
 pub(crate) fn require_text(value: &str, what: &str) -> Result<()> {

@@ -41,6 +41,24 @@ impl TokenKey {
                 certificate.trim().to_ascii_lowercase(),
                 inn.as_deref().unwrap_or("")
             ),
+            ProfileFlow::MdlpSigned {
+                flow,
+                client_id,
+                user_id,
+                ..
+            }
+            | ProfileFlow::MdlpPassword {
+                flow,
+                client_id,
+                user_id,
+                ..
+            } if !flow.kind().names_installation() => format!(
+                "{}:{}:{}:{}",
+                flow.name(),
+                url(flow.service()),
+                client_id.trim().to_ascii_lowercase(),
+                user_id.trim().to_ascii_lowercase()
+            ),
             ProfileFlow::Gismt
             | ProfileFlow::TrueApi { .. }
             | ProfileFlow::MdlpSigned { .. }
@@ -104,6 +122,38 @@ mod tests {
             assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
             assert!(!hashes[i + 1..].contains(h), "{hashes:?}");
         }
+    }
+
+    #[test]
+    fn an_mdlp_session_is_kept_per_client_and_user_and_a_suz_token_per_installation() {
+        let c = Config::from_json(
+            r#"{"profiles": {
+              "s": {"flow": "mdlp_session", "client_id": "7DF0D06F-6510-44FE-A378-76CB53E2605F",
+                    "client_secret": "s", "user_id": "User@Example.org", "password": "p"},
+              "t": {"flow": "mdlp_session", "client_id": "7df0d06f-6510-44fe-a378-76cb53e2605f",
+                    "client_secret": "s", "user_id": "1865725612"},
+              "z": {"flow": "mdlp", "oms_connection": "11b1abc9-f4ee-47db-8a20-f80ac83504e8",
+                    "client_id": "7df0d06f-6510-44fe-a378-76cb53e2605f", "client_secret": "s",
+                    "user_id": "1865725612"}}}"#,
+        )
+        .unwrap();
+        let key = |p: &str| {
+            TokenKey::for_profile(&c.profiles[p], &|s| {
+                Some(format!("https://{}.test", s.name()))
+            })
+        };
+        assert_eq!(
+            key("s").label,
+            "mdlp_session:https://mdlp.test:7df0d06f-6510-44fe-a378-76cb53e2605f:user@example.org"
+        );
+        assert_eq!(
+            key("t").label,
+            "mdlp_session:https://mdlp.test:7df0d06f-6510-44fe-a378-76cb53e2605f:1865725612"
+        );
+        assert_eq!(
+            key("z").label,
+            "suz:https://suz.test:11b1abc9-f4ee-47db-8a20-f80ac83504e8"
+        );
     }
 
     #[test]

@@ -60,7 +60,11 @@ pub(crate) fn user_is_signer(user_id: &str, signer: &cms::Signer) -> bool {
                 .any(|e| e.eq_ignore_ascii_case(user_id)))
 }
 
-pub(crate) fn mdlp_token(state: &State, req: &Request, connection: &str) -> Reply {
+/// `/token/{omsConnection}` (a SUZ token for the installation) or, with no `connection`,
+/// `/token`: MDLP's own session for the code's user, a UUID living `mdlp_life_time_minutes`;
+/// a new session of the same user replaces the previous one (the emulator's choice: the
+/// sources say nothing of it), counted under `mdlp_session:<user_id>`.
+pub(crate) fn mdlp_token(state: &State, req: &Request, connection: Option<&str>) -> Reply {
     let Some(body) = body_json(req) else {
         return mdlp_error(400, "1", "the body must be a JSON object");
     };
@@ -68,11 +72,14 @@ pub(crate) fn mdlp_token(state: &State, req: &Request, connection: &str) -> Repl
         let mut s = state.lock();
         // Spent by the first attempt whose body names it, whatever the outcome.
         let entry = str_field(&body, "code").and_then(|c| s.mdlp_codes.remove(c));
-        let installation = s.connections.get(&connection.to_ascii_lowercase()).cloned();
+        let installation = connection.map(|c| s.connections.get(&c.to_ascii_lowercase()).cloned());
         (entry, installation, policy(&s))
     };
-    let Some(installation) = installation else {
-        return mdlp_error(400, "5", &format!("unknown omsConnection {connection:?}"));
+    let installation = match (connection, installation) {
+        (Some(connection), Some(None)) => {
+            return mdlp_error(400, "5", &format!("unknown omsConnection {connection:?}"))
+        }
+        (_, installation) => installation.flatten(),
     };
     let Some(code) = str_field(&body, "code") else {
         return mdlp_error(400, "1", "code is required");
@@ -107,13 +114,22 @@ pub(crate) fn mdlp_token(state: &State, req: &Request, connection: &str) -> Repl
                 ),
             );
         }
-        if let Err(why) = same_participant(&installation, &verified.signer) {
-            return mdlp_error(401, "7", &why);
+        if let Some(installation) = &installation {
+            if let Err(why) = same_participant(installation, &verified.signer) {
+                return mdlp_error(401, "7", &why);
+            }
         }
     }
     let mut s = state.lock();
     let minutes = s.config.mdlp_life_time_minutes;
-    let token = s.issue_token(connection, (minutes * 60_000.0) as u64);
+    let ttl = (minutes * 60_000.0) as u64;
+    let token = match connection {
+        Some(connection) => s.issue_token(connection, ttl),
+        None => {
+            let identity = format!("mdlp_session:{}", entry.user_id.trim().to_ascii_lowercase());
+            s.issue_value(&identity, uuid::Uuid::new_v4().to_string(), ttl)
+        }
+    };
     // Whole minutes go out as an integer, as the real service sends them; a fraction (a test
     // setting) as a fraction.
     let life_time = if minutes.fract() == 0.0 && minutes <= u32::MAX as f64 {
@@ -122,4 +138,30 @@ pub(crate) fn mdlp_token(state: &State, req: &Request, connection: &str) -> Repl
         json!(minutes)
     };
     json_reply(200, json!({"token": token, "life_time": life_time}))
+}
+
+/// `GET /documents/{id}` with `Authorization: token <session>`: a live MDLP session, else 401
+/// saying why. The answer is the emulator's own minimal one (`{document_id}`): the route checks
+/// where a client puts the session, it does not model the method.
+pub(crate) fn mdlp_documents(state: &State, req: &Request, document_id: &str) -> Reply {
+    let token = req
+        .header("Authorization")
+        .and_then(|a| a.strip_prefix("token "))
+        .unwrap_or("");
+    let s = state.lock();
+    match s.live_token(token) {
+        _ if token.is_empty() => mdlp_error(401, "401", "Authorization: token is missing"),
+        Some((identity, t)) if identity.starts_with("mdlp_session:") => {
+            if t.expires_at_ms <= now_ms() {
+                mdlp_error(401, "401", "the session has expired")
+            } else {
+                json_reply(200, json!({"document_id": document_id}))
+            }
+        }
+        Some(_) => mdlp_error(401, "401", "the token is not an MDLP session"),
+        None if s.revoked.contains(token) => {
+            mdlp_error(401, "401", "the session was replaced by a newer one")
+        }
+        None => mdlp_error(401, "401", "unknown session"),
+    }
 }

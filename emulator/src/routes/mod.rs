@@ -62,6 +62,10 @@ fn route_of(path: &str) -> Option<Route> {
         (MdlpAuth, "POST", JSON)
     } else if one_segment(&format!("{MDLP}/token/")) {
         (MdlpToken, "POST", JSON)
+    } else if path == format!("{MDLP}/token") {
+        (MdlpSession, "POST", JSON)
+    } else if one_segment(&format!("{MDLP}/documents/")) {
+        (MdlpDocuments, "GET", None)
     } else if path == format!("{GISMT}/auth/cert/key") {
         (GismtKey, "GET", None)
     } else if one_segment(&format!("{GISMT}/auth/cert/")) {
@@ -170,6 +174,9 @@ fn answer(state: &State, req: &Request, path: &str) -> (&'static str, Reply) {
         return (route.endpoint.name(), method_not_allowed(&[route.method]));
     }
     let endpoint = route.endpoint;
+    if let Some(refused) = mdlp_rate_limit(state, endpoint) {
+        return (endpoint.name(), refused);
+    }
     let fault = {
         let mut s = state.lock();
         *s.counters
@@ -198,6 +205,32 @@ fn answer(state: &State, req: &Request, path: &str) -> (&'static str, Reply) {
     (endpoint.name(), reply)
 }
 
+/// With the `mdlp_rate_limit` setting, MDLP's limit: each of `/auth` and `/token` (either form)
+/// once a second, counted by arrival; a request that comes sooner is refused with 429 (and
+/// counted in `mdlp_rate_limited`). `None` lets the request through.
+fn mdlp_rate_limit(state: &State, endpoint: Endpoint) -> Option<Reply> {
+    let method = match endpoint {
+        Endpoint::MdlpAuth => "auth",
+        Endpoint::MdlpToken | Endpoint::MdlpSession => "token",
+        _ => return None,
+    };
+    let mut s = state.lock();
+    if !s.config.mdlp_rate_limit {
+        return None;
+    }
+    let now = crate::state::now_ms();
+    let last = s.mdlp_last.insert(method, now);
+    if last.is_some_and(|last| now < last + 1000) {
+        s.counters.mdlp_rate_limited += 1;
+        return Some(mdlp_error(
+            429,
+            "429",
+            &format!("/{method}: at most one request a second"),
+        ));
+    }
+    None
+}
+
 fn serve(state: &State, req: &Request, route: &Route) -> Reply {
     use Endpoint::*;
     let endpoint = route.endpoint;
@@ -216,7 +249,9 @@ fn serve(state: &State, req: &Request, route: &Route) -> Reply {
         SuzRegister => register(state, req),
         SuzPing | SuzVersion | SuzOrders => suz_call(state, req, endpoint),
         MdlpAuth => mdlp_auth(state, req),
-        MdlpToken => mdlp_token(state, req, last),
+        MdlpToken => mdlp_token(state, req, Some(last)),
+        MdlpSession => mdlp_token(state, req, None),
+        MdlpDocuments => mdlp_documents(state, req, last),
         GismtKey => challenge(state, Svc::Gismt),
         TrueApiKey => challenge(state, Svc::TrueApi),
         GismtToken => sign_in(state, req, last, Svc::Gismt),

@@ -15,8 +15,10 @@ mod base;
 mod fetch;
 mod flight;
 mod local_lease;
+mod pace;
 mod record;
 mod sync;
 mod two_phase;
 
 pub use self::base::{Acquired, TokenManager};
+pub use self::pace::Turn;

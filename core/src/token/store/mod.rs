@@ -163,6 +163,27 @@ impl FileStore {
             .map_err(|e| store_error(&self.show(&lease_name(hash)), "cannot record the lease", e))
     }
 
+    /// When the request paced under `hash` was last sent (Unix ms), as another process of this
+    /// machine recorded it; `None` when nothing is recorded or the record cannot be read. The
+    /// caller holds the key's lock.
+    pub fn read_pace(&self, hash: &str) -> Option<i64> {
+        let bytes = self.read_record(&pace_name(hash))?;
+        std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+    }
+
+    /// Records that the request paced under `hash` is sent now (`at_ms`, atomically). The
+    /// caller holds the key's lock.
+    pub fn write_pace(&self, hash: &str, at_ms: i64) -> Result<()> {
+        self.replace(hash, &pace_name(hash), at_ms.to_string().as_bytes())
+            .map_err(|e| {
+                store_error(
+                    &self.show(&pace_name(hash)),
+                    "cannot record the request's time",
+                    e,
+                )
+            })
+    }
+
     /// Removes the key's lease record if `owner` holds it. The caller holds the key's lock.
     pub fn remove_lease(&self, hash: &str, owner: &str) {
         if self.read_lease(hash).is_some_and(|(o, _)| o == owner) {
@@ -540,6 +561,10 @@ fn lock_name(hash: &str) -> String {
 
 fn marker_name(hash: &str) -> String {
     format!("{hash}.fetching")
+}
+
+fn pace_name(hash: &str) -> String {
+    format!("{hash}.pace")
 }
 
 fn lease_name(hash: &str) -> String {
