@@ -879,6 +879,9 @@ int main(int argc, char **argv)
         int dots = 0;
         for (const char *q = gis; *q; q++) dots += *q == '.';
         CHECK(dots == 2, "GIS MT's own token is a JWT: %s", gis);
+        /* MDLP's own session: the code signed detached on one component, sent by the other. */
+        const char *session = acquire_sign_complete(&b, &a, "mdlp_own", "detached", true, false);
+        CHECK(strlen(session) == 36 && session[8] == '-', "the MDLP session is a UUID: %s", session);
     }
     /* MDLP signed code: detached. */
     acquire_sign_complete(&a, &b, "mdlp", "detached", true, true);

@@ -89,6 +89,7 @@ config = {
                         "inn": "7707083893"},
         "united": {"flow": "united_token", "certificate": "1c-test-cert", "inn": "7707083893"},
         "gismt_own": {"flow": "gismt_token", "certificate": "1c-test-cert"},
+        "mdlp_own": {"flow": "mdlp_session", "user_id": "1865725612", **mdlp},
         "mdlp": {"flow": "mdlp", "oms_connection": c[4], "user_id": "1865725612", **mdlp},
         "mdlp_password": {"flow": "mdlp", "oms_connection": c[5], "user_id": "user@example.org",
                           "password": "password123", **mdlp},

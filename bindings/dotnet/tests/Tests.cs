@@ -338,6 +338,30 @@ static class Tests
         }
     }
 
+    // MDLP's own session (no installation) through the profile calls: signed and with a password;
+    // Request sends it as `Authorization: token`.
+    static void MdlpSession()
+    {
+        string creds = "\"client_id\": \"" + MdlpId + "\", \"client_secret\": \"" + MdlpSecret + "\"";
+        string profiles = ", \"cache\": {\"persist\": false}, \"profiles\": {"
+            + "\"signed\": {\"flow\": \"mdlp_session\", \"user_id\": \"1865725612\", " + creds + "}, "
+            + "\"password\": {\"flow\": \"mdlp_session\", \"user_id\": \"user@example.org\", \"password\": \"password123\", " + creds + "}}";
+        using (var client = new Client(Config(profiles)))
+        using (var signer = Signer.FromFunction(OpensslSign))
+        {
+            client.SetSigner(signer, "signed");
+            foreach (var profile in new[] { "signed", "password" })
+            {
+                using (var t = client.GetToken(profile))
+                {
+                    Check("mdlp_session " + profile + ": the flow", t.Flow == Flow.MdlpSession);
+                }
+                var r = client.Request(profile, "GET", "/documents/cs-doc");
+                Check("mdlp_session " + profile + ": Authorization: token", r.Status == 200 && r.BodyText.Contains("cs-doc"), r.Status + " " + r.BodyText);
+            }
+        }
+    }
+
     static int Main(string[] args)
     {
         if (args.Length != 4) { Console.Error.WriteLine("usage: Tests.exe EMULATOR_URL CERT_PEM KEY_PEM PACKAGE_VERSION"); return 2; }
@@ -350,6 +374,7 @@ static class Tests
         Test("two phases", TwoPhases);
         Test("cache, threads and requests", CacheThreadsAndRequests);
         Test("tokens signed in without an installation", SignedInTokens);
+        Test("MDLP's own session", MdlpSession);
         Test("errors", Errors);
         Test("dispose rules and the log", DisposeRulesAndLog);
         Console.WriteLine(passed + " passed, " + failed + " failed");

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 import suz_auth
-from conftest import CONNECTION, OMS_ID, openssl_sign
+from conftest import CONNECTION, MDLP_CLIENT_ID, MDLP_CLIENT_SECRET, OMS_ID, openssl_sign
 
 
 def profile_config(emulator, cache_dir, cert, key) -> dict:
@@ -124,3 +124,25 @@ def test_a_token_signed_in_without_an_installation_from_a_profile(
     own = {k: n for k, n in issued.items() if k.startswith(identity + ":")}
     assert list(own.values()) == [1], own
     assert all(k.endswith(":" + (inn or "")) for k in own), own
+
+
+def test_an_mdlp_session_from_a_profile(emulator, gost_keys, tmp_path):
+    """An `mdlp_session` profile (MDLP's own session, no installation), signed or with a
+    password, through the profile calls; `request` sends it as `Authorization: token`."""
+    config = profile_config(emulator, tmp_path, *gost_keys)
+    line = config["profiles"]["line"]
+    creds = {"client_id": MDLP_CLIENT_ID, "client_secret": MDLP_CLIENT_SECRET}
+    config["profiles"]["signed"] = {
+        "flow": "mdlp_session", "user_id": "1865725612", "signer": line["signer"], **creds}
+    config["profiles"]["password"] = {
+        "flow": "mdlp_session", "user_id": "user@example.org", "password": "password123", **creds}
+    with suz_auth.Client(config) as client:
+        for profile in ("signed", "password"):
+            with client.token_get(profile) as token:
+                assert token.flow is suz_auth.Flow.MDLP_SESSION
+                assert token.expires_at_ms - token.obtained_at_ms == 30 * 60 * 1000
+            response = client.request(profile, "GET", "/documents/py-doc")
+            assert response.status == 200 and b"py-doc" in response.body
+    stats = emulator.stats()
+    assert stats["requests"]["mdlp.session"] == 2
+    assert stats["tokens_issued"]["mdlp_session:1865725612"] == 1
