@@ -122,6 +122,10 @@ fn a_deadline_before_the_turn_is_a_timeout_and_takes_no_turn() {
     // refusal counted as a turn, it would wait a whole gap from the refusal).
     drop(manager.pace(&name, GAP, Instant::now() + 2 * GAP).unwrap());
     let waited = first_ended.elapsed();
-    assert!(waited >= GAP && waited < GAP + GAP / 3, "{waited:?}");
+    // (The turns are counted in whole milliseconds of the wall clock: a few ms either way.)
+    assert!(
+        waited + Duration::from_millis(10) >= GAP && waited < GAP + GAP / 3,
+        "{waited:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -19,4 +19,5 @@ mod robustness;
 mod safety;
 mod signals;
 mod signed_in;
+mod suz_v3;
 mod threads;

@@ -299,3 +299,41 @@ fn suz_request_sends_each_token_as_bearer_and_recovers_from_a_401() {
         401
     );
 }
+
+/// A profile with a wrong (or rotated) SmartMarket secret does not get the token the right
+/// secret fetched for the same client: its own fetch is refused, whatever is cached, in this
+/// process and in another sharing the store.
+#[test]
+fn a_wrong_secret_is_refused_not_served_the_right_secrets_token() {
+    use suz_emulator::{SMARTMARKET_CLIENT_ID, SMARTMARKET_CLIENT_SECRET};
+    let emu = emulator();
+    let dir = temp_dir("secret-identity");
+    let json = format!(
+        r#"{{"stand": "emulator", "emulator_url": "{}", "cache": {{"dir": {:?}}},
+            "profiles": {{
+              "right": {{"flow": "smartmarket", "client_id": "{SMARTMARKET_CLIENT_ID}", "client_secret": "{SMARTMARKET_CLIENT_SECRET}"}},
+              "wrong": {{"flow": "smartmarket", "client_id": "{SMARTMARKET_CLIENT_ID}", "client_secret": "00000000-0000-4000-8000-000000000000"}}
+            }}}}"#,
+        emu.base_url(),
+        dir.display().to_string()
+    );
+    let client = TestClient::new(&json);
+    let right = token_get(&client, "right").unwrap_or_else(|_| panic!("{}", last_message()));
+    assert_eq!(
+        token_get(&client, "wrong").err(),
+        Some(SuzResult::Unauthorized)
+    );
+    // Another client (another process's view) on the same store: the same.
+    let other = TestClient::new(&json);
+    assert_eq!(token_get(&other, "right").unwrap().value(), right.value());
+    assert_eq!(
+        token_get(&other, "wrong").err(),
+        Some(SuzResult::Unauthorized)
+    );
+    assert!(
+        !last_message().contains("00000000-0000-4000"),
+        "{}",
+        last_message()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

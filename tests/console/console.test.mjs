@@ -56,6 +56,15 @@ try {
   const issued = page.locator('#requests tr[data-endpoint="gismt.token"][data-status="200"]');
   await issued.first().waitFor({ timeout: 10_000 });
   check(true, "the request log shows the sign-in that issued it");
+  check((await row.locator("td.kind").textContent()).trim() === "SUZ clientToken",
+        "the installation's token is shown as a SUZ clientToken");
+
+  // A token the service keeps for itself is listed with its kind.
+  cli("token", "united");
+  const united = page.locator("#tokens tr", { hasText: "united token" });
+  await united.first().waitFor({ timeout: 10_000 });
+  check((await united.first().locator("td.kind").textContent()).trim() === "united token",
+        "the united token is listed as one");
   await page.screenshot({ path: `${shots}/console-token.png`, fullPage: true });
 
   // Revoke it with the button: the row goes.

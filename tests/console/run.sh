@@ -30,7 +30,10 @@ sign = ["openssl", "cms", "-sign", "-engine", "gost", "-binary", "-outform", "DE
 json.dump({"stand": "emulator", "emulator_url": url, "cache": {"dir": f"{work}/cache"},
            "profiles": {"line": {"flow": "gismt", "oms_connection": conn, "oms_id": oms,
                                  "signer": {"command": {"attached": sign + ["-nodetach"],
-                                                        "detached": sign}}}}},
+                                                        "detached": sign}}},
+                        "united": {"flow": "united_token", "certificate": "console-cert",
+                                   "signer": {"command": {"attached": sign + ["-nodetach"],
+                                                          "detached": sign}}}}},
           open(f"{work}/config.json", "w"))
 PY
 shots=$target/console-screenshots

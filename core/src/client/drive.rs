@@ -23,7 +23,7 @@ impl Client {
         address: &str,
     ) -> Result<PendingSignature> {
         let pending = registration::begin(
-            self.base_url(Service::Suz)?,
+            &self.config.registration_base()?,
             oms_id,
             registration_key,
             address,
@@ -279,7 +279,11 @@ impl Client {
         PendingSignature::import(
             text,
             &self.tokens()?.seal_key()?,
-            &|service| self.base_url(service).ok().map(str::to_owned),
+            // A registration names no token flow: its URL is the registration one (`Suz`).
+            &|service| match service {
+                Service::Suz => self.config.registration_base().ok(),
+                _ => self.base_url(service).ok().map(str::to_owned),
+            },
             now_ms(),
         )
     }

@@ -33,6 +33,7 @@ pub(crate) use url::{parse_proxy_url, ProxyUrl};
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     stand: Option<String>,
+    suz_api: Option<String>,
     emulator_url: Option<String>,
     #[serde(default)]
     urls: RawUrls,
@@ -66,6 +67,7 @@ struct RawCache {
 #[serde(deny_unknown_fields)]
 struct RawUrls {
     suz: Option<String>,
+    suz_registration: Option<String>,
     mdlp: Option<String>,
     gismt: Option<String>,
     trueapi: Option<String>,
@@ -107,10 +109,35 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
 }
 
+/// Which version of SUZ's API the library registers installations with (`suz_api`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuzApi {
+    /// «API СУЗ 2.x»: `/api/v2/integration/connection` on the SUZ URL.
+    V2,
+    /// «API СУЗ 3.0»: `/api/v3/integration/connection` on the registration URL (`:16443`
+    /// beside the API's 443 in production).
+    V3,
+}
+
+impl SuzApi {
+    /// The path segment: `v2` or `v3`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SuzApi::V2 => "v2",
+            SuzApi::V3 => "v3",
+        }
+    }
+}
+
 /// The parsed, validated configuration.
 #[derive(Clone)]
 pub struct Config {
     urls: [Option<String>; 5],
+    /// Where installations are registered: `urls.suz_registration`, else the stand's, else the
+    /// SUZ URL.
+    suz_registration: Option<String>,
+    /// The SUZ API version of registration (`suz_api`, default v3).
+    pub suz_api: SuzApi,
     /// Time allowed to connect (`timeouts.connect_ms`, default 10 000 ms).
     pub connect_timeout: Duration,
     /// Time allowed for one call, retries included (`timeouts.total_ms`, default 60 000 ms).
@@ -164,6 +191,11 @@ impl std::fmt::Debug for Config {
             .collect();
         f.debug_struct("Config")
             .field("urls", &urls)
+            .field(
+                "suz_registration",
+                &self.suz_registration.as_deref().map(redact_url),
+            )
+            .field("suz_api", &self.suz_api)
             .field("connect_timeout", &self.connect_timeout)
             .field("total_timeout", &self.total_timeout)
             .field("proxy", &self.proxy.as_deref().map(redact_url))
@@ -228,6 +260,15 @@ impl Config {
                 )));
             }
         }
+        let suz_api = match raw.suz_api.as_deref() {
+            None | Some("v3") => SuzApi::V3,
+            Some("v2") => SuzApi::V2,
+            Some(other) => {
+                return Err(Error::config(format!(
+                    "config key `suz_api`: unknown version {other:?} (use \"v3\" or \"v2\")"
+                )))
+            }
+        };
         let mut urls: [Option<String>; 5] = Default::default();
         for (i, service) in Service::ALL.iter().enumerate() {
             let key = format!("urls.{}", service.name());
@@ -238,11 +279,22 @@ impl Config {
                     let base = check_url(base, "emulator_url")?;
                     Some(format!("{base}{}", service.emulator_path()))
                 }
+                (None, Some(s)) if *service == Service::Suz => {
+                    stands::suz_url(s, suz_api).map(str::to_owned)
+                }
                 (None, Some(s)) => service.stand_url(s).map(str::to_owned),
                 (None, None) => None,
             };
             urls[i] = chosen;
         }
+        let suz_registration = match (&raw.urls.suz_registration, stand) {
+            (Some(value), _) => Some(check_url(value, "urls.suz_registration")?),
+            (None, Some(s)) if s != "emulator" && explicit[0].is_none() => {
+                stands::suz_registration_url(s, suz_api).map(str::to_owned)
+            }
+            // The emulator, or a SUZ URL given by hand: registration is there too.
+            (None, _) => urls[0].clone(),
+        };
         let connect_timeout = millis(raw.timeouts.connect_ms, 10_000, "timeouts.connect_ms", true)?;
         let total_timeout = millis(raw.timeouts.total_ms, 60_000, "timeouts.total_ms", true)?;
         if let Some(proxy) = &raw.proxy {
@@ -327,6 +379,8 @@ impl Config {
             cache,
             redis,
             urls,
+            suz_registration,
+            suz_api,
             connect_timeout,
             total_timeout,
             proxy: raw.proxy,
@@ -336,6 +390,17 @@ impl Config {
             retry,
             command_signer,
         })
+    }
+
+    /// Where installations are registered, with the API version: `<registration URL>/api/v3`
+    /// (or `/api/v2`); the registration path follows.
+    pub fn registration_base(&self) -> Result<String> {
+        let url = self.suz_registration.as_deref().ok_or_else(|| {
+            Error::config(
+                "no URL for suz: set \"stand\", \"urls.suz\" or \"urls.suz_registration\" in the config",
+            )
+        })?;
+        Ok(format!("{url}/api/{}", self.suz_api.name()))
     }
 
     /// The base URL of a service, or a configuration error saying how to set it.

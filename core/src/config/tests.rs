@@ -288,8 +288,10 @@ fn every_stand_url() {
     };
     use Service::*;
     let expected = [
-        ("demo", Suz, "https://intuot.crpt.ru:16443"),
-        ("production", Suz, "https://suzgrid.crpt.ru:16443"),
+        // «API СУЗ 3.0» §4.4 (the default `suz_api`): the API on 443.
+        ("demo", Suz, "https://suz.sandbox.crptech.ru"),
+        ("sandbox", Suz, "https://suz.sandbox.crptech.ru"),
+        ("production", Suz, "https://suzgrid.crpt.ru"),
         ("demo", Mdlp, "https://api.sb.mdlp.crpt.ru/api/v1"),
         ("sandbox", Mdlp, "https://api.sb.mdlp.crpt.ru/api/v1"),
         ("production", Mdlp, "https://api.mdlp.crpt.ru/api/v1"),
@@ -344,10 +346,79 @@ fn every_stand_url() {
 }
 
 #[test]
+fn suz_api_v3_registers_apart_from_the_api_and_v2_on_the_one_host() {
+    let base = |json: &str| {
+        let c = Config::from_json(json).unwrap();
+        (
+            c.url(Service::Suz).unwrap().to_owned(),
+            c.registration_base().unwrap(),
+        )
+    };
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        base(r#"{"stand": "production"}"#),
+        pair(
+            "https://suzgrid.crpt.ru",
+            "https://suzgrid.crpt.ru:16443/api/v3"
+        )
+    );
+    assert_eq!(
+        base(r#"{"stand": "demo", "suz_api": "v3"}"#),
+        pair(
+            "https://suz.sandbox.crptech.ru",
+            "https://suz-integrator.sandbox.crptech.ru/api/v3"
+        )
+    );
+    assert_eq!(
+        base(r#"{"stand": "production", "suz_api": "v2"}"#),
+        pair(
+            "https://suzgrid.crpt.ru:16443",
+            "https://suzgrid.crpt.ru:16443/api/v2"
+        )
+    );
+    assert_eq!(
+        base(r#"{"stand": "demo", "suz_api": "v2"}"#),
+        pair(
+            "https://intuot.crpt.ru:16443",
+            "https://intuot.crpt.ru:16443/api/v2"
+        )
+    );
+    // A SUZ URL given by hand, or the emulator: registration is there too.
+    assert_eq!(
+        base(r#"{"urls": {"suz": "https://suz.example"}}"#),
+        pair("https://suz.example", "https://suz.example/api/v3")
+    );
+    assert_eq!(
+        base(r#"{"stand": "production", "urls": {"suz": "https://suz.example"}}"#),
+        pair("https://suz.example", "https://suz.example/api/v3")
+    );
+    assert_eq!(
+        base(r#"{"stand": "emulator", "emulator_url": "http://127.0.0.1:9", "suz_api": "v2"}"#),
+        pair("http://127.0.0.1:9/suz", "http://127.0.0.1:9/suz/api/v2")
+    );
+    assert_eq!(
+        base(r#"{"stand": "production", "urls": {"suz_registration": "https://reg.example/"}}"#),
+        pair("https://suzgrid.crpt.ru", "https://reg.example/api/v3")
+    );
+    let e = Config::from_json(r#"{"suz_api": "v4"}"#).unwrap_err();
+    assert_eq!(
+        e.message,
+        "config key `suz_api`: unknown version \"v4\" (use \"v3\" or \"v2\")"
+    );
+    assert!(Config::from_json("{}")
+        .unwrap()
+        .registration_base()
+        .is_err());
+}
+
+#[test]
 fn stands_and_overrides() {
     let c =
         Config::from_json(r#"{"stand":"demo","urls":{"trueapi":"production-tobacco"}}"#).unwrap();
-    assert_eq!(c.url(Service::Suz).unwrap(), "https://intuot.crpt.ru:16443");
+    assert_eq!(
+        c.url(Service::Suz).unwrap(),
+        "https://suz.sandbox.crptech.ru"
+    );
     assert_eq!(
         c.url(Service::TrueApi).unwrap(),
         "https://ismotp.crptech.ru/api/v3/true-api"

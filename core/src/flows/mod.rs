@@ -103,7 +103,7 @@ impl PendingSignature {
     /// flow's path).
     fn base_url(&self) -> &str {
         let (url, tail) = match &self.step {
-            Step::Register { url, .. } => (url, "/api/v2/integration/connection".to_owned()),
+            Step::Register { url, .. } => (url, registration::PATH.to_owned()),
             Step::Mdlp {
                 flow,
                 url,

@@ -1,7 +1,7 @@
-//! SUZ installation registration: `POST {suz}/api/v2/integration/connection?omsId=...` with
-//! `X-RegistrationKey` and `X-Signature` (a detached signature of the exact body bytes; the
-//! pharma group sends none). The answer is `{status: SUCCESS, omsConnection}` or
-//! `{status: REJECTED, rejectionReason}`.
+//! SUZ installation registration: `POST {registration}/api/v3/integration/connection?omsId=...`
+//! («API СУЗ 3.0»; `{suz}/api/v2/…` for 2.x) with `X-RegistrationKey` and `X-Signature` (a
+//! detached signature of the exact body bytes; the pharma group sends none). The answer is
+//! `{status: SUCCESS, omsConnection}` (3.0 adds `name`) or `{status: REJECTED, rejectionReason}`.
 
 use super::{
     require_text, require_uuid, string_field, success_json, PendingSignature, Start, Step,
@@ -10,9 +10,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::signer::SignatureKind;
 use crate::transport::{Method, Request, Response};
 
-/// Phase one: the body to sign, `{"address": address}`. No network.
+/// Phase one: the body to sign, `{"address": address}`. No network. `base` is the
+/// registration URL with the API version (`https://suzgrid.crpt.ru:16443/api/v3`).
 pub fn begin(
-    suz_url: &str,
+    base: &str,
     oms_id: &str,
     registration_key: &str,
     address: &str,
@@ -27,7 +28,7 @@ pub fn begin(
         body,
         SignatureKind::Detached,
         Step::Register {
-            url: url(suz_url, oms_id),
+            url: url(base, oms_id),
             oms_id: oms_id.trim().to_owned(),
             registration_key: registration_key.trim().to_owned(),
         },
@@ -35,12 +36,12 @@ pub fn begin(
     ))
 }
 
-/// Where a registration is sent.
-pub(super) fn url(suz_url: &str, oms_id: &str) -> String {
-    format!(
-        "{suz_url}/api/v2/integration/connection?omsId={}",
-        oms_id.trim()
-    )
+/// The registration path under a versioned base (`…/api/v3`).
+pub(super) const PATH: &str = "/integration/connection";
+
+/// Where a registration is sent, under `base` (the registration URL and API version).
+pub(super) fn url(base: &str, oms_id: &str) -> String {
+    format!("{base}{PATH}?omsId={}", oms_id.trim())
 }
 
 /// The registration request: the signed body as it was, byte for byte.
@@ -110,7 +111,7 @@ mod tests {
 
     fn pending() -> PendingSignature {
         begin(
-            "https://suz.test",
+            "https://suz.test/api/v3",
             OMS_ID,
             KEY,
             "Moscow, 1 Red Square",
@@ -130,7 +131,7 @@ mod tests {
         assert_eq!(
             render(&r),
             format!(
-                "POST https://suz.test/api/v2/integration/connection?omsId={OMS_ID}\n\
+                "POST https://suz.test/api/v3/integration/connection?omsId={OMS_ID}\n\
                  X-RegistrationKey: {KEY}\nX-Signature: {DETACHED_B64}\n\
                  Content-Type: application/json;charset=UTF-8\n\n\
                  {{\"address\":\"Moscow, 1 Red Square\"}}"

@@ -17,18 +17,23 @@ impl TokenKey {
     /// SUZ tokens: one per SUZ (its URL) and omsConnection, whichever flow minted it (a new
     /// one revokes the old). A token signed in without an installation (True API's own, the
     /// united token, GIS MT's): one per flow, service URL, certificate and organisation (`inn`),
-    /// as the server binds it. SmartMarket: one per service URL, client and
-    /// scope (they coexist; caching saves calls). `url` gives each service's configured URL: the
+    /// as the server binds it. SmartMarket: one per service URL, client, secret and scope (they
+    /// coexist; caching saves calls). MDLP's own session: one per MDLP URL, client, secret and
+    /// user. A secret enters the identity only as [`secret_tag`]: a profile with another (a
+    /// wrong or a rotated) secret never gets the token another secret fetched. `url` gives each service's configured URL: the
     /// URLs keep the tokens of different stands apart.
     pub fn for_profile(profile: &Profile, url: &dyn Fn(Service) -> Option<String>) -> TokenKey {
         let url = |service| url(service).unwrap_or_default();
         let label = match &profile.flow {
             ProfileFlow::SmartMarket {
-                client_id, scope, ..
+                client_id,
+                client_secret,
+                scope,
             } => format!(
-                "smartmarket:{}:{client_id}:{}",
+                "smartmarket:{}:{client_id}:{}:{}",
                 url(Service::SmartMarket),
-                scope
+                scope,
+                secret_tag(client_secret.expose())
             ),
             ProfileFlow::SignedIn {
                 flow,
@@ -44,19 +49,21 @@ impl TokenKey {
             ProfileFlow::MdlpSigned {
                 flow,
                 client_id,
+                client_secret,
                 user_id,
-                ..
             }
             | ProfileFlow::MdlpPassword {
                 flow,
                 client_id,
+                client_secret,
                 user_id,
                 ..
             } if !flow.kind().names_installation() => format!(
-                "{}:{}:{}:{}",
+                "{}:{}:{}:{}:{}",
                 flow.name(),
                 url(flow.service()),
                 client_id.trim().to_ascii_lowercase(),
+                secret_tag(client_secret.expose()),
                 user_id.trim().to_ascii_lowercase()
             ),
             ProfileFlow::Gismt
@@ -76,6 +83,24 @@ impl TokenKey {
         let hash = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
         TokenKey { label, hash }
     }
+}
+
+/// What a secret adds to an identity: `secret#` and 16 hex digits of an HMAC-SHA256 of it under
+/// a fixed key of this library's. Equal secrets give equal tags, others (almost surely) not; the
+/// secret itself cannot be read back, and the secrets tagged (SmartMarket's and MDLP's client
+/// secrets) are random UUIDs, too many to guess from a tag. A user's password, which may be
+/// guessable, is never tagged (an MDLP session is one per user whatever the password).
+pub fn secret_tag(secret: &str) -> String {
+    let key = ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        b"suz-auth: the identity of a token that rests on a secret",
+    );
+    let tag = ring::hmac::sign(&key, secret.as_bytes());
+    let hex: String = tag.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("secret#{hex}")
 }
 
 #[cfg(test)]
@@ -113,9 +138,12 @@ mod tests {
         assert_eq!(key("a").hash, key("b").hash);
         assert_eq!(
             key("c").label,
-            "smartmarket:https://sber.test:id1:SMART_PUSH"
+            "smartmarket:https://sber.test:id1:SMART_PUSH:secret#99075b751a32a23c"
         );
-        assert_eq!(key("d").label, "smartmarket:https://sber.test:id1:OTHER");
+        assert_eq!(
+            key("d").label,
+            "smartmarket:https://sber.test:id1:OTHER:secret#99075b751a32a23c"
+        );
         let hashes = [key("a").hash, key("c").hash, key("d").hash, key("e").hash];
         for (i, h) in hashes.iter().enumerate() {
             assert_eq!(h.len(), 32);
@@ -144,16 +172,51 @@ mod tests {
         };
         assert_eq!(
             key("s").label,
-            "mdlp_session:https://mdlp.test:7df0d06f-6510-44fe-a378-76cb53e2605f:user@example.org"
+            "mdlp_session:https://mdlp.test:7df0d06f-6510-44fe-a378-76cb53e2605f:secret#99075b751a32a23c:user@example.org"
         );
         assert_eq!(
             key("t").label,
-            "mdlp_session:https://mdlp.test:7df0d06f-6510-44fe-a378-76cb53e2605f:1865725612"
+            "mdlp_session:https://mdlp.test:7df0d06f-6510-44fe-a378-76cb53e2605f:secret#99075b751a32a23c:1865725612"
         );
         assert_eq!(
             key("z").label,
             "suz:https://suz.test:11b1abc9-f4ee-47db-8a20-f80ac83504e8"
         );
+    }
+
+    #[test]
+    fn another_secret_is_another_identity_and_the_secret_is_not_in_it() {
+        // A known answer: HMAC-SHA256 under the library's key, 8 bytes in hex.
+        assert_eq!(
+            secret_tag("887d15a2-cb4f-4998-9591-5b26d62d3751"),
+            "secret#79a6a614a02c644e"
+        );
+        assert_eq!(secret_tag("s"), "secret#99075b751a32a23c");
+        let c = Config::from_json(
+            r#"{"profiles": {
+              "right": {"flow": "smartmarket", "client_id": "id1", "client_secret": "887d15a2-cb4f-4998-9591-5b26d62d3751"},
+              "same": {"flow": "smartmarket", "client_id": "id1", "client_secret": "887d15a2-cb4f-4998-9591-5b26d62d3751"},
+              "wrong": {"flow": "smartmarket", "client_id": "id1", "client_secret": "887d15a2-cb4f-4998-9591-5b26d62d3752"},
+              "s1": {"flow": "mdlp_session", "client_id": "7df0d06f-6510-44fe-a378-76cb53e2605f",
+                     "client_secret": "a", "user_id": "u", "password": "p1"},
+              "s2": {"flow": "mdlp_session", "client_id": "7df0d06f-6510-44fe-a378-76cb53e2605f",
+                     "client_secret": "a", "user_id": "u", "password": "p2"},
+              "s3": {"flow": "mdlp_session", "client_id": "7df0d06f-6510-44fe-a378-76cb53e2605f",
+                     "client_secret": "b", "user_id": "u", "password": "p1"}}}"#,
+        )
+        .unwrap();
+        let key = |p: &str| TokenKey::for_profile(&c.profiles[p], &|_| Some("u".to_owned()));
+        assert_eq!(key("right").hash, key("same").hash);
+        assert_ne!(key("right").hash, key("wrong").hash);
+        assert!(
+            !key("right").label.contains("887d15a2"),
+            "{}",
+            key("right").label
+        );
+        // An MDLP session: another client secret is another identity; the password is not in it.
+        assert_eq!(key("s1").hash, key("s2").hash);
+        assert_ne!(key("s1").hash, key("s3").hash);
+        assert!(!key("s1").label.contains("p1"), "{}", key("s1").label);
     }
 
     #[test]

@@ -21,6 +21,8 @@ use crate::server::{Handler, Reply, Request};
 use crate::state::State;
 
 const SUZ: &str = "/suz/api/v2";
+/// «API СУЗ 3.0»: no product-group segment.
+const SUZ_V3: &str = "/suz/api/v3";
 const MDLP: &str = "/mdlp/api/v1";
 const GISMT: &str = "/gismt/api/v3";
 const TRUEAPI: &str = "/trueapi/api/v3/true-api";
@@ -34,6 +36,8 @@ struct Route {
     content_type: Option<&'static str>,
     /// The last path segment (an omsConnection for the token routes).
     last: String,
+    /// Whether the route is SUZ's API 3.0 (`/suz/api/v3/...`).
+    v3: bool,
 }
 
 const JSON: Option<&str> = Some("application/json");
@@ -49,8 +53,15 @@ fn route_of(path: &str) -> Option<Route> {
             .filter(|rest| !rest.is_empty() && !rest.contains('/'))
             .is_some()
     };
-    let (endpoint, method, content_type) = if path == format!("{SUZ}/integration/connection") {
+    let v3 = path.starts_with(&format!("{SUZ_V3}/"));
+    let (endpoint, method, content_type) = if path == format!("{SUZ}/integration/connection")
+        || path == format!("{SUZ_V3}/integration/connection")
+    {
         (SuzRegister, "POST", JSON)
+    } else if path == format!("{SUZ_V3}/ping") {
+        (SuzPing, "GET", None)
+    } else if path == format!("{SUZ_V3}/order") {
+        (SuzOrders, "POST", JSON)
     } else if let Some(rest) = path.strip_prefix(&format!("{SUZ}/")) {
         match rest.split('/').collect::<Vec<_>>().as_slice() {
             [ext, "ping"] if !ext.is_empty() => (SuzPing, "GET", None),
@@ -94,6 +105,7 @@ fn route_of(path: &str) -> Option<Route> {
         method,
         content_type,
         last,
+        v3,
     })
 }
 
@@ -246,8 +258,8 @@ fn serve(state: &State, req: &Request, route: &Route) -> Reply {
     }
     let last = route.last.as_str();
     match endpoint {
-        SuzRegister => register(state, req),
-        SuzPing | SuzVersion | SuzOrders => suz_call(state, req, endpoint),
+        SuzRegister => register(state, req, route.v3),
+        SuzPing | SuzVersion | SuzOrders => suz_call(state, req, endpoint, route.v3),
         MdlpAuth => mdlp_auth(state, req),
         MdlpToken => mdlp_token(state, req, Some(last)),
         MdlpSession => mdlp_token(state, req, None),

@@ -18,7 +18,10 @@ pub(crate) fn unknown_oms_id(oms_id: &str) -> Reply {
     suz_error(400, 400, &format!("unknown omsId {oms_id:?}"))
 }
 
-pub(crate) fn register(state: &State, req: &Request) -> Reply {
+/// Registers an installation. With `v3` («API СУЗ 3.0» §9.2.1): the body may name it (`name`,
+/// 1 to 256 characters; a UUID when it does not), the answer echoes the name, and an attached
+/// `X-Signature` is refused with 413, as the document says.
+pub(crate) fn register(state: &State, req: &Request, v3: bool) -> Reply {
     let oms_id = req.query("omsId").unwrap_or("").to_owned();
     let key = req
         .header("X-RegistrationKey")
@@ -56,9 +59,20 @@ pub(crate) fn register(state: &State, req: &Request) -> Reply {
             json!({"status": "REJECTED", "rejectionReason": "The installation address is empty"}),
         );
     }
+    let name = match body.get("name") {
+        _ if !v3 => None,
+        None | Some(serde_json::Value::Null) => Some(uuid::Uuid::new_v4().to_string()),
+        Some(serde_json::Value::String(n)) if (1..=256).contains(&n.chars().count()) => {
+            Some(n.clone())
+        }
+        Some(_) => return suz_error(400, 400, "name: a string of 1 to 256 characters"),
+    };
     let inn = match req.header("X-Signature") {
         Some(sig) => match verify(state, policy, sig, &req.body, false) {
             Ok(v) => v.signer.owner_inn(),
+            Err(r) if v3 && r.message.starts_with("attached signature") => {
+                return suz_error(413, 413, &r.message)
+            }
             Err(r) => return suz_error(r.status, r.status.into(), &r.message),
         },
         None if pharma => None,
@@ -69,15 +83,16 @@ pub(crate) fn register(state: &State, req: &Request) -> Reply {
         connection.to_ascii_lowercase(),
         Installation { oms_id, inn },
     );
-    json_reply(
-        200,
-        json!({"status": "SUCCESS", "omsConnection": connection}),
-    )
+    let mut answer = json!({"status": "SUCCESS", "omsConnection": connection});
+    if let Some(name) = name {
+        answer["name"] = json!(name);
+    }
+    json_reply(200, answer)
 }
 
 /// The protected SUZ calls: `clientToken` must be the live token of an installation of the
 /// SUZ named by `omsId` (compared exactly).
-pub(crate) fn suz_call(state: &State, req: &Request, endpoint: Endpoint) -> Reply {
+pub(crate) fn suz_call(state: &State, req: &Request, endpoint: Endpoint, v3: bool) -> Reply {
     let oms_id = req.query("omsId").unwrap_or("");
     {
         let s = state.lock();
@@ -113,6 +128,21 @@ pub(crate) fn suz_call(state: &State, req: &Request, endpoint: Endpoint) -> Repl
     match endpoint {
         Endpoint::SuzVersion => {
             json_reply(200, json!({"apiVersion": "2.0.0", "omsVersion": version}))
+        }
+        Endpoint::SuzOrders if v3 => {
+            // 3.0: the product group in the body; the answer's wait in milliseconds (Table 69).
+            let body = body_json(req).unwrap_or_default();
+            if str_field(&body, "productGroup").is_none() {
+                return suz_error(400, 400, "productGroup: required");
+            }
+            if body["products"].as_array().is_none_or(Vec::is_empty) {
+                return suz_error(400, 400, "products: at least one product is required");
+            }
+            json_reply(
+                200,
+                json!({"omsId": oms_id, "orderId": uuid::Uuid::new_v4().to_string(),
+                       "expectedCompleteTimestamp": 5100}),
+            )
         }
         Endpoint::SuzOrders => {
             let products = body_json(req)
