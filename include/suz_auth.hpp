@@ -352,6 +352,15 @@ public:
 
     /* --- one-call flows (a Signer, or nullptr for the configured signer.command) */
 
+    /* The status of every profile as JSON (suz_client_status): flow, the cached token (masked)
+     * with its expiry and refresh time, the signing certificate's facts. Fetches nothing. */
+    std::string status() const
+    {
+        char *out = nullptr;
+        detail::check(suz_client_status(raw(), &out));
+        return detail::take(out);
+    }
+
     std::string register_connection(std::string_view oms_id, std::string_view registration_key,
                                      std::string_view address, bool pharma = false,
                                      const Signer *signer = nullptr) const

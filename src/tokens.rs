@@ -110,6 +110,28 @@ pub unsafe extern "C" fn suz_client_set_signer(
     })
 }
 
+/// The status of every profile of the client, as a JSON document in `*json_out` (free with
+/// `suz_string_free`): `{"now_ms", "profiles": [{"profile", "flow", "service", "token",
+/// "certificate"}]}`. `token` is null when nothing is cached, else `{"masked",
+/// "obtained_at_ms", "expires_at_ms", "refresh_at_ms", "expired"}` (the value itself never
+/// appears); `certificate` is null when unknown, else the signing certificate's `subject`,
+/// `organization`, `issuer`, `serial`, `thumbprint`, `inn`, `inn_le`, `ogrn`, `snils`,
+/// `not_before_ms`, `not_after_ms` and `days_left`. Read from the cache (memory, file store,
+/// Redis): nothing is fetched or signed.
+#[no_mangle]
+pub unsafe extern "C" fn suz_client_status(
+    client: *const SuzClient,
+    json_out: *mut *mut c_char,
+) -> SuzResult {
+    boundary::call(|| {
+        let client = &arg!(client)?.inner;
+        let out = out_arg!(json_out)?;
+        let status = client.status()?;
+        *out = crate::boundary::owned_c_string(&status.to_string());
+        Ok(())
+    })
+}
+
 /// The profile's token: the cached one while it has more than the refresh margin left,
 /// otherwise a new one. At most one fetch per installation is in flight on this machine:
 /// other threads wait for it, other processes wait on the store's file lock and then read the

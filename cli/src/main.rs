@@ -57,6 +57,10 @@ enum Command {
     /// List the cached tokens, masked, with their expiry: the file store's and Redis's (with
     /// the locks held there).
     Inspect,
+    /// Each profile: its flow, the cached token (masked) with its expiry and next refresh, and
+    /// the certificate that signed for it (holder, INN, thumbprint, days left). Reads the cache;
+    /// fetches nothing.
+    Status,
     /// Check the configuration, the cache directory and Redis (connection, TLS, ACL user,
     /// clock skew); exit status 1 if a check fails.
     Doctor,
@@ -164,6 +168,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             }
         }
         Command::Inspect => inspect(&client, cli.json, &mut out)?,
+        Command::Status => status(&client, cli.json, &mut out)?,
         Command::Doctor => {
             if !doctor(&client, cli.json, &mut out) {
                 return Ok(ExitCode::from(1));
@@ -197,6 +202,52 @@ fn redis_json(r: &RedisReport) -> serde_json::Value {
             "key": key, "expires_in_ms": left_ms,
         })).collect::<Vec<_>>(),
     })
+}
+
+fn status(client: &Client, as_json: bool, out: &mut impl Write) -> Result<(), Error> {
+    let status = client.status()?;
+    if as_json {
+        let _ = writeln!(out, "{status}");
+        return Ok(());
+    }
+    let now = status["now_ms"].as_i64().unwrap_or(0);
+    for p in status["profiles"].as_array().into_iter().flatten() {
+        let name = p["profile"].as_str().unwrap_or("");
+        let flow = p["flow"].as_str().unwrap_or("");
+        let token = &p["token"];
+        let state = if token.is_null() {
+            "no cached token".to_owned()
+        } else {
+            let left = (token["expires_at_ms"].as_i64().unwrap_or(0) - now) / 1000;
+            let refresh = (token["refresh_at_ms"].as_i64().unwrap_or(0) - now) / 1000;
+            if left <= 0 {
+                format!("{} expired", token["masked"].as_str().unwrap_or(""))
+            } else {
+                format!(
+                    "{} expires in {left} s, refreshed in {} s",
+                    token["masked"].as_str().unwrap_or(""),
+                    refresh.max(0)
+                )
+            }
+        };
+        let _ = writeln!(out, "{name:<20} {flow:<14} {state}");
+        let c = &p["certificate"];
+        if !c.is_null() {
+            let inn = c["inn_le"]
+                .as_str()
+                .or(c["inn"].as_str())
+                .unwrap_or("no INN");
+            let _ = writeln!(
+                out,
+                "{:<20} certificate of {}, INN {inn}, thumbprint {}, {} days left",
+                "",
+                c["subject"].as_str().unwrap_or(""),
+                c["thumbprint"].as_str().unwrap_or(""),
+                c["days_left"]
+            );
+        }
+    }
+    Ok(())
 }
 
 fn inspect(client: &Client, as_json: bool, out: &mut impl Write) -> Result<(), Error> {

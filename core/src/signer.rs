@@ -71,7 +71,7 @@ pub fn conform_signature(raw: &[u8], kind: SignatureKind, content: &[u8]) -> Res
 }
 
 /// A signer's output as DER/BER bytes, from any of the forms [`normalize_signature`] accepts.
-fn signature_bytes(raw: &[u8]) -> Result<Cow<'_, [u8]>> {
+pub(crate) fn signature_bytes(raw: &[u8]) -> Result<Cow<'_, [u8]>> {
     if raw.is_empty() {
         return Err(Error::signer("the signer returned an empty signature"));
     }

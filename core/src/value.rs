@@ -135,6 +135,8 @@ pub struct Token {
     flow: Flow,
     obtained_at_ms: i64,
     expires_at_ms: i64,
+    /// The certificate that signed for it, when the flow signs and the signature carried it.
+    certificate: Option<Arc<Certificate>>,
 }
 
 impl Token {
@@ -152,7 +154,19 @@ impl Token {
             flow,
             obtained_at_ms,
             expires_at_ms,
+            certificate: None,
         }
+    }
+
+    /// This token, with the certificate that signed for it.
+    pub fn with_certificate(mut self, certificate: Option<Certificate>) -> Token {
+        self.certificate = certificate.map(Arc::new);
+        self
+    }
+
+    /// The certificate that signed for the token, when known.
+    pub fn certificate(&self) -> Option<&Certificate> {
+        self.certificate.as_deref()
     }
 
     /// The secret value, to put in a `clientToken` or `Authorization: Bearer` header.
@@ -165,6 +179,7 @@ impl Token {
     pub(crate) fn own_copy(&self) -> Token {
         Token {
             value: Arc::new(Zeroizing::new(String::clone(&self.value))),
+            certificate: self.certificate.clone(),
             ..*self
         }
     }
@@ -204,6 +219,70 @@ impl fmt::Debug for Token {
             .field("obtained_at_ms", &self.obtained_at_ms)
             .field("expires_at_ms", &self.expires_at_ms)
             .finish()
+    }
+}
+
+/// What the library reads of a signing certificate. Nothing here is secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// The subject's common name (CN): the holder, or the organisation.
+    pub subject: String,
+    /// The subject's organisation (O), when it names one.
+    pub organization: Option<String>,
+    /// The issuer's common name (CN), or its organisation.
+    pub issuer: String,
+    /// The serial number, in upper-case hex.
+    pub serial: String,
+    /// SHA-1 of the certificate, in upper-case hex: CryptoPro's thumbprint (отпечаток).
+    pub thumbprint: String,
+    /// ИНН (OID 1.2.643.3.131.1.1): a person's 12 digits, or for older certificates an
+    /// organisation's 10 (zero-padded to 12).
+    pub inn: Option<String>,
+    /// ИНН ЮЛ (OID 1.2.643.100.4): an organisation's 10 digits.
+    pub inn_le: Option<String>,
+    /// ОГРН (OID 1.2.643.100.1), or ОГРНИП (1.2.643.100.5).
+    pub ogrn: Option<String>,
+    /// СНИЛС (OID 1.2.643.100.3).
+    pub snils: Option<String>,
+    /// Valid from, Unix ms.
+    pub not_before_ms: i64,
+    /// Valid until, Unix ms.
+    pub not_after_ms: i64,
+}
+
+impl Certificate {
+    /// Whether `inn` (10 or 12 digits) is the certificate's ИНН or ИНН ЮЛ; `None` when the
+    /// certificate names neither.
+    pub fn has_inn(&self, inn: &str) -> Option<bool> {
+        let own: Vec<&str> = [&self.inn, &self.inn_le]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        if own.is_empty() {
+            return None;
+        }
+        // A 10-digit INN written in the 12-digit field is padded with two zeros in front.
+        Some(
+            own.iter()
+                .any(|o| *o == inn || o.strip_prefix("00") == Some(inn)),
+        )
+    }
+
+    /// The certificate's INNs, for a message: `ИНН 7707083893` or `no INN`.
+    pub fn inns(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(inn) = &self.inn_le {
+            parts.push(format!("ИНН ЮЛ {inn}"));
+        }
+        if let Some(inn) = &self.inn {
+            parts.push(format!("ИНН {inn}"));
+        }
+        if parts.is_empty() {
+            "no INN".to_owned()
+        } else {
+            parts.join(", ")
+        }
     }
 }
 

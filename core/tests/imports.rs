@@ -635,9 +635,9 @@ fn top_level_graph(dir: &str) -> BTreeMap<String, BTreeSet<String>> {
 /// top-level module must be placed here.
 fn layer(module: &str) -> Option<u8> {
     Some(match module {
-        "error" | "random" => 0,
-        "log" | "value" | "cms" => 1,
-        "config" => 2,
+        "error" | "random" | "civil" => 0,
+        "log" | "value" => 1,
+        "config" | "cms" => 2,
         "net" | "signer" => 3,
         "transport" | "token" => 4,
         "flows" => 5,

@@ -9,6 +9,7 @@
 #[macro_use]
 mod common;
 mod carry;
+mod certificates;
 mod errors;
 mod flows;
 mod lease;

@@ -173,3 +173,45 @@ fn sixteen_gets_across_four_processes_keep_mdlps_one_request_a_second() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// 8 processes of 8 threads on a cold cache: one session for everyone (one `/auth`, one
+/// `/token`), each caller printing it.
+#[test]
+fn eight_processes_of_eight_threads_get_one_session() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("mdlp-fleet");
+    let config_file = dir.join("config.json");
+    std::fs::write(&config_file, config(&emu, &dir, "")).unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|_| spawn_cli(&config_file, &["token", "signed", "--threads", "8"]))
+        .collect();
+    let lines = outputs(children);
+    assert_eq!(lines.len(), 64);
+    assert!(
+        lines.iter().all(|l| l == &lines[0]),
+        "every caller got the same session"
+    );
+    assert_eq!(requests(&emu, "mdlp.auth"), 1);
+    assert_eq!(requests(&emu, "mdlp.session"), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The session's expiry is the answer's `life_time` in minutes, a whole number or not.
+#[test]
+fn the_sessions_expiry_is_the_answers_life_time() {
+    needs_gost!();
+    let emu = emulator();
+    for minutes in [30.0, 7.25] {
+        settings(&emu, &format!(r#"{{"mdlp_life_time_minutes": {minutes}}}"#));
+        let dir = temp_dir("mdlp-life");
+        let client = TestClient::new(&config(&emu, &dir, ""));
+        let token = token_get(&client, "password").unwrap();
+        assert_eq!(
+            token.expires_at_ms() - token.obtained_at_ms(),
+            (minutes * 60_000.0) as i64,
+            "life_time {minutes}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

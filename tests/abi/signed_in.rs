@@ -337,3 +337,44 @@ fn a_wrong_secret_is_refused_not_served_the_right_secrets_token() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// True API's and GIS MT's own tokens: the expiry is what the answer said, in each form the
+/// emulator's `sign_in_answer` gives (`{token}` with the JWT's `exp`, `{uuidToken, expireDate}`,
+/// `{clientToken, expires_in}`, `{token, exp}`, `{token, life_time}`).
+#[test]
+fn each_tokens_expiry_is_the_answers_in_each_form() {
+    needs_gost!();
+    let emu = emulator();
+    // 2 h 7 min 34.321 s: no whole hour, so a zone read wrong is seen.
+    let ttl: i64 = 7_654_321;
+    settings(
+        &emu,
+        &format!(r#"{{"trueapi_token_ttl_ms": {ttl}, "gismt_token_ttl_ms": {ttl}}}"#),
+    );
+    for case in [&CASES[0], &CASES[2]] {
+        // (form, how finely the answer states the expiry, in ms)
+        for (form, grain) in [
+            ("token", 1000),
+            ("uuid_token_expire_date", 1),
+            ("client_token_expires_in", 1000),
+            ("token_exp", 1000),
+            ("token_life_time", 60_000),
+        ] {
+            settings(&emu, &format!(r#"{{"sign_in_answer": "{form}"}}"#));
+            let dir = temp_dir(&format!("forms-{}-{form}", case.flow));
+            let client = TestClient::new(&config(&emu, &dir, case));
+            let before = now_ms();
+            let token = token_get(&client, "own").unwrap_or_else(|_| panic!("{}", last_message()));
+            let after = now_ms();
+            let expires = token.expires_at_ms();
+            assert!(
+                expires >= before + ttl - grain && expires <= after + ttl,
+                "{} {form}: {expires} not in [{}, {}]",
+                case.flow,
+                before + ttl - grain,
+                after + ttl
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}

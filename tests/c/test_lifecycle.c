@@ -257,6 +257,16 @@ static void test_profiles(SuzClient *client, SuzSigner *signer)
     suz_token_free(second);
     second = NULL;
     {
+        /* The status: the profile's token, masked (the value itself never appears). */
+        char *status = NULL;
+        CHECK("status", suz_client_status(client, &status) == SUZ_RESULT_OK && status != NULL &&
+                            strstr(status, "\"profile\":\"line1\"") != NULL &&
+                            strstr(status, "\"expires_at_ms\"") != NULL &&
+                            strstr(status, suz_token_value(first)) == NULL);
+        suz_string_free(status);
+        CHECK("status: NULL out", suz_client_status(client, NULL) == SUZ_RESULT_NULL_ARGUMENT);
+    }
+    {
         /* The value alone, copied into the caller's buffer: the same cached token. */
         char buf[SUZ_TOKEN_VALUE_MAX], small[4] = "xyz";
         size_t needed = 0, value_len = strlen(suz_token_value(first));

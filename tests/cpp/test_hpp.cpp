@@ -232,6 +232,11 @@ void test_signed_in_tokens()
         check("signed in without an installation: the flow", t.flow() == c.want, c.flow);
         check("signed in without an installation: a JWT, or the united token's UUID",
               (dots == 2) == c.jwt, std::string(c.flow) + ": " + value);
+        std::string status = client.status();
+        check("signed in without an installation: the status shows the certificate",
+              status.find("\"thumbprint\"") != std::string::npos &&
+                  status.find(value) == std::string::npos,
+              c.flow);
         check("signed in without an installation: cached, one sign-in",
               client.token_value("own") == value && stat("tokens_issued_total") - before == 1, c.flow);
     }

@@ -101,11 +101,12 @@ pub enum MethodId {
     BeginRegistration,
     CompleteRegistration,
     RegisterConnection,
+    Status,
 }
 
 /// The methods, in `GetMethodName` order: each one's id, names and parameters' defaults. A
 /// method's number is its place here; its code is found by its id.
-pub const METHODS: [Method; 12] = [
+pub const METHODS: [Method; 13] = [
     Method {
         id: MethodId::Configure,
         names: names("Configure", "Настроить"),
@@ -165,6 +166,11 @@ pub const METHODS: [Method; 12] = [
         id: MethodId::RegisterConnection,
         names: names("RegisterConnection", "ЗарегистрироватьУстановку"),
         params: &[Required, Required, Required, Bool(false)],
+    },
+    Method {
+        id: MethodId::Status,
+        names: names("Status", "СостояниеТокенов"),
+        params: &[],
     },
 ];
 
@@ -605,6 +611,7 @@ impl Addin {
                 client.token_release(&client.pending_import(&state)?)?;
                 Value::Bool(true)
             }
+            MethodId::Status => Value::Str(self.client()?.status()?.to_string()),
             MethodId::Token => {
                 let profile = p.text(0, "Токен: Профиль")?;
                 Value::Str(self.client()?.token_get(&profile)?.value().to_owned())

@@ -888,6 +888,17 @@ int main(int argc, char **argv)
     /* Flows that sign nothing give the token at once. */
     acquire_at_once(&a, "mdlp_password");
     acquire_at_once(&b, "smartmarket");
+    /* СостояниеТокенов: JSON, each profile with its cached token and its certificate. */
+    {
+        tVariant ret;
+        static char status[65536];
+        CHECK(call(&a, "СостояниеТокенов", &ret, NULL, 0), "СостояниеТокенов: %s", last_error);
+        text_of(&ret, status, sizeof status);
+        clear(&ret);
+        CHECK(strstr(status, "\"profile\":\"trueapi_own\"") != NULL &&
+                  strstr(status, "\"thumbprint\"") != NULL,
+              "the status names the profiles and the signing certificate: %.300s", status);
+    }
     /* SmartPush through Запрос: Bearer and RqUID added by the component; the answer's body. */
     set_string(&p[0], "smartmarket");
     set_string(&p[1], "POST");

@@ -277,6 +277,16 @@ namespace SuzAuth
 
         // --- one-call flows (signer null: the configured signer.command)
 
+        /// <summary>The status of every profile as JSON (suz_client_status): flow, the cached
+        /// token (masked) with its expiry and refresh time, the signing certificate's facts.
+        /// Reads the cache; fetches nothing.</summary>
+        public string Status()
+        {
+            IntPtr json;
+            Check.Ok(Native.suz_client_status(Live(), out json));
+            return Utf8.Take(json);
+        }
+
         public string RegisterConnection(string omsId, string registrationKey, string address, Signer signer = null, bool pharma = false)
         {
             IntPtr conn;

@@ -84,6 +84,7 @@ namespace SuzAuth
         [DllImport(Lib, CallingConvention = C)] internal static extern uint suz_set_log_callback(LogCallback callback, IntPtr userdata, uint maxLevel);
 
         [DllImport(Lib, CallingConvention = C)] internal static extern uint suz_client_set_signer(ClientHandle client, byte[] profile, SignerHandle signer);
+        [DllImport(Lib, CallingConvention = C)] internal static extern uint suz_client_status(ClientHandle client, out IntPtr json);
         [DllImport(Lib, CallingConvention = C)] internal static extern uint suz_token_get(ClientHandle client, byte[] profile, out TokenHandle token);
         [DllImport(Lib, CallingConvention = C)]
         internal static extern uint suz_token_get_value(ClientHandle client, byte[] profile, byte[] buf, UIntPtr bufLen,

@@ -333,6 +333,9 @@ static class Tests
                     value = t.Value;
                 }
                 Check(name + ": cached", client.GetTokenValue("own") == value);
+                string status = client.Status();
+                Check(name + ": the status shows the signing certificate, not the value",
+                    status.Contains("\"thumbprint\"") && !status.Contains(value), status);
                 Check(name + ": one sign-in", Stat("tokens_issued_total") - before == 1);
             }
         }

@@ -676,6 +676,16 @@ class Client(_Native):
         finally:
             self._forget()
 
+    def status(self) -> dict[str, Any]:
+        """The status of every profile (``suz_client_status``): its flow, the cached token
+        (masked) with its expiry and refresh time, and the signing certificate's facts
+        (holder, INN, thumbprint, days left). Reads the cache; fetches nothing."""
+        out = c_void_p()
+        with self._use() as client:
+            _check(lib.suz_client_status(client, ctypes.byref(out)))
+        result: dict[str, Any] = json.loads(take_string(out))
+        return result
+
     def token_invalidate(self, profile: str, token: Token) -> bool:
         """Drops the cached token only if it is still ``token``; returns whether it did."""
         dropped = c_bool(False)

@@ -168,6 +168,7 @@ _declare(
 )
 TOKEN_VALUE_MAX = 8193  # SUZ_TOKEN_VALUE_MAX: the longest token with its NUL
 _declare("suz_token_invalidate", R, Handle, c_char_p, Handle, POINTER(c_bool))
+_declare("suz_client_status", R, Handle, POINTER(c_void_p))
 _declare("suz_token_acquire", R, Handle, c_char_p, POINTER(Handle), POINTER(Handle))
 _declare("suz_token_complete", R, Handle, Handle, POINTER(c_uint8), c_size_t, POINTER(Handle))
 _declare("suz_token_release", R, Handle, Handle)

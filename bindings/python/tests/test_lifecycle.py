@@ -120,6 +120,11 @@ def test_a_token_signed_in_without_an_installation_from_a_profile(
             value = token.value
         with client.token_get("own") as again:
             assert again.value == value  # cached
+        # The status: the cached token (masked) and the certificate that signed for it.
+        (status,) = [p for p in client.status()["profiles"] if p["profile"] == "own"]
+        assert status["flow"] == flow and value not in str(status)
+        assert len(status["certificate"]["thumbprint"]) == 40
+        assert status["certificate"]["days_left"] > 0
     issued = emulator.stats()["tokens_issued"]
     own = {k: n for k, n in issued.items() if k.startswith(identity + ":")}
     assert list(own.values()) == [1], own

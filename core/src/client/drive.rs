@@ -53,6 +53,7 @@ impl Client {
     /// finishing it again is refused (see [`Client::finish_token`]).
     pub fn register_finish(&self, pending: &PendingSignature, signature: &[u8]) -> Result<String> {
         let request = pending.registration_request(Some(signature))?;
+        self.checked_certificate(pending, signature, false)?;
         self.claim(pending)?;
         self.exchange(&request, self.deadline(), registration::parse)
     }
@@ -78,6 +79,9 @@ impl Client {
             Some(self.sign(pending.data(), pending.kind(), signer, deadline)?)
         };
         let request = pending.registration_request(signature.as_deref())?;
+        if let Some(signature) = &signature {
+            self.checked_certificate(&pending, signature, false)?;
+        }
         self.exchange(&request, deadline, registration::parse)
     }
 
@@ -167,7 +171,7 @@ impl Client {
                 code,
                 start(),
             );
-            return self.sign_and_finish(&pending, signer, deadline);
+            return self.sign_and_finish(&pending, signer, deadline, false);
         };
         let code = self.mdlp_code(flow, oms_connection, creds, AuthType::Password, deadline)?;
         let request = mdlp::password_request(
@@ -226,18 +230,28 @@ impl Client {
         inn: Option<&str>,
         signer: Option<&dyn Signer>,
     ) -> Result<Token> {
+        self.token_challenge(flow, "", inn, signer, false)
+    }
+
+    /// A challenge flow in one call; with `strict_inn` a certificate that does not hold `inn`
+    /// sends nothing (see [`PendingSignature::signer_certificate`]).
+    pub(super) fn token_challenge(
+        &self,
+        flow: Flow,
+        oms_connection: &str,
+        inn: Option<&str>,
+        signer: Option<&dyn Signer>,
+        strict_inn: bool,
+    ) -> Result<Token> {
         let signer = self.pick_signer(signer)?;
         let deadline = self.deadline();
-        let pending = self.challenge_begin(flow, "", inn, deadline)?;
-        self.sign_and_finish(&pending, signer, deadline)
+        let pending = self.challenge_begin(flow, oms_connection, inn, deadline)?;
+        self.sign_and_finish(&pending, signer, deadline, strict_inn)
     }
 
     /// GIS MT token in one call.
     pub fn token_gismt(&self, oms_connection: &str, signer: Option<&dyn Signer>) -> Result<Token> {
-        let signer = self.pick_signer(signer)?;
-        let deadline = self.deadline();
-        let pending = self.challenge_begin(Flow::Gismt, oms_connection, None, deadline)?;
-        self.sign_and_finish(&pending, signer, deadline)
+        self.token_challenge(Flow::Gismt, oms_connection, None, signer, false)
     }
 
     /// True API token in one call.
@@ -247,10 +261,7 @@ impl Client {
         inn: Option<&str>,
         signer: Option<&dyn Signer>,
     ) -> Result<Token> {
-        let signer = self.pick_signer(signer)?;
-        let deadline = self.deadline();
-        let pending = self.challenge_begin(Flow::TrueApi, oms_connection, inn, deadline)?;
-        self.sign_and_finish(&pending, signer, deadline)
+        self.token_challenge(Flow::TrueApi, oms_connection, inn, signer, false)
     }
 
     /// Phase two of any signed token flow (MDLP code, GIS MT or True API challenge). A signature
@@ -267,10 +278,12 @@ impl Client {
         }
         // The signature is checked first: a wrong one leaves the operation to finish again.
         let request = pending.token_request(signature)?;
+        let certificate = self.checked_certificate(pending, signature, false)?;
         self.claim(pending)?;
         self.exchange(&request, self.deadline(), |r| {
             pending.parse_token(r, now_ms())
         })
+        .map(|t| t.with_certificate(certificate))
     }
 
     /// A state exported with [`PendingSignature::export`], in this or another process or
@@ -317,24 +330,18 @@ impl Client {
         Ok(())
     }
 
-    fn finish_token_by(
-        &self,
-        pending: &PendingSignature,
-        signature: &[u8],
-        deadline: Instant,
-    ) -> Result<Token> {
-        let request = pending.token_request(signature)?;
-        self.exchange(&request, deadline, |r| pending.parse_token(r, now_ms()))
-    }
-
     fn sign_and_finish(
         &self,
         pending: &PendingSignature,
         signer: &dyn Signer,
         deadline: Instant,
+        strict_inn: bool,
     ) -> Result<Token> {
         let signature = self.sign(pending.data(), pending.kind(), signer, deadline)?;
-        self.finish_token_by(pending, &signature, deadline)
+        let request = pending.token_request(&signature)?;
+        let certificate = self.checked_certificate(pending, &signature, strict_inn)?;
+        self.exchange(&request, deadline, |r| pending.parse_token(r, now_ms()))
+            .map(|t| t.with_certificate(certificate))
     }
 
     /// A SmartMarket OAuth `access_token` for `scope` (default `SMART_PUSH`).

@@ -2,8 +2,10 @@
 //! client does is in two files: [`drive`] runs the flows' steps over the transport, and
 //! [`profiles`] keeps each configured profile's token and makes authorized calls with it.
 
+mod certs;
 mod drive;
 mod profiles;
+mod status;
 
 use std::collections::HashMap;
 use std::fmt;

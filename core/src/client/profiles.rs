@@ -16,6 +16,7 @@ use crate::token::lease::Lease;
 use crate::token::manager;
 use crate::token::{now_ms, Token};
 use crate::transport::{Method, Response};
+use crate::value::Flow;
 
 impl Client {
     /// A configured profile, or an error listing the known ones.
@@ -90,11 +91,14 @@ impl Client {
             }
             ProfileFlow::TrueApi { inn } => {
                 let signer = self.profile_signer(profile)?;
-                self.token_trueapi(connection, inn.as_deref(), Some(signer.as_ref()))
+                let signer = Some(signer.as_ref());
+                let inn = inn.as_deref();
+                self.token_challenge(Flow::TrueApi, connection, inn, signer, profile.strict_inn)
             }
             ProfileFlow::SignedIn { flow, inn, .. } => {
                 let signer = self.profile_signer(profile)?;
-                self.token_signed_in(*flow, inn.as_deref(), Some(signer.as_ref()))
+                let signer = Some(signer.as_ref());
+                self.token_challenge(*flow, "", inn.as_deref(), signer, profile.strict_inn)
             }
             ProfileFlow::MdlpSigned {
                 flow,
@@ -252,11 +256,13 @@ impl Client {
     pub fn token_complete(&self, pending: &PendingSignature, signature: &[u8]) -> Result<Token> {
         let (profile, key, lease) = self.leased(pending)?;
         let request = pending.token_request(signature)?;
+        let certificate = self.checked_certificate(pending, signature, profile.strict_inn)?;
         self.tokens()?.complete(profile, &key, lease, &|| {
             self.claim(pending)?;
             self.exchange(&request, self.deadline(), |r| {
                 pending.parse_token(r, now_ms())
             })
+            .map(|t| t.with_certificate(certificate.clone()))
         })
     }
 

@@ -26,6 +26,9 @@
 //! ```
 
 mod ber;
+mod certificate;
+
+pub(crate) use self::certificate::signer_certificate;
 
 use self::ber::*;
 use crate::error::{Error, Result};

@@ -118,6 +118,9 @@ pub struct Profile {
     /// Refresh margin for this profile's token (`refresh_margin_ms`); `None` uses
     /// `cache.refresh_margin_ms`, or else one picked from the token's lifetime.
     pub refresh_margin: Option<Duration>,
+    /// `strict_inn`: a signing certificate whose ИНН / ИНН ЮЛ is not the profile's `inn` is an
+    /// error (nothing sent), not a warning.
+    pub strict_inn: bool,
 }
 
 impl Profile {
@@ -166,6 +169,8 @@ struct TrueApiProfile {
     oms_connection: String,
     oms_id: Option<String>,
     inn: Option<String>,
+    #[serde(default)]
+    strict_inn: bool,
     signer: Option<RawSigner>,
     refresh_margin_ms: Option<u64>,
 }
@@ -175,6 +180,8 @@ struct TrueApiProfile {
 struct SignedInProfile {
     certificate: String,
     inn: Option<String>,
+    #[serde(default)]
+    strict_inn: bool,
     signer: Option<RawSigner>,
     refresh_margin_ms: Option<u64>,
 }
@@ -269,6 +276,7 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
     };
     // The profile's section follows from the flow's kind: a flow of a new kind breaks the
     // build here until its section is written.
+    let mut strict_inn = false;
     let (flow, oms_connection, oms_id, signer, margin) = match named.kind() {
         Kind::SuzChallenge if named == Flow::Gismt => {
             let p: GismtProfile = checked.fields(fields)?;
@@ -283,6 +291,7 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
         }
         Kind::SuzChallenge => {
             let p: TrueApiProfile = checked.fields(fields)?;
+            strict_inn = p.strict_inn;
             let (c, id) = base(p.oms_connection, p.oms_id)?;
             let inn = p.inn.map(|i| i.trim().to_owned());
             (
@@ -295,6 +304,7 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
         }
         Kind::SignedIn => {
             let p: SignedInProfile = checked.fields(fields)?;
+            strict_inn = p.strict_inn;
             let certificate = checked.required(p.certificate, "certificate")?;
             let inn = p.inn.map(|i| i.trim().to_owned());
             if let Some(inn) = &inn {
@@ -365,6 +375,7 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
         refresh_margin: margin
             .map(|ms| super::millis(Some(ms), 0, &key("refresh_margin_ms"), false))
             .transpose()?,
+        strict_inn,
     })
 }
 

@@ -540,4 +540,59 @@ mod tests {
             assert_eq!(t.expires_at_ms(), NOW + TOKEN_LIFETIME_MS, "{bad}");
         }
     }
+
+    #[test]
+    fn the_signing_certificate_is_checked_before_anything_is_sent() {
+        // Valid 2020-01-01 to 2021-01-01; ИНН 007707083893, ИНН ЮЛ 7707083893.
+        let signature: &[u8] = include_bytes!("../../testdata/gost-inn-attached.p7s");
+        let pending = |inn: &str| {
+            ChallengeInputs::new(Flow::TrueApiToken, "https://x", "", Some(inn))
+                .unwrap()
+                .parse_key(&answer(200, CHALLENGE), start())
+                .unwrap()
+        };
+        let may_2020 = 1_590_000_000_000;
+        let own = pending("7707083893");
+        let c = own.signer_certificate(signature, may_2020, true).unwrap();
+        assert_eq!(c.unwrap().inn_le.as_deref(), Some("7707083893"));
+        let e = own
+            .signer_certificate(signature, 1_700_000_000_000, false)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SignerFailed);
+        assert!(
+            e.message
+                .contains("expired on 2021-01-01: nothing was sent"),
+            "{e}"
+        );
+        assert!(e.message.contains("Иванов Иван"), "{e}");
+        let e = own
+            .signer_certificate(signature, 1_500_000_000_000, false)
+            .unwrap_err();
+        assert!(e.message.contains("not valid until 2020-01-01"), "{e}");
+        // Another organisation's INN: a warning, or with `strict_inn` an error naming both.
+        let other = pending("5003052454");
+        assert!(other
+            .signer_certificate(signature, may_2020, false)
+            .unwrap()
+            .is_some());
+        let e = other
+            .signer_certificate(signature, may_2020, true)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SignerFailed);
+        assert!(
+            e.message.contains("inn 5003052454")
+                && e.message.contains("ИНН ЮЛ 7707083893")
+                && e.message.contains("strict_inn"),
+            "{e}"
+        );
+        // A certificate naming no INN is not compared; a signature without one is not checked.
+        let no_inn = crate::cms::test_support::GOST_ATTACHED;
+        assert!(other
+            .signer_certificate(no_inn, 2_000_000_000_000, true)
+            .unwrap()
+            .is_some());
+        assert!(other
+            .signer_certificate(&detached_der(), 2_000_000_000_000, true)
+            .is_ok());
+    }
 }

@@ -20,10 +20,11 @@ use serde_json::Value;
 pub use mdlp::MdlpCredentials;
 
 use crate::error::{Error, Result};
+use crate::log::{log_at, Level};
 use crate::signer::{conform_signature, SignatureKind};
 use crate::transport::{Request, Response};
 use crate::value::Lease;
-use crate::value::{Flow, SealKey, Token};
+use crate::value::{Certificate, Flow, SealKey, Token};
 use envelope::server_error_fields;
 
 /// The state between the two phases of a signed flow: what the host must sign, and what the
@@ -172,6 +173,67 @@ impl PendingSignature {
             Step::Register { .. } => None,
             Step::Mdlp { flow, .. } => Some(*flow),
             Step::Challenge { flow, .. } => Some(*flow),
+        }
+    }
+
+    /// The certificate that made `signature` (a signature carries it unless its signer left it
+    /// out), checked before anything is sent: it must be valid at `now_ms` — an expired or not
+    /// yet valid one is a [`crate::ErrorKind::SignerFailed`] — and, when this operation names
+    /// an `inn`, hold that INN (as ИНН or ИНН ЮЛ): otherwise a Warn naming both, or with
+    /// `strict_inn` a `SignerFailed` (a certificate acting for another organisation under a
+    /// power of attorney, МЧД, is legitimate: hence only a warning by default). `None` when the
+    /// signature carries no certificate of its signer.
+    pub fn signer_certificate(
+        &self,
+        signature: &[u8],
+        now_ms: i64,
+        strict_inn: bool,
+    ) -> Result<Option<Certificate>> {
+        let der = crate::signer::signature_bytes(signature)?;
+        let Some(cert) = crate::cms::signer_certificate(&der) else {
+            return Ok(None);
+        };
+        let who = format!(
+            "{} ({}), thumbprint {}",
+            cert.subject,
+            cert.inns(),
+            cert.thumbprint
+        );
+        if now_ms < cert.not_before_ms {
+            return Err(Error::signer(format!(
+                "the signing certificate of {who} is not valid until {}: nothing was sent",
+                crate::civil::date(cert.not_before_ms)
+            )));
+        }
+        if now_ms > cert.not_after_ms {
+            return Err(Error::signer(format!(
+                "the signing certificate of {who} expired on {}: nothing was sent; sign with a valid one",
+                crate::civil::date(cert.not_after_ms)
+            )));
+        }
+        if let Some(inn) = self.inn() {
+            if cert.has_inn(inn) == Some(false) {
+                let what =
+                    format!("the profile's inn {inn} is not the signing certificate's ({who})");
+                if strict_inn {
+                    return Err(Error::signer(format!(
+                        "{what}; the profile asks for them to match (`strict_inn`): nothing was sent"
+                    )));
+                }
+                log_at!(
+                    Level::Warn,
+                    "{what}: sent as asked (legitimate under a power of attorney, МЧД)"
+                );
+            }
+        }
+        Ok(Some(cert))
+    }
+
+    /// The organisation this operation names (`inn`), if any.
+    fn inn(&self) -> Option<&str> {
+        match &self.step {
+            Step::Challenge { inn, .. } => inn.as_deref(),
+            Step::Register { .. } | Step::Mdlp { .. } => None,
         }
     }
 

@@ -192,6 +192,30 @@ impl TokenManager {
         Ok(slot.clone())
     }
 
+    /// The token cached for `key` — in memory, the file store or Redis, whichever has it first
+    /// — whatever its age, without fetching or locking anything (for a status). A store that
+    /// cannot be read counts as empty.
+    pub fn peek(&self, key: &TokenKey) -> Option<Token> {
+        if let Some(token) = self.memory_get(key) {
+            return Some(token);
+        }
+        if let Some(token) = self
+            .file_store()
+            .ok()
+            .flatten()
+            .and_then(|f| f.read(&key.hash, &key.label))
+        {
+            return Some(token);
+        }
+        #[cfg(feature = "redis")]
+        if let Some((redis, _)) = &self.redis {
+            let deadline =
+                std::time::Instant::now() + self.config.lock_timeout.min(Duration::from_secs(5));
+            return redis.peek(key, deadline).ok().flatten();
+        }
+        None
+    }
+
     pub(super) fn margin_ms(&self, profile: &Policy<'_>, token: &Token) -> i64 {
         if let Some(m) = profile.refresh_margin.or(self.config.refresh_margin) {
             return i64::try_from(m.as_millis()).unwrap_or(i64::MAX);

@@ -507,6 +507,12 @@ impl RedisStore {
         Ok(stored)
     }
 
+    /// The stored token of `key`, whatever its age, without locking anything (for a status).
+    pub fn peek(&self, key: &TokenKey, deadline: Instant) -> Result<Option<Token>> {
+        let keys = self.keys(key);
+        self.run(deadline, |conn| self.read(conn, &keys, deadline))
+    }
+
     /// Deletes the stored token, whatever it is: after a lost lock nobody can tell whether it
     /// is still live, so the next caller fetches anew.
     pub fn forget(&self, key: &TokenKey) -> Result<()> {

@@ -17,6 +17,9 @@ pub(super) struct StoredToken {
     value: String,
     obtained_at_ms: i64,
     expires_at_ms: i64,
+    /// The certificate that signed for the token; absent when unknown (and in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    certificate: Option<crate::value::Certificate>,
 }
 
 /// The stored form of a token (also used by the Redis store).
@@ -28,6 +31,7 @@ pub(crate) fn encode(label: &str, token: &Token) -> zeroize::Zeroizing<Vec<u8>> 
         value: token.value().to_owned(),
         obtained_at_ms: token.obtained_at_ms(),
         expires_at_ms: token.expires_at_ms(),
+        certificate: token.certificate().cloned(),
     };
     // Serialising a struct of strings and integers cannot fail.
     zeroize::Zeroizing::new(serde_json::to_vec(&stored).unwrap_or_default())
@@ -56,10 +60,36 @@ pub(crate) fn decode(bytes: &[u8], label: Option<&str>) -> Option<Token> {
         return None;
     }
     let flow = Flow::from_name(&stored.flow)?;
-    Some(Token::new(
-        stored.value,
-        flow,
-        stored.obtained_at_ms,
-        stored.expires_at_ms,
-    ))
+    // A stored certificate is shown, never trusted: one that is not plausible is dropped.
+    let certificate = stored.certificate.filter(plausible);
+    Some(
+        Token::new(
+            stored.value,
+            flow,
+            stored.obtained_at_ms,
+            stored.expires_at_ms,
+        )
+        .with_certificate(certificate),
+    )
+}
+
+/// Whether a stored certificate's facts are what this library writes: short texts, digits
+/// where digits belong, hex where hex belongs, a validity that is one.
+fn plausible(c: &crate::value::Certificate) -> bool {
+    let text = |s: &str| s.chars().count() <= 256 && !s.chars().any(char::is_control);
+    let digits = |s: &Option<String>| {
+        s.as_deref()
+            .is_none_or(|d| (1..=20).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let hex = |s: &str, max: usize| s.len() <= max && s.bytes().all(|b| b.is_ascii_hexdigit());
+    text(&c.subject)
+        && text(&c.issuer)
+        && c.organization.as_deref().is_none_or(text)
+        && hex(&c.serial, 64)
+        && hex(&c.thumbprint, 40)
+        && digits(&c.inn)
+        && digits(&c.inn_le)
+        && digits(&c.ogrn)
+        && digits(&c.snils)
+        && c.not_before_ms <= c.not_after_ms
 }
