@@ -86,6 +86,10 @@ enum SuzResult
   // `suz_token_complete`: the pending operation's lease expired and another caller took it
   // over; nothing was sent. Call `suz_token_acquire` again.
   SUZ_RESULT_LEASE_LOST = 19,
+  // A profile served by a keeper (`served_by_keeper`) has no valid token in the shared store
+  // and no keeper put one there within `cache.lock_timeout_ms`; this process signs nothing.
+  // Start the keeper (`suz keep`) where the key is.
+  SUZ_RESULT_NOT_KEPT = 20,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

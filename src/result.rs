@@ -61,6 +61,10 @@ pub enum SuzResult {
     /// `suz_token_complete`: the pending operation's lease expired and another caller took it
     /// over; nothing was sent. Call `suz_token_acquire` again.
     LeaseLost = 19,
+    /// A profile served by a keeper (`served_by_keeper`) has no valid token in the shared store
+    /// and no keeper put one there within `cache.lock_timeout_ms`; this process signs nothing.
+    /// Start the keeper (`suz keep`) where the key is.
+    NotKept = 20,
 }
 
 impl SuzResult {
@@ -72,7 +76,7 @@ impl SuzResult {
     /// The code with this number, if there is one.
     pub fn from_code(code: u32) -> Option<SuzResult> {
         use SuzResult::*;
-        const ALL: [SuzResult; 20] = [
+        const ALL: [SuzResult; 21] = [
             Ok,
             NullArgument,
             InvalidUtf8,
@@ -93,6 +97,7 @@ impl SuzResult {
             Store,
             InProgress,
             LeaseLost,
+            NotKept,
         ];
         ALL.into_iter().find(|r| *r as u32 == code)
     }

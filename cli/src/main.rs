@@ -42,6 +42,27 @@ enum Command {
         /// Ask for the token from N threads at once in this process (they share one fetch).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: u16,
+        /// Ask N times in a row (each thread), one line each; a failure prints
+        /// `error CODE: message` and goes on (the exit status is 1 if any failed).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
+        /// Between two asks of a thread, wait this many ms.
+        #[arg(long, default_value_t = 0)]
+        interval_ms: u64,
+    },
+    /// Keep the listed profiles' tokens fresh in the shared store (files, Redis), ahead of
+    /// each refresh margin: run where the key is. Consumers elsewhere use the same config with
+    /// `"served_by_keeper": true` and no signer; they never sign. A line per fetch and per
+    /// failure (with backoff) on stderr.
+    Keep {
+        /// The profiles to keep (default: every profile `served_by_keeper`).
+        profiles: Vec<String>,
+        /// How often to look at each profile's token, in ms.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+        interval_ms: u64,
+        /// Stop after this many ms (default: run until killed).
+        #[arg(long)]
+        for_ms: Option<u64>,
     },
     /// An authorized call with the profile's token; prints the body (the status on stderr).
     Request {
@@ -126,7 +147,12 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
     let client = client(cli)?;
     let mut out = std::io::stdout().lock();
     match &cli.command {
-        Command::Token { profile, threads } => {
+        Command::Token {
+            profile,
+            threads,
+            repeat: 1,
+            ..
+        } => {
             let handles: Vec<_> = (0..*threads)
                 .map(|_| {
                     let client = client.clone();
@@ -146,6 +172,56 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
                 let _ = writeln!(out, "{line}");
             }
         }
+        Command::Token {
+            profile,
+            threads,
+            repeat,
+            interval_ms,
+        } => {
+            // The threads' lines reach this thread, which holds stdout.
+            let (lines, received) = std::sync::mpsc::channel::<String>();
+            let handles: Vec<_> = (0..*threads)
+                .map(|_| {
+                    let (client, profile, lines) = (client.clone(), profile.clone(), lines.clone());
+                    let (repeat, pause, json) = (*repeat, *interval_ms, cli.json);
+                    std::thread::spawn(move || {
+                        let mut failed = false;
+                        for i in 0..repeat {
+                            if i > 0 && pause > 0 {
+                                std::thread::sleep(std::time::Duration::from_millis(pause));
+                            }
+                            let line = match client.token_get(&profile) {
+                                Ok(t) if json => token_json(&profile, &t).to_string(),
+                                Ok(t) => t.value().to_owned(),
+                                Err(e) => {
+                                    failed = true;
+                                    format!("error {}: {e}", e.kind.name())
+                                }
+                            };
+                            let _ = lines.send(line);
+                        }
+                        failed
+                    })
+                })
+                .collect();
+            drop(lines);
+            for line in received {
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+            let mut failed = false;
+            for handle in handles {
+                failed |= handle.join().unwrap_or(true);
+            }
+            if failed {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Keep {
+            profiles,
+            interval_ms,
+            for_ms,
+        } => keep(&client, profiles, *interval_ms, *for_ms)?,
         Command::Request {
             profile,
             method,
@@ -202,6 +278,76 @@ fn redis_json(r: &RedisReport) -> serde_json::Value {
             "key": key, "expires_in_ms": left_ms,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// `suz keep`: every `interval_ms`, each profile's token is looked at and fetched when due or
+/// missing from the store; a failure is retried after a backoff doubling from the interval to
+/// five minutes (the valid token stays in the store meanwhile). A line per fetch and failure.
+fn keep(
+    client: &Client,
+    profiles: &[String],
+    interval_ms: u64,
+    for_ms: Option<u64>,
+) -> Result<(), Error> {
+    let names: Vec<String> = if profiles.is_empty() {
+        client
+            .config()
+            .profiles
+            .values()
+            .filter(|p| p.served_by_keeper)
+            .map(|p| p.name.clone())
+            .collect()
+    } else {
+        for name in profiles {
+            client.profile(name)?;
+        }
+        profiles.to_vec()
+    };
+    if names.is_empty() {
+        return Err(Error::invalid_argument(
+            "nothing to keep: name the profiles, or mark them \"served_by_keeper\": true",
+        ));
+    }
+    client.set_keeper(true);
+    let interval = std::time::Duration::from_millis(interval_ms);
+    let stop = for_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+    let mut next_try: Vec<(std::time::Instant, std::time::Duration)> =
+        vec![(std::time::Instant::now(), interval); names.len()];
+    eprintln!("suz keep: keeping {}", names.join(", "));
+    loop {
+        let now = std::time::Instant::now();
+        if stop.is_some_and(|s| now >= s) {
+            return Ok(());
+        }
+        for (name, (at, backoff)) in names.iter().zip(next_try.iter_mut()) {
+            if now < *at {
+                continue;
+            }
+            match client.keep_profile(name) {
+                Ok((token, fetched)) => {
+                    if fetched {
+                        eprintln!(
+                            "suz keep: {name}: fetched {} (expires at {} ms)",
+                            token.masked(),
+                            token.expires_at_ms()
+                        );
+                    }
+                    *backoff = interval;
+                    *at = now + interval;
+                }
+                Err(e) => {
+                    *backoff = (*backoff * 2).min(std::time::Duration::from_secs(300));
+                    *at = now + *backoff;
+                    eprintln!(
+                        "suz keep: {name}: {}: {e}; next try in {} ms",
+                        e.kind.name(),
+                        backoff.as_millis()
+                    );
+                }
+            }
+        }
+        std::thread::sleep(interval);
+    }
 }
 
 fn status(client: &Client, as_json: bool, out: &mut impl Write) -> Result<(), Error> {

@@ -82,6 +82,10 @@ error_kinds! {
     /// The lease of a pending operation expired and another caller took it over: nothing was
     /// sent. Acquire again (the new holder's token will be there).
     LeaseLost = 19 => "SUZ_RESULT_LEASE_LOST",
+    /// A profile served by a keeper (`served_by_keeper`) has no valid token in the shared
+    /// store, and no keeper put one there within `cache.lock_timeout_ms`: this process signs
+    /// nothing. Start (or repair) the keeper — `suz keep` where the key is.
+    NotKept = 20 => "SUZ_RESULT_NOT_KEPT",
 }
 
 impl ErrorKind {
@@ -238,7 +242,7 @@ mod tests {
             assert!(kind.name().starts_with("SUZ_RESULT_"));
         }
         assert_eq!(ErrorKind::from_code(0), None);
-        assert_eq!(ErrorKind::from_code(20), None);
+        assert_eq!(ErrorKind::from_code(21), None);
     }
 
     #[test]

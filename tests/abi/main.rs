@@ -12,6 +12,7 @@ mod carry;
 mod certificates;
 mod errors;
 mod flows;
+mod keeper;
 mod lease;
 mod lifecycle;
 mod mdlp_session;

@@ -172,6 +172,9 @@ pub fn summary_ru(kind: ErrorKind) -> &'static str {
         ErrorKind::LeaseLost => {
             "Аренда установки истекла и перешла другому сеансу, ничего не отправлено"
         }
+        ErrorKind::NotKept => {
+            "Токен обслуживает хранитель (suz keep), а действующего токена в хранилище нет"
+        }
         // ErrorKind is #[non_exhaustive]: a kind added to the core reads like this until it
         // is worded here (the test below lists every kind the core has).
         _ => "Ошибка",

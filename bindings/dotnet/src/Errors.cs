@@ -9,7 +9,7 @@ namespace SuzAuth
         Ok = 0, NullArgument = 1, InvalidUtf8 = 2, InvalidArgument = 3, Config = 4, Connect = 5,
         Timeout = 6, Tls = 7, Unauthorized = 8, PayloadTooLarge = 9, TooManyRequests = 10,
         HttpClientError = 11, HttpServerError = 12, Protocol = 13, RegistrationRejected = 14,
-        SignerFailed = 15, Panic = 16, Store = 17, InProgress = 18, LeaseLost = 19,
+        SignerFailed = 15, Panic = 16, Store = 17, InProgress = 18, LeaseLost = 19, NotKept = 20,
     }
 
     /// <summary>A failed call: the result code, the library's message, and what the server said.
@@ -74,6 +74,7 @@ namespace SuzAuth
                 case ResultCode.Store: return new StoreException(c, message, status, serverCode, serverMessage, retryAfter, rquid, inner);
                 case ResultCode.InProgress: return new InProgressException(c, message, status, serverCode, serverMessage, retryAfter, rquid, inner);
                 case ResultCode.LeaseLost: return new LeaseLostException(c, message, status, serverCode, serverMessage, retryAfter, rquid, inner);
+                case ResultCode.NotKept: return new NotKeptException(c, message, status, serverCode, serverMessage, retryAfter, rquid, inner);
                 default: return new SuzException(c, message, status, serverCode, serverMessage, retryAfter, rquid, inner);
             }
         }
@@ -97,4 +98,5 @@ namespace SuzAuth
     public class StoreException : SuzException { public StoreException(ResultCode c, string m, int s, string sc, string sm, TimeSpan? r, string q, Exception i) : base(c, m, s, sc, sm, r, q, i) { } }
     public class InProgressException : SuzException { public InProgressException(ResultCode c, string m, int s, string sc, string sm, TimeSpan? r, string q, Exception i) : base(c, m, s, sc, sm, r, q, i) { } }
     public class LeaseLostException : SuzException { public LeaseLostException(ResultCode c, string m, int s, string sc, string sm, TimeSpan? r, string q, Exception i) : base(c, m, s, sc, sm, r, q, i) { } }
+    public class NotKeptException : SuzException { public NotKeptException(ResultCode c, string m, int s, string sc, string sm, TimeSpan? r, string q, Exception i) : base(c, m, s, sc, sm, r, q, i) { } }
 }

@@ -143,6 +143,12 @@ class LeaseLostError(SuzError):
     code = 19
 
 
+class NotKeptError(SuzError):
+    """A keeper-served profile has no valid token and no keeper refreshed it; start the keeper."""
+
+    code = 20
+
+
 _BY_CODE = {
     cls.code: cls
     for cls in (
@@ -165,6 +171,7 @@ _BY_CODE = {
         StoreError,
         InProgressError,
         LeaseLostError,
+        NotKeptError,
     )
 }
 

@@ -51,6 +51,9 @@ pub struct Client {
     tokens: OnceLock<TokenManager>,
     /// Ids of the pending operations this client finished, with when (Unix ms).
     finished: std::sync::Mutex<HashMap<String, i64>>,
+    /// Whether this client is the keeper (`suz keep`): it fetches the tokens of profiles
+    /// `served_by_keeper`, which every other client only takes from the store.
+    keeper: std::sync::atomic::AtomicBool,
 }
 
 /// A configured profile (a copy of the configuration's) and the key its token is cached under.
@@ -98,6 +101,7 @@ impl Client {
             signers: RwLock::new(HashMap::new()),
             tokens: OnceLock::new(),
             finished: std::sync::Mutex::new(HashMap::new()),
+            keeper: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

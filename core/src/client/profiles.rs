@@ -133,8 +133,38 @@ impl Client {
     /// the Redis store).
     pub fn token_get(&self, profile: &str) -> Result<Token> {
         let (profile, key) = self.configured(profile)?;
+        if self.consumes(profile) {
+            return self.tokens()?.kept(profile, key);
+        }
         self.tokens()?
             .get(profile, key, &|| self.fetch_token(profile))
+    }
+
+    /// Makes this client the keeper of the profiles `served_by_keeper` (`suz keep`): it fetches
+    /// their tokens, where every other client only takes them from the shared store.
+    pub fn set_keeper(&self, keeper: bool) {
+        self.keeper
+            .store(keeper, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether this client only takes `profile`'s token from the store (a keeper serves it).
+    fn consumes(&self, profile: &Profile) -> bool {
+        profile.served_by_keeper && !self.keeper.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The keeper's look at one profile: the token the store holds, refreshed when due or
+    /// missing — also when a consumer dropped it from the store (a 401), which this process's
+    /// memory would not see. Returns the token, and whether it was fetched now.
+    pub fn keep_profile(&self, name: &str) -> Result<(Token, bool)> {
+        let (profile, key) = self.configured(name)?;
+        let tokens = self.tokens()?;
+        let before = tokens.stored_valid(key);
+        if before.is_none() {
+            tokens.forget_memory(key);
+        }
+        let token = tokens.get(profile, key, &|| self.fetch_token(profile))?;
+        let fetched = before.is_none_or(|b| b.value() != token.value());
+        Ok((token, fetched))
     }
 
     /// [`Client::token_get`] for a client shared through an [`Arc`], with when the cache will
@@ -148,6 +178,10 @@ impl Client {
     pub fn token_get_shared(self: &Arc<Self>, name: &str) -> Result<(Token, i64)> {
         let (profile, key) = self.configured(name)?;
         let tokens = self.tokens()?;
+        if self.consumes(profile) {
+            let token = tokens.kept(profile, key)?;
+            return Ok((token.clone(), token.expires_at_ms()));
+        }
         let start = || self.start_refresh(name);
         let behind: Option<&dyn Fn() -> bool> = if self.refreshes_alone(profile) {
             Some(&start)
@@ -208,7 +242,7 @@ impl Client {
         let profile = self.profile(name)?;
         let key = self.token_key(profile);
         let connection = profile.oms_connection.as_deref().unwrap_or("");
-        if !profile.needs_signer() {
+        if !profile.needs_signer() || self.consumes(profile) {
             return self.token_get(name).map(Acquired::Token);
         }
         let tokens = self.tokens()?;

@@ -121,6 +121,9 @@ pub struct Profile {
     /// `strict_inn`: a signing certificate whose ИНН / ИНН ЮЛ is not the profile's `inn` is an
     /// error (nothing sent), not a warning.
     pub strict_inn: bool,
+    /// `served_by_keeper`: the token is kept fresh in the shared store by a keeper (`suz keep`,
+    /// where the key is); this process never fetches it, only takes it from the store.
+    pub served_by_keeper: bool,
 }
 
 impl Profile {
@@ -255,6 +258,16 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
             )))
         }
     };
+    let served_by_keeper = match fields.remove("served_by_keeper") {
+        None => false,
+        Some(Value::Bool(b)) => b,
+        Some(other) => {
+            return Err(Error::config(format!(
+                "config key `{}`: expected true or false, got {other}",
+                key("served_by_keeper")
+            )))
+        }
+    };
     let fields = Value::Object(fields);
     let checked = Checked { name, flow: &flow };
     let base =
@@ -376,6 +389,7 @@ pub(super) fn parse_profile(name: &str, raw: Value) -> Result<Profile> {
             .map(|ms| super::millis(Some(ms), 0, &key("refresh_margin_ms"), false))
             .transpose()?,
         strict_inn,
+        served_by_keeper,
     })
 }
 

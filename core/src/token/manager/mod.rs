@@ -14,6 +14,7 @@
 mod base;
 mod fetch;
 mod flight;
+mod kept;
 mod local_lease;
 mod pace;
 mod record;
