@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod metrics;
 use serde_json::json;
 use suz_auth_core::token::{now_ms, RedisReport};
 use suz_auth_core::{Client, Error, ErrorKind, Level, Token};
@@ -63,6 +65,10 @@ enum Command {
         /// Stop after this many ms (default: run until killed).
         #[arg(long)]
         for_ms: Option<u64>,
+        /// Serve Prometheus text at `http://ADDR/metrics` (e.g. 127.0.0.1:9464): fetches,
+        /// failures by result code, seconds until each token and certificate expires.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
     },
     /// An authorized call with the profile's token; prints the body (the status on stderr).
     Request {
@@ -221,7 +227,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             profiles,
             interval_ms,
             for_ms,
-        } => keep(&client, profiles, *interval_ms, *for_ms)?,
+            metrics,
+        } => keep(&client, profiles, *interval_ms, *for_ms, metrics.as_deref())?,
         Command::Request {
             profile,
             method,
@@ -288,6 +295,7 @@ fn keep(
     profiles: &[String],
     interval_ms: u64,
     for_ms: Option<u64>,
+    metrics_at: Option<&str>,
 ) -> Result<(), Error> {
     let names: Vec<String> = if profiles.is_empty() {
         client
@@ -309,6 +317,13 @@ fn keep(
         ));
     }
     client.set_keeper(true);
+    let figures: metrics::Figures = Default::default();
+    if let Some(addr) = metrics_at {
+        let bound = metrics::serve(addr, figures.clone()).map_err(|e| {
+            Error::invalid_argument(format!("--metrics {addr}: cannot listen there: {e}"))
+        })?;
+        eprintln!("suz keep: metrics at http://{bound}/metrics");
+    }
     let interval = std::time::Duration::from_millis(interval_ms);
     let stop = for_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
     let mut next_try: Vec<(std::time::Instant, std::time::Duration)> =
@@ -323,7 +338,23 @@ fn keep(
             if now < *at {
                 continue;
             }
-            match client.keep_profile(name) {
+            let result = client.keep_profile(name);
+            {
+                let mut all = figures.lock().unwrap_or_else(|e| e.into_inner());
+                let f = all.entry(name.clone()).or_default();
+                match &result {
+                    Ok((token, fetched)) => {
+                        f.fetches += u64::from(*fetched);
+                        f.token_expires_at_ms = Some(token.expires_at_ms());
+                        if let Some(c) = token.certificate() {
+                            f.certificate_expires_at_ms = Some(c.not_after_ms);
+                        }
+                        f.last_success_ms = Some(now_ms());
+                    }
+                    Err(e) => *f.failures.entry(e.kind.name().to_owned()).or_default() += 1,
+                }
+            }
+            match result {
                 Ok((token, fetched)) => {
                     if fetched {
                         eprintln!(

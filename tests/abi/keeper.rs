@@ -8,13 +8,13 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use suz_emulator::Emulator;
 
 use crate::common::*;
-use crate::lifecycle::{signer_json, temp_dir};
+use crate::lifecycle::{signer_json, spawn_cli, temp_dir};
 
 /// The profile `own` (True API's own token), `served_by_keeper`, caching in `dir` and, with
 /// `redis`, in the Redis server on that port; with the signer (the keeper's config) or without
@@ -36,17 +36,6 @@ fn config(emu: &Emulator, dir: &Path, signer: bool, redis: Option<u16>) -> Strin
         emu.base_url(),
         dir.display().to_string()
     )
-}
-
-fn spawn(config: &Path, args: &[&str]) -> Child {
-    Command::new(suz_cli())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("suz runs")
 }
 
 fn lines(child: Child) -> Vec<String> {
@@ -93,7 +82,7 @@ fn keeper_and_consumers(redis: Option<u16>) {
     };
     std::fs::write(&keeper_file, config(&emu, &dir, true, redis)).unwrap();
     std::fs::write(&consumer_file, config(&emu, &consumer_dir, false, redis)).unwrap();
-    let keep = || spawn(&keeper_file, &["keep", "own", "--interval-ms", "100"]);
+    let keep = || spawn_cli(&keeper_file, &["keep", "own", "--interval-ms", "100"]);
     let mut keeper = keep();
     // The keeper's first fetch, told on its stderr.
     let mut keeper_log = BufReader::new(keeper.stderr.take().unwrap());
@@ -111,7 +100,7 @@ fn keeper_and_consumers(redis: Option<u16>) {
     // 8 consumers, 40 gets each over 8 s: three expiries and more.
     let consumers: Vec<_> = (0..8)
         .map(|_| {
-            spawn(
+            spawn_cli(
                 &consumer_file,
                 &["token", "own", "--repeat", "40", "--interval-ms", "200"],
             )
@@ -141,7 +130,7 @@ fn keeper_and_consumers(redis: Option<u16>) {
 
     // The keeper killed: one consumer goes on; the valid token until it expires, then
     // SUZ_RESULT_NOT_KEPT within its wait, then — the keeper back — tokens again.
-    let consumer = spawn(
+    let consumer = spawn_cli(
         &consumer_file,
         &["token", "own", "--repeat", "70", "--interval-ms", "200"],
     );
@@ -177,4 +166,135 @@ fn keeper_and_consumers(redis: Option<u16>) {
         "served again after the keeper's restart ({restarted:?} after the kill): {out:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `suz keep --metrics`: Prometheus text that `promtool check metrics` accepts, whose numbers
+/// match the emulator's after a scripted run — the keeper's first fetch, then a token revoked
+/// at the server, a consumer's call meeting the 401 and the keeper fetching again.
+#[test]
+fn the_keepers_metrics_pass_promtool_and_match_the_emulator() {
+    needs_gost!();
+    let emu = emulator();
+    let dir = temp_dir("keeper-metrics");
+    let (keeper_file, consumer_file) = (dir.join("keeper.json"), dir.join("consumer.json"));
+    std::fs::write(&keeper_file, config(&emu, &dir, true, None)).unwrap();
+    std::fs::write(&consumer_file, config(&emu, &dir, false, None)).unwrap();
+    let mut keeper = spawn_cli(
+        &keeper_file,
+        &[
+            "keep",
+            "own",
+            "--interval-ms",
+            "100",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    let mut log = BufReader::new(keeper.stderr.take().unwrap());
+    let (mut addr, mut line) = (None, String::new());
+    while !line.contains("fetched") {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0, "the keeper stopped");
+        if let Some(at) = line.trim().strip_prefix("suz keep: metrics at http://") {
+            addr = Some(at.trim_end_matches("/metrics").to_owned());
+        }
+    }
+    let addr = addr.expect("the keeper said where its metrics are");
+    // Revoked at the server: the consumer's call meets a 401, drops the token, and the keeper
+    // fetches a new one, which the call's one retry uses.
+    let live = stats(&emu)["live_tokens"].as_object().unwrap().clone();
+    let identity = live
+        .keys()
+        .find(|k| k.starts_with("trueapi:"))
+        .unwrap()
+        .clone();
+    let (status, body) = http(
+        &emu,
+        "POST",
+        "/admin/revoke",
+        &[("Content-Type", "application/json")],
+        &serde_json::json!({ "omsConnection": identity }).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let call = spawn_cli(
+        &consumer_file,
+        &["request", "own", "GET", "/participants?inns=7707083893"],
+    );
+    let out = call.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scrape = || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    };
+    let text = scrape();
+    let _ = keeper.kill();
+    let _ = keeper.wait();
+    let (head, metrics) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{profile=\"own\"}}")))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    // Two fetches, the emulator's two sign-ins.
+    assert_eq!(value("suz_keep_fetches_total"), 2.0, "{metrics}");
+    assert_eq!(
+        stats(&emu)["requests"]["trueapi.sign_in"].as_u64(),
+        Some(2),
+        "{metrics}"
+    );
+    let token_left = value("suz_token_expiry_seconds");
+    assert!(
+        token_left > 9.0 * 3600.0 && token_left <= 10.0 * 3600.0,
+        "{token_left}"
+    );
+    assert!(
+        value("suz_certificate_expiry_seconds") > 86_400.0,
+        "{metrics}"
+    );
+    if crate::common::have("promtool", which("promtool"), "apt-get install prometheus") {
+        let mut check = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(metrics.as_bytes())
+            .unwrap();
+        let out = check.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether `program` is on the PATH.
+fn which(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
