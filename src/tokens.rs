@@ -116,8 +116,10 @@ pub unsafe extern "C" fn suz_client_set_signer(
 /// "obtained_at_ms", "expires_at_ms", "refresh_at_ms", "expired"}` (the value itself never
 /// appears); `certificate` is null when unknown, else the signing certificate's `subject`,
 /// `organization`, `issuer`, `serial`, `thumbprint`, `inn`, `inn_le`, `ogrn`, `snils`,
-/// `not_before_ms`, `not_after_ms` and `days_left`. Read from the cache (memory, file store,
-/// Redis): nothing is fetched or signed.
+/// `not_before_ms`, `not_after_ms` and `days_left`. `"keeper"` is the last heartbeat of the
+/// keeper serving this store (`suz keep`), or null: `{"pid", "at_ms", "age_ms", "profiles":
+/// {name: {"at_ms", "outcome", "server_code", "server_message"}}}`. Read from the cache
+/// (memory, file store, Redis): nothing is fetched or signed.
 #[no_mangle]
 pub unsafe extern "C" fn suz_client_status(
     client: *const SuzClient,

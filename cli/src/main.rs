@@ -328,6 +328,8 @@ fn keep(
     let stop = for_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
     let mut next_try: Vec<(std::time::Instant, std::time::Duration)> =
         vec![(std::time::Instant::now(), interval); names.len()];
+    // Each profile's last look, for the heartbeat.
+    let mut looks = serde_json::Map::new();
     eprintln!("suz keep: keeping {}", names.join(", "));
     loop {
         let now = std::time::Instant::now();
@@ -339,6 +341,14 @@ fn keep(
                 continue;
             }
             let result = client.keep_profile(name);
+            looks.insert(
+                name.clone(),
+                match &result {
+                    Ok(_) => json!({"at_ms": now_ms(), "outcome": "ok"}),
+                    Err(e) => json!({"at_ms": now_ms(), "outcome": e.kind.name(),
+                                     "server_code": e.server_code, "server_message": e.server_message}),
+                },
+            );
             {
                 let mut all = figures.lock().unwrap_or_else(|e| e.into_inner());
                 let f = all.entry(name.clone()).or_default();
@@ -377,6 +387,14 @@ fn keep(
                 }
             }
         }
+        // The heartbeat the consumers' status shows: this keeper is alive, and how each
+        // profile's last look went. Redis keeps it a little longer than three intervals.
+        let heartbeat = json!({"pid": std::process::id(), "at_ms": now_ms(), "profiles": looks});
+        if let Err(e) = client.tokens().and_then(|t| {
+            t.put_heartbeat(&heartbeat, interval * 3 + std::time::Duration::from_secs(1))
+        }) {
+            eprintln!("suz keep: the heartbeat: {}: {e}", e.kind.name());
+        }
         std::thread::sleep(interval);
     }
 }
@@ -388,6 +406,15 @@ fn status(client: &Client, as_json: bool, out: &mut impl Write) -> Result<(), Er
         return Ok(());
     }
     let now = status["now_ms"].as_i64().unwrap_or(0);
+    let keeper = &status["keeper"];
+    if !keeper.is_null() {
+        let _ = writeln!(
+            out,
+            "keeper: pid {}, last seen {} s ago",
+            keeper["pid"],
+            keeper["age_ms"].as_i64().unwrap_or(0) / 1000
+        );
+    }
     for p in status["profiles"].as_array().into_iter().flatten() {
         let name = p["profile"].as_str().unwrap_or("");
         let flow = p["flow"].as_str().unwrap_or("");

@@ -235,6 +235,21 @@ fn the_keepers_metrics_pass_promtool_and_match_the_emulator() {
         text
     };
     let text = scrape();
+    // A consumer's status shows the keeper's heartbeat and how its last look went.
+    let status = spawn_cli(&consumer_file, &["--json", "status"])
+        .wait_with_output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["keeper"]["pid"], keeper.id(), "{status}");
+    assert!(
+        status["keeper"]["age_ms"].as_i64().unwrap() < 5_000,
+        "{status}"
+    );
+    assert_eq!(
+        status["keeper"]["profiles"]["own"]["outcome"], "ok",
+        "{status}"
+    );
+    assert_eq!(status["profiles"][0]["token"]["expired"], false, "{status}");
     let _ = keeper.kill();
     let _ = keeper.wait();
     let (head, metrics) = text.split_once("\r\n\r\n").unwrap();

@@ -11,7 +11,10 @@ use crate::value::Certificate;
 
 impl Client {
     /// The status of every configured profile, as JSON:
-    /// `{"now_ms", "profiles": [{"profile", "flow", "service", "token", "certificate"}]}` where
+    /// `{"now_ms", "profiles": [{"profile", "flow", "service", "token", "certificate"}],
+    /// "keeper"}` where `keeper` is the keeper's last heartbeat (`null` when none serves this
+    /// store: `{"pid", "at_ms", "age_ms", "profiles": {name: {"at_ms", "outcome", "server_code",
+    /// "server_message"}}}`), and
     /// `token` is `null` when nothing is cached, else `{"masked", "obtained_at_ms",
     /// "expires_at_ms", "refresh_at_ms", "expired"}`, and `certificate` is `null` when unknown
     /// (a flow that signs nothing, or a signature without its certificate), else the
@@ -48,7 +51,14 @@ impl Client {
                 })
             })
             .collect();
-        Ok(json!({"now_ms": now, "profiles": profiles}))
+        // The keeper's heartbeat, when one serves this store: when it last looked, its pid and
+        // each kept profile's last look (when, outcome, the server's code and message).
+        let keeper = tokens.heartbeat().map(|mut h| {
+            let at = h["at_ms"].as_i64().unwrap_or(0);
+            h["age_ms"] = json!(now.saturating_sub(at));
+            h
+        });
+        Ok(json!({"now_ms": now, "profiles": profiles, "keeper": keeper}))
     }
 }
 

@@ -41,6 +41,39 @@ impl TokenManager {
         from_file
     }
 
+    /// Publishes the keeper's heartbeat to the stores (the file store's directory and Redis):
+    /// a JSON document the status shows; with Redis it lives `ttl`. A store that cannot take it
+    /// is an error (the keeper logs it and goes on).
+    pub fn put_heartbeat(&self, heartbeat: &serde_json::Value, ttl: Duration) -> Result<()> {
+        let bytes = heartbeat.to_string().into_bytes();
+        if let Some(files) = self.file_store()? {
+            files.write_heartbeat(&bytes)?;
+        }
+        #[cfg(feature = "redis")]
+        if let Some((redis, _)) = &self.redis {
+            redis.put_heartbeat(&bytes, ttl)?;
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = ttl;
+        Ok(())
+    }
+
+    /// The keeper's last heartbeat: Redis's when Redis is configured, else the file store's;
+    /// `None` when there is none or it is not a JSON object (it is shown, never trusted).
+    pub fn heartbeat(&self) -> Option<serde_json::Value> {
+        #[cfg(feature = "redis")]
+        let bytes = match &self.redis {
+            Some((redis, _)) => redis.heartbeat().ok().flatten(),
+            None => None,
+        };
+        #[cfg(not(feature = "redis"))]
+        let bytes: Option<Vec<u8>> = None;
+        let bytes = bytes.or_else(|| self.file_store().ok().flatten()?.heartbeat())?;
+        serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .filter(serde_json::Value::is_object)
+    }
+
     /// Forgets this process's copy of `key`'s token (the stores keep theirs).
     pub fn forget_memory(&self, key: &TokenKey) {
         if write(&self.memory).remove(&key.hash).is_some() {

@@ -621,6 +621,37 @@ impl RedisStore {
         })
     }
 
+    /// Stores the keeper's heartbeat (a small JSON document), living `ttl`.
+    pub fn put_heartbeat(&self, bytes: &[u8], ttl: Duration) -> Result<()> {
+        let name = format!("{}keeper-heartbeat", self.config().key_prefix);
+        let deadline = self.op_deadline();
+        self.run(deadline, |conn| {
+            conn.call(
+                redis::cmd("SET")
+                    .arg(&name)
+                    .arg(bytes)
+                    .arg("PX")
+                    .arg(ttl.as_millis().max(1) as u64),
+                self.op_time(deadline),
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The keeper's heartbeat, if one is live (at most 64 KiB).
+    pub fn heartbeat(&self) -> Result<Option<Vec<u8>>> {
+        let name = format!("{}keeper-heartbeat", self.config().key_prefix);
+        let deadline = self.op_deadline();
+        Ok(
+            match self.run(deadline, |conn| {
+                conn.call(redis::cmd("GET").arg(&name), self.op_time(deadline))
+            })? {
+                Value::BulkString(bytes) if bytes.len() <= 64 * 1024 => Some(bytes),
+                _ => None,
+            },
+        )
+    }
+
     /// The lock's time to live (`redis.lock_ttl_ms`).
     pub fn lock_ttl(&self) -> Duration {
         self.config().lock_ttl

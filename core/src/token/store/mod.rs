@@ -184,6 +184,22 @@ impl FileStore {
             })
     }
 
+    /// Writes the keeper's heartbeat (atomically).
+    pub fn write_heartbeat(&self, bytes: &[u8]) -> Result<()> {
+        self.replace("keeper", HEARTBEAT, bytes).map_err(|e| {
+            store_error(
+                &self.show(HEARTBEAT),
+                "cannot write the keeper's heartbeat",
+                e,
+            )
+        })
+    }
+
+    /// The keeper's heartbeat, if there is one (at most [`MAX_RECORD`] bytes).
+    pub fn heartbeat(&self) -> Option<Vec<u8>> {
+        self.read_record(HEARTBEAT).map(|b| b.to_vec())
+    }
+
     /// Removes the key's lease record if `owner` holds it. The caller holds the key's lock.
     pub fn remove_lease(&self, hash: &str, owner: &str) {
         if self.read_lease(hash).is_some_and(|(o, _)| o == owner) {
@@ -562,6 +578,9 @@ fn lock_name(hash: &str) -> String {
 fn marker_name(hash: &str) -> String {
     format!("{hash}.fetching")
 }
+
+/// The keeper's heartbeat record.
+const HEARTBEAT: &str = "keeper.heartbeat";
 
 fn pace_name(hash: &str) -> String {
     format!("{hash}.pace")
