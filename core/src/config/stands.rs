@@ -18,7 +18,10 @@ impl Service {
             (Service::Mdlp, "production-nonresident") => "https://nrz.api.mdlp.crpt.ru/api/v1",
             (Service::Gismt, "demo") => "https://demo.lp.crpt.tech/api/v3",
             (Service::Gismt, "production") => "https://ismpr.crpt.ru/api/v3",
-            (Service::TrueApi, "demo") => "https://int01.gismt.crpt.tech/api/v3/true-api",
+            // «API СУЗ 3.0» §9.3.2 and stemirkhan/suz-sdk-python's `_TRUE_API_BASE_URLS`.
+            (Service::TrueApi, "demo" | "sandbox") => {
+                "https://markirovka.sandbox.crptech.ru/api/v3/true-api"
+            }
             (Service::TrueApi, "production") => "https://markirovka.crpt.ru/api/v3/true-api",
             (Service::TrueApi, "production-tobacco") => "https://ismotp.crptech.ru/api/v3/true-api",
             // SmartMarket publishes one address for everything.

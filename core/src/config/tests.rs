@@ -300,7 +300,7 @@ fn every_stand_url() {
         (
             "demo",
             TrueApi,
-            "https://int01.gismt.crpt.tech/api/v3/true-api",
+            "https://markirovka.sandbox.crptech.ru/api/v3/true-api",
         ),
         (
             "production",
