@@ -273,6 +273,13 @@ impl Config {
         for (i, service) in Service::ALL.iter().enumerate() {
             let key = format!("urls.{}", service.name());
             let chosen = match (&explicit[i], stand) {
+                // A stand name for SUZ means that stand's host for the configured API version.
+                (Some(value), _) if *service == Service::Suz => {
+                    match stands::suz_url(value, suz_api) {
+                        Some(url) => Some(url.to_owned()),
+                        None => Some(resolve_url_value(*service, value, &key)?),
+                    }
+                }
                 (Some(value), _) => Some(resolve_url_value(*service, value, &key)?),
                 (None, Some("emulator")) => {
                     let base = raw.emulator_url.as_deref().unwrap_or_default();
@@ -287,8 +294,13 @@ impl Config {
             };
             urls[i] = chosen;
         }
+        // `urls.suz` naming a stand: that stand's registration host.
+        let named = explicit[0]
+            .as_deref()
+            .and_then(|s| stands::suz_registration_url(s, suz_api));
         let suz_registration = match (&raw.urls.suz_registration, stand) {
             (Some(value), _) => Some(check_url(value, "urls.suz_registration")?),
+            (None, _) if named.is_some() => named.map(str::to_owned),
             (None, Some(s)) if s != "emulator" && explicit[0].is_none() => {
                 stands::suz_registration_url(s, suz_api).map(str::to_owned)
             }

@@ -400,6 +400,21 @@ fn suz_api_v3_registers_apart_from_the_api_and_v2_on_the_one_host() {
         base(r#"{"stand": "production", "urls": {"suz_registration": "https://reg.example/"}}"#),
         pair("https://suzgrid.crpt.ru", "https://reg.example/api/v3")
     );
+    // A stand name given for `urls.suz` follows the API version too.
+    assert_eq!(
+        base(r#"{"suz_api": "v2", "urls": {"suz": "production"}}"#),
+        pair(
+            "https://suzgrid.crpt.ru:16443",
+            "https://suzgrid.crpt.ru:16443/api/v2"
+        )
+    );
+    assert_eq!(
+        base(r#"{"urls": {"suz": "production"}}"#),
+        pair(
+            "https://suzgrid.crpt.ru",
+            "https://suzgrid.crpt.ru:16443/api/v3"
+        )
+    );
     let e = Config::from_json(r#"{"suz_api": "v4"}"#).unwrap_err();
     assert_eq!(
         e.message,

@@ -67,13 +67,7 @@ pub(crate) fn sign_in(state: &State, req: &Request, connection: &str, svc: Svc) 
     let Some(installation) = installation else {
         return crpt_error(400, "Unknown omsConnection", connection);
     };
-    let Some(challenge) = challenge else {
-        return refused("challenge unknown or already used");
-    };
-    if challenge.expires_at_ms <= now_ms() {
-        return refused("challenge expired");
-    }
-    let (verified, inn) = match signed_in(state, policy, &body, data, &challenge, &refused) {
+    let (verified, inn) = match signed_in(state, policy, &body, data, challenge, &refused) {
         Ok(v) => v,
         Err(reply) => return reply,
     };
@@ -92,17 +86,24 @@ pub(crate) fn sign_in(state: &State, req: &Request, connection: &str, svc: Svc) 
     sign_in_reply(s.config.sign_in_answer, &token, now_ms() + ttl)
 }
 
-/// The checks both sign-ins share once the challenge is known and live: the optional `inn`
-/// (10 or 12 digits), the attached signature `data` over the challenge, and, when the certificate
-/// names INNs, that `inn` is one of them. The verified signer and the `inn`, or the answer.
+/// The checks both sign-ins share: the challenge known (it was spent by this request) and
+/// live, the optional `inn` (10 or 12 digits), the attached signature `data` over the
+/// challenge, and, when the certificate names INNs, that `inn` is one of them. The verified
+/// signer and the `inn`, or the answer.
 fn signed_in(
     state: &State,
     policy: crate::cms::Policy,
     body: &Value,
     data: &str,
-    challenge: &Challenge,
+    challenge: Option<Challenge>,
     refused: &dyn Fn(&str) -> Reply,
 ) -> Result<(crate::cms::Verified, Option<String>), Reply> {
+    let Some(challenge) = challenge else {
+        return Err(refused("challenge unknown or already used"));
+    };
+    if challenge.expires_at_ms <= now_ms() {
+        return Err(refused("challenge expired"));
+    }
     let inn = match body.get("inn") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_str() {
@@ -166,13 +167,7 @@ pub(crate) fn sign_in_own(state: &State, req: &Request, svc: Svc) -> Reply {
     let (Some(_), Some(data)) = (str_field(&body, "uuid"), str_field(&body, "data")) else {
         return bad_request("uuid and data are required");
     };
-    let Some(challenge) = challenge else {
-        return refused("challenge unknown or already used");
-    };
-    if challenge.expires_at_ms <= now_ms() {
-        return refused("challenge expired");
-    }
-    let (verified, inn) = match signed_in(state, policy, &body, data, &challenge, &refused) {
+    let (verified, inn) = match signed_in(state, policy, &body, data, challenge, &refused) {
         Ok(v) => v,
         Err(reply) => return reply,
     };

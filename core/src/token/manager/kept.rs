@@ -35,8 +35,12 @@ impl TokenManager {
                 .flatten()
                 .filter(|t| t.expires_at_ms() > now)
         });
+        // Remembered only when it is news: a consumer reads the store on every get inside the
+        // margin, and each memory write sends every thread back past its own copy.
         if let Some(token) = &from_file {
-            self.remember(key, token);
+            if self.memory_get(key).is_none_or(|m| m.value() != token.value()) {
+                self.remember(key, token);
+            }
         }
         from_file
     }
