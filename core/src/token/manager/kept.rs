@@ -38,7 +38,10 @@ impl TokenManager {
         // Remembered only when it is news: a consumer reads the store on every get inside the
         // margin, and each memory write sends every thread back past its own copy.
         if let Some(token) = &from_file {
-            if self.memory_get(key).is_none_or(|m| m.value() != token.value()) {
+            if self
+                .memory_get(key)
+                .is_none_or(|m| m.value() != token.value())
+            {
                 self.remember(key, token);
             }
         }
