@@ -32,61 +32,15 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "sign.h"
 #include "suz_auth.h"
 
 #define SM_CLIENT_ID "e5623627-bb8c-412c-94b7-1a6998e8ef3a"
 #define SM_CLIENT_SECRET "887d15a2-cb4f-4998-9591-5b26d62d3751"
 #define CONNECTION "11b1abc9-f4ee-47db-8a20-f80ac83504e8"
 
-static const char *cert_pem, *key_pem;
 static char host[64];
 static int port;
-
-/* --- the signer both sides use ------------------------------------------------------------ */
-
-/* Signs DATA with `openssl cms` (attached or detached); returns malloc'd DER, or NULL. */
-static uint8_t *openssl_sign(const uint8_t *data, size_t len, int attached, size_t *out_len)
-{
-    char in[] = "/tmp/suz-bench-in-XXXXXX", out[64];
-    int fd = mkstemp(in);
-    if (fd < 0 || write(fd, data, len) != (ssize_t)len) return NULL;
-    close(fd);
-    snprintf(out, sizeof out, "%s.der", in);
-    pid_t pid = fork();
-    if (pid == 0) {
-        const char *argv[] = {"openssl", "cms", "-sign", "-engine", "gost", "-binary",
-                              "-outform", "DER", "-signer", cert_pem, "-inkey", key_pem,
-                              "-in", in, "-out", out, attached ? "-nodetach" : NULL, NULL};
-        freopen("/dev/null", "w", stderr);
-        execvp("openssl", (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    unlink(in);
-    FILE *f = fopen(out, "rb");
-    if (!f) return NULL;
-    uint8_t *buf = malloc(1 << 16);
-    *out_len = fread(buf, 1, 1 << 16, f);
-    fclose(f);
-    unlink(out);
-    return buf;
-}
-
-static int32_t sign_callback(void *userdata, const uint8_t *data, size_t len,
-                             SuzSignatureKind kind, SuzSignatureSink *sink)
-{
-    size_t n = 0;
-    uint8_t *sig = openssl_sign(data, len, kind == SUZ_SIGNATURE_KIND_ATTACHED, &n);
-    (void)userdata;
-    if (!sig) {
-        suz_signature_sink_fail(sink, "openssl failed");
-        return 1;
-    }
-    suz_signature_sink_write(sink, sig, n);
-    free(sig);
-    return 0;
-}
 
 /* --- the bare keep-alive client ----------------------------------------------------------- */
 

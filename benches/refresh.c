@@ -1,12 +1,17 @@
 /*
- * Gets while the token refreshes: THREADS threads ask for the SmartMarket token through
+ * Gets while the token refreshes: THREADS threads ask for a profile's token through
  * suz_token_get_value every PAUSE_US microseconds for SECONDS seconds. Run it against an
- * emulator that issues short-lived tokens and answers the OAuth call slowly (scripts/bench.sh
- * uses 2-second tokens and a 50 ms delay), so the token enters its refresh margin several
- * times. Once the first token exists a valid one always does, so no get should wait for a
- * fetch: prints the slowest get after the first token, how many took over 1 ms, and p50/p99.
+ * emulator that issues short-lived tokens (scripts/bench.sh uses 2-second tokens, and a 50 ms
+ * delay on the OAuth answer), so the token enters its refresh margin several times. Once the
+ * first token exists a valid one always does: prints the slowest get after the first token,
+ * how many took over 1 ms, and p50/p99.
  *
- *   refresh EMULATOR_URL [THREADS [SECONDS [PAUSE_US]]]
+ * Without CERT_PEM the profile is SmartMarket's (its refresh signs nothing). With it, GIS MT's
+ * own token (a JWT whose expiry the emulator's `--token-ttl-ms` sets), signed by a callback (`openssl cms` with the GOST engine, benches/sign.h) made with
+ * suz_signer_new_callback_any_thread (`any`: refreshed ahead on a thread of the library's) or
+ * suz_signer_new_callback (`plain`: the caller that finds the token due runs the flow).
+ *
+ *   refresh EMULATOR_URL [THREADS [SECONDS [PAUSE_US [CERT_PEM KEY_PEM any|plain]]]]
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -16,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sign.h"
 #include "suz_auth.h"
 
 #define SM_CLIENT_ID "e5623627-bb8c-412c-94b7-1a6998e8ef3a"
@@ -23,6 +29,7 @@
 #define MAX_SAMPLES 2000000
 
 static SuzClient *client;
+static const char *profile = "push";
 static double seconds = 8;
 static long pause_us = 100;
 
@@ -47,7 +54,7 @@ static void *run(void *arg)
     struct timespec pause = {0, pause_us * 1000};
     while (now_ns() < end && job->count < MAX_SAMPLES) {
         uint64_t t0 = now_ns();
-        if (suz_token_get_value(client, "push", value, sizeof value, NULL, NULL, NULL) !=
+        if (suz_token_get_value(client, profile, value, sizeof value, NULL, NULL, NULL) !=
             SUZ_RESULT_OK) {
             job->failed = 1;
             return NULL;
@@ -69,20 +76,46 @@ int main(int argc, char **argv)
     char config[1024], value[SUZ_TOKEN_VALUE_MAX];
     int threads = 8;
     if (argc < 2) {
-        fprintf(stderr, "usage: %s EMULATOR_URL [THREADS [SECONDS [PAUSE_US]]]\n", argv[0]);
+        fprintf(stderr, "usage: %s EMULATOR_URL [THREADS [SECONDS [PAUSE_US [CERT_PEM KEY_PEM any|plain]]]]\n",
+                argv[0]);
         return 2;
     }
     if (argc > 2) threads = atoi(argv[2]);
     if (argc > 3) seconds = atof(argv[3]);
     if (argc > 4) pause_us = atol(argv[4]);
     if (threads < 1 || threads > 64) return 2;
-    snprintf(config, sizeof config,
-             "{\"stand\": \"emulator\", \"emulator_url\": \"%s\", \"cache\": {\"persist\": false},"
-             " \"profiles\": {\"push\": {\"flow\": \"smartmarket\", \"client_id\": \"" SM_CLIENT_ID
-             "\", \"client_secret\": \"" SM_CLIENT_SECRET "\"}}}",
-             argv[1]);
-    if (suz_client_new(config, &client) != SUZ_RESULT_OK ||
-        suz_token_get_value(client, "push", value, sizeof value, NULL, NULL, NULL) != SUZ_RESULT_OK) {
+    int signed_flow = argc > 7;
+    if (signed_flow) {
+        cert_pem = argv[5];
+        key_pem = argv[6];
+        profile = "line";
+        snprintf(config, sizeof config,
+                 "{\"stand\": \"emulator\", \"emulator_url\": \"%s\", \"cache\": {\"persist\": false},"
+                 " \"profiles\": {\"line\": {\"flow\": \"gismt_token\", \"certificate\": \"bench\"}}}",
+                 argv[1]);
+    } else {
+        snprintf(config, sizeof config,
+                 "{\"stand\": \"emulator\", \"emulator_url\": \"%s\", \"cache\": {\"persist\": false},"
+                 " \"profiles\": {\"push\": {\"flow\": \"smartmarket\", \"client_id\": \"" SM_CLIENT_ID
+                 "\", \"client_secret\": \"" SM_CLIENT_SECRET "\"}}}",
+                 argv[1]);
+    }
+    SuzSigner *signer = NULL;
+    if (suz_client_new(config, &client) != SUZ_RESULT_OK) {
+        fprintf(stderr, "setup: %s\n", suz_last_error_message());
+        return 1;
+    }
+    if (signed_flow) {
+        int any = strcmp(argv[7], "any") == 0;
+        SuzResult rc = any ? suz_signer_new_callback_any_thread(sign_callback, NULL, NULL, &signer)
+                           : suz_signer_new_callback(sign_callback, NULL, NULL, &signer);
+        if (rc != SUZ_RESULT_OK || suz_client_set_signer(client, NULL, signer) != SUZ_RESULT_OK) {
+            fprintf(stderr, "signer: %s\n", suz_last_error_message());
+            return 1;
+        }
+        suz_signer_free(signer);
+    }
+    if (suz_token_get_value(client, profile, value, sizeof value, NULL, NULL, NULL) != SUZ_RESULT_OK) {
         fprintf(stderr, "setup: %s\n", suz_last_error_message());
         return 1;
     }

@@ -217,7 +217,9 @@ typedef struct SuzToken SuzToken;
 // boundary.
 //
 // Threads: the callback runs on the thread that called the flow function, synchronously.
-// Calls overlap when several threads use the same signer at once.
+// Calls overlap when several threads use the same signer at once. A signer made with
+// `suz_signer_new_callback_any_thread` is also called on a thread of the library's, to refresh
+// a token before it expires while every caller keeps getting the valid one.
 //
 // The callback must not unwind or throw: a C++ exception or a panic leaving it aborts the
 // process. Catch everything inside and report it with `suz_signature_sink_fail`.
@@ -256,6 +258,9 @@ const char *suz_version(void);
 SuzResult suz_client_new(const char *config_json, struct SuzClient **client_out);
 
 // Frees a client. NULL does nothing. No call may be using the client at the same time.
+// A refresh running on a thread of the library's through a callback signer is waited for
+// (at most `timeouts.total_ms` + `cache.lock_timeout_ms`): once this returns, no callback
+// runs for this client unless that wait ran out.
 void suz_client_free(struct SuzClient *client);
 
 // Registers an installation of the integration solution (SUZ `POST
@@ -462,10 +467,26 @@ const char *suz_result_name(uint32_t code);
 // Creates a signer over a host callback. `userdata` is passed back to `callback` untouched;
 // `userdata_free` (may be NULL) is called with it once, when the signer is freed. If this
 // function fails, nothing is kept and `userdata_free` is not called.
+//
+// The callback is called only on threads that call the library. A token due for refresh is
+// therefore fetched by the first caller that finds it so, which waits for the whole flow; see
+// `suz_signer_new_callback_any_thread` for a host whose callback can run anywhere.
 SuzResult suz_signer_new_callback(SuzSignCallback callback,
                                   void *userdata,
                                   SuzUserdataFree userdata_free,
                                   struct SuzSigner **signer_out);
+
+// `suz_signer_new_callback` for a host whose callback may be called from any thread, one of
+// the library's included (C and C++ with thread-safe crypto; a .NET delegate or a Python
+// function, which their runtimes enter from any thread). A token due for refresh is then
+// fetched on a thread of the library's while every caller gets the valid token at once, as
+// for a command signer. `suz_client_free` waits for such a refresh to end (at most
+// `timeouts.total_ms` + `cache.lock_timeout_ms`) before it returns; `userdata_free` is called
+// when the signer is freed and no refresh uses it any more, possibly on that thread.
+SuzResult suz_signer_new_callback_any_thread(SuzSignCallback callback,
+                                             void *userdata,
+                                             SuzUserdataFree userdata_free,
+                                             struct SuzSigner **signer_out);
 
 // Creates a signer that runs an external command, configured in JSON:
 // `{"attached": [argv...], "detached": [argv...], "timeout_ms": 60000}`. The data to sign

@@ -238,14 +238,18 @@ private:
 /* How a flow's bytes are signed: a C++ function or an external command. */
 class Signer {
 public:
-    /* A signer calling `fn` on the thread that runs the flow (several at once if shared). */
-    static Signer function(SignFunction fn)
+    /* A signer calling `fn` on the thread that runs the flow (several at once if shared).
+     * With `any_thread`, `fn` may also run on a thread of the library's, which then refreshes
+     * a token ahead of its expiry while every caller gets the valid one (see
+     * suz_signer_new_callback_any_thread). What `fn` refers to must outlive every client it is
+     * set on. */
+    static Signer function(SignFunction fn, bool any_thread = false)
     {
         if (!fn) throw std::invalid_argument("suz::Signer::function needs a callable");
         auto *state = new SignFunction(std::move(fn));
         SuzSigner *raw = nullptr;
-        SuzResult rc = suz_signer_new_callback(detail::sign_trampoline, state,
-                                               detail::free_sign_function, &raw);
+        auto make = any_thread ? suz_signer_new_callback_any_thread : suz_signer_new_callback;
+        SuzResult rc = make(detail::sign_trampoline, state, detail::free_sign_function, &raw);
         if (rc != SUZ_RESULT_OK) {
             delete state; /* not kept on failure */
             detail::throw_last(rc);

@@ -5,8 +5,11 @@
 #
 #   - cached get through C (benches/cached_get.c), 1 and 8 threads, next to a mutex + 64-byte
 #     copy; instructions per hit counted by callgrind;
+#   - a thread rotating through 1 to 10,000 installations' cached tokens (benches/rotate.rs),
+#     next to a reader-writer-locked map of reference-counted tokens;
 #   - gets while the token refreshes (benches/refresh.c): 8 threads, 2-second tokens, a 50 ms
-#     OAuth answer;
+#     OAuth answer; then GIS MT's own token signed by a callback declared callable from any
+#     thread, next to the same callback declared plainly;
 #   - fetches through C next to a bare keep-alive client (benches/fetch.c), with the threads
 #     and system calls of 1000 OAuth fetches counted by strace;
 #   - Python: a cached get and a fetch next to the GigaChat SDK, requests and http.client
@@ -14,7 +17,8 @@
 #   - cold start: 8 processes x 32 threads wanting the token at once, nothing cached, next to
 #     one process with one thread, and to the same start with no coordination but a pipe
 #     (benches/cold_start.c);
-#   - size: the stripped library, and dlopen + suz_client_new.
+#   - size: the stripped library, and dlopen + suz_client_new next to dlopen of the system's
+#     libcrypto (medians of 21 runs).
 #
 # Usage: scripts/bench.sh
 set -euo pipefail
@@ -25,6 +29,7 @@ cd "$root"
 ensure_packages libengine-gost-openssl gcc valgrind strace python3-venv
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 cargo build -q --profile dist -p suz-auth -p suz-emulator -p suz
+cargo build -q --profile dist -p suz-auth-core --example rotate
 lib=$target_dir/dist
 link_soname "$lib"
 work=$(mktemp -d)
@@ -77,6 +82,11 @@ done | paste -sd' ' | awk '{printf "%.0f", ($2 - $1) / 90000}')
 echo "instructions per cached get (get + value + free, callgrind): $per_hit" | record
 echo '```' >>"$out"
 
+section "A thread rotating through many installations' cached tokens (p50, p99; ratio to the floor)"
+echo '```' >>"$out"
+"$target_dir/dist/examples/rotate" 2000000 | record
+echo '```' >>"$out"
+
 section "Gets while the token refreshes (8 threads, 8 s, 2-second tokens, 50 ms OAuth answers)"
 emulator --smartmarket-ttl-ms 2000
 python3 - "$EMULATOR_URL" <<'EOF'
@@ -87,6 +97,22 @@ EOF
 echo '```' >>"$out"
 "$work/refresh" "$EMULATOR_URL" 8 8 100 | record
 echo "tokens issued in the run (refreshes + 1): $(emu_stat smartmarket_tokens_issued)" | record
+echo '```' >>"$out"
+
+section "Gets while GIS MT's own token refreshes through a callback signer (8 threads, 8 s, 2-second tokens)"
+cat >>"$out" <<'EOF'
+The callback signs with `openssl cms` in a child process (benches/sign.h). `any`: made with
+suz_signer_new_callback_any_thread, refreshed on a thread of the library's; `plain`: made with
+suz_signer_new_callback, the caller that finds the token due runs the flow.
+EOF
+echo >>"$out"
+echo '```' >>"$out"
+for mode in any plain; do
+    emulator --token-ttl-ms 2000
+    echo "$mode:" | record
+    "$work/refresh" "$EMULATOR_URL" 8 8 100 "$work/cert.pem" "$work/key.pem" "$mode" | record
+    echo "tokens issued in the run (refreshes + 1): $(emu_stat tokens_issued_total)" | record
+done
 echo '```' >>"$out"
 
 pinned_emulator
@@ -142,11 +168,16 @@ cat >"$work/start.c" <<'EOF'
 typedef unsigned (*New)(const char *, void **);
 int main(int argc, char **argv) {
     struct timespec a, b;
-    (void)argc;
     clock_gettime(CLOCK_MONOTONIC, &a);
     void *h = dlopen(argv[1], RTLD_NOW);
     New client_new = h ? (New)dlsym(h, "suz_client_new") : NULL;
     void *client = NULL;
+    if (argc > 2 && h) {
+        /* the peer: only opened */
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        printf("%.2f\n", (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6);
+        return 0;
+    }
     if (!client_new || client_new("{}", &client) != 0) return 1;
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("%.2f\n", (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6);
@@ -154,9 +185,16 @@ int main(int argc, char **argv) {
 }
 EOF
 gcc -O2 -std=c11 "$work/start.c" -ldl -o "$work/start"
-start=$("$work/start" "$lib/libsuz_auth.so")
+# The peer: the system's libcrypto, only opened (the same dlopen, no client).
+crypto=$(ldconfig -p | awk '/libcrypto\.so\.3 .*x86-64/ {print $NF; exit}')
+median_of_21() {
+    for _ in $(seq 21); do "$@"; done | sort -n | awk '{v[NR] = $1} END {print v[11]}'
+}
+start=$(median_of_21 "$work/start" "$lib/libsuz_auth.so")
+peer=$(median_of_21 "$work/start" "$crypto" peer)
 echo '```' >>"$out"
-echo "stripped libsuz_auth.so (dist profile): $size bytes ($(awk -v s="$size" 'BEGIN {printf "%.2f", s / 1048576}') MiB); dlopen + suz_client_new: $start ms" | record
+echo "stripped libsuz_auth.so (dist profile): $size bytes ($(awk -v s="$size" 'BEGIN {printf "%.2f", s / 1048576}') MiB)" | record
+echo "dlopen + suz_client_new: $start ms; dlopen of $(basename "$crypto") ($(stat -L -c %s "$crypto") bytes): $peer ms (medians of 21 runs)" | record
 echo '```' >>"$out"
 
 cp "$out" benches/RESULTS.md

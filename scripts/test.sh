@@ -44,7 +44,8 @@ report_stages() {
 
 stage "packages (installed when missing)"
 ensure_packages libengine-gost-openssl valgrind gcc python3 python3-venv binutils redis-server strace \
-    gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine64 zip unzip prometheus
+    gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine64 zip unzip prometheus \
+    softhsm2 libsofthsm2 libengine-pkcs11-openssl opensc stunnel4
 command -v cargo-clippy >/dev/null || rustup component add clippy
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 command -v rustfmt >/dev/null || rustup component add rustfmt
@@ -113,6 +114,9 @@ export SUZ_AUTH_DIST_DIR=$dist
 
 stage "the emulator's web console in headless Chromium"
 tests/console/run.sh 2>&1 | tee -a "$log"
+
+stage "signing presets and stunnel routes (docs/SIGNING.md)"
+tests/presets/run.sh "${CARGO_TARGET_DIR:-$root/target}/debug" 2>&1 | tee -a "$log"
 
 stage "the demo (README's first command)"
 scripts/demo.sh

@@ -38,7 +38,13 @@ pub unsafe extern "C" fn suz_client_new(
 }
 
 /// Frees a client. NULL does nothing. No call may be using the client at the same time.
+/// A refresh running on a thread of the library's through a callback signer is waited for
+/// (at most `timeouts.total_ms` + `cache.lock_timeout_ms`): once this returns, no callback
+/// runs for this client unless that wait ran out.
 #[no_mangle]
 pub unsafe extern "C" fn suz_client_free(client: *mut SuzClient) {
-    boundary::free_box(client)
+    boundary::free_with(client, |client| {
+        let client = Box::from_raw(client);
+        client.inner.wait_for_background();
+    })
 }

@@ -51,7 +51,9 @@ const MAX_SIGNATURE: usize = 1024 * 1024;
 /// boundary.
 ///
 /// Threads: the callback runs on the thread that called the flow function, synchronously.
-/// Calls overlap when several threads use the same signer at once.
+/// Calls overlap when several threads use the same signer at once. A signer made with
+/// `suz_signer_new_callback_any_thread` is also called on a thread of the library's, to refresh
+/// a token before it expires while every caller keeps getting the valid one.
 ///
 /// The callback must not unwind or throw: a C++ exception or a panic leaving it aborts the
 /// process. Catch everything inside and report it with `suz_signature_sink_fail`.
@@ -86,6 +88,8 @@ struct CallbackSigner {
     ) -> i32,
     userdata: *mut c_void,
     userdata_free: SuzUserdataFree,
+    /// Whether the host declared the callback callable from any thread.
+    any_thread: bool,
 }
 
 // The host promises, by registering the callback, that it may be called from the threads it
@@ -124,6 +128,10 @@ impl Signer for CallbackSigner {
         }
         Ok(sink.bytes)
     }
+
+    fn any_thread(&self) -> bool {
+        self.any_thread
+    }
 }
 
 impl Drop for CallbackSigner {
@@ -137,11 +145,42 @@ impl Drop for CallbackSigner {
 /// Creates a signer over a host callback. `userdata` is passed back to `callback` untouched;
 /// `userdata_free` (may be NULL) is called with it once, when the signer is freed. If this
 /// function fails, nothing is kept and `userdata_free` is not called.
+///
+/// The callback is called only on threads that call the library. A token due for refresh is
+/// therefore fetched by the first caller that finds it so, which waits for the whole flow; see
+/// `suz_signer_new_callback_any_thread` for a host whose callback can run anywhere.
 #[no_mangle]
 pub unsafe extern "C" fn suz_signer_new_callback(
     callback: SuzSignCallback,
     userdata: *mut c_void,
     userdata_free: SuzUserdataFree,
+    signer_out: *mut *mut SuzSigner,
+) -> SuzResult {
+    new_callback(callback, userdata, userdata_free, false, signer_out)
+}
+
+/// `suz_signer_new_callback` for a host whose callback may be called from any thread, one of
+/// the library's included (C and C++ with thread-safe crypto; a .NET delegate or a Python
+/// function, which their runtimes enter from any thread). A token due for refresh is then
+/// fetched on a thread of the library's while every caller gets the valid token at once, as
+/// for a command signer. `suz_client_free` waits for such a refresh to end (at most
+/// `timeouts.total_ms` + `cache.lock_timeout_ms`) before it returns; `userdata_free` is called
+/// when the signer is freed and no refresh uses it any more, possibly on that thread.
+#[no_mangle]
+pub unsafe extern "C" fn suz_signer_new_callback_any_thread(
+    callback: SuzSignCallback,
+    userdata: *mut c_void,
+    userdata_free: SuzUserdataFree,
+    signer_out: *mut *mut SuzSigner,
+) -> SuzResult {
+    new_callback(callback, userdata, userdata_free, true, signer_out)
+}
+
+unsafe fn new_callback(
+    callback: SuzSignCallback,
+    userdata: *mut c_void,
+    userdata_free: SuzUserdataFree,
+    any_thread: bool,
     signer_out: *mut *mut SuzSigner,
 ) -> SuzResult {
     boundary::call(|| {
@@ -152,6 +191,7 @@ pub unsafe extern "C" fn suz_signer_new_callback(
             callback,
             userdata,
             userdata_free,
+            any_thread,
         };
         *out = Box::into_raw(Box::new(SuzSigner {
             inner: Arc::new(signer),

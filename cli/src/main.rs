@@ -353,8 +353,11 @@ fn keep(
                 let mut all = figures.lock().unwrap_or_else(|e| e.into_inner());
                 let f = all.entry(name.clone()).or_default();
                 match &result {
-                    Ok((token, fetched)) => {
-                        f.fetches += u64::from(*fetched);
+                    Ok(look) => {
+                        f.fetches += u64::from(look.fetched);
+                        f.recoveries += u64::from(look.recovered);
+                        f.waits += u64::from(look.waited);
+                        let token = &look.token;
                         f.token_expires_at_ms = Some(token.expires_at_ms());
                         if let Some(c) = token.certificate() {
                             f.certificate_expires_at_ms = Some(c.not_after_ms);
@@ -365,12 +368,17 @@ fn keep(
                 }
             }
             match result {
-                Ok((token, fetched)) => {
-                    if fetched {
+                Ok(look) => {
+                    if look.fetched {
                         eprintln!(
-                            "suz keep: {name}: fetched {} (expires at {} ms)",
-                            token.masked(),
-                            token.expires_at_ms()
+                            "suz keep: {name}: fetched {} (expires at {} ms){}",
+                            look.token.masked(),
+                            look.token.expires_at_ms(),
+                            if look.recovered {
+                                "; the previous one was dropped by a consumer (a 401)"
+                            } else {
+                                ""
+                            }
                         );
                     }
                     *backoff = interval;

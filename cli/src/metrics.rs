@@ -16,6 +16,10 @@ pub struct ProfileFigures {
     pub fetches: u64,
     /// Failed looks, by result code name.
     pub failures: BTreeMap<String, u64>,
+    /// Fetches that replaced a token a consumer dropped while it was valid (after a 401).
+    pub recoveries: u64,
+    /// Looks that waited for a fetch elsewhere (another process holding the store's lock).
+    pub waits: u64,
     /// The kept token's expiry (Unix ms), once there is one.
     pub token_expires_at_ms: Option<i64>,
     /// The signing certificate's expiry (Unix ms), when known.
@@ -120,6 +124,18 @@ pub fn render(figures: &Figures, now: i64) -> String {
                 })
             })
             .collect(),
+    );
+    family(
+        "suz_keep_recoveries_total",
+        "counter",
+        "Fetches that replaced a token a consumer dropped from the store while it was valid (after a 401).",
+        per(&|p| Some(p.recoveries.to_string())),
+    );
+    family(
+        "suz_keep_waits_total",
+        "counter",
+        "Looks that waited for a fetch elsewhere (another process holding the store's lock).",
+        per(&|p| Some(p.waits.to_string())),
     );
     family(
         "suz_token_expiry_seconds",

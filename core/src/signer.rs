@@ -33,6 +33,14 @@ pub trait Signer: Send + Sync {
         let _ = deadline;
         self.sign(data, kind)
     }
+
+    /// Whether the library may call this signer from a thread of its own — to refresh a
+    /// token ahead of its expiry while every caller keeps the valid one — and not only from
+    /// the threads that call the library. False unless the signer says so: a host's callback
+    /// may need its own threads (a UI thread, a runtime that must be entered first).
+    fn any_thread(&self) -> bool {
+        false
+    }
 }
 
 impl<F> Signer for F
@@ -198,6 +206,11 @@ impl Signer for CommandSigner {
 
     fn sign_until(&self, data: &[u8], kind: SignatureKind, deadline: Instant) -> Result<Vec<u8>> {
         self.run(data, kind, Some(deadline))
+    }
+
+    /// A command runs the same from any thread.
+    fn any_thread(&self) -> bool {
+        true
     }
 }
 

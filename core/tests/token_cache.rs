@@ -1356,3 +1356,76 @@ fn a_cache_that_failed_to_set_up_is_tried_again_on_the_next_call() {
     std::fs::write(&pem, &good).unwrap();
     assert!(client.tokens().is_ok(), "the set-up is tried again");
 }
+
+#[test]
+fn a_thread_going_through_more_keys_than_it_keeps_gets_each_keys_own_token() {
+    // 600 installations: more than a thread keeps copies of, so every set of its copies is
+    // reused by several keys, in both of its places.
+    let profiles: Vec<String> = (0..600)
+        .map(|i| format!(r#""p{i}": {{"flow": "gismt", "oms_connection": "{i:08x}-0000-4000-8000-000000000000"}}"#))
+        .collect();
+    let c = Config::from_json(&format!(
+        r#"{{"cache": {{"persist": false}}, "profiles": {{{}}}}}"#,
+        profiles.join(",")
+    ))
+    .unwrap();
+    let manager = TokenManager::new(&c.cache, None).unwrap();
+    let profile = |i: usize| c.profiles[&format!("p{i}")].clone();
+    let keys: Vec<TokenKey> = (0..600)
+        .map(|i| TokenKey::for_profile(&profile(i), &|_| None))
+        .collect();
+    let never = || -> Result<Token, Error> { panic!("fetched although a token is fresh") };
+    for (i, key) in keys.iter().enumerate() {
+        let made = || Ok(token(&format!("t{i}"), 10 * MIN, 10 * MIN));
+        manager.get(&profile(i), key, &made).unwrap();
+    }
+    // Three rounds, in an order that puts a few keys twice in a row (their copies are made).
+    for round in 0..3 {
+        for i in (0..600).chain([5, 5, 5, 77, 77]) {
+            let got = manager.get(&profile(i), &keys[i], &never).unwrap();
+            assert_eq!(got.value(), format!("t{i}"), "round {round}");
+        }
+    }
+    // A key this thread holds a copy of gets a new token elsewhere: the copy is not served.
+    assert!(manager.invalidate(&profile(5), &keys[5], "t5").unwrap());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let new = || Ok(token("t5 again", 10 * MIN, 10 * MIN));
+            manager.get(&profile(5), &keys[5], &new).unwrap();
+        });
+    });
+    assert_eq!(
+        manager.get(&profile(5), &keys[5], &never).unwrap().value(),
+        "t5 again"
+    );
+    assert_eq!(
+        manager
+            .get(&profile(77), &keys[77], &never)
+            .unwrap()
+            .value(),
+        "t77"
+    );
+}
+
+#[test]
+fn a_caller_that_waits_for_another_threads_fetch_is_counted() {
+    let c = memory_only("", "");
+    let (manager, p, key) = parts(&c);
+    let started = Barrier::new(2);
+    let slow = || {
+        started.wait();
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(token("slow", 10 * MIN, 10 * MIN))
+    };
+    assert_eq!(manager.waits(), 0);
+    std::thread::scope(|s| {
+        s.spawn(|| manager.get(&p, &key, &slow).unwrap());
+        started.wait();
+        let never = || -> Result<Token, Error> { panic!("a second fetch") };
+        assert_eq!(manager.get(&p, &key, &never).unwrap().value(), "slow");
+    });
+    assert_eq!(manager.waits(), 1, "one wait, however long");
+    let never = || -> Result<Token, Error> { panic!("a second fetch") };
+    manager.get(&p, &key, &never).unwrap();
+    assert_eq!(manager.waits(), 1, "a cache hit is no wait");
+}

@@ -264,8 +264,17 @@ fn the_keepers_metrics_pass_promtool_and_match_the_emulator() {
             .parse()
             .unwrap()
     };
-    // Two fetches, the emulator's two sign-ins.
+    // Two fetches, the emulator's two sign-ins; one of them the recovery after the 401, the
+    // emulator's first answer of the consumer's call (its retry was the second).
     assert_eq!(value("suz_keep_fetches_total"), 2.0, "{metrics}");
+    assert_eq!(value("suz_keep_recoveries_total"), 1.0, "{metrics}");
+    assert_eq!(
+        stats(&emu)["requests"]["trueapi.participants"].as_u64(),
+        Some(2),
+        "{metrics}"
+    );
+    // Nobody else fetched: the keeper never waited.
+    assert_eq!(value("suz_keep_waits_total"), 0.0, "{metrics}");
     assert_eq!(
         stats(&emu)["requests"]["trueapi.sign_in"].as_u64(),
         Some(2),

@@ -168,6 +168,21 @@ int main(int argc, char **argv)
     CHECK("gismt", token_ok(rc, token, SUZ_FLOW_GISMT));
     rc = suz_get_token_trueapi(client, CONNECTION, NULL, signer, &token);
     CHECK("trueapi", token_ok(rc, token, SUZ_FLOW_TRUE_API));
+    {
+        /* The same callback declared callable from any thread signs the same. */
+        SuzSigner *any = NULL;
+        CHECK("signer for any thread",
+              suz_signer_new_callback_any_thread(openssl_sign_callback, &gost, NULL, &any) ==
+                  SUZ_RESULT_OK);
+        rc = suz_get_token_gismt(client, CONNECTION, any, &token);
+        CHECK("gismt, signer for any thread", token_ok(rc, token, SUZ_FLOW_GISMT));
+        suz_signer_free(any);
+        any = NULL;
+        CHECK("signer for any thread, NULL callback",
+              suz_signer_new_callback_any_thread(NULL, NULL, NULL, &any) ==
+                      SUZ_RESULT_NULL_ARGUMENT &&
+                  any == NULL);
+    }
     rc = suz_get_token_trueapi(client, CONNECTION, "7707083893", signer, &token);
     CHECK("trueapi with inn", token_ok(rc, token, SUZ_FLOW_TRUE_API));
     rc = suz_get_token_smartmarket(client, SM_CLIENT_ID, SM_CLIENT_SECRET, NULL, &token);

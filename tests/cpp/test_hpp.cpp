@@ -353,6 +353,40 @@ void test_moves_and_log()
 
 } // namespace
 
+/* A signer declared callable from any thread refreshes a due token on a thread of the
+ * library's: the callers keep the valid token meanwhile. */
+void test_refresh_ahead()
+{
+    std::string profiles = ", \"cache\": {\"persist\": false}, \"profiles\": {\"early\": {\"flow\": \"gismt\", "
+                           "\"oms_connection\": \"" + std::string(CONNECTION) + "\", \"refresh_margin_ms\": 36000000}}";
+    /* Declared before the client: a refresh may still sign while the client is freed. */
+    std::mutex lock;
+    std::vector<std::thread::id> threads;
+    suz::Client client(config(profiles));
+    client.set_signer(suz::Signer::function(
+                          [&](std::string_view data, suz::SignatureKind kind) {
+                              {
+                                  std::lock_guard<std::mutex> hold(lock);
+                                  threads.push_back(std::this_thread::get_id());
+                              }
+                              return openssl_sign(data, kind);
+                          },
+                          true));
+    std::string first(client.token_value("early"));
+    std::string again(client.token_value("early")); /* due: a refresh starts behind it */
+    check("refresh ahead: the valid token at once", again == first);
+    std::string renewed = first;
+    for (int i = 0; i < 1000 && renewed == first; i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        renewed = std::string(client.token_value("early"));
+    }
+    std::lock_guard<std::mutex> hold(lock);
+    check("refresh ahead: a new token", renewed != first);
+    check("refresh ahead: signed on a thread of the library's",
+          threads.size() >= 2 && threads[0] == std::this_thread::get_id() &&
+              threads[1] != std::this_thread::get_id());
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -367,6 +401,7 @@ int main(int argc, char **argv)
         test_two_phases();
         test_cache_and_requests();
         test_signed_in_tokens();
+        test_refresh_ahead();
         test_errors();
         test_moves_and_log();
     } catch (const suz::Error &e) {

@@ -113,14 +113,19 @@ namespace SuzAuth
 
         /// <summary>A signer calling `sign(data, kind)` on the thread that runs the flow. It
         /// returns the signature (DER, BER, PEM or base64 text as bytes). An exception it throws
-        /// fails the flow with a SignerException whose InnerException is that exception.</summary>
-        public static Signer FromFunction(Func<byte[], SignatureKind, byte[]> sign)
+        /// fails the flow with a SignerException whose InnerException is that exception.
+        /// With anyThread, `sign` may also run on a thread of the library's, which then
+        /// refreshes a token ahead of its expiry while every caller gets the valid one (an
+        /// exception there is logged and the valid token kept).</summary>
+        public static Signer FromFunction(Func<byte[], SignatureKind, byte[]> sign, bool anyThread = false)
         {
             if (sign == null) throw new ArgumentNullException(nameof(sign));
             // Freed by the library through userdata_free when it drops the signer.
             GCHandle keep = GCHandle.Alloc(sign);
             SignerHandle handle;
-            uint rc = Native.suz_signer_new_callback(SignTrampoline, GCHandle.ToIntPtr(keep), FreeTrampoline, out handle);
+            uint rc = anyThread
+                ? Native.suz_signer_new_callback_any_thread(SignTrampoline, GCHandle.ToIntPtr(keep), FreeTrampoline, out handle)
+                : Native.suz_signer_new_callback(SignTrampoline, GCHandle.ToIntPtr(keep), FreeTrampoline, out handle);
             if (rc != 0)
             {
                 keep.Free(); // not kept on failure

@@ -77,6 +77,8 @@ namespace SuzAuth
 
         [DllImport(Lib, CallingConvention = C)]
         internal static extern uint suz_signer_new_callback(SignCallback callback, IntPtr userdata, UserdataFree userdataFree, out SignerHandle signer);
+        [DllImport(Lib, CallingConvention = C)]
+        internal static extern uint suz_signer_new_callback_any_thread(SignCallback callback, IntPtr userdata, UserdataFree userdataFree, out SignerHandle signer);
         [DllImport(Lib, CallingConvention = C)] internal static extern uint suz_signer_new_command(byte[] commandJson, out SignerHandle signer);
         [DllImport(Lib, CallingConvention = C)] internal static extern void suz_signer_free(IntPtr signer);
         [DllImport(Lib, CallingConvention = C)] internal static extern uint suz_signature_sink_write(IntPtr sink, byte[] bytes, UIntPtr len);

@@ -365,6 +365,31 @@ static class Tests
         }
     }
 
+    // A due token is refreshed on a thread of the library's: the delegate runs there (Mono
+    // enters the runtime on it) while the callers keep the valid token.
+    static void RefreshAhead()
+    {
+        string profiles = ", \"cache\": {\"persist\": false}, \"profiles\": {\"early\": {\"flow\": \"gismt\", \"oms_connection\": \"" + Connection +
+                          "\", \"refresh_margin_ms\": 36000000}}";
+        var threads = new List<int>();
+        using (var client = new Client(Config(profiles)))
+        {
+            using (var signer = Signer.FromFunction((d, k) => { lock (threads) threads.Add(Thread.CurrentThread.ManagedThreadId); return OpensslSign(d, k); }, anyThread: true))
+                client.SetSigner(signer);
+            string first = client.GetTokenValue("early");
+            Check("the valid token at once", client.GetTokenValue("early") == first);
+            string renewed = first;
+            for (int i = 0; i < 1000 && renewed == first; i++)
+            {
+                Thread.Sleep(10);
+                renewed = client.GetTokenValue("early");
+            }
+            Check("a new token", renewed != first);
+            lock (threads)
+                Check("signed on a thread of the library's", threads.Count >= 2 && threads[0] == Thread.CurrentThread.ManagedThreadId && threads[1] != threads[0]);
+        }
+    }
+
     static int Main(string[] args)
     {
         if (args.Length != 4) { Console.Error.WriteLine("usage: Tests.exe EMULATOR_URL CERT_PEM KEY_PEM PACKAGE_VERSION"); return 2; }
@@ -378,6 +403,7 @@ static class Tests
         Test("cache, threads and requests", CacheThreadsAndRequests);
         Test("tokens signed in without an installation", SignedInTokens);
         Test("MDLP's own session", MdlpSession);
+        Test("refresh ahead with a signer callable from any thread", RefreshAhead);
         Test("errors", Errors);
         Test("dispose rules and the log", DisposeRulesAndLog);
         Console.WriteLine(passed + " passed, " + failed + " failed");

@@ -285,17 +285,22 @@ class Signer(_Native):
     A callable receives ``(data: bytes, kind: SignatureKind)`` and returns the signature (DER
     bytes, or base64 text with or without line breaks). An exception it raises comes out of the
     call that needed the signature, with its type and traceback.
+
+    With ``any_thread=True`` the callable may also run on a thread of the library's, which then
+    refreshes a token ahead of its expiry while every caller gets the valid one; an exception
+    raised there is logged and the valid token kept.
     """
 
     _free = staticmethod(lib.suz_signer_free)
     _what = "signer"
 
-    def __init__(self, function: SignFunction) -> None:
+    def __init__(self, function: SignFunction, any_thread: bool = False) -> None:
         if not callable(function):
             raise TypeError("a signer must be callable")
         key = _register(function)
         out = c_void_p()
-        code = lib.suz_signer_new_callback(_sign_trampoline, c_void_p(key), _release, ctypes.byref(out))
+        make = lib.suz_signer_new_callback_any_thread if any_thread else lib.suz_signer_new_callback
+        code = make(_sign_trampoline, c_void_p(key), _release, ctypes.byref(out))
         if code != 0:
             with _registry_lock:
                 _registry.pop(key, None)

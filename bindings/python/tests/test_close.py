@@ -234,3 +234,36 @@ def test_token_value_never_keeps_a_replaced_token(emulator, signer):
             assert client.token_invalidate("line", token)
         again = client.token_value("line")
         assert again != replaced and emulator.ping(again) == 200
+
+
+def test_a_signer_callable_from_any_thread_refreshes_ahead(emulator, signer):
+    # `early` is due for refresh as soon as it has a token. With `any_thread=True` the refresh
+    # runs on a thread of the library's: a caller gets the valid token while it signs.
+    threads: list = []
+    gate = threading.Event()
+    gate.set()
+
+    def sign(data: bytes, kind: suz_auth.SignatureKind) -> bytes:
+        threads.append(threading.current_thread())
+        gate.wait(LIMIT)
+        return signer(data, kind)
+
+    profiles = {"early": {"flow": "gismt", "oms_connection": CONNECTION, "refresh_margin_ms": 10 * 3600 * 1000}}
+    with suz_auth.Client(emulator.config(profiles=profiles, cache={"persist": False})) as client:
+        with suz_auth.Signer(sign, any_thread=True) as native:
+            client.set_signer(native)
+        first = client.token_value("early")
+        assert threads == [threading.main_thread()]
+        gate.clear()
+        assert Background(lambda: client.token_value("early")).result() == first
+        deadline = time.monotonic() + LIMIT
+        while len(threads) < 2:
+            assert time.monotonic() < deadline, "no refresh began"
+            time.sleep(0.005)
+        assert threads[1] is not threading.main_thread()
+        assert client.token_value("early") == first, "the valid token while the refresh signs"
+        gate.set()
+        while client.token_value("early") == first:
+            assert time.monotonic() < deadline, "the refresh never landed"
+            time.sleep(0.01)
+        assert emulator.ping(client.token_value("early")) == 200

@@ -5,6 +5,7 @@
 mod certs;
 mod drive;
 mod profiles;
+pub use profiles::KeeperLook;
 mod status;
 
 use std::collections::HashMap;
@@ -54,6 +55,9 @@ pub struct Client {
     /// Whether this client is the keeper (`suz keep`): it fetches the tokens of profiles
     /// `served_by_keeper`, which every other client only takes from the store.
     keeper: std::sync::atomic::AtomicBool,
+    /// How many refreshes run on threads of the library's (see
+    /// [`Client::wait_for_background`]).
+    background: (std::sync::Mutex<usize>, std::sync::Condvar),
 }
 
 /// A configured profile (a copy of the configuration's) and the key its token is cached under.
@@ -102,6 +106,7 @@ impl Client {
             tokens: OnceLock::new(),
             finished: std::sync::Mutex::new(HashMap::new()),
             keeper: std::sync::atomic::AtomicBool::new(false),
+            background: Default::default(),
         })
     }
 

@@ -154,27 +154,51 @@ impl Client {
 
     /// The keeper's look at one profile: the token the store holds, refreshed when due or
     /// missing — also when a consumer dropped it from the store (a 401), which this process's
-    /// memory would not see. Returns the token, and whether it was fetched now.
-    pub fn keep_profile(&self, name: &str) -> Result<(Token, bool)> {
+    /// memory would not see.
+    pub fn keep_profile(&self, name: &str) -> Result<KeeperLook> {
         let (profile, key) = self.configured(name)?;
         let tokens = self.tokens()?;
+        let waits = tokens.waits();
         let before = tokens.stored_valid(key);
-        if before.is_none() {
-            tokens.forget_memory(key);
-        }
+        let dropped = match before {
+            None => tokens.forget_memory(key),
+            Some(_) => None,
+        };
         let token = tokens.get(profile, key, &|| self.fetch_token(profile))?;
         let fetched = before.is_none_or(|b| b.value() != token.value());
-        Ok((token, fetched))
+        Ok(KeeperLook {
+            // Gone from the store while still valid here: a consumer's 401 dropped it.
+            recovered: fetched && dropped.is_some_and(|t| t.expires_at_ms() > now_ms()),
+            waited: tokens.waits() > waits,
+            fetched,
+            token,
+        })
     }
+}
 
+/// What one look of the keeper at a profile found ([`Client::keep_profile`]).
+#[derive(Debug)]
+pub struct KeeperLook {
+    /// The token the store now holds.
+    pub token: Token,
+    /// Whether it was fetched in this look (by this keeper or, waited for, by another process).
+    pub fetched: bool,
+    /// Whether the fetch replaced a token that a consumer dropped from the store while it was
+    /// still valid: the recovery after a 401.
+    pub recovered: bool,
+    /// Whether the look waited for a fetch elsewhere (another process holding the lock).
+    pub waited: bool,
+}
+
+impl Client {
     /// [`Client::token_get`] for a client shared through an [`Arc`], with when the cache will
     /// stop handing the token out (Unix ms, see
     /// [`crate::token::manager::TokenManager::fresh_until_ms`]). While the
-    /// cached token is valid but due for refresh, a refresh that needs nothing of the host (no
-    /// callback signer: SmartMarket, MDLP with a password, a profile with its own
-    /// `signer.command`) runs on a thread of the library's and every caller gets the valid
-    /// token at once. A refresh through a host's callback signer runs on a calling thread, as
-    /// the callback's contract says.
+    /// cached token is valid but due for refresh, a refresh that can run anywhere (SmartMarket,
+    /// MDLP with a password, a command signer, a signer whose [`Signer::any_thread`] is true)
+    /// runs on a thread of the library's and every caller gets the valid token at once. A
+    /// refresh through any other host callback runs on a calling thread, as the callback's
+    /// contract says.
     pub fn token_get_shared(self: &Arc<Self>, name: &str) -> Result<(Token, i64)> {
         let (profile, key) = self.configured(name)?;
         let tokens = self.tokens()?;
@@ -182,14 +206,14 @@ impl Client {
             let token = tokens.kept(profile, key)?;
             return Ok((token.clone(), token.expires_at_ms()));
         }
-        let start = || self.start_refresh(name);
-        let behind: Option<&dyn Fn() -> bool> = if self.refreshes_alone(profile) {
-            Some(&start)
-        } else {
-            None
-        };
-        let token =
-            tokens.get_or_refresh_behind(profile, key, &|| self.fetch_token(profile), behind)?;
+        // Asked only once the token is due for refresh: a cache hit pays nothing for it.
+        let start = || self.refreshes_alone(profile) && self.start_refresh(name);
+        let token = tokens.get_or_refresh_behind(
+            profile,
+            key,
+            &|| self.fetch_token(profile),
+            Some(&start),
+        )?;
         let until = tokens.fresh_until_ms(profile, &token);
         Ok((token, until))
     }
@@ -197,11 +221,22 @@ impl Client {
     /// Starts the refresh of a profile's token on a thread of its own; false if no thread
     /// could be started.
     fn start_refresh(self: &Arc<Self>, name: &str) -> bool {
-        let client = Arc::clone(self);
+        /// Counts one refresh in `background` while it lives.
+        struct Running(Arc<Client>);
+        impl Drop for Running {
+            fn drop(&mut self) {
+                let (count, ended) = &self.0.background;
+                *count.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+                ended.notify_all();
+            }
+        }
+        *self.background.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let running = Running(Arc::clone(self));
         let name = name.to_owned();
         std::thread::Builder::new()
             .name("suz-auth-refresh".into())
             .spawn(move || {
+                let client = &running.0;
                 let Ok(profile) = client.profile(&name) else {
                     return;
                 };
@@ -214,21 +249,31 @@ impl Client {
             .is_ok()
     }
 
-    /// Whether a profile's token can be fetched without calling into the host.
+    /// Waits until no refresh runs on a thread of the library's, at most the time one fetch
+    /// may take (`timeouts.total_ms`, and `cache.lock_timeout_ms` for the store): after it a
+    /// host may unload what its signer calls. False if one still ran when the wait ended.
+    pub fn wait_for_background(&self) -> bool {
+        let limit = self.config.total_timeout + self.config.cache.lock_timeout;
+        let (count, ended) = &self.background;
+        let count = count.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, _) = ended
+            .wait_timeout_while(count, limit, |n| *n > 0)
+            .unwrap_or_else(|e| e.into_inner());
+        *count == 0
+    }
+
+    /// Whether a profile's token can be fetched on a thread of the library's: its flow signs
+    /// nothing, or its signer may be called from any thread (a command, or a host callback
+    /// registered as such).
     fn refreshes_alone(&self, profile: &Profile) -> bool {
         match profile.flow {
             ProfileFlow::MdlpPassword { .. } | ProfileFlow::SmartMarket { .. } => true,
             ProfileFlow::Gismt
             | ProfileFlow::TrueApi { .. }
             | ProfileFlow::SignedIn { .. }
-            | ProfileFlow::MdlpSigned { .. } => {
-                profile.signer.is_some()
-                    && !self
-                        .signers
-                        .read()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .contains_key(&profile.name)
-            }
+            | ProfileFlow::MdlpSigned { .. } => self
+                .profile_signer(profile)
+                .is_ok_and(|signer| signer.any_thread()),
         }
     }
 

@@ -11,6 +11,8 @@ pub struct TokenKey {
     pub label: String,
     /// Hex of the first 16 bytes of the label's SHA-256: names the key's files and Redis keys.
     pub hash: String,
+    /// The same 16 bytes as a number: what a thread's own copies of tokens are found by.
+    pub id: u128,
 }
 
 impl TokenKey {
@@ -81,7 +83,13 @@ impl TokenKey {
         };
         let digest = Sha256::digest(label.as_bytes());
         let hash = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        TokenKey { label, hash }
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        TokenKey {
+            label,
+            hash,
+            id: u128::from_be_bytes(id),
+        }
     }
 }
 

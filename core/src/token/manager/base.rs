@@ -32,10 +32,13 @@ pub(super) const MAX_AUTO_MARGIN_MS: i64 = 10 * 60 * 1000;
 pub struct TokenManager {
     /// Tokens by key hash. Read by every cache hit (a shared lock, held for one clone of a
     /// reference-counted token); written after a fetch.
-    pub(super) memory: RwLock<FxHashMap<String, Token>>,
+    pub(super) memory: RwLock<FxHashMap<u128, Token>>,
     /// Bumped after every change of `memory`: a thread's own copy of a token (see
     /// [`TokenManager::memory_get_near`]) is good while this has not moved.
     pub(super) generation: AtomicU64,
+    /// How many times a caller waited for a token fetched elsewhere (see
+    /// [`TokenManager::waits`]).
+    pub(super) waits: AtomicU64,
     /// Tells this manager's entries in a thread's copies from another client's.
     pub(super) id: u64,
     /// Keys being refreshed behind their callers' backs (see [`TokenManager::get`]).
@@ -57,20 +60,25 @@ pub struct TokenManager {
 /// Numbers the managers of this process (see `TokenManager::id`).
 pub(super) static NEXT_MANAGER_ID: AtomicU64 = AtomicU64::new(1);
 
-/// How many tokens one thread keeps its own copies of (the most recently used ones).
-pub(super) const NEAR_ENTRIES: usize = 16;
+/// How many sets of two a thread's copies of tokens are kept in: up to 256 tokens, each found
+/// at the set its key's id picks, the more recently used of the two first.
+pub(super) const NEAR_SETS: usize = 128;
+const _: () = assert!(NEAR_SETS.is_power_of_two());
 
-/// A thread's own copy of a cached token.
+/// A thread's copy of a cached token.
 pub(super) struct Near {
     manager: u64,
-    hash: String,
-    pub(super) generation: u64,
-    token: Token,
+    id: u128,
+    generation: u64,
+    /// This thread's own copy of the token, made on the key's second use in a row of
+    /// `generation`s: a thread that goes through many keys once each copies none of them.
+    token: Option<Token>,
 }
 
 thread_local! {
-    /// This thread's copies of the tokens it was last given (see `memory_get_near`).
-    static NEAR: std::cell::RefCell<Vec<Near>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// This thread's copies of the tokens it was last given (see `memory_get_near`): empty, or
+    /// `2 * NEAR_SETS` places.
+    static NEAR: std::cell::RefCell<Vec<Option<Near>>> = const { std::cell::RefCell::new(Vec::new()) };
 
     /// Set while this thread runs a fetch: a signer that calls back into the cache would wait
     /// for itself.
@@ -111,6 +119,7 @@ impl TokenManager {
         Ok(TokenManager {
             memory: RwLock::new(FxHashMap::default()),
             generation: AtomicU64::new(0),
+            waits: AtomicU64::new(0),
             id: NEXT_MANAGER_ID.fetch_add(1, AtomicOrdering::Relaxed),
             refreshing: Mutex::new(std::collections::HashSet::new()),
             flights: Mutex::new(HashMap::new()),
@@ -240,18 +249,31 @@ impl TokenManager {
         token.expires_at_ms().saturating_sub(now_ms()) > self.margin_ms(profile, token)
     }
 
+    /// How many times a caller of this cache waited for a token being fetched elsewhere: by
+    /// another thread, by another process on this machine (the file store's lock, a two-phase
+    /// caller's lease), or — a consumer — by the keeper. Each wait counts once however long.
+    pub fn waits(&self) -> u64 {
+        self.waits.load(AtomicOrdering::Relaxed)
+    }
+
+    pub(super) fn count_wait(&self) {
+        self.waits.fetch_add(1, AtomicOrdering::Relaxed);
+    }
+
     pub(super) fn memory_get(&self, key: &TokenKey) -> Option<Token> {
-        read(&self.memory).get(&key.hash).cloned()
+        read(&self.memory).get(&key.id).cloned()
     }
 
     pub(super) fn remember(&self, key: &TokenKey, token: &Token) {
-        write(&self.memory).insert(key.hash.clone(), token.clone());
+        write(&self.memory).insert(key.id, token.clone());
         self.generation.fetch_add(1, AtomicOrdering::Release);
     }
 
     /// The cache hit's path: this thread's own copy of the token, while `memory` has not
     /// changed since it was taken. Threads share nothing they write to on a hit (no lock word,
-    /// no reference count), so hits on many cores do not slow each other down.
+    /// no reference count), so hits on many cores do not slow each other down. A thread keeps
+    /// up to 256 tokens, two per set of the key's id; one going through more keys than that
+    /// pays one shared-map lookup per get and copies nothing.
     pub(super) fn memory_get_near(&self, key: &TokenKey) -> Option<Token> {
         let generation = self.generation.load(AtomicOrdering::Acquire);
         if generation == 0 {
@@ -262,27 +284,55 @@ impl TokenManager {
         }
         let near = NEAR.try_with(|near| {
             let mut near = near.try_borrow_mut().ok()?;
-            if let Some(e) = near
-                .iter()
-                .find(|e| e.manager == self.id && e.hash == key.hash)
-            {
-                if e.generation == generation {
-                    return Some(e.token.clone());
+            if near.is_empty() {
+                near.resize_with(2 * NEAR_SETS, || None);
+            }
+            let set = (key.id as usize & (NEAR_SETS - 1)) * 2;
+            // The hit: the set's first way, this thread's own copy, still current.
+            if let Some(e) = &near[set] {
+                if e.id == key.id && e.manager == self.id && e.generation == generation {
+                    if let Some(token) = &e.token {
+                        return Some(token.clone());
+                    }
                 }
             }
-            // Taken after `generation` was read: a change after this read bumps it again.
-            let own = self.memory_get(key)?.own_copy();
-            near.retain(|e| !(e.manager == self.id && e.hash == key.hash));
-            if near.len() >= NEAR_ENTRIES {
-                near.remove(0);
+            let ways = &mut near[set..set + 2];
+            let mine = |e: &Option<Near>| {
+                e.as_ref()
+                    .is_some_and(|e| e.manager == self.id && e.id == key.id)
+            };
+            let found = if mine(&ways[0]) {
+                Some(0)
+            } else if mine(&ways[1]) {
+                Some(1)
+            } else {
+                None
+            };
+            if let Some(way) = found {
+                // The more recently used first.
+                ways.swap(0, way);
+                if let Some(e) = ways[0].as_mut().filter(|e| e.generation == generation) {
+                    if let Some(token) = &e.token {
+                        return Some(token.clone());
+                    }
+                    // Seen before: now worth a copy of its own.
+                    let own = self.memory_get(key)?.own_copy();
+                    e.token = Some(own.clone());
+                    return Some(own);
+                }
+                ways[0] = None;
+            } else {
+                ways.swap(0, 1);
             }
-            near.push(Near {
+            // Taken after `generation` was read: a change after this read bumps it again.
+            let token = self.memory_get(key)?;
+            ways[0] = Some(Near {
                 manager: self.id,
-                hash: key.hash.clone(),
+                id: key.id,
                 generation,
-                token: own.clone(),
+                token: None,
             });
-            Some(own)
+            Some(token)
         });
         match near {
             Ok(found) => found,

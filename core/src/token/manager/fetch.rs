@@ -52,11 +52,13 @@ impl TokenManager {
         behind: Option<&dyn Fn() -> bool>,
     ) -> Result<Token> {
         let profile = &profile.into();
-        let cached = self.memory_get_near(key);
-        if let Some(t) = cached.as_ref().filter(|t| self.is_fresh(profile, t)) {
-            log_at!(Level::Debug, "{}: cache hit ({})", profile.name, key.label);
-            return Ok(t.clone());
-        }
+        let cached = match self.memory_get_near(key) {
+            Some(t) if self.is_fresh(profile, &t) => {
+                log_at!(Level::Debug, "{}: cache hit ({})", profile.name, key.label);
+                return Ok(t);
+            }
+            cached => cached,
+        };
         let valid = cached.filter(|t| t.expires_at_ms() > now_ms());
         if let (Some(t), Some(behind)) = (&valid, behind) {
             let first = lock(&self.refreshing).insert(key.hash.clone());
@@ -161,6 +163,7 @@ impl TokenManager {
         let outcome = match flight.outcome.get() {
             Some(outcome) => outcome,
             None => {
+                self.count_wait();
                 let mut gate = lock(&flight.gate);
                 loop {
                     // Checked under the mutex, which `finish` takes after setting the outcome:
@@ -213,6 +216,9 @@ impl TokenManager {
             if started.elapsed() >= limit {
                 return Err(in_progress(profile, limit));
             }
+            if pause == Duration::from_millis(5) {
+                self.count_wait();
+            }
             std::thread::sleep(pause.min(limit.saturating_sub(started.elapsed())));
             pause = (pause * 2).min(MAX_POLL);
         }
@@ -247,6 +253,7 @@ impl TokenManager {
                 };
                 let (guard, waited) = match files.lock_unless(&key.hash, wait, stored)? {
                     Locked::Ready(t) => {
+                        self.count_wait();
                         log_at!(
                             Level::Info,
                             "{}: waited for another process's fetch; its token is in the file store",
@@ -258,6 +265,7 @@ impl TokenManager {
                     Locked::Held(guard, waited) => (guard, waited),
                 };
                 if waited {
+                    self.count_wait();
                     log_at!(
                         Level::Info,
                         "{}: waited for another process's fetch",
@@ -394,8 +402,8 @@ impl TokenManager {
         let mut dropped = false;
         {
             let mut memory = write(&self.memory);
-            if memory.get(&key.hash).is_some_and(|t| t.value() == value) {
-                memory.remove(&key.hash);
+            if memory.get(&key.id).is_some_and(|t| t.value() == value) {
+                memory.remove(&key.id);
                 self.generation.fetch_add(1, AtomicOrdering::Release);
                 dropped = true;
             }

@@ -82,11 +82,13 @@ impl TokenManager {
     }
 
     /// Forgets this process's copy of `key`'s token (the stores keep theirs).
-    pub fn forget_memory(&self, key: &TokenKey) {
-        if write(&self.memory).remove(&key.hash).is_some() {
+    pub fn forget_memory(&self, key: &TokenKey) -> Option<Token> {
+        let removed = write(&self.memory).remove(&key.id);
+        if removed.is_some() {
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
         }
+        removed
     }
 
     /// A consumer's get: the token the keeper keeps. The memory copy while it is outside its
@@ -100,6 +102,7 @@ impl TokenManager {
         }
         let waited = Instant::now();
         let until = waited + self.config.lock_timeout;
+        let mut counted = false;
         loop {
             if let Some(token) = self.stored_valid(key) {
                 return Ok(token);
@@ -112,6 +115,10 @@ impl TokenManager {
                 return Ok(token);
             }
             let now = Instant::now();
+            if !counted {
+                self.count_wait();
+                counted = true;
+            }
             if now >= until {
                 return Err(Error::new(
                     ErrorKind::NotKept,
