@@ -92,7 +92,8 @@ emulator --smartmarket-ttl-ms 2000
 python3 - "$EMULATOR_URL" <<'EOF'
 import json, sys, urllib.request
 body = json.dumps({"endpoint": "smartmarket.oauth", "kind": "delay", "delay_ms": 50, "times": 0}).encode()
-urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/admin/faults", data=body, method="POST"))
+urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/admin/faults", data=body, method="POST",
+                                              headers={"Content-Type": "application/json"}))
 EOF
 echo '```' >>"$out"
 "$work/refresh" "$EMULATOR_URL" 8 8 100 | record

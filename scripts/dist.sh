@@ -30,11 +30,14 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 ensure_cross_tools
 
 echo "== building suz-auth $version ($profile): Linux x86_64 (glibc $GLIBC_FLOOR), Windows x86_64, Windows x86"
-cargo zigbuild -p suz-auth --profile "$profile" --target "x86_64-unknown-linux-gnu.$GLIBC_FLOOR"
-cargo build -p suz-auth --profile "$profile" --target x86_64-pc-windows-gnu
+# The library everywhere; the `suz` tool (the keeper among its commands) for Linux and 64-bit
+# Windows.
+cargo zigbuild -p suz-auth -p suz --profile "$profile" --target "x86_64-unknown-linux-gnu.$GLIBC_FLOOR"
+cargo build -p suz-auth -p suz --profile "$profile" --target x86_64-pc-windows-gnu
 cargo build -p suz-auth --profile "$profile" --target i686-pc-windows-gnu
 linux_lib=$target_dir/x86_64-unknown-linux-gnu/$profile
 win64_dll=$target_dir/x86_64-pc-windows-gnu/$profile/suz_auth.dll
+win64_exe=$target_dir/x86_64-pc-windows-gnu/$profile/suz.exe
 win32_dll=$target_dir/i686-pc-windows-gnu/$profile/suz_auth.dll
 
 rm -rf "$out"
@@ -43,6 +46,7 @@ mkdir -p "$out"
 # --- Linux -----------------------------------------------------------------------------------
 scripts/check-exports.sh "$linux_lib/libsuz_auth.so"
 check_glibc_floor "$linux_lib/libsuz_auth.so"
+check_glibc_floor "$linux_lib/suz"
 linux=suz-auth-$version-linux-x86_64
 scripts/install.sh "$out/$linux" "$linux_lib" >/dev/null
 tar -C "$out" -czf "$out/$linux.tar.gz" --owner=0 --group=0 --sort=name "$linux"
@@ -53,15 +57,22 @@ header_exports=$(grep -oE '\bsuz_[a-z0-9_]+\(' include/suz_auth.h | tr -d '(' | 
 # them); nothing from MinGW (libgcc, libwinpthread), since the runtime is linked statically.
 system_dlls='^(kernel32|ntdll|advapi32|bcrypt|bcryptprimitives|msvcrt|userenv|ws2_32|crypt32|ncrypt|secur32|api-ms-win-[a-z0-9-]+)\.dll$'
 
-# check_dll DLL: its imports are Windows system DLLs and its exports exactly the header's.
-check_dll() {
-    local dll=$1 imports exports foreign
-    imports=$(x86_64-w64-mingw32-objdump -p "$dll" | sed -n 's/^\tDLL Name: //p' | tr 'A-Z' 'a-z' | sort -u)
+# check_imports PE: it imports Windows system DLLs only; prints them.
+check_imports() {
+    local imports foreign
+    imports=$(x86_64-w64-mingw32-objdump -p "$1" | sed -n 's/^\tDLL Name: //p' | tr 'A-Z' 'a-z' | sort -u)
     foreign=$(grep -Ev "$system_dlls" <<<"$imports" || true)
     if [ -n "$foreign" ]; then
-        echo "$dll imports DLLs that are not part of Windows: $foreign" >&2
+        echo "$1 imports DLLs that are not part of Windows: $foreign" >&2
         return 1
     fi
+    echo "$imports"
+}
+
+# check_dll DLL: its imports are Windows system DLLs and its exports exactly the header's.
+check_dll() {
+    local dll=$1 imports exports
+    imports=$(check_imports "$dll")
     exports=$(x86_64-w64-mingw32-objdump -p "$dll" |
         awk '/\[Ordinal\/Name Pointer\] Table/ {t = 1; next} t && NF == 0 {t = 0} t {print $NF}' | sort -u)
     if [ "$exports" != "$header_exports" ]; then
@@ -72,13 +83,17 @@ check_dll() {
     echo "$(basename "$(dirname "$(dirname "$dll")")")/bin/$(basename "$dll"): $(wc -l <<<"$exports") suz_* exports, nothing else; imports $(tr '\n' ' ' <<<"$imports")"
 }
 
-# windows_tree NAME DLL MACHINE(i386:x86-64|i386) MINGW_PREFIX: the DLL, its .def, a MinGW
-# import library (GNU dlltool) and an MSVC one (llvm-dlltool, the short import format lib.exe
-# writes), the headers.
+# windows_tree NAME DLL MACHINE(i386:x86-64|i386) MINGW_PREFIX [EXE]: the DLL, its .def, a
+# MinGW import library (GNU dlltool) and an MSVC one (llvm-dlltool, the short import format
+# lib.exe writes), the headers, and the `suz` tool when given.
 windows_tree() {
-    local name=$1 dll=$2 machine=$3 mingw=$4 dir=$out/$1
+    local name=$1 dll=$2 machine=$3 mingw=$4 exe=${5:-} dir=$out/$1
     mkdir -p "$dir/bin" "$dir/lib" "$dir/include"
     cp "$dll" "$dir/bin/suz_auth.dll"
+    if [ -n "$exe" ]; then
+        cp "$exe" "$dir/bin/suz.exe"
+        echo "$name/bin/suz.exe: imports $(check_imports "$dir/bin/suz.exe" | tr '\n' ' ')"
+    fi
     { echo "LIBRARY suz_auth.dll"; echo "EXPORTS"; sed 's/^/    /' <<<"$header_exports"; } >"$dir/lib/suz_auth.def"
     "$mingw-dlltool" -d "$dir/lib/suz_auth.def" -D suz_auth.dll -l "$dir/lib/libsuz_auth.dll.a"
     llvm-dlltool -m "$machine" -d "$dir/lib/suz_auth.def" -D suz_auth.dll -l "$dir/lib/suz_auth.lib"
@@ -92,7 +107,7 @@ windows_tree() {
         { echo "$dir/lib/suz_auth.lib lacks __imp_${prefix}suz_client_new" >&2; return 1; }
     (cd "$out" && rm -f "$name.zip" && zip -q -X -r "$name.zip" "$name")
 }
-windows_tree "suz-auth-$version-windows-x86_64" "$win64_dll" i386:x86-64 x86_64-w64-mingw32
+windows_tree "suz-auth-$version-windows-x86_64" "$win64_dll" i386:x86-64 x86_64-w64-mingw32 "$win64_exe"
 windows_tree "suz-auth-$version-windows-x86" "$win32_dll" i386 i686-w64-mingw32
 
 # --- Python wheels ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 #   PREFIX/lib/libsuz_auth.so.MAJOR (the SONAME) and the libsuz_auth.so link; libsuz_auth.a
 #   PREFIX/lib/cmake/suz_auth/   find_package(suz_auth): suz_auth::suz_auth (+ _static)
 #   PREFIX/lib/pkgconfig/suz_auth.pc
+#   PREFIX/bin/suz, the tool (`suz keep`, `suz status`, …), when LIB_DIR has it
 # The installed tree is relocatable (the CMake and pkg-config files find the prefix from
 # their own place), so it can be moved or packed as is (scripts/dist.sh packs one).
 #
@@ -37,6 +38,13 @@ if [ -f "$lib_dir/libsuz_auth.a" ]; then
     rm -f "$prefix/lib/libsuz_auth.a"
     install -m 644 "$lib_dir/libsuz_auth.a" "$prefix/lib/libsuz_auth.a"
     strip --strip-debug "$prefix/lib/libsuz_auth.a"
+fi
+if [ -f "$lib_dir/suz" ]; then
+    [ ! -L "$prefix/bin" ] || { echo "$prefix/bin is a symbolic link: refusing to install through it" >&2; exit 1; }
+    mkdir -p "$prefix/bin"
+    rm -f "$prefix/bin/suz"
+    install -m 755 "$lib_dir/suz" "$prefix/bin/suz"
+    strip "$prefix/bin/suz"
 fi
 fill() {
     sed -e "s/@VERSION@/$version/g" -e "s/@MAJOR@/$major/g" -e "s/@MINOR@/$minor/g" "$1" >"$2.tmp"

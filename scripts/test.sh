@@ -69,6 +69,8 @@ for t in x86_64-pc-windows-gnu i686-pc-windows-gnu; do
     rustup target list --installed | grep -qx "$t" || rustup target add "$t"
     cargo clippy -p suz-auth-core -p suz-auth-1c --target "$t" -- -D warnings
 done
+# The CLI with its Windows service code (cfg(windows)).
+cargo clippy -p suz --target x86_64-pc-windows-gnu -- -D warnings
 # The core's tests too, as they build for Windows (the Unix-only ones are cfg'd out).
 cargo clippy -p suz-auth-core --all-targets --target x86_64-pc-windows-gnu -- -D warnings
 stage "exports"

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod diag;
 mod metrics;
+mod service;
 use serde_json::json;
 use suz_auth_core::token::{now_ms, RedisReport};
 use suz_auth_core::{Client, Error, ErrorKind, Level, Token};
@@ -30,6 +32,11 @@ struct Cli {
     /// Log to stderr up to this level.
     #[arg(long, global = true, value_name = "LEVEL")]
     log: Option<LogLevel>,
+
+    /// Write the lines meant for stderr (log lines, the keeper's lines, errors) to this file
+    /// instead, appended, each with its UTC time: for a service, which has no console.
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -69,6 +76,11 @@ enum Command {
         /// failures by result code, seconds until each token and certificate expires.
         #[arg(long, value_name = "ADDR")]
         metrics: Option<String>,
+        /// Run as the Windows service NAME (started by the service control manager: `sc.exe
+        /// create NAME binPath= "…\suz.exe --config … --log-file … keep --service NAME"`);
+        /// stops on the service's Stop control. Windows only.
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
     },
     /// An authorized call with the profile's token; prints the body (the status on stderr).
     Request {
@@ -118,19 +130,25 @@ impl From<LogLevel> for Level {
 fn main() -> ExitCode {
     // Arguments first: `--help`, `--version` and usage errors never need a config.
     let cli = Cli::parse();
+    if let Some(path) = &cli.log_file {
+        if let Err(e) = diag::to_file(path) {
+            eprintln!("suz: --log-file {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
     if let Some(level) = cli.log {
         // Not from inside a logger, so it cannot fail.
         let _ = suz_auth_core::set_logger(
             level.into(),
             Some(Arc::new(|level: Level, message: &str| {
-                eprintln!("suz [{}] {message}", level.name())
+                say!("suz [{}] {message}", level.name())
             })),
         );
     }
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("suz: {}: {e}", e.kind.name());
+            say!("suz: {}: {e}", e.kind.name());
             ExitCode::from(1)
         }
     }
@@ -228,7 +246,42 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
             interval_ms,
             for_ms,
             metrics,
-        } => keep(&client, profiles, *interval_ms, *for_ms, metrics.as_deref())?,
+            service: None,
+        } => {
+            // Never stopped but by --for-ms or the process's end.
+            let (_running, stop) = std::sync::mpsc::channel();
+            keep(
+                &client,
+                profiles,
+                *interval_ms,
+                *for_ms,
+                metrics.as_deref(),
+                &stop,
+            )?
+        }
+        Command::Keep {
+            profiles,
+            interval_ms,
+            for_ms,
+            metrics,
+            service: Some(name),
+        } => {
+            let (client, profiles, metrics) = (client.clone(), profiles.clone(), metrics.clone());
+            let (interval_ms, for_ms) = (*interval_ms, *for_ms);
+            service::run(
+                name,
+                Box::new(move |stop| {
+                    keep(
+                        &client,
+                        &profiles,
+                        interval_ms,
+                        for_ms,
+                        metrics.as_deref(),
+                        &stop,
+                    )
+                }),
+            )?
+        }
         Command::Request {
             profile,
             method,
@@ -296,6 +349,7 @@ fn keep(
     interval_ms: u64,
     for_ms: Option<u64>,
     metrics_at: Option<&str>,
+    stop: &std::sync::mpsc::Receiver<()>,
 ) -> Result<(), Error> {
     let names: Vec<String> = if profiles.is_empty() {
         client
@@ -322,18 +376,18 @@ fn keep(
         let bound = metrics::serve(addr, figures.clone()).map_err(|e| {
             Error::invalid_argument(format!("--metrics {addr}: cannot listen there: {e}"))
         })?;
-        eprintln!("suz keep: metrics at http://{bound}/metrics");
+        say!("suz keep: metrics at http://{bound}/metrics");
     }
     let interval = std::time::Duration::from_millis(interval_ms);
-    let stop = for_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+    let until = for_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
     let mut next_try: Vec<(std::time::Instant, std::time::Duration)> =
         vec![(std::time::Instant::now(), interval); names.len()];
     // Each profile's last look, for the heartbeat.
     let mut looks = serde_json::Map::new();
-    eprintln!("suz keep: keeping {}", names.join(", "));
+    say!("suz keep: keeping {}", names.join(", "));
     loop {
         let now = std::time::Instant::now();
-        if stop.is_some_and(|s| now >= s) {
+        if until.is_some_and(|s| now >= s) {
             return Ok(());
         }
         for (name, (at, backoff)) in names.iter().zip(next_try.iter_mut()) {
@@ -370,7 +424,7 @@ fn keep(
             match result {
                 Ok(look) => {
                     if look.fetched {
-                        eprintln!(
+                        say!(
                             "suz keep: {name}: fetched {} (expires at {} ms){}",
                             look.token.masked(),
                             look.token.expires_at_ms(),
@@ -387,7 +441,7 @@ fn keep(
                 Err(e) => {
                     *backoff = (*backoff * 2).min(std::time::Duration::from_secs(300));
                     *at = now + *backoff;
-                    eprintln!(
+                    say!(
                         "suz keep: {name}: {}: {e}; next try in {} ms",
                         e.kind.name(),
                         backoff.as_millis()
@@ -401,9 +455,13 @@ fn keep(
         if let Err(e) = client.tokens().and_then(|t| {
             t.put_heartbeat(&heartbeat, interval * 3 + std::time::Duration::from_secs(1))
         }) {
-            eprintln!("suz keep: the heartbeat: {}: {e}", e.kind.name());
+            say!("suz keep: the heartbeat: {}: {e}", e.kind.name());
         }
-        std::thread::sleep(interval);
+        // Until the next look, or a stop (a Windows service's Stop control).
+        if stop.recv_timeout(interval).is_ok() {
+            say!("suz keep: stopped");
+            return Ok(());
+        }
     }
 }
 

@@ -151,3 +151,99 @@ fn every_command_describes_every_option_and_argument() {
     }
     assert!(seen >= 20, "{seen}");
 }
+
+#[test]
+fn a_log_file_takes_the_lines_meant_for_stderr_and_is_never_a_link() {
+    let dir = std::env::temp_dir().join(format!("suz-cli-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("suz.json");
+    std::fs::write(
+        &config,
+        r#"{"stand": "emulator", "emulator_url": "http://127.0.0.1:9", "cache": {"persist": false}}"#,
+    )
+    .unwrap();
+    let log = dir.join("suz.log");
+    let args = |log: &std::path::Path| {
+        vec![
+            "--config".to_owned(),
+            config.display().to_string(),
+            "--log-file".to_owned(),
+            log.display().to_string(),
+            "token".to_owned(),
+            "line1".to_owned(),
+        ]
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        suz(&args, None)
+    };
+    // The failure goes to the file, with its UTC time; stderr stays empty.
+    let out = run(args(&log));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "");
+    let written = std::fs::read_to_string(&log).unwrap();
+    let (at, line) = written.trim_end().split_once(' ').unwrap();
+    assert!(
+        at.len() == 24 && at.ends_with('Z') && at.contains('T'),
+        "{written}"
+    );
+    assert!(
+        line.starts_with("suz: SUZ_RESULT_INVALID_ARGUMENT: unknown profile"),
+        "{written}"
+    );
+    // Appended, never truncated.
+    run(args(&log));
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&log).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // A link planted at the path is not followed: nothing reaches its target.
+        let target = dir.join("target");
+        std::fs::write(&target, "").unwrap();
+        let link = dir.join("link.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let out = run(args(&link));
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).starts_with("suz: --log-file"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(not(windows))]
+#[test]
+fn keep_as_a_windows_service_is_refused_elsewhere_naming_systemd() {
+    let dir = std::env::temp_dir().join(format!("suz-cli-service-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("suz.json");
+    std::fs::write(
+        &config,
+        r#"{"stand": "emulator", "emulator_url": "http://127.0.0.1:9", "cache": {"persist": false},
+            "profiles": {"push": {"flow": "smartmarket", "client_id": "a", "client_secret": "b",
+              "served_by_keeper": true}}}"#,
+    )
+    .unwrap();
+    let out = suz(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "keep",
+            "--service",
+            "suz-keep",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("Windows service") && stderr.contains("systemd"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -28,9 +28,29 @@ pub(crate) fn date(unix_ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the UTC time `unix_ms` names (RFC 3339), for log lines.
+pub fn timestamp(unix_ms: i64) -> String {
+    let ms = unix_ms.rem_euclid(86_400_000);
+    format!(
+        "{}T{:02}:{:02}:{:02}.{:03}Z",
+        date(unix_ms),
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{date, days_from_civil};
+    use super::{date, days_from_civil, timestamp};
+
+    #[test]
+    fn a_timestamp_in_utc() {
+        let ms = days_from_civil(2026, 12, 7) * 86_400_000 + ((6 * 60 + 5) * 60 + 9) * 1000 + 42;
+        assert_eq!(timestamp(ms), "2026-12-07T06:05:09.042Z");
+        assert_eq!(timestamp(-1), "1969-12-31T23:59:59.999Z");
+    }
 
     #[test]
     fn dates_back_and_forth() {

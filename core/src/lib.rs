@@ -28,7 +28,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod civil;
+pub mod civil;
 pub mod client;
 mod cms;
 pub mod config;

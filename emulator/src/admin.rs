@@ -110,6 +110,14 @@ fn fault(spec: FaultSpec) -> Result<Fault, String> {
             ));
         }
     }
+    if let Some(t) = &spec.content_type {
+        // A header value: a CR or LF would start another header (or the body).
+        if t.chars().any(|c| c.is_control()) {
+            return Err(
+                "`content_type`: control characters (CR, LF, …) are not allowed in a header".into(),
+            );
+        }
+    }
     let delay_ms = match (kind, spec.delay_ms) {
         (Hang, None) => 30_000,
         (_, d) => d.unwrap_or(0),
@@ -138,6 +146,70 @@ const ROUTES: [(&str, &[&str]); 7] = [
     ("/admin/reset", &["POST"]),
 ];
 
+/// Whether `host` (a `Host` header) names this machine's loopback interface: `127.0.0.1`,
+/// `localhost` or `[::1]`, with or without a port.
+fn loopback_host(host: &str) -> bool {
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().map(|n| format!("[{n}]")),
+        None => Some(match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name.to_owned(),
+            _ => host.to_owned(),
+        }),
+    };
+    name.is_some_and(|n| {
+        matches!(
+            n.to_ascii_lowercase().as_str(),
+            "127.0.0.1" | "localhost" | "[::1]"
+        )
+    })
+}
+
+/// What a page of another site could make the developer's browser send, refused before it
+/// changes anything:
+/// - a `Host` that is not a loopback name: a foreign name resolved to 127.0.0.1 (DNS
+///   rebinding) would otherwise make the admin API that page's own origin;
+/// - a change (POST, DELETE) with an `Origin` other than this server's;
+/// - a POST whose body is not declared JSON: a cross-site form or `text/plain` POST needs no
+///   CORS preflight, an `application/json` one does (and none is ever granted here).
+fn cross_site(req: &Request) -> Option<Reply> {
+    let refuse = |status: u16, why: String| Some(json_reply(status, json!({ "error": why })));
+    let host = req.header("Host");
+    if let Some(host) = host.filter(|h| !loopback_host(h)) {
+        return refuse(
+            403,
+            format!("the admin API answers loopback names only (127.0.0.1, localhost, [::1]), not Host {host:?}"),
+        );
+    }
+    if req.method == "GET" {
+        return None;
+    }
+    if let Some(origin) = req.header("Origin") {
+        let same = host.is_some_and(|h| {
+            ["http://", "https://"]
+                .iter()
+                .any(|scheme| origin.eq_ignore_ascii_case(&format!("{scheme}{h}")))
+        });
+        if !same {
+            return refuse(
+                403,
+                format!("a change from another origin ({origin}) is refused: the admin API takes changes from its own console and from programs"),
+            );
+        }
+    }
+    let json = req
+        .header("Content-Type")
+        .and_then(|t| t.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if req.method == "POST" && !json {
+        return refuse(
+            415,
+            "an admin POST must be sent with Content-Type: application/json".to_owned(),
+        );
+    }
+    None
+}
+
 pub fn handle(state: &State, req: &Request, path: &str) -> Reply {
     let Some((_, methods)) = ROUTES.iter().find(|(p, _)| *p == path) else {
         return json_reply(
@@ -147,6 +219,9 @@ pub fn handle(state: &State, req: &Request, path: &str) -> Reply {
     };
     if !methods.contains(&req.method.as_str()) {
         return method_not_allowed(methods);
+    }
+    if let Some(refused) = cross_site(req) {
+        return refused;
     }
     match (req.method.as_str(), path) {
         ("GET", "/admin") => Reply::Normal {

@@ -139,3 +139,144 @@ fn the_fault_list_names_every_endpoint_and_kind_for_the_form() {
         endpoints.len() + kinds.len()
     );
 }
+
+/// The admin API refuses what a page of another site could make a browser send: a change
+/// from another origin, a POST not declared JSON (a form, `text/plain`: no CORS preflight),
+/// and any request naming a host that is not loopback (DNS rebinding). Its own console
+/// (same origin, JSON) and programs (no `Origin`) go on working.
+#[test]
+fn the_admin_api_refuses_what_another_site_could_send() {
+    let emu = start_default();
+    let port = emu.port();
+    // The state a cross-site request would change: one queued fault (a reset clears it).
+    fault(
+        port,
+        json!({"endpoint": "suz.ping", "kind": "status", "status": 503, "times": 0}),
+    );
+    let queued = || {
+        admin(port, "GET", "/admin/faults", Value::Null)["faults"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(queued(), 1);
+    let own = format!("http://127.0.0.1:{port}");
+    let host = format!("127.0.0.1:{port}");
+    for (headers, status, why) in [
+        (
+            vec![("Content-Type", "text/plain")],
+            415,
+            "Content-Type: application/json",
+        ),
+        (
+            vec![("Content-Type", "application/x-www-form-urlencoded")],
+            415,
+            "Content-Type: application/json",
+        ),
+        (vec![], 415, "Content-Type: application/json"),
+        (
+            vec![
+                ("Content-Type", "application/json"),
+                ("Origin", "http://127.0.0.1:1"),
+            ],
+            403,
+            "another origin",
+        ),
+        (
+            vec![("Content-Type", "application/json"), ("Origin", "null")],
+            403,
+            "another origin",
+        ),
+        (
+            vec![
+                ("Content-Type", "application/json"),
+                ("Host", "attacker.example"),
+            ],
+            403,
+            "loopback names only",
+        ),
+    ] {
+        let r = call(port, "POST", "/admin/reset", &headers, "{}");
+        assert_eq!(r.status, status, "{headers:?}: {r:?}");
+        assert!(r.body.contains(why), "{headers:?}: {}", r.body);
+        assert_eq!(queued(), 1, "{headers:?} changed nothing");
+    }
+    // Reading through a rebound name is refused too: the log holds requests' details.
+    let r = call(
+        port,
+        "GET",
+        "/admin/requests",
+        &[("Host", "attacker.example:80")],
+        "",
+    );
+    assert_eq!(r.status, 403, "{r:?}");
+    for name in ["localhost", "LOCALHOST:8080", "[::1]:9", "127.0.0.1"] {
+        let r = call(port, "GET", "/admin/stats", &[("Host", name)], "");
+        assert_eq!(r.status, 200, "Host {name}: {r:?}");
+    }
+    // A DELETE from another origin is refused; its own console's goes through.
+    let r = call(
+        port,
+        "DELETE",
+        "/admin/faults",
+        &[("Origin", "http://evil.example")],
+        "",
+    );
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(queued(), 1);
+    let r = call(
+        port,
+        "DELETE",
+        "/admin/faults",
+        &[("Origin", own.as_str()), ("Host", host.as_str())],
+        "",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(queued(), 0);
+    // The console's own change: same origin, JSON.
+    fault(
+        port,
+        json!({"endpoint": "suz.ping", "kind": "status", "status": 503}),
+    );
+    let r = call(
+        port,
+        "POST",
+        "/admin/reset",
+        &[
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Origin", own.as_str()),
+            ("Host", host.as_str()),
+        ],
+        "{}",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(queued(), 0);
+}
+
+/// A fault's `content_type` is a header value: CR, LF or any control character would split
+/// the answer, so it is refused.
+#[test]
+fn a_faults_content_type_with_cr_or_lf_is_refused() {
+    let emu = start_default();
+    let port = emu.port();
+    for bad in [
+        "text/html\r\nSet-Cookie: a=b",
+        "text/html\nX: y",
+        "text/\u{0}html",
+    ] {
+        let r = post_json(
+            port,
+            "/admin/faults",
+            &json!({"endpoint": "suz.ping", "kind": "status", "status": 503, "content_type": bad}),
+        );
+        assert_eq!(r.status, 400, "{bad:?}: {r:?}");
+        assert!(r.body.contains("content_type"), "{}", r.body);
+    }
+    assert_eq!(
+        admin(port, "GET", "/admin/faults", Value::Null)["faults"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}

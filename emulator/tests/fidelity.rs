@@ -872,7 +872,13 @@ fn admin_mistakes_are_400_naming_the_field() {
         ("/admin/revoke", r#"{"all":"yes"}"#, "all"),
         ("/admin/revoke", r#"{}"#, "omsConnection"),
     ] {
-        let r = call(port, "POST", path, &[], body);
+        let r = call(
+            port,
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            body,
+        );
         assert_eq!(r.status, 400, "{path} {body}: {r:?}");
         let error = r.json()["error"].as_str().unwrap().to_owned();
         assert!(error.contains(named), "{path} {body}: {error}");
@@ -934,7 +940,7 @@ fn three_hundred_idle_keep_alive_connections_do_not_stop_a_new_request() {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("{i}: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         // One request each, then the connection stays open and idle.
-        s.write_all(b"GET /admin/stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.write_all(b"GET /admin/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             .unwrap();
         let mut buf = [0u8; 4096];
         let n = s.read(&mut buf).unwrap();

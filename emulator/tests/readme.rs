@@ -72,7 +72,12 @@ impl Emu {
     }
 
     fn admin(&self, method: &str, path: &str, body: Value) -> Value {
-        let a = self.call(method, path, &[], &body.to_string());
+        let a = self.call(
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            &body.to_string(),
+        );
         assert!(
             (200..300).contains(&a.status),
             "{path}: {} {}",

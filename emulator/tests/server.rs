@@ -64,7 +64,7 @@ fn chunked_request_bodies_are_read() {
     let body = r#"{"endpoint":"gismt.key","kind":"status","status":418}"#;
     let (a, b) = body.split_at(10);
     let request = format!(
-        "POST /admin/faults HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+        "POST /admin/faults HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
         a.len(),
         b.len()
     );
@@ -104,7 +104,7 @@ fn garbage_oversized_and_unknown_requests_get_answers_not_crashes() {
 
     // Still serving.
     let mut s = connect(&emu);
-    s.write_all(b"GET /admin/stats HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /admin/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .unwrap();
     assert_eq!(read_response(&mut s).0, 200);
 }
@@ -116,7 +116,7 @@ fn settings_and_reset() {
     let body = r#"{"smartmarket_expires_in_seconds":true}"#;
     s.write_all(
         format!(
-            "POST /admin/settings HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /admin/settings HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .as_bytes(),
@@ -145,7 +145,7 @@ fn settings_and_reset() {
         v["expires_at"].as_u64().unwrap() < 100_000_000_000,
         "seconds, not milliseconds"
     );
-    s.write_all(b"POST /admin/reset HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+    s.write_all(b"POST /admin/reset HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
         .unwrap();
     assert_eq!(read_response(&mut s).0, 200);
     assert_eq!(emu.stats()["smartmarket_tokens_issued"], 0);

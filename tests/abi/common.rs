@@ -570,7 +570,8 @@ pub fn ping(emu: &Emulator, token: &str) -> u16 {
 }
 
 pub fn fault(emu: &Emulator, fault_json: &str) {
-    let (status, body) = http(emu, "POST", "/admin/faults", &[], fault_json);
+    let json = [("Content-Type", "application/json")];
+    let (status, body) = http(emu, "POST", "/admin/faults", &json, fault_json);
     assert!(
         (200..300).contains(&status),
         "fault not accepted: {status} {body}"
@@ -578,7 +579,8 @@ pub fn fault(emu: &Emulator, fault_json: &str) {
 }
 
 pub fn settings(emu: &Emulator, json: &str) {
-    let (status, body) = http(emu, "POST", "/admin/settings", &[], json);
+    let ct = [("Content-Type", "application/json")];
+    let (status, body) = http(emu, "POST", "/admin/settings", &ct, json);
     assert!(
         (200..300).contains(&status),
         "settings not accepted: {status} {body}"

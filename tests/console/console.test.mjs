@@ -6,6 +6,7 @@
 // playwright-core (installed into DIR by tests/console/run.sh) drives Debian's /usr/bin/chromium
 // (or $CHROMIUM); no browser is downloaded.
 import { execFileSync } from "node:child_process";
+import http from "node:http";
 import { createRequire } from "node:module";
 
 const { chromium } = createRequire(`${process.env.CONSOLE_NODE_MODULES}/`)("playwright-core");
@@ -66,6 +67,45 @@ try {
   check((await united.first().locator("td.kind").textContent()).trim() === "united token",
         "the united token is listed as one");
   await page.screenshot({ path: `${shots}/console-token.png`, fullPage: true });
+
+  // A page of another site — served on another loopback port — tries to drive the admin API
+  // the ways a browser lets any page: a text/plain and a bodiless no-cors POST, a form, a JSON
+  // POST (which needs a CORS preflight). Nothing changes.
+  const admin = async (path) => (await fetch(`${url}${path}`)).json();
+  const liveBefore = JSON.stringify((await admin("/admin/stats")).live_tokens);
+  const attack = `<!doctype html><title>another site</title>
+<iframe name="sink"></iframe>
+<form id="f" method="POST" action="${url}/admin/faults" target="sink" enctype="text/plain">
+<input name='{"endpoint":"suz.ping","kind":"suz_error","status":400,"message":"' value='"}'></form>
+<script>
+window.attempts = 0;
+const done = () => { window.attempts += 1; };
+const emu = ${JSON.stringify(url)};
+fetch(emu + "/admin/revoke", { method: "POST", mode: "no-cors", headers: { "Content-Type": "text/plain" },
+  body: JSON.stringify({ all: true }) }).catch(() => {}).finally(done);
+fetch(emu + "/admin/reset", { method: "POST", mode: "no-cors" }).catch(() => {}).finally(done);
+fetch(emu + "/admin/faults", { method: "POST", headers: { "Content-Type": "application/json" },
+  body: JSON.stringify({ endpoint: "suz.ping", kind: "status", status: 503 }) }).catch(() => {}).finally(done);
+document.querySelector("iframe").addEventListener("load", done, { once: true });
+document.getElementById("f").submit();
+</script>`;
+  const site = http.createServer((_, res) => {
+    res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+    res.end(attack);
+  });
+  await new Promise((ready) => site.listen(0, "127.0.0.1", ready));
+  const other = await browser.newPage();
+  try {
+    await other.goto(`http://127.0.0.1:${site.address().port}/`);
+    await other.waitForFunction(() => window.attempts === 4, null, { timeout: 10_000 });
+  } finally {
+    await other.close();
+    site.close();
+  }
+  check(JSON.stringify((await admin("/admin/stats")).live_tokens) === liveBefore,
+        "a page on another port revoked nothing and reset nothing");
+  check((await admin("/admin/faults")).faults.length === 0,
+        "a page on another port queued no fault (a form, a JSON POST)");
 
   // Revoke it with the button: the row goes.
   await row.locator("button.revoke").click();

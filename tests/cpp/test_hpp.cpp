@@ -91,7 +91,8 @@ std::string openssl_sign(std::string_view data, suz::SignatureKind kind)
 std::string admin(const std::string &method, const std::string &path, const std::string &body = "")
 {
     std::string cmd = "python3 -c 'import sys, urllib.request; r = urllib.request.Request(sys.argv[1], "
-                      "data=sys.argv[3].encode() or None, method=sys.argv[2]); "
+                      "data=sys.argv[3].encode() or None, method=sys.argv[2], "
+                      "headers={\"Content-Type\": \"application/json\"}); "
                       "print(urllib.request.urlopen(r).read().decode())' '" +
                       url + path + "' " + method + " '" + body + "'";
     std::string out;

@@ -59,9 +59,13 @@ pub fn exchange(
     body: &str,
 ) -> std::io::Result<Resp> {
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    // `Host: 127.0.0.1` unless the caller names another.
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str("Host: 127.0.0.1\r\n");
+    }
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -126,7 +130,8 @@ pub fn post_json(port: u16, path: &str, body: &Value) -> Resp {
 
 /// An admin call that must succeed; returns its JSON.
 pub fn admin(port: u16, method: &str, path: &str, body: Value) -> Value {
-    let r = call(port, method, path, &[], &body.to_string());
+    let json = [("Content-Type", "application/json")];
+    let r = call(port, method, path, &json, &body.to_string());
     assert_eq!(r.status, 200, "{method} {path}: {r:?}");
     r.json()
 }
