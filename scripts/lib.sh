@@ -11,7 +11,7 @@ make_gost_cert() {
 start_emulator() {
     local bin=$1 log=$2
     shift 2
-    "$bin" --port 0 --require-gost "$@" >"$log" 2>&1 &
+    "$bin" --port 0 "$@" >"$log" 2>&1 &
     EMULATOR_PID=$!
     for _ in $(seq 1 100); do
         EMULATOR_URL=$(sed -n 's/^suz-emulator listening on \(http[s]*:\/\/[0-9.:]*\).*/\1/p' "$log" | head -1)

@@ -45,7 +45,7 @@ report_stages() {
 stage "packages (installed when missing)"
 ensure_packages libengine-gost-openssl valgrind gcc python3 python3-venv binutils redis-server strace \
     gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wine64 zip unzip prometheus \
-    softhsm2 libsofthsm2 libengine-pkcs11-openssl opensc stunnel4
+    softhsm2 libsofthsm2 libengine-pkcs11-openssl opensc stunnel4 curl
 command -v cargo-clippy >/dev/null || rustup component add clippy
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 command -v rustfmt >/dev/null || rustup component add rustfmt

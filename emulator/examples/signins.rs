@@ -1,4 +1,4 @@
-//! Prints how the emulator serves GOST sign-ins in parallel: N sign-ins (`--require-gost`,
+//! Prints how the emulator serves GOST sign-ins in parallel: N sign-ins (GOST only, the default,
 //! GIS MT) one after another, then all at once, and the latency of an unrelated GET
 //! (`/admin/stats`) while they run.
 //!
@@ -58,11 +58,7 @@ fn main() {
         .status
         .success();
     assert!(ok, "openssl req with the GOST engine");
-    let emu = Emulator::start(EmulatorConfig {
-        require_gost: true,
-        ..Default::default()
-    })
-    .expect("the emulator starts with --require-gost");
+    let emu = Emulator::start(EmulatorConfig::default()).expect("the emulator starts (GOST only)");
     let port = emu.port();
     let path = format!("/gismt/api/v3/auth/cert/{DEFAULT_OMS_CONNECTION}");
 
@@ -129,7 +125,7 @@ fn main() {
     let p50 = latencies[latencies.len() / 2];
     let max = latencies[latencies.len() - 1];
     println!(
-        "{n} GOST sign-ins, --require-gost, {} cores",
+        "{n} GOST sign-ins, GOST only, {} cores",
         std::thread::available_parallelism().map_or(0, |p| p.get())
     );
     println!(

@@ -142,7 +142,7 @@ const ROUTES: [(&str, &[&str]); 7] = [
     ("/admin/stats", &["GET"]),
     ("/admin/faults", &["GET", "POST", "DELETE"]),
     ("/admin/revoke", &["POST"]),
-    ("/admin/settings", &["POST"]),
+    ("/admin/settings", &["GET", "POST"]),
     ("/admin/reset", &["POST"]),
 ];
 
@@ -267,7 +267,16 @@ pub fn handle(state: &State, req: &Request, path: &str) -> Reply {
             };
             let mut s = state.lock();
             let n = match (spec.oms_connection, spec.all) {
-                (Some(c), None) => s.revoke(Some(&c)),
+                (Some(c), None) => {
+                    let key = c.to_ascii_lowercase();
+                    if !s.connections.contains_key(&key) && !s.live.contains_key(&key) {
+                        return json_reply(
+                            404,
+                            json!({"error": format!("`omsConnection`: no installation {c}")}),
+                        );
+                    }
+                    s.revoke(Some(&c))
+                }
                 (None, Some(true)) => s.revoke(None),
                 (None, Some(false)) => return bad("`all`: only true is meaningful"),
                 (Some(_), Some(_)) => return bad("give either `omsConnection` or `all`, not both"),
@@ -280,6 +289,18 @@ pub fn handle(state: &State, req: &Request, path: &str) -> Reply {
                 Ok(s) => s,
                 Err(e) => return bad(e),
             };
+            for (name, ms) in [
+                ("challenge_ttl_ms", spec.challenge_ttl_ms),
+                ("gismt_token_ttl_ms", spec.gismt_token_ttl_ms),
+                ("trueapi_token_ttl_ms", spec.trueapi_token_ttl_ms),
+                ("smartmarket_token_ttl_ms", spec.smartmarket_token_ttl_ms),
+            ] {
+                if ms == Some(0) {
+                    return bad(format!(
+                        "`{name}`: must be at least 1 (0 would expire everything as it is issued)"
+                    ));
+                }
+            }
             if let Some(m) = spec.mdlp_life_time_minutes {
                 if !(m.is_finite() && m > 0.0) {
                     return bad("`mdlp_life_time_minutes`: must be a positive number");
@@ -307,6 +328,25 @@ pub fn handle(state: &State, req: &Request, path: &str) -> Reply {
             set!(united_answer);
             set!(mdlp_rate_limit);
             json_reply(200, json!({"updated": changed}))
+        }
+        ("GET", "/admin/settings") => {
+            let s = state.lock();
+            let c = &s.config;
+            json_reply(
+                200,
+                json!({
+                    "challenge_ttl_ms": c.challenge_ttl_ms,
+                    "gismt_token_ttl_ms": c.gismt_token_ttl_ms,
+                    "trueapi_token_ttl_ms": c.trueapi_token_ttl_ms,
+                    "mdlp_life_time_minutes": c.mdlp_life_time_minutes,
+                    "smartmarket_token_ttl_ms": c.smartmarket_token_ttl_ms,
+                    "smartmarket_expires_in_seconds": c.smartmarket_expires_in_seconds,
+                    "allow_expired_certificates": c.allow_expired_certificates,
+                    "sign_in_answer": c.sign_in_answer,
+                    "united_answer": c.united_answer,
+                    "mdlp_rate_limit": c.mdlp_rate_limit,
+                }),
+            )
         }
         ("POST", "/admin/reset") => {
             state.lock().reset();

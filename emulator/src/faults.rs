@@ -45,6 +45,17 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Whether GIS MT (its own hosts) answers this endpoint.
+    pub fn is_gismt(self) -> bool {
+        matches!(
+            self,
+            Endpoint::GismtKey
+                | Endpoint::GismtToken
+                | Endpoint::GismtSignIn
+                | Endpoint::GismtDocuments
+        )
+    }
+
     /// Every endpoint, in the order the README lists them.
     pub const ALL: [Endpoint; 18] = [
         Endpoint::SuzRegister,

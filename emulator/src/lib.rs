@@ -11,6 +11,7 @@ mod admin;
 mod cms;
 mod faults;
 mod gzip;
+pub mod intercept;
 mod reply;
 mod routes;
 mod server;
@@ -49,8 +50,17 @@ pub struct EmulatorConfig {
     pub port: u16,
     /// Serve HTTPS with a certificate from a CA generated at start ([`Emulator::ca_pem`]).
     pub tls: bool,
-    /// Refuse to start without the GOST engine, and refuse non-GOST signatures.
-    pub require_gost: bool,
+    /// Accept signatures that are not GOST R 34.10-2012 (RSA, ECDSA), which production never
+    /// does: each such acceptance is noted in the request log and on stderr, and the console
+    /// shows the mode. Off by default: then only GOST signatures pass, and the emulator does
+    /// not start without OpenSSL's GOST engine.
+    pub allow_rsa: bool,
+    /// The intercepting mode: serve HTTPS for the real services' host names
+    /// ([`intercept::HOSTS`]) with a certificate from the CA kept in this directory (made on
+    /// first use): on [`EmulatorConfig::intercept_port`], and through `CONNECT` on the main port.
+    pub intercept: Option<std::path::PathBuf>,
+    /// The intercepting TLS port on 127.0.0.1 (0 = any free port; 443 for a hosts-file entry).
+    pub intercept_port: u16,
     /// Accept a signer certificate outside its validity period (refused by default).
     pub allow_expired_certificates: bool,
     pub challenge_ttl_ms: u64,
@@ -79,7 +89,9 @@ impl Default for EmulatorConfig {
         EmulatorConfig {
             port: 0,
             tls: false,
-            require_gost: false,
+            allow_rsa: false,
+            intercept: None,
+            intercept_port: 0,
             allow_expired_certificates: false,
             challenge_ttl_ms: 5 * 60 * 1000,
             gismt_token_ttl_ms: 10 * 60 * 60 * 1000,
@@ -100,7 +112,7 @@ impl Default for EmulatorConfig {
 
 /// How a GIS MT or True API sign-in answers (`/admin/settings` `sign_in_answer`): `{token}` as
 /// the instruction gives it, or one of the other forms reported in public traffic and clients.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SignInAnswer {
     /// `{"token"}` (a JWT for True API, whose `exp` is its expiry).
@@ -119,7 +131,7 @@ pub enum SignInAnswer {
 /// How True API answers a sign-in for the united token (`/admin/settings` `united_answer`):
 /// `{"uuidToken", "expireDate"}` always (public production traffic of 2026-09-30), with
 /// `expireDate` in each form reported.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnitedAnswer {
     /// RFC 3339 with milliseconds and Moscow's offset: `2026-09-30T20:16:34.123+03:00`.
@@ -138,17 +150,21 @@ pub struct Emulator {
     port: u16,
     tls: bool,
     ca_pem: Option<String>,
+    intercept_port: Option<u16>,
+    intercept_ca: Option<String>,
     state: Arc<State>,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    /// Each listener's port and its accept loop.
+    threads: Vec<(u16, JoinHandle<()>)>,
 }
 
 impl Emulator {
     /// Binds 127.0.0.1 and serves on background threads.
     pub fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
-        if config.require_gost && !gost_available() {
+        if !config.allow_rsa && !gost_available() {
             return Err(std::io::Error::other(
-                "--require-gost: OpenSSL's GOST engine is not available (install libengine-gost-openssl)",
+                "OpenSSL's GOST engine is not available (install libengine-gost-openssl): only GOST \
+                 signatures pass, as in production; --allow-rsa accepts RSA and ECDSA instead",
             ));
         }
         let listener = TcpListener::bind(("127.0.0.1", config.port))?;
@@ -159,20 +175,50 @@ impl Emulator {
         } else {
             (None, None)
         };
+        let intercept = match &config.intercept {
+            Some(dir) => {
+                let (server, ca) = intercept::server_config(dir).map_err(std::io::Error::other)?;
+                let listener = TcpListener::bind(("127.0.0.1", config.intercept_port))?;
+                Some((server, ca, listener))
+            }
+            None => None,
+        };
         let state = Arc::new(State::new(config.clone()));
         let stop = Arc::new(AtomicBool::new(false));
         let handler = routes::handler(state.clone());
-        let thread = {
+        let mut threads = Vec::new();
+        let mut intercept_port = None;
+        let mut intercept_ca = None;
+        let mut connect = None;
+        if let Some((server, ca, listener)) = intercept {
+            let port = listener.local_addr()?.port();
+            let (handler, stop, tls) = (handler.clone(), stop.clone(), server.clone());
+            threads.push((
+                port,
+                std::thread::spawn(move || server::serve(listener, Some(tls), None, handler, stop)),
+            ));
+            intercept_port = Some(port);
+            intercept_ca = Some(ca);
+            connect = Some(server);
+        }
+        {
             let stop = stop.clone();
-            std::thread::spawn(move || server::serve(listener, tls_config, handler, stop))
-        };
+            threads.push((
+                port,
+                std::thread::spawn(move || {
+                    server::serve(listener, tls_config, connect, handler, stop)
+                }),
+            ));
+        }
         Ok(Emulator {
             port,
             tls: config.tls,
             ca_pem,
+            intercept_port,
+            intercept_ca,
             state,
             stop,
-            thread: Some(thread),
+            threads,
         })
     }
 
@@ -194,6 +240,17 @@ impl Emulator {
         self.ca_pem.clone()
     }
 
+    /// The intercepting TLS port, with [`EmulatorConfig::intercept`].
+    pub fn intercept_port(&self) -> Option<u16> {
+        self.intercept_port
+    }
+
+    /// The intercepting CA's certificate (PEM), with [`EmulatorConfig::intercept`]: what a
+    /// client must trust (the library's `tls.extra_roots_pem`).
+    pub fn intercept_ca_pem(&self) -> Option<String> {
+        self.intercept_ca.clone()
+    }
+
     /// The counters, as `GET /admin/stats` reports them.
     pub fn stats(&self) -> serde_json::Value {
         self.state.stats()
@@ -205,10 +262,10 @@ impl Emulator {
 
     fn stop_now(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        for (port, thread) in self.threads.drain(..) {
+            // Wake the accept loop.
+            let _ = TcpStream::connect(("127.0.0.1", port));
+            let _ = thread.join();
         }
     }
 }

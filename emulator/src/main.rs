@@ -14,6 +14,8 @@ use suz_emulator::{Emulator, EmulatorConfig};
 #[derive(Parser, Debug)]
 #[command(name = "suz-emulator", version, about, long_about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Listen on 127.0.0.1:PORT (0 = any free port).
     #[arg(long, default_value_t = 8080)]
     port: u16,
@@ -23,10 +25,23 @@ struct Args {
     /// Write that CA certificate (PEM) to FILE.
     #[arg(long, value_name = "FILE", requires = "tls")]
     ca_out: Option<PathBuf>,
-    /// Refuse to start without OpenSSL's GOST engine, and refuse signatures that are not GOST
-    /// R 34.10-2012.
+    /// Accept signatures that are not GOST R 34.10-2012 (RSA, ECDSA), as production never does:
+    /// every such answer says so in the request log, on stderr and in the console. Without it
+    /// only GOST signatures pass, and the emulator needs OpenSSL's GOST engine to start.
+    #[arg(long, conflicts_with = "require_gost")]
+    allow_rsa: bool,
+    /// Only GOST signatures: the default, named for scripts that ask for it.
     #[arg(long)]
     require_gost: bool,
+    /// Intercepting mode: serve HTTPS for the real services' host names (markirovka.crpt.ru,
+    /// suzgrid.crpt.ru, ismp.crpt.ru, api.mdlp.crpt.ru, salute.online.sberbank.ru, their
+    /// sandboxes) with a certificate from the CA kept in DIR (made on first use), on
+    /// --intercept-port and through CONNECT on --port (a proxy setting).
+    #[arg(long, value_name = "DIR")]
+    intercept: Option<PathBuf>,
+    /// The intercepting HTTPS port on 127.0.0.1 (0 = any free port; 443 for a hosts-file entry).
+    #[arg(long, value_name = "N", default_value_t = 443, requires = "intercept")]
+    intercept_port: u16,
     /// Accept a signer certificate that has expired or is not valid yet.
     #[arg(long)]
     allow_expired_certificates: bool,
@@ -65,7 +80,9 @@ impl Args {
         let mut config = EmulatorConfig {
             port: self.port,
             tls: self.tls,
-            require_gost: self.require_gost,
+            allow_rsa: self.allow_rsa,
+            intercept: self.intercept.clone(),
+            intercept_port: self.intercept_port,
             allow_expired_certificates: self.allow_expired_certificates,
             challenge_ttl_ms: self.challenge_ttl_ms,
             gismt_token_ttl_ms: self.token_ttl_ms,
@@ -87,8 +104,31 @@ impl Args {
     }
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Write the intercepting CA to DIR (ca.pem, and its key ca.key readable by you only), or
+    /// keep the one already there, and print the certificate's path: trust that file once
+    /// (the library's tls.extra_roots_pem, curl --cacert, the system's store).
+    Ca {
+        /// Where the CA is kept.
+        dir: PathBuf,
+    },
+}
+
 fn main() {
     let args = Args::parse();
+    if let Some(Command::Ca { dir }) = &args.command {
+        match suz_emulator::intercept::load_or_make_ca(dir) {
+            Ok(_) => {
+                println!("{}", dir.join("ca.pem").display());
+                return;
+            }
+            Err(e) => {
+                eprintln!("suz-emulator ca: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     let ca_out = args.ca_out.clone();
     if !(args.mdlp_life_time_minutes.is_finite() && args.mdlp_life_time_minutes > 0.0) {
         eprintln!("suz-emulator: --mdlp-life-time-minutes must be a positive number");
@@ -110,6 +150,18 @@ fn main() {
     let url = emulator.base_url();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "suz-emulator listening on {url}");
+    if let (Some(port), Some(dir)) = (emulator.intercept_port(), &args.intercept) {
+        let _ = writeln!(
+            out,
+            "  intercepting: https://127.0.0.1:{port} and CONNECT on {url} for {}; trust {}",
+            suz_emulator::intercept::HOSTS
+                .iter()
+                .map(|(h, _)| *h)
+                .collect::<Vec<_>>()
+                .join(", "),
+            dir.join("ca.pem").display()
+        );
+    }
     let _ = writeln!(
         out,
         "  library config: {{\"stand\": \"emulator\", \"emulator_url\": \"{url}\"}}\n\
@@ -121,7 +173,7 @@ fn main() {
          \x20 admin        {url}/admin/stats, /admin/faults, /admin/revoke, /admin/settings, /admin/reset\n\
          \n  omsId {}  omsConnection {}\n  registration keys {} (signed), {} (pharma)\n\
          \x20 MDLP client {} / {}, password user {} / {}\n  SmartMarket client {} / {}\n\
-         \x20 GOST signature checks: {}",
+         \x20 signatures: {}",
         suz_emulator::DEFAULT_OMS_ID,
         suz_emulator::DEFAULT_OMS_CONNECTION,
         suz_emulator::DEMO_REGISTRATION_KEY,
@@ -132,7 +184,11 @@ fn main() {
         suz_emulator::MDLP_PASSWORD,
         suz_emulator::SMARTMARKET_CLIENT_ID,
         suz_emulator::SMARTMARKET_CLIENT_SECRET,
-        if suz_emulator::gost_available() { "on" } else { "off (install libengine-gost-openssl)" },
+        if args.allow_rsa {
+            "GOST, RSA and ECDSA accepted (--allow-rsa: production accepts GOST only)"
+        } else {
+            "GOST R 34.10-2012 only, as in production"
+        },
     );
     let _ = out.flush();
     drop(out);

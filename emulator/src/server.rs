@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How much of a body over [`MAX_BODY_BYTES`] is read and dropped before the 413 is sent (a
+/// client that is still sending would otherwise see a reset, not the answer).
+const DRAIN_BYTES: usize = 32 * 1024 * 1024;
 /// How long an idle keep-alive connection is kept.
 const IDLE: Duration = Duration::from_secs(30);
 /// With more connections open than this, an idle one is closed after [`IDLE_UNDER_PRESSURE`].
@@ -67,7 +70,8 @@ pub type Handler = Arc<dyn Fn(&Request) -> Reply + Send + Sync>;
 trait Stream: Read + Write + Send {}
 impl<T: Read + Write + Send> Stream for T {}
 
-fn reason(status: u16) -> &'static str {
+/// The reason phrase of `status` ("Status" for one the emulator never chose itself).
+pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
@@ -82,14 +86,23 @@ fn reason(status: u16) -> &'static str {
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        422 => "Unprocessable Entity",
+        501 => "Not Implemented",
         _ => "Status",
     }
 }
 
 /// Serves `listener` until `stop` is set (and the listener woken by a connection).
+/// With `intercept`, a `CONNECT` to one of the intercepted hosts is answered `200` and the
+/// tunnel served as that host's HTTPS with this configuration; any other `CONNECT` is 403
+/// (the emulator connects nowhere).
 pub fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
+    intercept: Option<Arc<rustls::ServerConfig>>,
     handler: Handler,
     stop: Arc<AtomicBool>,
 ) {
@@ -100,12 +113,17 @@ pub fn serve(
         }
         let Ok(stream) = stream else { continue };
         active.fetch_add(1, Ordering::SeqCst);
-        let (handler, tls, active, stop) =
-            (handler.clone(), tls.clone(), active.clone(), stop.clone());
+        let (handler, tls, intercept, active, stop) = (
+            handler.clone(),
+            tls.clone(),
+            intercept.clone(),
+            active.clone(),
+            stop.clone(),
+        );
         let spawned = std::thread::Builder::new()
             .stack_size(256 * 1024)
             .spawn(move || {
-                let _ = connection(stream, tls, &handler, &stop, &active);
+                let _ = connection(stream, tls, intercept, &handler, &stop, &active);
                 active.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -118,6 +136,7 @@ pub fn serve(
 fn connection(
     tcp: TcpStream,
     tls: Option<Arc<rustls::ServerConfig>>,
+    intercept: Option<Arc<rustls::ServerConfig>>,
     handler: &Handler,
     stop: &AtomicBool,
     active: &AtomicUsize,
@@ -152,6 +171,33 @@ fn connection(
             }
             Err(RequestError::Io) => return Ok(()),
         };
+        if request.method.eq_ignore_ascii_case("CONNECT") {
+            let known = crate::intercept::prefix_for(&request.path).is_some();
+            match &intercept {
+                // Nothing may follow the CONNECT before its answer: the TLS begins after it.
+                Some(config) if known && reader.buffer().is_empty() => {
+                    let out = reader.get_mut();
+                    out.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+                    out.flush()?;
+                    let conn =
+                        rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+                    let tunnel: Box<dyn Stream> =
+                        Box::new(rustls::StreamOwned::new(conn, reader.into_inner()));
+                    reader = BufReader::new(tunnel);
+                    continue;
+                }
+                _ => {
+                    let why = if intercept.is_none() {
+                        "CONNECT needs --intercept"
+                    } else {
+                        "CONNECT is served for the intercepted hosts only: the emulator connects nowhere"
+                    };
+                    let body = format!(r#"{{"error":"{why}","target":{:?}}}"#, request.path);
+                    write_reply(reader.get_mut(), 403, &[], body.as_bytes(), false)?;
+                    return Ok(());
+                }
+            }
+        }
         let keep_alive = !request
             .header("connection")
             .is_some_and(|c| c.eq_ignore_ascii_case("close"));
@@ -351,6 +397,11 @@ fn read_request(reader: &mut BufReader<Box<dyn Stream>>) -> Result<Option<Reques
             .parse()
             .map_err(|_| RequestError::Bad("bad Content-Length"))?;
         if len > MAX_BODY_BYTES {
+            // Read what was announced (up to a bound) so that the client, still sending, gets
+            // the 413 instead of a connection reset.
+            if len <= DRAIN_BYTES {
+                let _ = io::copy(&mut reader.by_ref().take(len as u64), &mut io::sink());
+            }
             return Err(RequestError::TooLarge);
         }
         let mut body = vec![0; len];
@@ -368,6 +419,7 @@ fn read_chunked(reader: &mut impl BufRead) -> Result<Vec<u8>, RequestError> {
         let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
             .map_err(|_| RequestError::Bad("bad chunk size"))?;
         if body.len() + size > MAX_BODY_BYTES {
+            let _ = drain_chunks(reader, body.len(), size);
             return Err(RequestError::TooLarge);
         }
         if size == 0 {
@@ -385,6 +437,38 @@ fn read_chunked(reader: &mut impl BufRead) -> Result<Vec<u8>, RequestError> {
         reader.read_exact(&mut body[start..])?;
         let mut crlf = [0u8; 2];
         reader.read_exact(&mut crlf)?;
+    }
+}
+
+/// Reads and drops the rest of a chunked body that has grown too large (`seen` bytes so far,
+/// a chunk of `size` announced), up to [`DRAIN_BYTES`] in all, so that the 413 reaches the
+/// client.
+fn drain_chunks(
+    reader: &mut impl BufRead,
+    mut seen: usize,
+    mut size: usize,
+) -> Result<(), RequestError> {
+    loop {
+        seen += size;
+        if seen > DRAIN_BYTES {
+            return Ok(());
+        }
+        io::copy(&mut reader.by_ref().take(size as u64 + 2), &mut io::sink())?;
+        let mut budget = 1024;
+        let Some(line) = read_line(reader, &mut budget)? else {
+            return Ok(());
+        };
+        size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| RequestError::Bad("bad chunk size"))?;
+        if size == 0 {
+            loop {
+                let mut budget = 8192;
+                match read_line(reader, &mut budget)? {
+                    Some(l) if !l.is_empty() => continue,
+                    _ => return Ok(()),
+                }
+            }
+        }
     }
 }
 

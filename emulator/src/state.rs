@@ -1,6 +1,6 @@
 //! What the emulated services remember, behind one mutex.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -47,6 +47,8 @@ pub struct Counters {
     pub signatures_verified: u64,
     pub gost_signatures_verified: u64,
     pub signatures_refused: u64,
+    /// Signatures that passed without being GOST (only with `allow_rsa`).
+    pub non_gost_signatures_accepted: u64,
     /// MDLP requests refused for coming within a second of the previous one of their kind.
     pub mdlp_rate_limited: u64,
     pub last_inn: Option<String>,
@@ -71,6 +73,25 @@ pub struct RequestRecord {
 /// How many requests the console can list.
 pub const RECENT_REQUESTS: usize = 200;
 
+/// How a token stopped being live before its expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// A newer token of the same identity replaced it (the services' own rule).
+    Replaced,
+    /// `POST /admin/revoke` (or the console's Revoke button).
+    Admin,
+}
+
+impl Revocation {
+    /// What a refusal of such a token says.
+    pub fn why(self) -> &'static str {
+        match self {
+            Revocation::Replaced => "revoked by a newer token",
+            Revocation::Admin => "revoked through the emulator's admin API",
+        }
+    }
+}
+
 pub struct Inner {
     pub config: EmulatorConfig,
     /// The last [`RECENT_REQUESTS`] requests, newest last.
@@ -78,8 +99,9 @@ pub struct Inner {
     /// Installations by lower-case omsConnection.
     pub connections: HashMap<String, Installation>,
     pub live: HashMap<String, LiveToken>,
-    /// Values of tokens that were replaced or revoked, to tell "revoked" from "unknown".
-    pub revoked: HashSet<String>,
+    /// Values of tokens that were replaced or revoked, and how, to tell "revoked" from
+    /// "unknown" and say by what.
+    pub revoked: HashMap<String, Revocation>,
     /// Challenges by service ("gismt", "trueapi") and uuid: one service's challenge is
     /// unknown to the other.
     pub challenges: HashMap<(&'static str, String), Challenge>,
@@ -118,7 +140,7 @@ impl State {
                 recent: std::collections::VecDeque::new(),
                 connections,
                 live: HashMap::new(),
-                revoked: HashSet::new(),
+                revoked: HashMap::new(),
                 challenges: HashMap::new(),
                 mdlp_codes: HashMap::new(),
                 mdlp_last: HashMap::new(),
@@ -162,6 +184,8 @@ impl State {
             "signatures_verified": s.counters.signatures_verified,
             "gost_signatures_verified": s.counters.gost_signatures_verified,
             "signatures_refused": s.counters.signatures_refused,
+            "non_gost_signatures_accepted": s.counters.non_gost_signatures_accepted,
+            "mode": {"allow_rsa": s.config.allow_rsa},
             "mdlp_rate_limited": s.counters.mdlp_rate_limited,
             "live_tokens": live,
             "last_inn": s.counters.last_inn,
@@ -188,7 +212,7 @@ impl Inner {
                 expires_at_ms: now_ms() + ttl_ms,
             },
         ) {
-            self.revoked.insert(old.value);
+            self.revoked.insert(old.value, Revocation::Replaced);
         }
         *self.counters.tokens_issued.entry(connection).or_default() += 1;
         value
@@ -202,7 +226,7 @@ impl Inner {
         let mut n = 0;
         for k in keys {
             if let Some(old) = self.live.remove(&k) {
-                self.revoked.insert(old.value);
+                self.revoked.insert(old.value, Revocation::Admin);
                 n += 1;
             }
         }

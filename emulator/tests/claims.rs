@@ -154,15 +154,13 @@ fn mdlp_detached_signature_must_cover_the_exact_code() {
     assert_eq!(emu.stats()["signatures_verified"], 1);
 }
 
-/// Claims: with `require_gost` a non-GOST (ECDSA) signature is refused and a GOST one accepted;
-/// without it the same ECDSA signature is accepted; `gost_signatures_verified` counts GOST.
+/// Claims: by default (GOST only) a non-GOST (ECDSA) signature is refused and a GOST one
+/// accepted; with `allow_rsa` the same ECDSA signature is accepted; `gost_signatures_verified`
+/// counts GOST.
 #[test]
 fn require_gost_refuses_non_gost_signatures() {
     needs_gost!();
-    let strict = start(EmulatorConfig {
-        require_gost: true,
-        ..Default::default()
-    });
+    let strict = start(EmulatorConfig::default());
     let lax = start_default();
     for svc in [Svc::Gismt, Svc::TrueApi] {
         let (uuid, data) = challenge(strict.port(), svc);
@@ -194,11 +192,14 @@ fn require_gost_refuses_non_gost_signatures() {
     let l = lax.stats();
     assert_eq!(l["signatures_verified"], 2);
     assert_eq!(l["gost_signatures_verified"], 0);
+    assert_eq!(l["non_gost_signatures_accepted"], 2);
+    assert_eq!(s["non_gost_signatures_accepted"], 0);
 }
 
-/// Claim: `--require-gost` refuses to start without the GOST engine (here made unavailable by
-/// pointing `OPENSSL_ENGINES` at an empty directory, as if libengine-gost-openssl were not
-/// installed); the same environment without the flag starts, with GOST checks off.
+/// Claim: GOST only (the default, and `--require-gost`) refuses to start without the GOST
+/// engine (here made unavailable by pointing `OPENSSL_ENGINES` at an empty directory, as if
+/// libengine-gost-openssl were not installed), naming `--allow-rsa`; with `--allow-rsa` the same
+/// environment starts and says it accepts RSA.
 #[test]
 fn require_gost_refuses_to_start_without_the_engine() {
     let empty = scratch().join("no-engines");
@@ -211,22 +212,24 @@ fn require_gost_refuses_to_start_without_the_engine() {
             .args(args);
         cmd
     };
-    let out = run(without_engine(&["--require-gost"]));
-    assert!(!out.status.success(), "{out:?}");
-    assert!(out.stdout.is_empty(), "it must not listen: {out:?}");
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("--require-gost") && stderr.contains("GOST engine is not available"),
-        "{stderr}"
-    );
-    let running = try_launch(without_engine(&[])).expect("starts without --require-gost");
-    let gost_line = (0..40)
+    for args in [&[][..], &["--require-gost"][..]] {
+        let out = run(without_engine(args));
+        assert!(!out.status.success(), "{out:?}");
+        assert!(out.stdout.is_empty(), "it must not listen: {out:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("--allow-rsa") && stderr.contains("GOST engine is not available"),
+            "{stderr}"
+        );
+    }
+    let running = try_launch(without_engine(&["--allow-rsa"])).expect("starts with --allow-rsa");
+    let line = (0..40)
         .map(|_| running.next_line())
-        .find(|l| l.contains("GOST signature checks"))
+        .find(|l| l.contains("signatures:"))
         .unwrap();
     assert!(
-        gost_line.contains("GOST signature checks: off"),
-        "the environment hides the engine: {gost_line}"
+        line.contains("RSA and ECDSA accepted (--allow-rsa"),
+        "{line}"
     );
 }
 
@@ -310,7 +313,7 @@ fn port_defaults_to_8080() {
 fn tls_certificate_is_valid_for_localhost_and_127_0_0_1() {
     let emu = start(EmulatorConfig {
         tls: true,
-        ..Default::default()
+        ..config()
     });
     assert_eq!(emu.base_url(), format!("https://127.0.0.1:{}", emu.port()));
     assert_tls_serves(emu.port(), &emu.ca_pem().expect("a CA with TLS"));
@@ -1013,7 +1016,7 @@ fn faults_times_kinds_headers_and_clearing() {
 #[test]
 fn admin_revoke_one_or_all() {
     let second = uuid::Uuid::new_v4().to_string();
-    let mut config = EmulatorConfig::default();
+    let mut config = config();
     config.oms_connections.push(second.clone());
     let emu = start(config);
     let port = emu.port();
@@ -1059,7 +1062,7 @@ fn assert_expires(port: u16, token: &str) {
 #[test]
 fn admin_settings_change_token_lifetimes() {
     let second = uuid::Uuid::new_v4().to_string();
-    let mut config = EmulatorConfig::default();
+    let mut config = config();
     config.oms_connections.push(second.clone());
     let emu = start(config);
     let port = emu.port();

@@ -63,8 +63,13 @@ fn call(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &s
 struct Emu(Emulator);
 
 impl Emu {
+    /// With `allow_rsa`: these checks sign with EC keys made without the GOST engine.
     fn start() -> Emu {
-        Emu(Emulator::start(EmulatorConfig::default()).unwrap())
+        Emu(Emulator::start(EmulatorConfig {
+            allow_rsa: true,
+            ..Default::default()
+        })
+        .unwrap())
     }
 
     fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
@@ -659,11 +664,7 @@ fn require_gost_refuses_other_signatures() {
         );
         return;
     }
-    let emu = Emu(Emulator::start(EmulatorConfig {
-        require_gost: true,
-        ..Default::default()
-    })
-    .unwrap());
+    let emu = Emu(Emulator::start(EmulatorConfig::default()).unwrap());
     let refused = emu.challenge_token(false);
     assert_eq!(refused.status, 401, "{}", refused.body);
     assert_eq!(emu.stats()["signatures_refused"], 1);
@@ -671,7 +672,7 @@ fn require_gost_refuses_other_signatures() {
     assert_eq!(
         lenient.challenge_token(false).status,
         200,
-        "accepted without --require-gost"
+        "accepted with --allow-rsa"
     );
 }
 
@@ -684,7 +685,7 @@ struct Binary {
 impl Binary {
     fn start(args: &[&str]) -> Binary {
         let mut child = Command::new(env!("CARGO_BIN_EXE_suz-emulator"))
-            .args(["--port", "0"])
+            .args(["--port", "0", "--allow-rsa"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -748,7 +749,7 @@ fn help_version_and_option_defaults() {
         "--port",
         "--tls",
         "--ca-out",
-        "--require-gost",
+        "--allow-rsa",
         "--challenge-ttl-ms",
         "--token-ttl-ms",
         "--mdlp-life-time-minutes",
@@ -934,16 +935,22 @@ fn it_listens_on_loopback_only() {
 fn require_gost_refuses_to_start_without_the_engine() {
     let empty = std::env::temp_dir().join("suz-no-engines");
     std::fs::create_dir_all(&empty).unwrap();
-    let out = emulator_output(
-        &["--port", "0", "--require-gost"],
-        &[
-            ("OPENSSL_ENGINES", empty.to_str().unwrap()),
-            ("OPENSSL_CONF", "/dev/null"),
-        ],
-    );
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("GOST"), "{stderr}");
+    // GOST only is the default; `--require-gost` is its old name.
+    for args in [&["--port", "0"][..], &["--port", "0", "--require-gost"][..]] {
+        let out = emulator_output(
+            args,
+            &[
+                ("OPENSSL_ENGINES", empty.to_str().unwrap()),
+                ("OPENSSL_CONF", "/dev/null"),
+            ],
+        );
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("GOST") && stderr.contains("--allow-rsa"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -47,14 +47,14 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     let emu = Emulator::start(EmulatorConfig::default()).unwrap();
     let mut s = connect(&emu);
     for _ in 0..3 {
-        s.write_all(b"GET /gismt/api/v3/auth/cert/key HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.write_all(b"GET /trueapi/api/v3/true-api/auth/key HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
         let (status, body) = read_response(&mut s);
         assert_eq!(status, 200);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["data"].as_str().unwrap().len(), 30);
     }
-    assert_eq!(emu.stats()["requests"]["gismt.key"], 3);
+    assert_eq!(emu.stats()["requests"]["trueapi.key"], 3);
 }
 
 #[test]

@@ -503,7 +503,7 @@ fn a_token_revoked_mid_flow_by_another_machine_is_recovered_between_business_cal
     };
     let (status, body) = call("GET", "/api/v2/pharma/version", None);
     assert_eq!(status, 200, "{body}");
-    let order = r#"{"products":[{"gtin":"04607004650642","quantity":10}]}"#;
+    let order = r#"{"products":[{"gtin":"04607004650642","quantity":10,"serialNumberType":"OPERATOR","templateId":5}]}"#;
     let (status, body) = call("POST", "/api/v2/pharma/orders", Some(order));
     assert_eq!(status, 200, "{body}");
     assert_eq!(tokens_issued(&emu, DEFAULT_OMS_CONNECTION), 1);

@@ -12,6 +12,7 @@ mod carry;
 mod certificates;
 mod errors;
 mod flows;
+mod intercept;
 mod keeper;
 mod lease;
 mod lifecycle;

@@ -77,6 +77,15 @@ fn suz_request_reaches_the_v3_methods_with_the_token() {
     assert_eq!(answer["expectedCompleteTimestamp"], 5100, "{answer}");
     let (status, body, _) = request(&profile, "line", "POST", "/api/v3/order", Some("{}"));
     assert_eq!(status, 400, "{body}");
+    // Every missing field named, in SUZ's `fieldErrors`.
+    let refused: Value = serde_json::from_str(&body).unwrap();
+    let named: Vec<&str> = refused["fieldErrors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["fieldName"].as_str())
+        .collect();
+    assert_eq!(named, ["productGroup", "products"], "{body}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

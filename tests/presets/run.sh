@@ -71,7 +71,7 @@ print(json.load(urllib.request.urlopen(url + "/admin/stats", context=context, ti
 PY
 }
 
-# emulator LOG [ARGS...]: lib.sh's start_emulator (always --require-gost); sets EMULATOR_URL.
+# emulator LOG [ARGS...]: lib.sh's start_emulator (GOST signatures only, the default); sets EMULATOR_URL.
 emulator() {
     local rc=0
     start_emulator "$bin/suz-emulator" "$@" || rc=$?
@@ -79,9 +79,9 @@ emulator() {
     [ "$rc" -eq 0 ] || fail "the emulator did not start" "$1"
 }
 
-# emulator_without_gost LOG: the same without --require-gost (SoftHSM has no GOST mechanism).
+# emulator_without_gost LOG: the same with --allow-rsa (SoftHSM has no GOST mechanism).
 emulator_without_gost() {
-    "$bin/suz-emulator" --port 0 >"$1" 2>&1 &
+    "$bin/suz-emulator" --port 0 --allow-rsa >"$1" 2>&1 &
     EMULATOR_PID=$!
     pids+=("$EMULATOR_PID")
     for _ in $(seq 1 100); do

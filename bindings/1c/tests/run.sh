@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The 1C add-in, as shipped in the zip scripts/package-1c.sh makes, under the mock 1C platform
-# (bindings/1c/tests/mock_1c.c), against the emulator with --require-gost, signatures made by
+# (bindings/1c/tests/mock_1c.c), against the emulator (GOST signatures only), signatures made by
 # OpenSSL's GOST engine:
 #   - Linux x86_64 (libSuzAuth_Lin64.so): plain, then under valgrind (no leaks, no errors);
 #   - Windows x86_64 (SuzAuth_Win64.dll): the mock cross-built with mingw-w64, under wine64;

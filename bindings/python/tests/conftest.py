@@ -77,7 +77,7 @@ def start_emulator(*args: str) -> Emulator:
     if not EMULATOR_BIN.exists():
         pytest.fail(f"{EMULATOR_BIN} is missing: run `cargo build` first")
     process = subprocess.Popen(
-        [str(EMULATOR_BIN), "--port", "0", "--require-gost", *args],
+        [str(EMULATOR_BIN), "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

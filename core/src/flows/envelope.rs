@@ -38,6 +38,27 @@ pub fn server_error_fields(v: &Value) -> (Option<String>, Option<String>) {
         let message = text(first.get("error")).or_else(|| text(first.get("message")));
         return (text(first.get("errorCode")), message);
     }
+    // SUZ's field errors (`{fieldErrors: [{fieldName, fieldError, errorCode?}], globalErrors: []}`):
+    // every field named, since a refused order usually lacks several.
+    if let Some(fields) = v
+        .get("fieldErrors")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+    {
+        let listed: Vec<String> = fields
+            .iter()
+            .filter_map(|f| {
+                let why = text(f.get("fieldError"))?;
+                Some(match text(f.get("fieldName")) {
+                    Some(name) => format!("{name}: {why}"),
+                    None => why,
+                })
+            })
+            .collect();
+        let code = fields.iter().find_map(|f| text(f.get("errorCode")));
+        let message = (!listed.is_empty()).then(|| crate::error::bounded(listed.join("; ")));
+        return (code, message);
+    }
     if let Some(first) = v
         .get("errors")
         .and_then(Value::as_array)
@@ -83,6 +104,28 @@ pub fn checked(response: &Response) -> crate::error::Result<&Response> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn suz_field_errors_name_every_field() {
+        let body = json!({"fieldErrors": [
+            {"fieldName": "products[0].gtin", "fieldError": "должно состоять из 14 цифр"},
+            {"fieldName": "products[0].templateId", "fieldError": "не должно быть пустым"}],
+            "globalErrors": [], "success": false});
+        let (code, message) = server_error_fields(&body);
+        assert_eq!(code, None);
+        assert_eq!(
+            message.as_deref(),
+            Some("products[0].gtin: должно состоять из 14 цифр; products[0].templateId: не должно быть пустым")
+        );
+        let body = json!({"fieldErrors": [{"errorCode": 3150, "fieldError": "Нельзя использовать шаблон 999",
+            "fieldName": "products[0].templateId"}], "success": false});
+        let (code, message) = server_error_fields(&body);
+        assert_eq!(code.as_deref(), Some("3150"));
+        assert_eq!(
+            message.as_deref(),
+            Some("products[0].templateId: Нельзя использовать шаблон 999")
+        );
+    }
 
     #[test]
     fn every_error_shape_is_read() {

@@ -7,7 +7,7 @@ use super::common::*;
 use crate::faults::Endpoint;
 use crate::reply::*;
 use crate::server::{Reply, Request};
-use crate::state::{now_ms, Challenge, State};
+use crate::state::{now_ms, Challenge, Revocation, State};
 
 /// The two challenge-response services; each has its own challenges.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -71,8 +71,12 @@ pub(crate) fn sign_in(state: &State, req: &Request, connection: &str, svc: Svc) 
         Ok(v) => v,
         Err(reply) => return reply,
     };
-    if let Err(why) = same_participant(&installation, &verified.signer) {
-        return refused(&why);
+    match same_participant(&installation, &verified.signer) {
+        Err(why) if why == NO_INN && svc == Svc::TrueApi => {
+            return crpt_error(403, NO_INN, "the installation belongs to an INN")
+        }
+        Err(why) => return refused(&why),
+        Ok(()) => {}
     }
     let mut s = state.lock();
     if inn.is_some() {
@@ -243,10 +247,13 @@ pub(crate) fn service_call(state: &State, req: &Request, endpoint: Endpoint) -> 
                 }
             }
             Some(_) => return refused(&format!("the token is not one of {svc}'s")),
-            None if s.revoked.contains(bearer) => {
-                return refused("the token was replaced by a newer one")
-            }
-            None => return refused("unknown token"),
+            None => match s.revoked.get(bearer) {
+                Some(Revocation::Replaced) => {
+                    return refused("the token was replaced by a newer one")
+                }
+                Some(r) => return refused(&format!("the token was {}", r.why())),
+                None => return refused("unknown token"),
+            },
         }
     }
     match endpoint {

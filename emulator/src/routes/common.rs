@@ -34,6 +34,16 @@ pub(crate) fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+std::thread_local! {
+    /// Set when the request this thread is answering passed a non-GOST signature (each
+    /// connection's thread answers its requests one at a time; reset for every request).
+    pub(crate) static NON_GOST_ACCEPTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// What the request log and stderr say of an answer that accepted a non-GOST signature.
+pub(crate) const NON_GOST_NOTE: &str =
+    "accepted a signature that is not GOST (--allow-rsa): production refuses it";
+
 /// Records a verification's outcome in the counters.
 pub(crate) fn count(state: &State, result: &Result<Verified, Refusal>) {
     let mut s = state.lock();
@@ -42,6 +52,10 @@ pub(crate) fn count(state: &State, result: &Result<Verified, Refusal>) {
             s.counters.signatures_verified += 1;
             if v.gost {
                 s.counters.gost_signatures_verified += 1;
+            } else {
+                // Only under allow_rsa: this answer is noted as one production would refuse.
+                s.counters.non_gost_signatures_accepted += 1;
+                NON_GOST_ACCEPTED.with(|f| f.set(true));
             }
         }
         Err(_) => s.counters.signatures_refused += 1,
@@ -63,19 +77,24 @@ pub(crate) fn verify(
 
 pub(crate) fn policy(s: &Inner) -> cms::Policy {
     cms::Policy {
-        require_gost: s.config.require_gost,
+        require_gost: !s.config.allow_rsa,
         allow_expired: s.config.allow_expired_certificates,
     }
 }
 
-/// Whether the signer may act for `installation`: when both the installation (registered
-/// with a certificate carrying an INN) and the signer's certificate name a participant, it
-/// must be the same one.
+/// True API's text for a certificate without an INN (True API v553.0, `/auth/simpleSignIn`:
+/// 403 `{"error_message": "В сертификате отсутствует ИНН"}`).
+pub(crate) const NO_INN: &str = "В сертификате отсутствует ИНН";
+
+/// Whether the signer may act for `installation`: when the installation was registered with
+/// a certificate carrying an INN, the signer's certificate must carry the same INN — one
+/// without an INN is refused with [`NO_INN`], as True API refuses it.
 pub(crate) fn same_participant(
     installation: &Installation,
     signer: &cms::Signer,
 ) -> Result<(), String> {
     match (&installation.inn, signer.owner_inn()) {
+        (Some(_), None) => Err(NO_INN.to_owned()),
         (Some(owner), Some(signer_inn)) if *owner != signer_inn => Err(format!(
             "the signer's certificate belongs to INN {signer_inn}, the installation to INN {owner}"
         )),

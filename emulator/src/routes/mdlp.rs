@@ -6,7 +6,7 @@ use super::common::*;
 use crate::cms::{self};
 use crate::reply::*;
 use crate::server::{Reply, Request};
-use crate::state::{now_ms, MdlpCode, State};
+use crate::state::{now_ms, MdlpCode, Revocation, State};
 use crate::{MDLP_CLIENT_ID, MDLP_CLIENT_SECRET, MDLP_PASSWORD, MDLP_PASSWORD_USER};
 
 pub(crate) fn mdlp_auth(state: &State, req: &Request) -> Reply {
@@ -159,9 +159,12 @@ pub(crate) fn mdlp_documents(state: &State, req: &Request, document_id: &str) ->
             }
         }
         Some(_) => mdlp_error(401, "401", "the token is not an MDLP session"),
-        None if s.revoked.contains(token) => {
-            mdlp_error(401, "401", "the session was replaced by a newer one")
-        }
-        None => mdlp_error(401, "401", "unknown session"),
+        None => match s.revoked.get(token) {
+            Some(Revocation::Replaced) => {
+                mdlp_error(401, "401", "the session was replaced by a newer one")
+            }
+            Some(r) => mdlp_error(401, "401", &format!("the session was {}", r.why())),
+            None => mdlp_error(401, "401", "unknown session"),
+        },
     }
 }

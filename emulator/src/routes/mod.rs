@@ -1,5 +1,6 @@
 //! The endpoints: each service under its own prefix so one port serves them all.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,9 +65,10 @@ fn route_of(path: &str) -> Option<Route> {
         (SuzOrders, "POST", JSON)
     } else if let Some(rest) = path.strip_prefix(&format!("{SUZ}/")) {
         match rest.split('/').collect::<Vec<_>>().as_slice() {
-            [ext, "ping"] if !ext.is_empty() => (SuzPing, "GET", None),
-            [ext, "version"] if !ext.is_empty() => (SuzVersion, "GET", None),
-            [ext, "orders"] if !ext.is_empty() => (SuzOrders, "POST", JSON),
+            [ext, _] if !PRODUCT_GROUPS.contains(ext) => return None,
+            [_, "ping"] => (SuzPing, "GET", None),
+            [_, "version"] => (SuzVersion, "GET", None),
+            [_, "orders"] => (SuzOrders, "POST", JSON),
             _ => return None,
         }
     } else if path == format!("{MDLP}/auth") {
@@ -127,14 +129,40 @@ pub fn handler(state: Arc<State>) -> Handler {
             Some(p) if !p.is_empty() => p,
             _ => req.path.as_str(),
         };
+        // A real service's name (the intercepting mode, a hosts-file entry): its own paths,
+        // under that service's prefix here. The admin API is not among them.
+        let routed;
+        let path = match req.header("Host").and_then(crate::intercept::prefix_for) {
+            Some(prefix) => {
+                routed = format!("{prefix}{path}");
+                routed.as_str()
+            }
+            None => path,
+        };
         if path == "/admin" || path.starts_with("/admin/") {
             return crate::admin::handle(&state, req, path);
         }
         let started = std::time::Instant::now();
+        common::NON_GOST_ACCEPTED.with(|f| f.set(false));
         let (endpoint, reply) = answer(&state, req, path);
-        state
-            .lock()
-            .record(record_of(req, endpoint, &reply, started));
+        let mut record = record_of(req, endpoint, &reply, started);
+        if common::NON_GOST_ACCEPTED.with(|f| f.get()) {
+            if record.outcome.is_empty() {
+                record.outcome = common::NON_GOST_NOTE.to_owned();
+            } else {
+                record.outcome = format!("{}; {}", common::NON_GOST_NOTE, record.outcome);
+            }
+            // Not eprintln!: a closed stderr must not take the server down.
+            let _ = writeln!(
+                std::io::stderr(),
+                "suz-emulator: {} {} → {}: {}",
+                record.method,
+                req.path,
+                record.status,
+                common::NON_GOST_NOTE
+            );
+        }
+        state.lock().record(record);
         reply
     })
 }
@@ -177,10 +205,18 @@ fn record_of(
 fn answer(state: &State, req: &Request, path: &str) -> (&'static str, Reply) {
     let _in_flight = state.in_flight();
     let Some(route) = route_of(path) else {
-        return (
-            "unknown",
-            json_reply(404, json!({"error": "no such endpoint", "path": req.path})),
-        );
+        let mut answer = json!({"error": "no such endpoint", "path": req.path});
+        if let Some(ext) = path
+            .strip_prefix(&format!("{SUZ}/"))
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(ext, _)| ext)
+            .filter(|ext| !PRODUCT_GROUPS.contains(ext) && *ext != "integration")
+        {
+            answer["why"] = json!(format!(
+                "SUZ serves no product group {ext:?} (API 2's are the aliases of «Товарные группы»)"
+            ));
+        }
+        return ("unknown", json_reply(404, answer));
     };
     if req.method != route.method {
         return (route.endpoint.name(), method_not_allowed(&[route.method]));
@@ -213,6 +249,11 @@ fn answer(state: &State, req: &Request, path: &str) -> (&'static str, Reply) {
         Some(FaultKind::Gzip) => gzip_reply(reply),
         Some(FaultKind::Chunked) => with_header(reply, "Transfer-Encoding", "chunked"),
         _ => reply,
+    };
+    let reply = if endpoint.is_gismt() {
+        as_gismt_answers(reply)
+    } else {
+        reply
     };
     (endpoint.name(), reply)
 }
@@ -285,18 +326,8 @@ fn fault_reply(f: &Fault) -> Reply {
                 body: br#"{"token":"abc"#.to_vec(),
             }
         }
-        FaultKind::Html => Reply::Normal {
-            status: f.status.unwrap_or(502),
-            headers: vec![("Content-Type".into(), "text/html".into())],
-            body: b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>".to_vec(),
-        },
-        FaultKind::Hang => Reply::Normal {
-            status: f.status.unwrap_or(500),
-            headers: vec![("Content-Type".into(), "text/html".into())],
-            body: b"<html><head><title>500 Internal Server Error</title></head><body><center>\
-                    <h1>500 Internal Server Error</h1></center><hr><center>nginx</center></body></html>"
-                .to_vec(),
-        },
+        FaultKind::Html => nginx_page(f.status.unwrap_or(502)),
+        FaultKind::Hang => nginx_page(f.status.unwrap_or(500)),
         FaultKind::Empty => Reply::Normal {
             status: f.status.unwrap_or(200),
             headers: vec![],
@@ -330,6 +361,56 @@ fn fault_reply(f: &Fault) -> Reply {
     match f.retry_after {
         Some(s) => with_header(reply, "Retry-After", &s.to_string()),
         None => reply,
+    }
+}
+
+/// How GIS MT's hosts frame every answer (public traces of its demo stand, 2021): a session
+/// cookie `JSESSIONID` (32 hexadecimal capitals; `Path=/; HttpOnly`), `Server: nginx`, and a
+/// chunked body for a success (an error came with `Content-Length`).
+fn as_gismt_answers(reply: Reply) -> Reply {
+    let Reply::Normal {
+        status,
+        mut headers,
+        body,
+    } = reply
+    else {
+        return reply;
+    };
+    let session = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .to_ascii_uppercase();
+    headers.push((
+        "Set-Cookie".into(),
+        format!("JSESSIONID={session}; Path=/; HttpOnly"),
+    ));
+    headers.push(("Server".into(), "nginx".into()));
+    if (200..300).contains(&status)
+        && !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"))
+    {
+        headers.push(("Transfer-Encoding".into(), "chunked".into()));
+    }
+    Reply::Normal {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// nginx's error page for `status`, as a gateway in front of the services sends it: the page
+/// names the status it is sent with.
+fn nginx_page(status: u16) -> Reply {
+    let title = format!("{status} {}", crate::server::reason(status));
+    Reply::Normal {
+        status,
+        headers: vec![("Content-Type".into(), "text/html".into())],
+        body: format!(
+            "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n\
+             <hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+        )
+        .into_bytes(),
     }
 }
 
