@@ -145,14 +145,6 @@ pub fn server_config(dir: &Path) -> Result<(Arc<rustls::ServerConfig>, String), 
     let cert = params.signed_by(&key, &issuer).map_err(e)?;
     let ca_der = rustls_pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes())
         .map_err(|x| format!("{CA_CERT}: {x}"))?;
-    let key = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der())
-        .map_err(|x| x.to_string())?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|x| x.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone(), ca_der], key)
-        .map_err(|x| x.to_string())?;
-    Ok((Arc::new(config), ca_pem))
+    let config = crate::tls_server(vec![cert.der().clone(), ca_der], &key)?;
+    Ok((config, ca_pem))
 }

@@ -12,6 +12,7 @@ mod cms;
 mod faults;
 mod gzip;
 pub mod intercept;
+mod mask;
 mod reply;
 mod routes;
 mod server;
@@ -295,14 +296,26 @@ fn make_tls() -> Result<(Arc<rustls::ServerConfig>, String), String> {
         .distinguished_name
         .push(DnType::CommonName, "suz-emulator");
     let server_cert = server_params.signed_by(&server_key, &issuer).map_err(e)?;
-    let key = rustls_pki_types::PrivateKeyDer::try_from(server_key.serialize_der())
+    let config = tls_server(
+        vec![server_cert.der().clone(), ca_cert.der().clone()],
+        &server_key,
+    )?;
+    Ok((config, ca_cert.pem()))
+}
+
+/// A TLS server configuration (ring, TLS 1.2 and 1.3) presenting `chain` with `key`.
+fn tls_server(
+    chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    key: &rcgen::KeyPair,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    let key = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der())
         .map_err(|x| x.to_string())?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|x| x.to_string())?
         .with_no_client_auth()
-        .with_single_cert(vec![server_cert.der().clone(), ca_cert.der().clone()], key)
+        .with_single_cert(chain, key)
         .map_err(|x| x.to_string())?;
-    Ok((Arc::new(config), ca_cert.pem()))
+    Ok(Arc::new(config))
 }

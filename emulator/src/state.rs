@@ -29,6 +29,9 @@ pub struct MdlpCode {
 pub struct LiveToken {
     pub value: String,
     pub expires_at_ms: u64,
+    pub issued_at_ms: u64,
+    /// The endpoint whose request issued it (`gismt.token`, `mdlp.session`, ...).
+    pub flow: &'static str,
 }
 
 /// A registered installation: the SUZ (omsId, exactly as registered) it belongs to, and the
@@ -68,10 +71,25 @@ pub struct RequestRecord {
     pub duration_ms: u64,
     /// For a refusal, the start of the answer's body; empty otherwise.
     pub outcome: String,
+    /// The fault that made this answer (`html 503`, `delay 2000 ms`), if one was queued.
+    pub fault: Option<String>,
+    /// The request's headers and body, and the answer's, secrets masked and bodies cut at
+    /// 4 KiB: what the console shows when a request is opened.
+    pub request_headers: Vec<(String, String)>,
+    pub request_body: String,
+    pub answer_headers: Vec<(String, String)>,
+    pub answer_body: String,
 }
 
 /// How many requests the console can list.
 pub const RECENT_REQUESTS: usize = 200;
+
+std::thread_local! {
+    /// The endpoint of the request this thread is answering (each connection's thread answers
+    /// its requests one at a time; the routes set it): the flow a token issued now is listed
+    /// under.
+    pub static CURRENT_ENDPOINT: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
+}
 
 /// How a token stopped being live before its expiry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,7 +126,8 @@ pub struct Inner {
     pub mdlp_codes: HashMap<String, MdlpCode>,
     /// When MDLP's `/auth` and `/token` were last asked (Unix ms), for `mdlp_rate_limit`.
     pub mdlp_last: HashMap<&'static str, u64>,
-    pub smartmarket_tokens: HashMap<String, u64>,
+    /// SmartMarket tokens: when issued and when they expire (Unix ms).
+    pub smartmarket_tokens: HashMap<String, (u64, u64)>,
     pub faults: Vec<crate::faults::Fault>,
     pub counters: Counters,
 }
@@ -185,9 +204,10 @@ impl State {
             "gost_signatures_verified": s.counters.gost_signatures_verified,
             "signatures_refused": s.counters.signatures_refused,
             "non_gost_signatures_accepted": s.counters.non_gost_signatures_accepted,
-            "mode": {"allow_rsa": s.config.allow_rsa},
+            "mode": {"allow_rsa": s.config.allow_rsa, "intercept": s.config.intercept.is_some()},
             "mdlp_rate_limited": s.counters.mdlp_rate_limited,
             "live_tokens": live,
+            "tokens": s.token_list(),
             "last_inn": s.counters.last_inn,
             "in_flight": self.in_flight.load(std::sync::atomic::Ordering::SeqCst),
         })
@@ -210,6 +230,8 @@ impl Inner {
             LiveToken {
                 value: value.clone(),
                 expires_at_ms: now_ms() + ttl_ms,
+                issued_at_ms: now_ms(),
+                flow: CURRENT_ENDPOINT.with(|e| e.get()),
             },
         ) {
             self.revoked.insert(old.value, Revocation::Replaced);
@@ -272,9 +294,49 @@ impl Inner {
     }
 
     /// The connection a live token belongs to, and the token.
+    /// Every live token for the console: its identity, kind, the endpoint that issued it, the
+    /// value masked, when issued and when it expires (SmartMarket's too).
+    pub fn token_list(&self) -> Vec<Value> {
+        let mut list: Vec<Value> = self
+            .live
+            .iter()
+            .map(|(identity, t)| {
+                json!({"identity": identity, "kind": token_kind(identity), "flow": t.flow,
+                       "masked": crate::mask::masked(&t.value),
+                       "issued_at_ms": t.issued_at_ms, "expires_at_ms": t.expires_at_ms})
+            })
+            .collect();
+        let now = now_ms();
+        list.extend(
+            self.smartmarket_tokens
+                .iter()
+                .filter(|(_, (_, e))| *e > now)
+                .map(|(value, (issued, expires))| {
+                    json!({"identity": "smartmarket", "kind": "SmartMarket access_token",
+                   "flow": "smartmarket.oauth", "masked": crate::mask::masked(value),
+                   "issued_at_ms": issued, "expires_at_ms": expires})
+                }),
+        );
+        list.sort_by_key(|v| std::cmp::Reverse(v["issued_at_ms"].as_u64()));
+        list
+    }
+
     pub fn live_token(&self, value: &str) -> Option<(&String, &LiveToken)> {
         self.live.iter().find(|(_, t)| t.value == value)
     }
+}
+
+/// What a live token is, from the identity it is kept under.
+fn token_kind(identity: &str) -> &'static str {
+    [
+        ("trueapi:", "True API token"),
+        ("united:", "united token"),
+        ("gismt:", "GIS MT token"),
+        ("mdlp_session:", "MDLP session"),
+    ]
+    .iter()
+    .find(|(prefix, _)| identity.starts_with(prefix))
+    .map_or("SUZ clientToken", |(_, kind)| kind)
 }
 
 /// The installations given in the configuration: they belong to the first omsId.

@@ -44,16 +44,7 @@ fn an_unknown_product_group_is_404_and_every_known_one_is_served() {
         let r = suz_v2(port, group, "ping", &query, &token);
         assert_eq!(r.status, 200, "{group}: {r:?}");
     }
-    let r = call(
-        port,
-        "POST",
-        &format!("/suz/api/v2/anything-at-all/orders{query}"),
-        &[
-            ("clientToken", &token),
-            ("Content-Type", "application/json"),
-        ],
-        r#"{"products":[{"gtin":"04607004650642","quantity":10,"serialNumberType":"OPERATOR","templateId":5}]}"#,
-    );
+    let r = order_in(port, "anything-at-all", &token, COMPLETE_ORDER, None);
     assert_eq!(r.status, 404, "{r:?}");
     // Nothing was counted against an endpoint: the request reached none.
     assert_eq!(stats(port)["requests"]["suz.orders"], json!(null));
@@ -67,16 +58,7 @@ fn an_api_2_order_answers_a_wait_in_milliseconds() {
     let emu = start_default();
     let port = emu.port();
     let token = password_token(port, DEFAULT_OMS_CONNECTION);
-    let r = call(
-        port,
-        "POST",
-        &format!("/suz/api/v2/pharma/orders?omsId={DEFAULT_OMS_ID}"),
-        &[
-            ("clientToken", &token),
-            ("Content-Type", "application/json"),
-        ],
-        r#"{"products":[{"gtin":"04607004650642","quantity":10,"serialNumberType":"OPERATOR","templateId":5}]}"#,
-    );
+    let r = order(port, &token, COMPLETE_ORDER, None);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json()["expectedCompleteTimestamp"], 120_000, "{r:?}");
 }
@@ -353,7 +335,7 @@ fn gost_is_the_default_and_allow_rsa_says_so_on_every_answer() {
             .refused(403, "not a GOST R 34.10-2012 signature");
     }
     signed_token(strict.port(), Svc::TrueApi, DEFAULT_OMS_CONNECTION, gost());
-    assert_eq!(strict.stats()["mode"], json!({"allow_rsa": false}));
+    assert_eq!(strict.stats()["mode"]["allow_rsa"], false);
 
     // The binary: the banner, then one stderr line per answer that took a non-GOST signature.
     let log = scratch().join("allow-rsa.stderr");
@@ -373,7 +355,7 @@ fn gost_is_the_default_and_allow_rsa_says_so_on_every_answer() {
     signed_token(port, Svc::Gismt, DEFAULT_OMS_CONNECTION, &rsa);
     signed_token(port, Svc::Gismt, DEFAULT_OMS_CONNECTION, gost());
     let stats = stats(port);
-    assert_eq!(stats["mode"], json!({"allow_rsa": true}));
+    assert_eq!(stats["mode"]["allow_rsa"], true);
     assert_eq!(stats["non_gost_signatures_accepted"], 1);
     let requests = call(port, "GET", "/admin/requests", &[], "").json();
     let sign_ins: Vec<&serde_json::Value> = requests["requests"]
@@ -404,7 +386,15 @@ fn gost_is_the_default_and_allow_rsa_says_so_on_every_answer() {
     );
 }
 
+/// An order SUZ takes: every field a product needs.
+const COMPLETE_ORDER: &str = r#"{"products":[{"gtin":"04607004650642","quantity":10,"serialNumberType":"OPERATOR","templateId":5}]}"#;
+
+/// `POST /suz/api/v2/pharma/orders` with `token` (and `signature` as `X-Signature`).
 fn order(port: u16, token: &str, body: &str, signature: Option<&str>) -> Resp {
+    order_in(port, "pharma", token, body, signature)
+}
+
+fn order_in(port: u16, group: &str, token: &str, body: &str, signature: Option<&str>) -> Resp {
     let mut headers = vec![("clientToken", token), ("Content-Type", "application/json")];
     if let Some(s) = signature {
         headers.push(("X-Signature", s));
@@ -412,7 +402,7 @@ fn order(port: u16, token: &str, body: &str, signature: Option<&str>) -> Resp {
     call(
         port,
         "POST",
-        &format!("/suz/api/v2/pharma/orders?omsId={DEFAULT_OMS_ID}"),
+        &format!("/suz/api/v2/{group}/orders?omsId={DEFAULT_OMS_ID}"),
         &headers,
         body,
     )
@@ -584,30 +574,25 @@ fn the_real_names_are_served_over_https_with_the_emulators_own_ca() {
             .len(),
         30
     );
-    let status = curl(&[
-        "--proxy",
-        &proxy,
-        "--cacert",
-        cacert,
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        &format!("https://suzgrid.crpt.ru:16443/api/v2/milk/ping?omsId={DEFAULT_OMS_ID}"),
-    ]);
+    let status_of = |url: &str| {
+        curl(&[
+            "--proxy",
+            &proxy,
+            "--cacert",
+            cacert,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            url,
+        ])
+    };
+    let status = status_of(&format!(
+        "https://suzgrid.crpt.ru:16443/api/v2/milk/ping?omsId={DEFAULT_OMS_ID}"
+    ));
     assert_eq!(status, "401", "the SUZ's own refusal: no clientToken");
     // Under a real name the admin API is not there.
-    let status = curl(&[
-        "--proxy",
-        &proxy,
-        "--cacert",
-        cacert,
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "https://markirovka.crpt.ru/admin/stats",
-    ]);
+    let status = status_of("https://markirovka.crpt.ru/admin/stats");
     assert_eq!(status, "404");
     // Any other name: refused, nothing connected to.
     let out = std::process::Command::new("curl")

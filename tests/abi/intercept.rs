@@ -1,8 +1,9 @@
 //! The emulator's intercepting mode as a program with the real host names built in meets it:
-//! the library configured for the `production` stand, reaching the services through a proxy
-//! setting (the emulator answers `CONNECT` for the real names and connects nowhere else), with
-//! only the emulator's CA added to its roots. No name is ever resolved: the proxy is
-//! 127.0.0.1, and the TLS inside the tunnel is checked against the real host names.
+//! the library configured for the `production` stand with only the emulator's CA added to its
+//! roots, reaching the real names either with their addresses pinned to 127.0.0.1
+//! (`connect_to`, the test's resolver override: nothing is looked up) or through a proxy
+//! setting (the emulator answers `CONNECT` for the real names and connects nowhere else). The
+//! TLS is checked against the real host names either way.
 
 use suz_auth::*;
 use suz_emulator::{
@@ -35,9 +36,9 @@ fn the_production_stand_gets_every_token_kind_from_the_intercepting_emulator() {
         std::fs::read_to_string(&ca).unwrap(),
         emu.intercept_ca_pem().unwrap()
     );
-    let config = |roots: &str| {
+    let config = |route: &str, roots: &str| {
         format!(
-            r#"{{"stand": "production", "proxy": "http://127.0.0.1:{port}"{roots},
+            r#"{{"stand": "production", {route}{roots},
                 "timeouts": {{"connect_ms": 2000, "total_ms": 20000}},
                 "cache": {{"dir": {cache:?}}},
                 "signer": {signer},
@@ -53,9 +54,8 @@ fn the_production_stand_gets_every_token_kind_from_the_intercepting_emulator() {
                                    "client_secret": "{msecret}", "user_id": "1865725612"}},
                   "smartmarket": {{"flow": "smartmarket", "client_id": "{sid}", "client_secret": "{ssecret}"}}
                 }}}}"#,
-            port = emu.port(),
             cache = dir
-                .join(format!("cache{}", roots.len()))
+                .join(format!("cache{}-{}", route.len(), roots.len()))
                 .display()
                 .to_string(),
             signer = signer_json(0),
@@ -67,8 +67,22 @@ fn the_production_stand_gets_every_token_kind_from_the_intercepting_emulator() {
             ssecret = SMARTMARKET_CLIENT_SECRET,
         )
     };
+    let proxy = format!(r#""proxy": "http://127.0.0.1:{}""#, emu.port());
+    // Every name and port the production stand uses, pinned to the intercepting port.
+    let tls_port = emu.intercept_port().unwrap();
+    let pinned = [
+        "suzgrid.crpt.ru:443",
+        "suzgrid.crpt.ru:16443",
+        "api.mdlp.crpt.ru:443",
+        "ismpr.crpt.ru:443",
+        "markirovka.crpt.ru:443",
+        "salute.online.sberbank.ru:9443",
+    ]
+    .map(|name| format!(r#""{name}": "127.0.0.1:{tls_port}""#))
+    .join(", ");
+    let connect_to = format!(r#""connect_to": {{{pinned}}}"#);
     // Without the emulator's CA the real names' certificate is refused: the TLS is checked.
-    let untrusted = TestClient::new(&config(""));
+    let untrusted = TestClient::new(&config(&proxy, ""));
     assert_eq!(
         token_get(&untrusted, "smartmarket").unwrap_err(),
         SuzResult::Tls,
@@ -79,8 +93,16 @@ fn the_production_stand_gets_every_token_kind_from_the_intercepting_emulator() {
         r#", "tls": {{"extra_roots_pem": {:?}}}"#,
         ca.display().to_string()
     );
-    let client = TestClient::new(&config(&roots));
-    let before = stats(&emu)["tokens_issued_total"].as_u64().unwrap();
+    for (route, how) in [(&connect_to, "connect_to"), (&proxy, "proxy")] {
+        every_token_kind(&emu, &TestClient::new(&config(route, &roots)), how);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every token kind through `client`; the emulator counts each sign-in.
+fn every_token_kind(emu: &suz_emulator::Emulator, client: &TestClient, how: &str) {
+    emu_reset(emu);
+    let before = stats(emu)["tokens_issued_total"].as_u64().unwrap();
     for profile in [
         "suz_gismt",
         "suz_trueapi",
@@ -91,11 +113,11 @@ fn the_production_stand_gets_every_token_kind_from_the_intercepting_emulator() {
         "mdlp_session",
         "smartmarket",
     ] {
-        let token = token_get(&client, profile)
-            .unwrap_or_else(|rc| panic!("{profile}: {rc:?} {}", last_message()));
-        assert!(!token.value().is_empty(), "{profile}");
+        let token = token_get(client, profile)
+            .unwrap_or_else(|rc| panic!("{how}, {profile}: {rc:?} {}", last_message()));
+        assert!(!token.value().is_empty(), "{how}, {profile}");
     }
-    let s = stats(&emu);
+    let s = stats(emu);
     // Seven Chestny ZNAK tokens (three SUZ, three own, an MDLP session) and SmartMarket's.
     assert_eq!(
         s["tokens_issued_total"].as_u64().unwrap() - before,
@@ -118,8 +140,13 @@ fn the_production_stand_gets_every_token_kind_from_the_intercepting_emulator() {
         );
     }
     // The SUZ token obtained that way works on the SUZ's real name too.
-    let (status, body, _) = request(&client, "suz_gismt", "GET", "/api/v2/milk/ping", None);
+    let (status, body, _) = request(client, "suz_gismt", "GET", "/api/v2/milk/ping", None);
+    assert_eq!(status, 200, "{how}: {body}");
+    assert!(body.contains(DEFAULT_OMS_ID), "{how}: {body}");
+}
+
+/// Forgets the emulator's tokens and counters (the pre-registered installations stay).
+fn emu_reset(emu: &suz_emulator::Emulator) {
+    let (status, body) = http(emu, "POST", "/admin/reset", &[], "{}");
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains(DEFAULT_OMS_ID), "{body}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

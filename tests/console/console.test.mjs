@@ -143,6 +143,85 @@ document.getElementById("f").submit();
   await fault.first().waitFor({ state: "detached", timeout: 10_000 });
   check(true, "Clear empties the fault queue");
   await page.screenshot({ path: `${shots}/console-recovered.png`, fullPage: true });
+
+  // The mode: GOST only, as in production.
+  check((await page.locator("#mode").getAttribute("class")) === "gost" &&
+        (await page.locator("#mode").textContent()).includes("GOST signatures only"),
+        "the header shows the GOST-only mode");
+  check(await page.locator("#intercept").isHidden(), "and no intercepting mode");
+
+  // Every token kind with its flow, issue time and time left: SmartMarket's too.
+  cli("token", "push");
+  const push = page.locator('#tokens tr[data-kind="SmartMarket access_token"]');
+  await push.first().waitFor({ timeout: 10_000 });
+  const left = (await push.first().locator("td.left").textContent()).trim();
+  check(/^(29m|30m) \d+s$/.test(left), `the SmartMarket token shows its time left (${left})`);
+  check((await push.first().locator("td.flow").textContent()).trim() === "smartmarket.oauth",
+        "and the endpoint that issued it");
+  const lineLeft = (await row.locator("td.left").textContent()).trim();
+  check(/^9h 5\dm$/.test(lineLeft), `the SUZ token shows about 10 hours left (${lineLeft})`);
+  check((await row.locator("td.issued").textContent()).trim().length === 12, "and when it was issued");
+  await page.screenshot({ path: `${shots}/console-tokens.png`, fullPage: true });
+
+  // A fault from the whole form (status, Retry-After): the answer it makes is marked as
+  // injected, and opening the request shows both sides, the token masked.
+  await page.selectOption("#fault-endpoint", "suz.ping");
+  await page.selectOption("#fault-kind", "html");
+  await page.fill('#fault-form input[name="status"]', "503");
+  await page.fill('#fault-form input[name="times"]', "1");
+  await page.fill('#fault-form input[name="retry_after"]', "30");
+  await page.click("#queue-fault");
+  await page.locator("#faults tbody tr", { hasText: "html" }).first().waitFor({ timeout: 10_000 });
+  const secretToken = "c0ffee00-1111-2222-3333-444455556666";
+  const direct = await fetch(`${url}/suz/api/v2/pharma/ping?omsId=${omsId}`, { headers: { clientToken: secretToken } });
+  check(direct.status === 503 && direct.headers.get("retry-after") === "30", "the queued fault answered 503 with Retry-After");
+  const injected = page.locator('#requests tr[data-fault="html 503"]');
+  await injected.first().waitFor({ timeout: 10_000 });
+  check((await injected.first().locator(".badge").textContent()) === "injected: html 503",
+        "the request log marks the answer as an injected fault, not an outage");
+  await injected.first().click();
+  await page.waitForFunction(() => document.getElementById("detail").className === "shown", null, { timeout: 5_000 });
+  const requestHeaders = await page.locator("#detail-request-headers").textContent();
+  check(requestHeaders.includes("clientToken: c0ff…") && !(await page.content()).includes(secretToken),
+        "the opened request shows its headers with the token masked");
+  const answerBody = await page.locator("#detail-answer-body").textContent();
+  check(answerBody.includes("<title>503 Service Unavailable</title>") &&
+        (await page.locator("#detail-answer-headers").textContent()).includes("Retry-After: 30"),
+        "and the whole answer: nginx's 503 page, Retry-After");
+  check((await page.locator("#detail-answer").textContent()).includes("injected: html 503"),
+        "the detail says the answer was injected");
+  await page.screenshot({ path: `${shots}/console-fault.png`, fullPage: true });
+
+  // Filters: injected faults only, then 2xx only.
+  await page.selectOption("#filter-status", "fault");
+  await page.waitForFunction(() => [...document.querySelectorAll("#requests tbody tr[data-index]")]
+    .every((tr) => tr.dataset.fault), null, { timeout: 5_000 });
+  check(await page.locator("#requests tbody tr[data-index]").count() === 1, "the fault filter lists the one injected answer");
+  await page.selectOption("#filter-status", "2");
+  await page.waitForFunction(() => [...document.querySelectorAll("#requests tbody tr[data-index]")]
+    .every((tr) => tr.dataset.status.startsWith("2")), null, { timeout: 5_000 });
+  check(await page.locator("#requests tbody tr[data-index]").count() > 0, "the 2xx filter lists only successes");
+  await page.selectOption("#filter-status", "");
+  await page.selectOption("#filter-endpoint", "smartmarket.oauth");
+  await page.waitForFunction(() => [...document.querySelectorAll("#requests tbody tr[data-index]")]
+    .every((tr) => tr.dataset.endpoint === "smartmarket.oauth"), null, { timeout: 5_000 });
+  check(true, "the endpoint filter lists one endpoint's requests");
+  await page.selectOption("#filter-endpoint", "");
+
+  // Pause: nothing new is drawn until resumed.
+  await page.click("#pause");
+  const rowsPaused = await page.locator("#requests tbody tr[data-index]").count();
+  await fetch(`${url}/gismt/api/v3/auth/cert/key`);
+  await page.waitForTimeout(1500);
+  check(await page.locator("#requests tbody tr[data-index]").count() === rowsPaused, "Pause holds the view");
+  await page.click("#pause");
+  await page.locator('#requests tr[data-endpoint="gismt.key"]').first().waitFor({ timeout: 10_000 });
+  check(true, "Resume draws what came meanwhile");
+
+  // Reset: tokens and the log are forgotten.
+  await page.click("#reset");
+  await page.locator("#tokens tbody td.empty").waitFor({ timeout: 10_000 });
+  check(await page.locator("#requests tbody tr[data-index]").count() === 0, "Reset forgets the tokens and the request log");
   check(errors.length === 0, `no script error on the page ${errors.join("; ")}`);
 } catch (e) {
   failed = e;

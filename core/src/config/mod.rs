@@ -41,6 +41,8 @@ struct RawConfig {
     timeouts: RawTimeouts,
     proxy: Option<String>,
     #[serde(default)]
+    connect_to: BTreeMap<String, String>,
+    #[serde(default)]
     tls: RawTls,
     user_agent: Option<String>,
     #[serde(default)]
@@ -144,6 +146,9 @@ pub struct Config {
     pub total_timeout: Duration,
     /// `None`: direct connections. `Some("env")`: from `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY`.
     pub proxy: Option<String>,
+    /// Where to connect instead of resolving a name (`connect_to`): `host:port` (lower case)
+    /// → an address. TLS still checks the name.
+    pub connect_to: BTreeMap<String, std::net::SocketAddr>,
     /// A PEM file of CA certificates trusted in addition to `trust_roots` (`tls.extra_roots_pem`);
     /// `None` adds none.
     pub extra_roots_pem: Option<PathBuf>,
@@ -181,6 +186,43 @@ impl std::fmt::Debug for CommandConfig {
     }
 }
 
+/// `connect_to`: each key a `host:port` (a name, a port 1 to 65535), each value an IP address
+/// and port (`127.0.0.1:8443`, `[::1]:8443`): never a name, so that nothing is looked up.
+fn connect_to(raw: &BTreeMap<String, String>) -> Result<BTreeMap<String, std::net::SocketAddr>> {
+    if raw.len() > 64 {
+        return Err(Error::config(
+            "config key `connect_to`: at most 64 entries".to_owned(),
+        ));
+    }
+    raw.iter()
+        .map(|(from, to)| {
+            let key = format!("connect_to.{from}");
+            let valid_name = |h: &str| {
+                !h.is_empty()
+                    && h.len() <= 253
+                    && h
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            };
+            match from.rsplit_once(':') {
+                Some((host, port))
+                    if valid_name(host) && port.parse::<u16>().is_ok_and(|p| p > 0) => {}
+                _ => {
+                    return Err(Error::config(format!(
+                        "config key `{key}`: the key must be host:port (e.g. \"markirovka.crpt.ru:443\")"
+                    )))
+                }
+            }
+            let addr = to.parse::<std::net::SocketAddr>().map_err(|_| {
+                Error::config(format!(
+                    "config key `{key}`: {to:?} is not an IP address and port (e.g. \"127.0.0.1:8443\"); names are not accepted"
+                ))
+            })?;
+            Ok((from.to_ascii_lowercase(), addr))
+        })
+        .collect()
+}
+
 /// Shows URLs (the proxy's too) without their user and password.
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -199,6 +241,7 @@ impl std::fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("total_timeout", &self.total_timeout)
             .field("proxy", &self.proxy.as_deref().map(redact_url))
+            .field("connect_to", &self.connect_to)
             .field("extra_roots_pem", &self.extra_roots_pem)
             .field("trust_roots", &self.trust_roots)
             .field("user_agent", &self.user_agent)
@@ -316,6 +359,7 @@ impl Config {
                 })?;
             }
         }
+        let connect_to = connect_to(&raw.connect_to)?;
         let trust_roots = match raw.tls.roots.as_deref() {
             None | Some("platform") => TrustRoots::Platform,
             Some("webpki") => TrustRoots::WebPki,
@@ -396,6 +440,7 @@ impl Config {
             connect_timeout,
             total_timeout,
             proxy: raw.proxy,
+            connect_to,
             extra_roots_pem: raw.tls.extra_roots_pem,
             trust_roots,
             user_agent,

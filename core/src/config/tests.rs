@@ -482,3 +482,40 @@ fn a_true_api_token_profile_names_its_certificate_and_no_installation() {
     .message;
     assert!(installation.contains("oms_connection"), "{installation}");
 }
+
+#[test]
+fn connect_to_takes_host_port_to_an_address_and_never_a_name() {
+    let c = Config::from_json(
+        r#"{"stand": "production", "connect_to": {"Markirovka.CRPT.ru:443": "127.0.0.1:8443",
+            "suzgrid.crpt.ru:16443": "[::1]:9000"}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        c.connect_to.get("markirovka.crpt.ru:443"),
+        Some(&"127.0.0.1:8443".parse().unwrap())
+    );
+    assert_eq!(
+        c.connect_to.get("suzgrid.crpt.ru:16443"),
+        Some(&"[::1]:9000".parse().unwrap())
+    );
+    for (entry, why) in [
+        (
+            r#""markirovka.crpt.ru:443": "localhost:8443""#,
+            "names are not accepted",
+        ),
+        (r#""markirovka.crpt.ru": "127.0.0.1:8443""#, "host:port"),
+        (r#""markirovka.crpt.ru:0": "127.0.0.1:8443""#, "host:port"),
+        (r#""a b:443": "127.0.0.1:8443""#, "host:port"),
+        (
+            r#""markirovka.crpt.ru:443": "127.0.0.1""#,
+            "not an IP address and port",
+        ),
+    ] {
+        let e = Config::from_json(&format!(r#"{{"connect_to": {{{entry}}}}}"#)).unwrap_err();
+        assert!(
+            e.message.contains("connect_to.") && e.message.contains(why),
+            "{entry}: {}",
+            e.message
+        );
+    }
+}

@@ -58,6 +58,8 @@ pub struct Transport {
     retry: crate::config::RetryPolicy,
     user_agent: String,
     proxies: Proxies,
+    /// `connect_to`: the address to use for a `host:port` instead of resolving the name.
+    connect_to: std::collections::BTreeMap<String, std::net::SocketAddr>,
     resolver: resolve::KeepingResolver,
     /// The roots the configuration adds (`tls.extra_roots_pem`), read when the client is made.
     extra_roots: Vec<CertificateDer<'static>>,
@@ -96,6 +98,7 @@ impl Transport {
             retry: config.retry.clone(),
             user_agent: config.user_agent.clone(),
             proxies,
+            connect_to: config.connect_to.clone(),
             resolver: resolve::KeepingResolver::default(),
             extra_roots,
             trust_roots: config.trust_roots,
@@ -290,15 +293,19 @@ impl Transport {
             }
         };
         let left = connect_by.saturating_duration_since(Instant::now());
-        let addrs = self
-            .resolver
-            .resolve(host, port, left)
-            .map_err(|e| match e {
-                resolve::Unresolved::NotFound => {
-                    fail(ErrorKind::Connect, format!("host not found: {host}"))
-                }
-                resolve::Unresolved::TimedOut => fail(ErrorKind::Timeout, ran_out()),
-            })?;
+        let pinned = self
+            .connect_to
+            .get(&format!("{}:{port}", host.to_ascii_lowercase()));
+        let addrs = match pinned {
+            Some(addr) => Ok(vec![*addr]),
+            None => self.resolver.resolve(host, port, left),
+        }
+        .map_err(|e| match e {
+            resolve::Unresolved::NotFound => {
+                fail(ErrorKind::Connect, format!("host not found: {host}"))
+            }
+            resolve::Unresolved::TimedOut => fail(ErrorKind::Timeout, ran_out()),
+        })?;
         let tcp = net::connect(&addrs, left, connect_by).map_err(|e| {
             if net::is_timeout(&e) {
                 fail(ErrorKind::Timeout, ran_out())

@@ -144,8 +144,9 @@ pub fn handler(state: Arc<State>) -> Handler {
         }
         let started = std::time::Instant::now();
         common::NON_GOST_ACCEPTED.with(|f| f.set(false));
-        let (endpoint, reply) = answer(&state, req, path);
+        let (endpoint, reply, fault) = answer(&state, req, path);
         let mut record = record_of(req, endpoint, &reply, started);
+        record.fault = fault;
         if common::NON_GOST_ACCEPTED.with(|f| f.get()) {
             if record.outcome.is_empty() {
                 record.outcome = common::NON_GOST_NOTE.to_owned();
@@ -190,6 +191,25 @@ fn record_of(
         Reply::Cut => (0, "closed without an answer (fault)".to_owned()),
         Reply::Truncated { .. } => (200, "truncated body (fault)".to_owned()),
     };
+    let (answer_headers, answer_body) = match reply {
+        Reply::Normal { headers, body, .. } => {
+            let gzip = headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case("content-encoding") && v == "gzip");
+            (crate::mask::headers(headers), crate::mask::body(body, gzip))
+        }
+        Reply::Cut => (
+            Vec::new(),
+            "(the connection was closed without an answer)".into(),
+        ),
+        Reply::Truncated { body } => (
+            Vec::new(),
+            format!(
+                "{} (then cut short of its Content-Length)",
+                crate::mask::body(body, false)
+            ),
+        ),
+    };
     crate::state::RequestRecord {
         at_ms: crate::state::now_ms(),
         method: req.method.clone(),
@@ -198,11 +218,38 @@ fn record_of(
         status,
         duration_ms: started.elapsed().as_millis() as u64,
         outcome,
+        fault: None,
+        request_headers: crate::mask::headers(&req.headers),
+        request_body: crate::mask::body(&req.body, false),
+        answer_headers,
+        answer_body,
     }
 }
 
-/// A service request's endpoint name (`unknown` when no route matches) and its reply.
-fn answer(state: &State, req: &Request, path: &str) -> (&'static str, Reply) {
+/// A service request's endpoint name (`unknown` when no route matches), its reply, and the
+/// fault that made it, if one did.
+fn answer(state: &State, req: &Request, path: &str) -> (&'static str, Reply, Option<String>) {
+    let (endpoint, reply, fault) = answer_inner(state, req, path);
+    (endpoint, reply, fault.map(|f| describe(&f)))
+}
+
+/// A fault as the request log names it: its kind, status and delay.
+fn describe(f: &Fault) -> String {
+    let mut text = serde_json::to_value(f.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    if let Some(status) = f.status {
+        text.push_str(&format!(" {status}"));
+    }
+    if f.delay_ms > 0 {
+        text.push_str(&format!(", after {} ms", f.delay_ms));
+    }
+    text
+}
+
+fn answer_inner(state: &State, req: &Request, path: &str) -> (&'static str, Reply, Option<Fault>) {
+    crate::state::CURRENT_ENDPOINT.with(|e| e.set(""));
     let _in_flight = state.in_flight();
     let Some(route) = route_of(path) else {
         let mut answer = json!({"error": "no such endpoint", "path": req.path});
@@ -216,14 +263,19 @@ fn answer(state: &State, req: &Request, path: &str) -> (&'static str, Reply) {
                 "SUZ serves no product group {ext:?} (API 2's are the aliases of «Товарные группы»)"
             ));
         }
-        return ("unknown", json_reply(404, answer));
+        return ("unknown", json_reply(404, answer), None);
     };
     if req.method != route.method {
-        return (route.endpoint.name(), method_not_allowed(&[route.method]));
+        return (
+            route.endpoint.name(),
+            method_not_allowed(&[route.method]),
+            None,
+        );
     }
     let endpoint = route.endpoint;
+    crate::state::CURRENT_ENDPOINT.with(|e| e.set(endpoint.name()));
     if let Some(refused) = mdlp_rate_limit(state, endpoint) {
-        return (endpoint.name(), refused);
+        return (endpoint.name(), refused, None);
     }
     let fault = {
         let mut s = state.lock();
@@ -234,14 +286,14 @@ fn answer(state: &State, req: &Request, path: &str) -> (&'static str, Reply) {
         s.take_fault(endpoint.name())
     };
     let mut transform = None;
-    if let Some(fault) = fault {
+    if let Some(fault) = &fault {
         if fault.delay_ms > 0 {
             std::thread::sleep(Duration::from_millis(fault.delay_ms));
         }
         match fault.kind {
             FaultKind::Delay => {}
             FaultKind::Gzip | FaultKind::Chunked => transform = Some(fault.kind),
-            _ => return (endpoint.name(), fault_reply(&fault)),
+            _ => return (endpoint.name(), fault_reply(fault), Some(fault.clone())),
         }
     }
     let reply = serve(state, req, &route);
@@ -255,7 +307,7 @@ fn answer(state: &State, req: &Request, path: &str) -> (&'static str, Reply) {
     } else {
         reply
     };
-    (endpoint.name(), reply)
+    (endpoint.name(), reply, fault)
 }
 
 /// With the `mdlp_rate_limit` setting, MDLP's limit: each of `/auth` and `/token` (either form)

@@ -77,7 +77,8 @@ pub(crate) fn oauth(state: &State, req: &Request) -> Reply {
     let mut s = state.lock();
     let token = jwe_shaped_token();
     let expires_ms = now_ms() + s.config.smartmarket_token_ttl_ms;
-    s.smartmarket_tokens.insert(token.clone(), expires_ms);
+    s.smartmarket_tokens
+        .insert(token.clone(), (now_ms(), expires_ms));
     s.counters.smartmarket_tokens_issued += 1;
     let expires_at = if s.config.smartmarket_expires_in_seconds {
         expires_ms / 1000
@@ -123,7 +124,11 @@ pub(crate) fn smartpush(state: &State, req: &Request) -> Reply {
         .header("Authorization")
         .and_then(|a| a.strip_prefix("Bearer "))
         .unwrap_or("");
-    let expires = state.lock().smartmarket_tokens.get(bearer).copied();
+    let expires = state
+        .lock()
+        .smartmarket_tokens
+        .get(bearer)
+        .map(|(_, expires)| *expires);
     match expires {
         Some(e) if e > now_ms() => {}
         Some(_) => {
