@@ -179,7 +179,17 @@ impl Emulator {
         let intercept = match &config.intercept {
             Some(dir) => {
                 let (server, ca) = intercept::server_config(dir).map_err(std::io::Error::other)?;
-                let listener = TcpListener::bind(("127.0.0.1", config.intercept_port))?;
+                let port = config.intercept_port;
+                let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "--intercept-port {port}: cannot listen on 127.0.0.1:{port}: {e} \
+                             (a port below 1024 needs root or CAP_NET_BIND_SERVICE; any other \
+                             port serves a proxy setting or the library's connect_to)"
+                        ),
+                    )
+                })?;
                 Some((server, ca, listener))
             }
             None => None,

@@ -626,3 +626,24 @@ fn the_real_names_are_served_over_https_with_the_emulators_own_ca() {
 fn uuid_like(s: &str) -> bool {
     s.len() == 36 && s.split('-').map(str::len).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
 }
+
+// Item 12. A port that cannot be had is said so, naming the option and the ways around it.
+#[test]
+fn an_intercepting_port_in_use_is_named() {
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = scratch().join(format!("intercept-taken-{}", std::process::id()));
+    let e = match suz_emulator::Emulator::start(suz_emulator::EmulatorConfig {
+        intercept: Some(dir.clone()),
+        intercept_port: port,
+        ..config()
+    }) {
+        Ok(_) => panic!("started on a port in use"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains(&format!("--intercept-port {port}")) && e.contains("connect_to"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
