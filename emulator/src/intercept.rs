@@ -108,7 +108,7 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode).custom_flags(libc_nofollow());
+        options.mode(mode).custom_flags(libc::O_NOFOLLOW);
     }
     #[cfg(not(unix))]
     let _ = mode;
@@ -118,16 +118,6 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
         .map_err(|x| format!("{}: {x}", path.display()))
-}
-
-#[cfg(unix)]
-fn libc_nofollow() -> i32 {
-    // O_NOFOLLOW (Linux 0o400000; the BSDs and macOS 0x100).
-    if cfg!(target_os = "linux") {
-        0o400_000
-    } else {
-        0x100
-    }
 }
 
 /// A TLS server configuration whose certificate names every host in [`HOSTS`], issued by the

@@ -53,6 +53,34 @@ pub fn headers(headers: &[(String, String)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The secrets a request sent in its headers (a `clientToken`, `Authorization`'s credentials,
+/// a registration key): an answer may echo them — SUZ's 1140 text names the token — so the
+/// console hides them wherever they appear ([`hide`]).
+pub fn sent_secrets(headers: &[(String, String)]) -> Vec<String> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let lower = name.to_ascii_lowercase();
+            if !SECRET_HEADERS.contains(&lower.as_str()) {
+                return None;
+            }
+            let secret = match value.split_once(' ') {
+                Some((_, rest)) if lower == "authorization" => rest,
+                _ => value.as_str(),
+            };
+            // A value this short would mask unrelated text; none of the services' is.
+            (secret.len() >= 8).then(|| secret.to_owned())
+        })
+        .collect()
+}
+
+/// `text` with every one of `secrets` replaced by its [`masked`] form.
+pub fn hide(text: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .fold(text.to_owned(), |t, s| t.replace(s.as_str(), &masked(s)))
+}
+
 /// A body as text, secrets masked (JSON and form bodies), cut at 4 KiB.
 pub fn body(bytes: &[u8], gzip: bool) -> String {
     if bytes.is_empty() {
@@ -139,6 +167,13 @@ mod tests {
         ]);
         assert_eq!(h[0].1, "Basic c2Vj…");
         assert_eq!(h[1].1, "0f8c…");
+        let token = "2dbf7778-b646-4528-9875-4dfd4db61df2";
+        let sent = sent_secrets(&[("clientToken".into(), token.into())]);
+        let echoed = format!("Маркер безопасности {token} не соответствует");
+        assert_eq!(
+            hide(&echoed, &sent),
+            "Маркер безопасности 2dbf… не соответствует"
+        );
         let long = "A".repeat(500);
         assert!(
             body(format!(r#"{{"data":"{long}"}}"#).as_bytes(), false).contains("(500 characters)")

@@ -188,12 +188,7 @@ impl State {
         let live: BTreeMap<&String, String> = s
             .live
             .iter()
-            .map(|(c, t)| {
-                (
-                    c,
-                    format!("{}…", t.value.chars().take(4).collect::<String>()),
-                )
-            })
+            .map(|(c, t)| (c, crate::mask::masked(&t.value)))
             .collect();
         json!({
             "tokens_issued": s.counters.tokens_issued,

@@ -178,6 +178,13 @@ fn a_repeated_oms_id_is_refused() {
         "{text}"
     );
     assert_eq!(r.json()["globalErrors"][0]["errorCode"], 1140);
+    // The real text names the token: the console's request log must not.
+    let log = call(port, "GET", "/admin/requests", &[], "").body;
+    assert!(log.contains("1140") && log.contains(&token[..4]), "{log}");
+    assert!(
+        !log.contains(&token),
+        "the request log shows the whole token: {log}"
+    );
 }
 
 /// Sends a `len`-byte JSON body to MDLP's `/auth` in one go, then reads the answer's status.

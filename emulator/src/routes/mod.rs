@@ -182,9 +182,11 @@ fn record_of(
         path.push('=');
         path.push_str(value);
     }
+    // An answer may echo what the request sent (SUZ's 1140 names the token): hidden too.
+    let sent = crate::mask::sent_secrets(&req.headers);
     let (status, outcome) = match reply {
         Reply::Normal { status, body, .. } if *status >= 400 => {
-            let text = String::from_utf8_lossy(body);
+            let text = crate::mask::hide(&String::from_utf8_lossy(body), &sent);
             (*status, text.chars().take(160).collect())
         }
         Reply::Normal { status, .. } => (*status, String::new()),
@@ -196,7 +198,8 @@ fn record_of(
             let gzip = headers
                 .iter()
                 .any(|(n, v)| n.eq_ignore_ascii_case("content-encoding") && v == "gzip");
-            (crate::mask::headers(headers), crate::mask::body(body, gzip))
+            let body = crate::mask::hide(&crate::mask::body(body, gzip), &sent);
+            (crate::mask::headers(headers), body)
         }
         Reply::Cut => (
             Vec::new(),
